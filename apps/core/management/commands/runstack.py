@@ -1,0 +1,98 @@
+"""`make run`: web server, Celery worker, Celery beat and the simulator, together.
+
+Prints the URL and demo logins once the web server answers /healthz, and on Ctrl-C (or if
+any process dies) stops them all: SIGINT first, SIGTERM after a grace period, SIGKILL last.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.core.management.base import BaseCommand
+
+from apps.core.management.commands.seed_demo import ADMIN, DEMO_USERS
+
+GRACE_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = "Run web + worker + beat + simulator until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--simulator-port", type=int, default=8900)
+
+    def handle(self, *args, host: str, port: int, simulator_port: int, **options):
+        py = sys.executable
+        commands = {
+            "simulator": [py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port", str(simulator_port)],
+            "worker": [py, "-m", "celery", "-A", "readiness", "worker", "-l", "info", "--concurrency", "2"],
+            "beat": [py, "-m", "celery", "-A", "readiness", "beat", "-l", "info"],
+            "web": [py, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+        }
+        procs: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            for name, cmd in commands.items():
+                # Own process group: Ctrl-C reaches us once, and we stop the children in order.
+                procs[name] = subprocess.Popen(cmd, start_new_session=True, env=os.environ.copy())
+            url = f"http://{host}:{port}/"
+            if self._wait_healthy(url + "healthz", procs, lambda: stopping):
+                self._banner(url)
+            while not stopping:
+                dead = [n for n, p in procs.items() if p.poll() is not None]
+                if dead:
+                    self.stderr.write(f"{', '.join(dead)} exited; stopping everything.")
+                    break
+                time.sleep(0.5)
+        finally:
+            self._stop_all(procs)
+
+    def _wait_healthy(self, url, procs, stopping) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not stopping():
+            if any(p.poll() is not None for p in procs.values()):
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    def _banner(self, url: str) -> None:
+        logins = "\n".join(f"    {u} / {p}   ({r.label})" for u, p, r, _ in DEMO_USERS)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  readiness is up: {url}\n\n  Log in as\n{logins}\n    {ADMIN[0]} / {ADMIN[1]}   "
+                f"(superuser, {url}admin/)\n\n  API docs: {url}api/v1/docs/   Ctrl-C stops everything.\n"
+            )
+        )
+
+    def _stop_all(self, procs: dict[str, subprocess.Popen]) -> None:
+        for sig, wait in ((signal.SIGINT, GRACE_SECONDS), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            alive = [p for p in procs.values() if p.poll() is None]
+            if not alive:
+                break
+            for p in alive:
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and any(p.poll() is None for p in alive):
+                time.sleep(0.2)
+        self.stdout.write("stopped.")

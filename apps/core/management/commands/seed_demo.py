@@ -1,0 +1,90 @@
+"""Demo data for `make run`: safe to run again (it finds what exists instead of duplicating)."""
+
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.orgs import services as org_services
+from apps.orgs.access import Access
+from apps.orgs.models import Function, Membership, Organization, Role
+from apps.projects import services as project_services
+from apps.projects.models import PriceModel, Project
+
+DEMO_USERS = [
+    # username, password, role, functions
+    ("alice", "alice-demo-pass", Role.OWNER, [Function.ENGINEERING, Function.PRODUCT]),
+    ("bob", "bob-demo-pass", Role.VIEWER, [Function.SECURITY]),
+]
+ADMIN = ("admin", "admin-demo-pass")
+
+
+class Command(BaseCommand):
+    help = "Create the demo organization, users, project and simulator endpoint (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--simulator-url", default="http://127.0.0.1:8900/v1")
+
+    @transaction.atomic
+    def handle(self, *args, simulator_url: str, **options):
+        User = get_user_model()
+        users = {}
+        for username, password, _, _ in DEMO_USERS:
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
+            if created:
+                user.set_password(password)
+                user.save()
+            users[username] = user
+        admin, created = User.objects.get_or_create(
+            username=ADMIN[0], defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+        )
+        if created:
+            admin.set_password(ADMIN[1])
+            admin.save()
+
+        org = Organization.objects.filter(slug="acme").first()
+        if org is None:
+            org = org_services.organization_create(name="Acme Corp", slug="acme", owner=users["alice"])
+        owner_access = Access.for_user(users["alice"])
+        for username, _, role, functions in DEMO_USERS:
+            membership = Membership.objects.filter(organization=org, user=users[username]).first()
+            if membership is None:
+                org_services.membership_add(
+                    access=owner_access, org=org, username=username, role=role, functions=functions
+                )
+            elif membership.functions != sorted(functions):
+                org_services.membership_update(
+                    access=owner_access, membership=membership, role=membership.role, functions=functions
+                )
+
+        project = Project.objects.filter(organization=org, slug="support-copilot").first()
+        if project is None:
+            project = project_services.project_create(
+                access=owner_access,
+                organization=org,
+                name="Support Copilot",
+                slug="support-copilot",
+                use_case="Drafts answers to customer support tickets from the knowledge base.",
+                stage="pilot",
+                risk_tier="high",
+                data_classification="confidential",
+                monthly_budget_usd=Decimal("4000"),
+                expected_peak_rpm=600,
+            )
+        if not project.endpoints.filter(name="simulator").exists():
+            project_services.endpoint_create(
+                access=owner_access,
+                project=project,
+                name="simulator",
+                base_url=simulator_url,
+                model_name="sim-llama-3-8b",
+                metrics_url=simulator_url.removesuffix("/v1") + "/metrics",
+                price_model=PriceModel.SELF_HOSTED,
+                gpu_type="NVIDIA L4",
+                gpus_per_replica=1,
+                gpu_hourly_usd=Decimal("0.80"),
+                min_replicas=1,
+                max_replicas=4,
+            )
+        self.stdout.write(self.style.SUCCESS("demo data ready: org acme, users alice / bob / admin"))

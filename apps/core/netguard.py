@@ -1,0 +1,109 @@
+"""Address rules for every request to a user-given URL (probes, metrics scraping, webhooks).
+
+Pure Python (no Django), so the probe engine uses exactly the same rules. The host is
+resolved once; every resolved address must pass; the connection is then pinned to the
+checked address, so a DNS answer that changes between check and connect (rebinding)
+cannot redirect us to an internal service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Refused whatever the settings say: link-local (incl. 169.254.169.254, the metadata
+# service of most clouds) and the metadata addresses that are not link-local.
+ALWAYS_REFUSED = [
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
+    ipaddress.ip_network("0.0.0.0/8"),
+    ipaddress.ip_network("::/128"),
+]
+
+
+class OutboundRefused(Exception):
+    """A request we will not make, with a reason a user can act on."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PinnedTarget:
+    url: str  # the URL as the user gave it
+    scheme: str
+    host: str  # the name to send in Host / SNI
+    port: int
+    address: str  # the checked IP to connect to
+
+
+def check_address(ip: IPAddress, *, allow_private: bool) -> None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in ALWAYS_REFUSED if net.version == ip.version):
+        raise OutboundRefused(
+            f"{ip} is a link-local or cloud-metadata address; requests there are always refused",
+            code="address_forbidden",
+        )
+    if ip.is_multicast or ip.is_reserved:
+        raise OutboundRefused(f"{ip} is a multicast or reserved address", code="address_forbidden")
+    if not ip.is_global and not allow_private:
+        kind = "loopback" if ip.is_loopback else "private"
+        raise OutboundRefused(
+            f"{ip} is a {kind} address; set READINESS_ALLOW_PRIVATE_ENDPOINTS=true to allow it",
+            code="address_private",
+        )
+
+
+def parse_http_url(url: str) -> tuple[str, str, int]:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise OutboundRefused(f"malformed URL: {exc}", code="url_invalid") from None
+    if parts.scheme not in ("http", "https"):
+        raise OutboundRefused("URL must start with http:// or https://", code="url_invalid")
+    if not parts.hostname:
+        raise OutboundRefused("URL has no host", code="url_invalid")
+    if parts.username or parts.password:
+        raise OutboundRefused("credentials in the URL are not allowed; use the API key field", code="url_invalid")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OutboundRefused(f"cannot resolve host {host!r}: {exc}", code="dns_failed") from None
+    seen: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        if ip not in seen:
+            seen.append(ip)
+    return seen
+
+
+def pin(url: str, *, allow_private: bool) -> PinnedTarget:
+    """Validate `url`, resolve its host once and return the address to connect to.
+
+    Every resolved address must pass: a name that answers with one public and one internal
+    address is refused rather than left to chance.
+    """
+    scheme, host, port = parse_http_url(url)
+    addresses = resolve(host, port)
+    if not addresses:
+        raise OutboundRefused(f"host {host!r} has no address", code="dns_failed")
+    for ip in addresses:
+        check_address(ip, allow_private=allow_private)
+    return PinnedTarget(url=url.strip(), scheme=scheme, host=host, port=port, address=str(addresses[0]))

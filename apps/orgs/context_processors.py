@@ -1,0 +1,10 @@
+from apps.orgs.access import request_access
+from apps.orgs.selectors import organization_list
+
+
+def organizations(request):
+    """The org switcher's entries, for every page."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"user_orgs": list(organization_list(access=request_access(request)))}

@@ -1,0 +1,146 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect
+from django.views.generic import FormView, TemplateView, View
+
+from apps.core.errors import ApplicationError
+from apps.core.models import AuditEvent
+from apps.orgs import services
+from apps.orgs.access import request_access
+from apps.orgs.forms import ApiTokenForm, MembershipAddForm, MembershipForm, OrganizationForm
+from apps.orgs.mixins import CURRENT_ORG_SESSION_KEY, OrgMixin, form_error_from
+from apps.orgs.selectors import api_token_list, membership_list, organization_list
+
+
+@login_required
+def home(request):
+    """Send the user to the organization they used last, or their first one."""
+    orgs = list(organization_list(access=request_access(request)))
+    if not orgs:
+        return redirect("org-create")
+    last = request.session.get(CURRENT_ORG_SESSION_KEY)
+    org = next((o for o in orgs if o.slug == last), orgs[0])
+    return redirect("dashboard", org_slug=org.slug)
+
+
+class OrganizationCreateView(LoginRequiredMixin, FormView):
+    template_name = "orgs/organization_form.html"
+    form_class = OrganizationForm
+
+    def form_valid(self, form):
+        try:
+            org = services.organization_create(owner=self.request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Organization {org.name} created.")
+        return redirect("dashboard", org_slug=org.slug)
+
+
+class MemberListView(OrgMixin, FormView):
+    template_name = "orgs/members.html"
+    form_class = MembershipAddForm
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            memberships=membership_list(access=self.access, org_id=self.org.pk), **kwargs
+        )
+
+    def post(self, request, *args, **kwargs):
+        if not self.access.can_admin(self.org.pk):
+            raise PermissionDenied("Only owners and admins can add members.")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.membership_add(access=self.access, org=self.org, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{form.cleaned_data['username']} added.")
+        return redirect("members", org_slug=self.org.slug)
+
+
+class MemberEditView(OrgMixin, FormView):
+    template_name = "orgs/member_form.html"
+    form_class = MembershipForm
+    admin_required = True
+
+    def get_membership(self):
+        return get_object_or_404(membership_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
+
+    def get_initial(self):
+        m = self.get_membership()
+        return {"role": m.role, "functions": m.functions}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(membership=self.get_membership(), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.membership_update(access=self.access, membership=self.get_membership(), **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Membership updated.")
+        return redirect("members", org_slug=self.org.slug)
+
+
+class MemberRemoveView(OrgMixin, View):
+    admin_required = True
+
+    def post(self, request, org_slug, pk):
+        membership = get_object_or_404(membership_list(access=self.access, org_id=self.org.pk), pk=pk)
+        try:
+            services.membership_remove(access=self.access, membership=membership)
+            messages.success(request, f"{membership.user.username} removed.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("members", org_slug=self.org.slug)
+
+
+class TokenListView(OrgMixin, FormView):
+    """Tokens of the organization; a new token's secret is shown once, in the POST's response."""
+
+    template_name = "orgs/tokens.html"
+    form_class = ApiTokenForm
+    admin_required = True
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(tokens=api_token_list(access=self.access, org_id=self.org.pk), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            token, plaintext = services.api_token_create(access=self.access, org=self.org, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        return self.render_to_response(
+            self.get_context_data(form=ApiTokenForm(), new_token=token, new_token_plaintext=plaintext)
+        )
+
+
+class TokenRevokeView(OrgMixin, View):
+    admin_required = True
+
+    def post(self, request, org_slug, pk):
+        token = get_object_or_404(api_token_list(access=self.access, org_id=self.org.pk), pk=pk)
+        services.api_token_revoke(access=self.access, token=token)
+        messages.success(request, f"Token {token.name} revoked.")
+        return redirect("tokens", org_slug=self.org.slug)
+
+
+class AuditLogView(OrgMixin, TemplateView):
+    template_name = "orgs/audit.html"
+    paginate_by = 50
+
+    def get_context_data(self, **kwargs):
+        events = AuditEvent.objects.visible_to(self.access).in_org(self.org.pk).select_related("actor")
+        action = self.request.GET.get("action", "").strip()
+        if action:
+            events = events.filter(action__startswith=action)
+        page = Paginator(events, self.paginate_by).get_page(self.request.GET.get("page"))
+        return super().get_context_data(page=page, action=action, **kwargs)

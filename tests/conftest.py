@@ -1,0 +1,107 @@
+"""Shared setup, healthchecks-style: an owner, a member, a viewer in org A, an outsider in org B.
+
+Objects of org A are what the outsider must never see; org B has its own project so
+cross-org URLs (B's slug with A's object ids) can be tried too.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from apps.orgs import services as org_services
+from apps.orgs.access import Access
+from apps.orgs.models import Role, TokenScope
+from apps.projects import services as project_services
+from apps.simulator.server import start_in_thread
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    # Tests talk to servers on 127.0.0.1; the guard tests turn this off where they need to.
+    settings.READINESS_ALLOW_PRIVATE_ENDPOINTS = True
+    # Password hashing is deliberately slow; the suite creates many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class World:
+    org: object
+    other_org: object
+    owner: object
+    member: object
+    viewer: object
+    outsider: object
+    project: object
+    endpoint: object
+    other_project: object
+    other_endpoint: object
+
+    def access(self, user) -> Access:
+        return Access.for_user(user)
+
+
+def make_user(username: str):
+    return get_user_model().objects.create_user(username=username, password="pw-" + username, email=f"{username}@x.test")
+
+
+def endpoint_fields(**overrides) -> dict:
+    fields = dict(
+        name="primary",
+        base_url="http://127.0.0.1:9/v1",
+        model_name="sim-llama-3-8b",
+        price_model="self_hosted",
+        gpu_type="NVIDIA L4",
+        gpus_per_replica=1,
+        gpu_hourly_usd=Decimal("0.80"),
+        min_replicas=1,
+        max_replicas=2,
+    )
+    fields.update(overrides)
+    return fields
+
+
+@pytest.fixture
+def world(db) -> World:
+    owner, member, viewer, outsider = (make_user(n) for n in ("owner", "member", "viewer", "outsider"))
+    org = org_services.organization_create(name="Acme", slug="acme", owner=owner)
+    other_org = org_services.organization_create(name="Globex", slug="globex", owner=outsider)
+    owner_access = Access.for_user(owner)
+    org_services.membership_add(access=owner_access, org=org, username="member", role=Role.MEMBER, functions=["engineering"])
+    org_services.membership_add(access=owner_access, org=org, username="viewer", role=Role.VIEWER, functions=["security"])
+    project = project_services.project_create(access=owner_access, organization=org, name="Support Copilot")
+    endpoint = project_services.endpoint_create(
+        access=owner_access, project=project, **endpoint_fields(api_key="sk-acme-very-secret")
+    )
+    outsider_access = Access.for_user(outsider)
+    other_project = project_services.project_create(access=outsider_access, organization=other_org, name="Globex Bot")
+    other_endpoint = project_services.endpoint_create(access=outsider_access, project=other_project, **endpoint_fields())
+    return World(org, other_org, owner, member, viewer, outsider, project, endpoint, other_project, other_endpoint)
+
+
+def api_client_for(user=None, token: str | None = None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_login(user)
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def tokens(world) -> dict[str, str]:
+    """Plaintext tokens of org A: one read-only, one read-write."""
+    access = Access.for_user(world.owner)
+    _, read = org_services.api_token_create(access=access, org=world.org, name="ci-read", scope=TokenScope.READ)
+    _, rw = org_services.api_token_create(access=access, org=world.org, name="ci-rw", scope=TokenScope.READ_WRITE)
+    return {"read": read, "read_write": rw}
+
+
+@pytest.fixture
+def simulator():
+    server = start_in_thread()
+    yield server
+    server.shutdown()
+    server.server_close()

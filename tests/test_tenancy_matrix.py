@@ -1,0 +1,190 @@
+"""Every URL in the URL conf, tried by an outsider, an anonymous visitor, a viewer and a read token.
+
+The test walks the URL conf: a new named route that is not listed below (or explicitly
+public) fails `test_every_route_is_in_the_matrix`, so tenancy cannot be forgotten.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.conftest import api_client_for
+
+PUBLIC = {"login", "logout", "healthz", "api:schema", "api:docs", "api:api-root", "home", "org-create"}
+# The admin is its own site, superuser-only; tested separately below.
+IGNORED_NAMESPACES = ("admin:",)
+
+
+def org_kw(w, org=None):
+    return {"org_slug": (org or w.org).slug}
+
+
+# name -> kwargs for an object of org A. `cross` marks routes also tried as B's slug + A's object.
+HTML_ROUTES = {
+    "dashboard": lambda w: org_kw(w),
+    "members": lambda w: org_kw(w),
+    "member-edit": lambda w: {**org_kw(w), "pk": w.org.memberships.get(user=w.member).pk},
+    "member-remove": lambda w: {**org_kw(w), "pk": w.org.memberships.get(user=w.member).pk},
+    "tokens": lambda w: org_kw(w),
+    "token-revoke": lambda w: {**org_kw(w), "pk": w.org.api_tokens.first().pk},
+    "audit": lambda w: org_kw(w),
+    "project-create": lambda w: org_kw(w),
+    "project-detail": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "project-edit": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "project-delete": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "endpoint-create": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "endpoint-edit": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
+    "endpoint-test": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
+    "endpoint-delete": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
+}
+# Routes whose GET (or POST) changes something: a viewer must be refused.
+HTML_WRITES = {
+    "project-create", "project-edit", "project-delete", "endpoint-create", "endpoint-edit",
+    "endpoint-test", "endpoint-delete", "member-edit", "member-remove", "tokens", "token-revoke",
+}  # fmt: skip
+HTML_POST_ONLY = {"project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke"}
+HTML_GET_ONLY = {"dashboard", "project-detail", "audit"}
+
+
+def html_methods(name: str) -> list[str]:
+    if name in HTML_POST_ONLY:
+        return ["post"]
+    return ["get"] if name in HTML_GET_ONLY else ["get", "post"]
+
+API_DETAIL = {
+    "api:organization-detail": lambda w: {"slug": w.org.slug},
+    "api:membership-detail": lambda w: {"pk": w.org.memberships.first().pk},
+    "api:project-detail": lambda w: {"pk": w.project.pk},
+    "api:endpoint-detail": lambda w: {"pk": w.endpoint.pk},
+    "api:endpoint-test-connection": lambda w: {"pk": w.endpoint.pk},
+    "api:auditevent-detail": lambda w: {"pk": w.org_events().first().pk},
+}
+API_LIST = {"api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list"}
+API_POST_ONLY = {"api:endpoint-test-connection"}
+API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail"}
+
+
+def _names(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{prefix}{p.namespace}:" if p.namespace else prefix
+            yield from _names(p.url_patterns, ns)
+        elif isinstance(p, URLPattern) and p.name:
+            yield prefix + p.name
+
+
+def test_every_route_is_in_the_matrix():
+    names = {n for n in _names(get_resolver().url_patterns) if not n.startswith(IGNORED_NAMESPACES)}
+    covered = PUBLIC | set(HTML_ROUTES) | set(API_DETAIL) | API_LIST
+    assert names - covered == set(), "add the new route to the tenancy matrix"
+
+
+@pytest.fixture
+def w(world, tokens):
+    from apps.core.models import AuditEvent
+
+    world.org_events = lambda: AuditEvent.objects.filter(organization=world.org)
+    return world
+
+
+@pytest.mark.parametrize("name", sorted(HTML_ROUTES))
+def test_outsider_gets_404_on_every_html_page(client, w, name):
+    client.force_login(w.outsider)
+    url = reverse(name, kwargs=HTML_ROUTES[name](w))
+    for method in html_methods(name):
+        assert getattr(client, method)(url, {"name": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(HTML_ROUTES))
+def test_outsider_gets_404_with_own_org_slug_and_foreign_object(client, w, name):
+    kwargs = HTML_ROUTES[name](w)
+    if set(kwargs) == {"org_slug"}:
+        return  # nothing foreign to point at: the page lists the outsider's own org
+    client.force_login(w.outsider)
+    url = reverse(name, kwargs={**kwargs, "org_slug": w.other_org.slug})
+    for method in html_methods(name):
+        assert getattr(client, method)(url, {"name": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(HTML_ROUTES))
+def test_anonymous_is_sent_to_login_from_every_html_page(client, w, name):
+    url = reverse(name, kwargs=HTML_ROUTES[name](w))
+    for method in html_methods(name):
+        response = getattr(client, method)(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", sorted(HTML_WRITES))
+def test_viewer_cannot_write_through_html(client, w, name):
+    client.force_login(w.viewer)
+    url = reverse(name, kwargs=HTML_ROUTES[name](w))
+    for method in html_methods(name):
+        assert getattr(client, method)(url, {"name": "hijack", "role": "owner"}).status_code == 403
+
+
+def _api_detail_url(w, name):
+    return reverse(name, kwargs=API_DETAIL[name](w))
+
+
+@pytest.mark.parametrize("name", sorted(API_DETAIL))
+@pytest.mark.parametrize("who", ["outsider", "outsider_token"])
+def test_outsider_gets_404_on_every_api_object(w, name, who):
+    from apps.orgs import services
+    from apps.orgs.access import Access
+
+    if who == "outsider":
+        client = api_client_for(w.outsider)
+    else:
+        _, plaintext = services.api_token_create(
+            access=Access.for_user(w.outsider), org=w.other_org, name="b", scope="read_write"
+        )
+        client = api_client_for(token=plaintext)
+    url = _api_detail_url(w, name)
+    if name not in API_POST_ONLY:
+        assert client.get(url).status_code == 404
+    assert client.post(url, {}, format="json").status_code in (404, 405)
+    if name in API_WRITABLE_DETAIL:
+        assert client.patch(url, {"name": "x"}, format="json").status_code == 404
+        assert client.delete(url).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(API_LIST))
+def test_outsider_api_lists_hold_nothing_of_org_a(w, name):
+    body = api_client_for(w.outsider).get(reverse(name)).json()
+    text = str(body)
+    assert body["count"] >= 1  # the outsider does see their own organization's rows
+    assert "acme" not in text and "Support Copilot" not in text and "sk-acme" not in text
+
+
+@pytest.mark.parametrize("name", sorted(set(API_DETAIL) | API_LIST))
+def test_anonymous_gets_401_from_every_api_route(w, name):
+    url = _api_detail_url(w, name) if name in API_DETAIL else reverse(name)
+    response = api_client_for().get(url)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("principal", ["viewer", "read_token"])
+def test_viewer_and_read_token_cannot_write_through_the_api(w, tokens, principal):
+    client = api_client_for(w.viewer) if principal == "viewer" else api_client_for(token=tokens["read"])
+    project_url = reverse("api:project-detail", kwargs={"pk": w.project.pk})
+    endpoint_url = reverse("api:endpoint-detail", kwargs={"pk": w.endpoint.pk})
+    assert client.get(project_url).status_code == 200  # reading is fine
+    assert client.patch(project_url, {"name": "x"}, format="json").status_code == 403
+    assert client.delete(endpoint_url).status_code == 403
+    assert client.post(reverse("api:project-list"), {"name": "new"}, format="json").status_code == 403
+    test_url = reverse("api:endpoint-test-connection", kwargs={"pk": w.endpoint.pk})
+    assert client.post(test_url).status_code == 403
+    w.project.refresh_from_db()
+    assert w.project.name == "Support Copilot"
+
+
+def test_admin_site_is_for_superusers_only(client, w):
+    w.owner.is_staff = True
+    w.owner.save()
+    client.force_login(w.owner)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    w.owner.is_superuser = True
+    w.owner.save()
+    assert client.get("/admin/").status_code == 200
