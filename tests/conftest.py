@@ -44,7 +44,9 @@ class World:
 
 
 def make_user(username: str):
-    return get_user_model().objects.create_user(username=username, password="pw-" + username, email=f"{username}@x.test")
+    return get_user_model().objects.create_user(
+        username=username, password="pw-" + username, email=f"{username}@x.test"
+    )
 
 
 def endpoint_fields(**overrides) -> dict:
@@ -69,15 +71,21 @@ def world(db) -> World:
     org = org_services.organization_create(name="Acme", slug="acme", owner=owner)
     other_org = org_services.organization_create(name="Globex", slug="globex", owner=outsider)
     owner_access = Access.for_user(owner)
-    org_services.membership_add(access=owner_access, org=org, username="member", role=Role.MEMBER, functions=["engineering"])
-    org_services.membership_add(access=owner_access, org=org, username="viewer", role=Role.VIEWER, functions=["security"])
+    org_services.membership_add(
+        access=owner_access, org=org, username="member", role=Role.MEMBER, functions=["engineering"]
+    )
+    org_services.membership_add(
+        access=owner_access, org=org, username="viewer", role=Role.VIEWER, functions=["security"]
+    )
     project = project_services.project_create(access=owner_access, organization=org, name="Support Copilot")
     endpoint = project_services.endpoint_create(
         access=owner_access, project=project, **endpoint_fields(api_key="sk-acme-very-secret")
     )
     outsider_access = Access.for_user(outsider)
     other_project = project_services.project_create(access=outsider_access, organization=other_org, name="Globex Bot")
-    other_endpoint = project_services.endpoint_create(access=outsider_access, project=other_project, **endpoint_fields())
+    other_endpoint = project_services.endpoint_create(
+        access=outsider_access, project=other_project, **endpoint_fields()
+    )
     return World(org, other_org, owner, member, viewer, outsider, project, endpoint, other_project, other_endpoint)
 
 

@@ -50,6 +50,7 @@ def html_methods(name: str) -> list[str]:
         return ["post"]
     return ["get"] if name in HTML_GET_ONLY else ["get", "post"]
 
+
 API_DETAIL = {
     "api:organization-detail": lambda w: {"slug": w.org.slug},
     "api:membership-detail": lambda w: {"pk": w.org.memberships.first().pk},
@@ -58,7 +59,13 @@ API_DETAIL = {
     "api:endpoint-test-connection": lambda w: {"pk": w.endpoint.pk},
     "api:auditevent-detail": lambda w: {"pk": w.org_events().first().pk},
 }
-API_LIST = {"api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list"}
+API_LIST = {
+    "api:organization-list",
+    "api:membership-list",
+    "api:project-list",
+    "api:endpoint-list",
+    "api:auditevent-list",
+}
 API_POST_ONLY = {"api:endpoint-test-connection"}
 API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail"}
 

@@ -96,9 +96,7 @@ def guarded_request(
             try:
                 if response.status_code in REDIRECT_CODES and "location" in response.headers:
                     if len(redirects) >= policy.max_redirects:
-                        raise OutboundRefused(
-                            f"more than {policy.max_redirects} redirects", code="too_many_redirects"
-                        )
+                        raise OutboundRefused(f"more than {policy.max_redirects} redirects", code="too_many_redirects")
                     current_url = urljoin(current_url, response.headers["location"])
                     redirects.append(current_url)
                     if response.status_code == 303:

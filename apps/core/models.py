@@ -71,6 +71,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["principal", "key"], name="idempotency_key_once_per_principal")
-        ]
+        constraints = [models.UniqueConstraint(fields=["principal", "key"], name="idempotency_key_once_per_principal")]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key}"

@@ -10,9 +10,7 @@ class OrganizationForm(forms.Form):
 
 class MembershipForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
-    functions = forms.MultipleChoiceField(
-        choices=Function.choices, required=False, widget=forms.CheckboxSelectMultiple
-    )
+    functions = forms.MultipleChoiceField(choices=Function.choices, required=False, widget=forms.CheckboxSelectMultiple)
 
 
 class MembershipAddForm(MembershipForm):

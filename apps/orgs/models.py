@@ -57,9 +57,7 @@ class Membership(TimeStampedModel):
         ordering = ["organization__name", "user__username"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "user"], name="one_membership_per_user_and_org"),
-            models.CheckConstraint(
-                condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_valid"),
         ]
 
     def __str__(self) -> str:
@@ -104,9 +102,7 @@ class ApiToken(TimeStampedModel):
     lookup_id = models.CharField(max_length=24, unique=True)
     secret_hash = models.CharField(max_length=64)
     scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.READ)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

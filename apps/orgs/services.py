@@ -50,9 +50,7 @@ def organization_create(*, name: str, owner, slug: str = "") -> Organization:
 
 
 @transaction.atomic
-def membership_add(
-    *, access: Access, org: Organization, username: str, role: str, functions: list[str]
-) -> Membership:
+def membership_add(*, access: Access, org: Organization, username: str, role: str, functions: list[str]) -> Membership:
     _require_admin(access, org)
     user = get_user_model().objects.filter(username=username).first()
     if user is None:

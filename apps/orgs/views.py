@@ -45,9 +45,7 @@ class MemberListView(OrgMixin, FormView):
     form_class = MembershipAddForm
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            memberships=membership_list(access=self.access, org_id=self.org.pk), **kwargs
-        )
+        return super().get_context_data(memberships=membership_list(access=self.access, org_id=self.org.pk), **kwargs)
 
     def post(self, request, *args, **kwargs):
         if not self.access.can_admin(self.org.pk):

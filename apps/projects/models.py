@@ -83,7 +83,9 @@ class PriceModel(models.TextChoices):
 
 
 def _price_field(**kwargs):
-    return models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True, validators=NON_NEGATIVE, **kwargs)
+    return models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=NON_NEGATIVE, **kwargs
+    )
 
 
 class Endpoint(TimeStampedModel):

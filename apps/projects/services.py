@@ -102,7 +102,11 @@ def project_update(*, access: Access, project: Project, **fields) -> Project:
     changes = diff(before, snapshot(project, PROJECT_FIELDS))
     if changes:
         audit_record(
-            access=access, organization_id=project.organization_id, action="project.update", obj=project, changes=changes
+            access=access,
+            organization_id=project.organization_id,
+            action="project.update",
+            obj=project,
+            changes=changes,
         )
     return project
 

@@ -106,7 +106,9 @@ class EndpointCreateView(ProjectMixin, FormView):
 class EndpointMixin(OrgMixin):
     def get_endpoint(self):
         if not hasattr(self, "_endpoint"):
-            self._endpoint = get_object_or_404(endpoint_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
+            self._endpoint = get_object_or_404(
+                endpoint_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"]
+            )
         return self._endpoint
 
 

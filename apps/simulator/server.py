@@ -112,7 +112,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/v1/models":
             if self._authorized():
                 model = deployment.config.model
-                self._send_json(200, {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "simulator"}]})
+                self._send_json(
+                    200, {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "simulator"}]}
+                )
         else:
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -195,8 +197,11 @@ def _completion(chat: bool, model: str, prompt_tokens: int, max_tokens: int) -> 
         "object": "chat.completion" if chat else "text_completion",
         "model": model,
         "choices": [choice],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
-                  "total_tokens": prompt_tokens + max_tokens},  # fmt: skip
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": max_tokens,
+            "total_tokens": prompt_tokens + max_tokens,
+        },  # fmt: skip
     }
 
 
