@@ -54,7 +54,7 @@ class Access:
     @property
     def principal(self) -> str:
         if self.token is not None:
-            return f"token:{self.token.pk}"
+            return f"token:{self.token.lookup_id}"
         return f"user:{getattr(self.user, 'pk', None)}"
 
 
