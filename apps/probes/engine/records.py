@@ -1,0 +1,155 @@
+"""Per-request records, stored column-wise: about 46 bytes a request, merged exactly.
+
+A run of 1,000,000 requests is ~46 MB in memory and less once compressed for storage.
+Times are seconds from the run's start (monotonic clock); NaN means "did not happen".
+Inter-token latencies are kept in a mergeable log histogram per stage (1 % buckets),
+because keeping every gap of every request would cost ~15x more than all the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from array import array
+from dataclasses import dataclass, field
+
+# error classes (DESIGN.md): index is what a record stores
+ERROR_CLASSES = ("ok", "timeout", "connect", "429", "5xx", "4xx", "malformed", "cancelled")
+OK, TIMEOUT, CONNECT, HTTP_429, HTTP_5XX, HTTP_4XX, MALFORMED, CANCELLED = range(len(ERROR_CLASSES))
+TOKENS_USAGE, TOKENS_COUNTED = 0, 1  # where output/input token counts came from
+
+NAN = float("nan")
+_COLUMNS = (
+    ("intended", "d"), ("sent", "d"), ("first", "d"), ("last", "d"),
+    ("input_tokens", "I"), ("output_tokens", "I"), ("token_events", "I"),
+    ("error", "B"), ("token_source", "B"), ("stage", "H"),
+)  # fmt: skip
+
+
+class LogHistogram:
+    """Counts of values in buckets growing by 1 %, from 1 µs; merge = add the counts (exact)."""
+
+    GROWTH = 1.01
+    MIN = 1e-6
+    SIZE = 2200  # up to ~ 1e-6 * 1.01**2200 ≈ 3e3 s
+
+    __slots__ = ("counts",)
+
+    def __init__(self, counts: array | None = None):
+        self.counts = counts if counts is not None else array("Q", bytes(8 * self.SIZE))
+
+    def add(self, value: float) -> None:
+        if value != value:  # NaN
+            return
+        i = 0 if value <= self.MIN else int(math.log(value / self.MIN, self.GROWTH)) + 1
+        self.counts[min(i, self.SIZE - 1)] += 1
+
+    def merge(self, other: LogHistogram) -> None:
+        counts = self.counts
+        for i, c in enumerate(other.counts):
+            if c:
+                counts[i] += c
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def percentile(self, q: float) -> float:
+        """Value at quantile q (0..100): the geometric middle of the bucket holding that rank."""
+        n = self.total
+        if n == 0:
+            return NAN
+        rank = max(1, math.ceil(q / 100 * n))
+        seen = 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank:
+                if i == 0:
+                    return self.MIN
+                return self.MIN * self.GROWTH ** (i - 0.5)
+        return NAN
+
+
+@dataclass
+class Records:
+    intended: array = field(default_factory=lambda: array("d"))
+    sent: array = field(default_factory=lambda: array("d"))
+    first: array = field(default_factory=lambda: array("d"))
+    last: array = field(default_factory=lambda: array("d"))
+    input_tokens: array = field(default_factory=lambda: array("I"))
+    output_tokens: array = field(default_factory=lambda: array("I"))
+    token_events: array = field(default_factory=lambda: array("I"))
+    error: array = field(default_factory=lambda: array("B"))
+    token_source: array = field(default_factory=lambda: array("B"))
+    stage: array = field(default_factory=lambda: array("H"))
+    itl: dict[int, LogHistogram] = field(default_factory=dict)  # stage -> histogram
+
+    def __len__(self) -> int:
+        return len(self.intended)
+
+    def append(self, intended, sent, first, last, input_tokens, output_tokens, token_events, error, token_source, stage):
+        self.intended.append(intended)
+        self.sent.append(sent)
+        self.first.append(first)
+        self.last.append(last)
+        self.input_tokens.append(input_tokens)
+        self.output_tokens.append(output_tokens)
+        self.token_events.append(token_events)
+        self.error.append(error)
+        self.token_source.append(token_source)
+        self.stage.append(stage)
+
+    def itl_for(self, stage: int) -> LogHistogram:
+        hist = self.itl.get(stage)
+        if hist is None:
+            hist = self.itl[stage] = LogHistogram()
+        return hist
+
+    def extend(self, other: Records) -> None:
+        """Merge another process's records (same time origin): exact, order-independent stats."""
+        for name, _ in _COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+        for stage, hist in other.itl.items():
+            self.itl_for(stage).merge(hist)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, n).itemsize * len(getattr(self, n)) for n, _ in _COLUMNS)
+
+    def row(self, i: int) -> dict:
+        return {name: getattr(self, name)[i] for name, _ in _COLUMNS}
+
+    # --- storage: a compact binary blob (zlib), for a database column or a file ---------------
+
+    def to_bytes(self) -> bytes:
+        parts = [struct.pack("<II", len(self), len(self.itl))]
+        for name, _ in _COLUMNS:
+            parts.append(getattr(self, name).tobytes())
+        for stage, hist in sorted(self.itl.items()):
+            nz = [(i, c) for i, c in enumerate(hist.counts) if c]
+            parts.append(struct.pack("<HI", stage, len(nz)))
+            parts.extend(struct.pack("<HQ", i, c) for i, c in nz)
+        return zlib.compress(b"".join(parts), 6)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Records:
+        raw = memoryview(zlib.decompress(blob))
+        n, n_hist = struct.unpack_from("<II", raw, 0)
+        offset = 8
+        rec = cls()
+        for name, code in _COLUMNS:
+            col = array(code)
+            size = col.itemsize * n
+            col.frombytes(raw[offset : offset + size])
+            setattr(rec, name, col)
+            offset += size
+        for _ in range(n_hist):
+            stage, nz = struct.unpack_from("<HI", raw, offset)
+            offset += 6
+            hist = rec.itl_for(stage)
+            for _ in range(nz):
+                i, c = struct.unpack_from("<HQ", raw, offset)
+                offset += 10
+                hist.counts[i] = c
+        return rec

@@ -1,0 +1,454 @@
+"""Runs stages of load against one endpoint and records every request.
+
+All timing happens on the event loop's thread with the monotonic clock: the send time just
+before the request bytes are written, token times when their bytes arrive (http1.py). A
+ticker measures how late the loop wakes up; if the loop (or the schedule) runs late, the run
+says the client was saturated instead of reporting its own slowness as server latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import resource
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from apps.core.netguard import pin
+from apps.probes.engine import openai
+from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
+from apps.probes.engine.profiles import OPEN_LOOP, Stage, arrival_times, shard, shard_concurrency
+from apps.probes.engine.prompts import Prompt, PromptSet
+from apps.probes.engine.records import (
+    CANCELLED, CONNECT, HTTP_4XX, HTTP_5XX, HTTP_429, MALFORMED, OK, TIMEOUT, TOKENS_COUNTED, TOKENS_USAGE, Records,
+)  # fmt: skip
+from apps.probes.engine.scrape import MetricsScraper
+from apps.probes.engine.sse import MalformedStream, SSEParser
+from apps.probes.engine.stats import SLO, Window, summarize
+
+NAN = math.nan
+LOOP_TICK = 0.01
+
+
+def api_base(url: str) -> tuple[str, str]:
+    """(URL without path, API base path): "http://h:8000" and "http://h:8000/v1" both mean /v1."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    if not path:
+        path = "/v1"
+    return f"{parts.scheme}://{parts.netloc}", path
+
+
+@dataclass
+class ProbeConfig:
+    base_url: str
+    model: str
+    stages: list[Stage]
+    api: str = openai.CHAT
+    api_key: str | None = None
+    prompts: PromptSet | None = None
+    max_tokens: int = 128
+    extra_body: dict | None = None
+    request_timeout: float = 60.0
+    warmup: float = 0.0
+    cooldown: float = 0.0
+    seed: int = 0
+    slo: SLO = field(default_factory=SLO)
+    metrics_url: str | None = None
+    scrape_interval: float = 2.0
+    allow_private: bool = False
+    max_requests: int | None = None
+    saturation_threshold_ms: float = 5.0
+    shard_index: int = 0
+    shard_count: int = 1
+    cancel_grace: float = 2.0
+
+
+class StreamSink(ResponseSink):
+    """Turns a streamed completion into the request's timings, as its bytes arrive."""
+
+    __slots__ = ("parser", "first", "last", "events", "gaps", "usage", "malformed", "stream_error", "done")
+
+    def __init__(self, future):
+        super().__init__(future)
+        self.parser: SSEParser | None = None
+        self.first = NAN
+        self.last = NAN
+        self.events = 0
+        self.gaps: list[float] = []
+        self.usage: tuple[int, int] | None = None
+        self.malformed = False
+        self.stream_error = False
+        self.done = False
+
+    def on_head(self, status, headers, now):
+        self.status = status
+        if status == 200:
+            self.parser = SSEParser()
+
+    def on_data(self, data, now):
+        if self.parser is None:
+            super().on_data(data, now)
+            return
+        try:
+            events = self.parser.feed(data)
+        except MalformedStream:
+            self.malformed = True
+            return
+        for _, payload in events:
+            self._event(payload, now)
+
+    def _event(self, payload: bytes, now: float) -> None:
+        kind, usage = openai.classify(payload)
+        if usage is not None:
+            self.usage = usage
+        if kind == openai.EV_TOKEN:
+            if self.events:
+                self.gaps.append(now - self.last)
+            else:
+                self.first = now
+            self.last = now
+            self.events += 1
+        elif kind == openai.EV_DONE:
+            self.done = True
+        elif kind == openai.EV_MALFORMED:
+            self.malformed = True  # the run goes on; this request counts as "malformed"
+        elif kind == openai.EV_ERROR:
+            self.stream_error = True
+
+    def on_end(self, now):
+        if self.parser is not None:
+            for _, payload in self.parser.close():
+                self._event(payload, now)
+        super().on_end(now)
+
+
+@dataclass
+class ProbeResult:
+    records: Records
+    windows: list[Window]
+    summary: dict
+    server_metrics: dict | None
+    meta: dict
+
+
+@dataclass
+class Progress:
+    elapsed: float
+    stage: str
+    sent: int
+    completed: int
+    errors: int
+    in_flight: int
+    ttft_p95_ms_recent: float
+
+
+class ProbeRun:
+    """One engine process's share of a probe. `await run.execute()` or drive stages yourself (sweep)."""
+
+    def __init__(
+        self,
+        config: ProbeConfig,
+        *,
+        cancel: asyncio.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        progress_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.config = config
+        self.cancel = cancel or asyncio.Event()
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        self.clock = clock
+        self.records = Records()
+        self.windows: list[Window] = []
+        self.prompts = config.prompts or PromptSet.synthetic(prompt_tokens=128, seed=config.seed)
+        origin_url, self.base_path = api_base(config.base_url)
+        self.target = pin(origin_url, allow_private=config.allow_private)
+        self.host_header = urlsplit(origin_url).netloc
+        self.pool = ConnectionPool(
+            self.target.address, self.target.port, tls=self.target.scheme == "https", server_hostname=self.target.host
+        )
+        self._bodies: dict[int, bytes] = {}
+        self._in_flight: dict[StreamSink, object] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.loop_lag_ms = array("f")
+        self.sent = self.completed = self.errors = 0
+        self._recent_ttft: list[float] = []
+        self.origin = 0.0
+        self._stage_label = ""
+        self._t = 0.0  # where the next stage starts, seconds from origin
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _request_bytes(self, prompt: Prompt) -> bytes:
+        key = id(prompt)
+        data = self._bodies.get(key)
+        if data is None:
+            c = self.config
+            body = openai.request_body(c.api, c.model, prompt.text, c.max_tokens, c.extra_body)
+            headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+            if c.api_key:
+                headers["Authorization"] = f"Bearer {c.api_key}"
+            path = self.base_path + openai.request_path(c.api)
+            data = self._bodies[key] = request_head("POST", path, self.host_header, headers, body)
+        return data
+
+    async def _request(self, intended: float, stage: int) -> None:
+        """One request; `intended` is its scheduled send time (seconds from origin)."""
+        prompt = self.prompts.next()
+        payload = self._request_bytes(prompt)
+        loop = asyncio.get_running_loop()
+        sink = StreamSink(loop.create_future())
+        self.sent += 1
+        try:
+            conn = await self.pool.acquire()
+        except ConnectError:
+            self._record(intended, NAN, sink, prompt, stage, CONNECT)
+            return
+        sent = self.clock()
+        self._in_flight[sink] = conn
+        conn.send(payload, sink)
+        timer = loop.call_later(self.config.request_timeout, self._expire, sink, conn, TIMEOUT)
+        error = OK
+        try:
+            await sink.future
+        except _Expired as exc:
+            error = exc.error_class
+        except ProtocolError:
+            error = MALFORMED
+        except (ConnectionError, OSError):
+            error = CONNECT if sink.status == 0 else MALFORMED  # dropped before or during the stream
+        finally:
+            timer.cancel()
+            self._in_flight.pop(sink, None)
+        if error == OK:
+            error = self._status_class(sink)
+        if error == OK:
+            self.pool.release(conn)
+        else:
+            conn.abort()
+        self._record(intended, sent - self.origin, sink, prompt, stage, error)
+
+    @staticmethod
+    def _status_class(sink: StreamSink) -> int:
+        s = sink.status
+        if s == 200:
+            if sink.malformed:
+                return MALFORMED
+            return HTTP_5XX if sink.stream_error else OK
+        if s == 429:
+            return HTTP_429
+        return HTTP_5XX if s >= 500 else HTTP_4XX
+
+    def _expire(self, sink: StreamSink, conn, error_class: int) -> None:
+        sink.on_error(_Expired(error_class))
+        conn.abort()
+
+    def _record(self, intended, sent, sink: StreamSink, prompt: Prompt, stage: int, error: int) -> None:
+        o = self.origin
+        first = sink.first - o
+        last = sink.last - o
+        if sink.usage is not None:
+            in_tok, out_tok, source = sink.usage[0] or prompt.approx_tokens, sink.usage[1], TOKENS_USAGE
+        else:
+            in_tok, out_tok, source = prompt.approx_tokens, sink.events, TOKENS_COUNTED
+        self.records.append(intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage)
+        if error == OK:
+            self.completed += 1
+            if sink.gaps and out_tok:
+                per_event = out_tok / sink.events  # tokens in an event, when a chunk carries several
+                hist = self.records.itl_for(stage)
+                for gap in sink.gaps:
+                    hist.add(gap / per_event)
+            if first == first:
+                self._recent_ttft.append((first - sent) * 1000)
+        else:
+            self.errors += 1
+
+    # --- stages ----------------------------------------------------------------------------
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _budget_left(self) -> bool:
+        m = self.config.max_requests
+        return m is None or self.sent < m
+
+    async def _sleep_until(self, t: float) -> None:
+        delay = self.origin + t - self.clock()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(self.cancel.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run_stage(self, stage: Stage, index: int, *, warmup: float = 0.0) -> Window:
+        """Run one stage from where the previous one ended; return its measurement window."""
+        c = self.config
+        start = self._t
+        end = start + stage.duration
+        self._stage_label = stage.label
+        if stage.kind in OPEN_LOOP:
+            times = shard(arrival_times(stage, seed=c.seed + index, start=start), c.shard_index, c.shard_count)
+            for t in times:
+                if self.cancel.is_set() or not self._budget_left():
+                    break
+                delay = self.origin + t - self.clock()
+                if delay > 0.0002:
+                    await asyncio.sleep(delay)
+                self._spawn(self._request(t, index))
+            await self._sleep_until(end)
+        else:
+            workers = shard_concurrency(stage.workers, c.shard_index, c.shard_count)
+
+            async def worker():
+                while not self.cancel.is_set() and self._budget_left() and self.clock() - self.origin < end:
+                    await self._request(self.clock() - self.origin, index)
+
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        self._t = end
+        window = Window(index, stage.label, start + warmup, end)
+        self.windows.append(window)
+        return window
+
+    async def _drain(self) -> None:
+        """Let in-flight requests finish: all of them normally, `cancel_grace` seconds after a cancel."""
+        if not self._tasks:
+            return
+        timeout = self.config.cancel_grace if self.cancel.is_set() else self.config.request_timeout + 1
+        done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        if pending:
+            for sink, conn in list(self._in_flight.items()):
+                sink.on_error(_Expired(CANCELLED))
+                conn.abort()
+            await asyncio.wait(pending, timeout=2)
+
+    async def _tick(self, stop: asyncio.Event) -> None:
+        """Event-loop lag: how late a 10 ms timer fires. Late timers mean late timestamps."""
+        # self.clock, not loop.time(): uvloop's loop clock has 1 ms resolution.
+        expected = self.clock() + LOOP_TICK
+        while not stop.is_set():
+            await asyncio.sleep(max(0.0, expected - self.clock()))
+            now = self.clock()
+            self.loop_lag_ms.append((now - expected) * 1000)
+            expected = now + LOOP_TICK
+
+    async def _report(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.progress_interval)
+            except asyncio.TimeoutError:
+                pass
+            recent = sorted(self._recent_ttft[-500:])
+            self._recent_ttft = recent[-500:] if len(self._recent_ttft) > 5000 else self._recent_ttft
+            p95 = recent[int(0.95 * (len(recent) - 1))] if recent else NAN
+            self.on_progress(
+                Progress(
+                    elapsed=self.clock() - self.origin,
+                    stage=self._stage_label,
+                    sent=self.sent,
+                    completed=self.completed,
+                    errors=self.errors,
+                    in_flight=len(self._in_flight),
+                    ttft_p95_ms_recent=p95,
+                )
+            )
+
+    async def execute(self, driver=None) -> ProbeResult:
+        """Run the configured stages (or `driver(self)`, e.g. a sweep) with metrics and lag tracking."""
+        raise_fd_limit()
+        c = self.config
+        self.origin = self.clock()
+        stop = asyncio.Event()
+        helpers = [asyncio.ensure_future(self._tick(stop))]
+        scraper = None
+        if c.metrics_url:
+            scraper = MetricsScraper(
+                c.metrics_url, allow_private=c.allow_private, interval=c.scrape_interval, origin=self.origin
+            )
+            helpers.append(asyncio.ensure_future(scraper.run(stop)))
+        if self.on_progress:
+            helpers.append(asyncio.ensure_future(self._report(stop)))
+        extra: dict = {}
+        try:
+            if driver is not None:
+                extra = await driver(self)
+            else:
+                for index, stage in enumerate(c.stages):
+                    if self.cancel.is_set() or not self._budget_left():
+                        break
+                    await self.run_stage(stage, index)
+                self._apply_run_windows()
+            await self._drain()
+        finally:
+            stop.set()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            self.pool.close()
+        if not self.windows:
+            self.windows = [Window(0, "none", 0.0, 0.0)]
+        summary = summarize(
+            self.records,
+            self.windows,
+            c.slo,
+            loop_lag_ms=list(self.loop_lag_ms),
+            saturation_threshold_ms=c.saturation_threshold_ms,
+        )
+        summary.update(extra)
+        summary["cancelled"] = self.cancel.is_set()
+        meta = {
+            "target": c.base_url,
+            "model": c.model,
+            "api": c.api,
+            "max_tokens": c.max_tokens,
+            "seed": c.seed,
+            "shard": [c.shard_index, c.shard_count],
+            "stages": [s.to_dict() for s in c.stages],
+            "connections_opened": self.pool.opened,
+            "record_bytes": self.records.nbytes,
+        }
+        return ProbeResult(self.records, self.windows, summary, scraper.to_dict() if scraper else None, meta)
+
+    def _apply_run_windows(self) -> None:
+        """Warm-up is cut from the start of the run and cool-down from its end, across stages."""
+        if not self.windows:
+            return
+        run_start = self.windows[0].start + self.config.warmup
+        run_end = self.windows[-1].end - self.config.cooldown
+        self.windows = [
+            Window(w.stage, w.label, max(w.start, run_start), max(min(w.end, run_end), max(w.start, run_start)))
+            for w in self.windows
+        ]
+
+
+class _Expired(Exception):
+    def __init__(self, error_class: int):
+        super().__init__(error_class)
+        self.error_class = error_class
+
+
+def raise_fd_limit() -> None:
+    # Thousands of concurrent streams need thousands of sockets; the soft limit is often 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.new_event_loop()
+
+
+def run_probe(config: ProbeConfig, **kwargs) -> ProbeResult:
+    """Run a probe to completion on a fresh event loop (uvloop when available)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(ProbeRun(config, **kwargs).execute())
