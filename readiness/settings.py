@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.orgs",
     "apps.projects",
+    "apps.probes",
 ]
 
 MIDDLEWARE = [

@@ -1,226 +1,355 @@
-"""An OpenAI-compatible inference-server simulator (no model): the demo's and the tests' target.
+"""The simulator's HTTP side: OpenAI-compatible routes over a small asyncio HTTP/1.1 server.
 
-This first cut models one replica with a fixed number of batch slots, a waiting queue,
-prefill time growing with prompt length and decode time per token. It streams like vLLM
-(role-only first chunk, content chunks, a trailing usage chunk, `[DONE]`) and publishes
-vLLM-named gauges on /metrics. Plain stdlib, no Django: `python -m apps.simulator`.
+Routes: GET /v1/models, POST /v1/chat/completions and /v1/completions (stream or not, usage
+in the last chunk when `stream_options.include_usage`), GET /metrics (Prometheus text),
+GET /health, GET /admin/ground-truth (what was really sent when, per X-Request-Id),
+POST /admin/reset. Plain asyncio, no Django.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
-         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()  # fmt: skip
+import orjson
 
+from apps.simulator.model import Deployment, Sequence, clock, metrics_text
+from apps.simulator.scenarios import SimConfig
 
-@dataclass
-class SimConfig:
-    model: str = "sim-llama-3-8b"
-    slots: int = 8  # concurrent sequences per replica (batch slots)
-    prefill_ms_per_1k_tokens: float = 40.0
-    base_ttft_ms: float = 15.0
-    decode_ms_per_token: float = 8.0
-    default_max_tokens: int = 64
-    api_key: str = ""  # when set, requests must send it as a bearer token
-
-
-class Deployment:
-    """The simulated server's state: slots in use and the waiting queue."""
-
-    def __init__(self, config: SimConfig):
-        self.config = config
-        self._slots = threading.BoundedSemaphore(config.slots)
-        self._lock = threading.Lock()
-        self.waiting = 0
-        self.running = 0
-        self.requests_total = 0
-
-    def admit(self):
-        with self._lock:
-            self.waiting += 1
-            self.requests_total += 1
-        self._slots.acquire()
-        with self._lock:
-            self.waiting -= 1
-            self.running += 1
-
-    def release(self):
-        with self._lock:
-            self.running -= 1
-        self._slots.release()
-
-    def metrics_text(self) -> str:
-        c = self.config
-        with self._lock:
-            waiting, running, total = self.waiting, self.running, self.requests_total
-        labels = f'{{model_name="{c.model}"}}'
-        lines = [
-            "# TYPE vllm:num_requests_waiting gauge", f"vllm:num_requests_waiting{labels} {waiting}",
-            "# TYPE vllm:num_requests_running gauge", f"vllm:num_requests_running{labels} {running}",
-            "# TYPE vllm:kv_cache_usage_perc gauge", f"vllm:kv_cache_usage_perc{labels} {running / c.slots:.4f}",
-            "# TYPE simulator_replicas_available gauge", "simulator_replicas_available 1",
-            "# TYPE simulator_replicas_desired gauge", "simulator_replicas_desired 1",
-            "# TYPE simulator_requests_total counter", f"simulator_requests_total {total}",
-        ]  # fmt: skip
-        return "\n".join(lines) + "\n"
+WORDS = [w.encode() + b" " for w in (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+    "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()]  # fmt: skip
+MAX_BODY = 10 * 1024 * 1024
 
 
 def approx_tokens(text: str) -> int:
-    # ~4 characters per token, the usual rule of thumb for English text.
-    return max(1, len(text) // 4)
+    # One token per word: what BPE tokenizers give for the common short words of the
+    # engine's synthetic prompts. Real text runs ~1.3 tokens a word; a real server says.
+    return max(1, len(text.split()))
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: SimServer
+def chunk(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
 
-    def log_message(self, format, *args):  # keep test output quiet
-        pass
 
-    def _send_json(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Stream:
+    """Pre-encoded SSE events for one response, so a token costs one concatenation."""
 
-    def _authorized(self) -> bool:
-        key = self.server.deployment.config.api_key
-        if key and self.headers.get("Authorization") != f"Bearer {key}":
-            self._send_json(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
-            return False
-        return True
+    __slots__ = ("chat", "head", "tail", "tail_last", "include_usage", "prompt_tokens", "model", "rid")
 
-    def do_GET(self):
-        deployment = self.server.deployment
-        if self.path == "/metrics":
-            data = deployment.metrics_text().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        elif self.path == "/health":
-            self._send_json(200, {"status": "ok"})
-        elif self.path == "/v1/models":
-            if self._authorized():
-                model = deployment.config.model
-                self._send_json(
-                    200, {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "simulator"}]}
-                )
-        else:
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
-
-    def do_POST(self):
-        if self.path not in ("/v1/chat/completions", "/v1/completions"):
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
-            return
-        if not self._authorized():
-            return
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, json.JSONDecodeError):
-            self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
-            return
-        chat = self.path.endswith("chat/completions")
-        prompt = (
-            " ".join(str(m.get("content", "")) for m in body.get("messages", []))
-            if chat
-            else str(body.get("prompt", ""))
+    def __init__(self, chat: bool, rid: str, model: str, include_usage: bool, prompt_tokens: int):
+        self.chat, self.rid, self.model = chat, rid, model
+        self.include_usage, self.prompt_tokens = include_usage, prompt_tokens
+        created = int(time.time())
+        obj = b"chat.completion.chunk" if chat else b"text_completion"
+        base = b'data: {"id":"%s","object":"%s","created":%d,"model":"%s","choices":[{"index":0,' % (
+            rid.encode(),
+            obj,
+            created,
+            model.encode(),
         )
-        config = self.server.deployment.config
-        max_tokens = int(body.get("max_tokens") or config.default_max_tokens)
-        prompt_tokens = approx_tokens(prompt)
-        deployment = self.server.deployment
-        deployment.admit()
-        try:
-            time.sleep((config.base_ttft_ms + config.prefill_ms_per_1k_tokens * prompt_tokens / 1000) / 1000)
-            if body.get("stream"):
-                self._stream(chat, body, prompt_tokens, max_tokens)
-            else:
-                time.sleep(config.decode_ms_per_token * max_tokens / 1000)
-                self._send_json(200, _completion(chat, config.model, prompt_tokens, max_tokens))
-        finally:
-            deployment.release()
+        self.head = base + (b'"delta":{"content":"' if chat else b'"text":"')
+        close = b'"}' if chat else b'"'
+        self.tail = close + b',"finish_reason":null}]}\n\n'
+        self.tail_last = close + b',"finish_reason":"length"}]}\n\n'
 
-    def _chunk(self, payload: str) -> None:
-        data = payload.encode()
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
+    def role(self) -> bytes:
+        return chunk(self.head.split(b'"choices"')[0] + b'"choices":[{"index":0,"delta":{"role":"assistant"},'
+                     b'"finish_reason":null}]}\n\n')  # fmt: skip
 
-    def _stream(self, chat: bool, body: dict, prompt_tokens: int, max_tokens: int) -> None:
-        config = self.server.deployment.config
-        rid = f"cmpl-{uuid.uuid4().hex[:12]}"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+    def token(self, i: int, last: bool) -> bytes:
+        return chunk(self.head + WORDS[i % len(WORDS)] + (self.tail_last if last else self.tail))
 
-        def event(obj) -> None:
-            self._chunk(f"data: {json.dumps(obj)}\n\n")
-
-        base = {"id": rid, "object": "chat.completion.chunk" if chat else "text_completion", "model": config.model}
-        if chat:
-            event({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})
-        for i in range(max_tokens):
-            if i:
-                time.sleep(config.decode_ms_per_token / 1000)
-            word = WORDS[i % len(WORDS)] + " "
-            choice = {"index": 0, "delta": {"content": word}} if chat else {"index": 0, "text": word}
-            choice["finish_reason"] = "length" if i == max_tokens - 1 else None
-            event({**base, "choices": [choice]})
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
-                     "total_tokens": prompt_tokens + max_tokens}  # fmt: skip
-            event({**base, "choices": [], "usage": usage})
-        self._chunk("data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
+    def end(self, produced: int) -> bytes:
+        out = b""
+        if self.include_usage:
+            usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": produced,
+                     "total_tokens": self.prompt_tokens + produced}  # fmt: skip
+            obj = {"id": self.rid, "object": "chat.completion.chunk" if self.chat else "text_completion",
+                   "model": self.model, "choices": [], "usage": usage}  # fmt: skip
+            out += chunk(b"data: " + orjson.dumps(obj) + b"\n\n")
+        return out + chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
 
-def _completion(chat: bool, model: str, prompt_tokens: int, max_tokens: int) -> dict:
-    text = " ".join(WORDS[i % len(WORDS)] for i in range(max_tokens))
+def completion_json(chat: bool, rid: str, model: str, prompt_tokens: int, produced: int) -> bytes:
+    text = b"".join(WORDS[i % len(WORDS)] for i in range(produced)).decode().rstrip()
     choice = (
         {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
         if chat
         else {"index": 0, "text": text, "finish_reason": "length"}
     )
-    return {
-        "id": f"cmpl-{uuid.uuid4().hex[:12]}",
-        "object": "chat.completion" if chat else "text_completion",
-        "model": model,
-        "choices": [choice],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": max_tokens,
-            "total_tokens": prompt_tokens + max_tokens,
-        },  # fmt: skip
-    }
+    return orjson.dumps({
+        "id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+        "model": model, "choices": [choice],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": produced,
+                  "total_tokens": prompt_tokens + produced},
+    })  # fmt: skip
 
 
-class SimServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class SimProtocol(asyncio.Protocol):
+    def __init__(self, sim: Simulator):
+        self.sim = sim
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.seq: Sequence | None = None
+        self.busy = False
 
-    def __init__(self, address: tuple[str, int], config: SimConfig | None = None):
-        super().__init__(address, Handler)
-        self.deployment = Deployment(config or SimConfig())
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        if self.seq is not None:
+            self.sim.deployment.cancel(self.seq)
+            self.seq = None
+
+    def data_received(self, data):
+        self.buf += data
+        while not self.busy:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end].decode("latin-1").split("\r\n")
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            try:
+                method, target, _ = head[0].split(" ", 2)
+                length = int(headers.get("content-length", "0"))
+            except ValueError:
+                self.respond(400, {"error": {"message": "bad request"}}, close=True)
+                return
+            if length > MAX_BODY:
+                self.respond(413, {"error": {"message": "body too large"}}, close=True)
+                return
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4 : end + 4 + length]
+            self.buf = self.buf[end + 4 + length :]
+            self.busy = True
+            self.sim.handle(self, method, target.split("?", 1)[0], headers, body)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def respond(self, status: int, body, *, content_type="application/json", close=False, headers=None) -> None:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large",
+                  429: "Too Many Requests", 500: "Internal Server Error"}.get(status, "Status")  # fmt: skip
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+                f"{extra}{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n")  # fmt: skip
+        self.transport.write(head.encode() + data)
+        self.done(close)
+
+    def start_stream(self, first: bytes = b"") -> None:
+        self.transport.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + first
+        )
+
+    def done(self, close: bool = False) -> None:
+        self.seq = None
+        self.busy = False
+        if close:
+            self.transport.close()
+        elif self.buf:
+            self.data_received(b"")
+
+
+class Simulator:
+    def __init__(self, config: SimConfig | None = None):
+        self.config = config or SimConfig()
+        self.deployment = Deployment(self.config)
+        self.server: asyncio.base_events.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: SimProtocol(self), host, port, backlog=4096, reuse_address=True)
+        if self.config.autoscale:
+            self._tasks.append(asyncio.ensure_future(self.deployment.autoscaler()))
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    def base_url(self, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}/v1"
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.server:
+            self.server.close()
+
+    # --- routing -------------------------------------------------------------------------
+
+    def handle(self, conn: SimProtocol, method: str, path: str, headers: dict, body: bytes) -> None:
+        c = self.config
+        if path.startswith("/v1/") and c.api_key and headers.get("authorization") != f"Bearer {c.api_key}":
+            conn.respond(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
+        elif method == "GET" and path == "/v1/models":
+            conn.respond(200, {"object": "list", "data": [{"id": c.model, "object": "model", "owned_by": "simulator"}]})
+        elif method == "GET" and path == "/metrics":
+            conn.respond(200, metrics_text(self.deployment).encode(), content_type="text/plain; version=0.0.4")
+        elif method == "GET" and path == "/health":
+            conn.respond(200, {"status": "ok"})
+        elif method == "GET" and path == "/admin/ground-truth":
+            truth = {rid: dict(zip(("arrival", "first", "last", "tokens", "status"), v, strict=True))
+                     for rid, v in self.deployment.ground_truth.items()}  # fmt: skip
+            conn.respond(200, {"clock": "CLOCK_MONOTONIC", "requests": truth})
+        elif method == "POST" and path == "/admin/reset":
+            self.deployment.ground_truth.clear()
+            conn.respond(200, {"ok": True})
+        elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
+            self.completion(conn, path.endswith("chat/completions"), headers, body)
+        else:
+            conn.respond(404, {"error": {"message": f"no route {method} {path}"}})
+
+    def _fault(self) -> str:
+        c = self.config
+        r = self.deployment.rng.random()
+        for name, share in (("429", c.fail_429), ("500", c.fail_500), ("hang", c.hang),
+                            ("malformed", c.malformed), ("drop", c.drop)):  # fmt: skip
+            if r < share:
+                return name
+            r -= share
+        return ""
+
+    def completion(self, conn: SimProtocol, chat: bool, headers: dict, body: bytes) -> None:
+        c = self.config
+        try:
+            req = orjson.loads(body or b"{}")
+            prompt = (
+                " ".join(str(m.get("content", "")) for m in req.get("messages", []))
+                if chat
+                else str(req.get("prompt", ""))
+            )
+            max_tokens = int(req.get("max_tokens") or c.default_max_tokens)
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            conn.respond(400, {"error": {"message": "body is not a valid completion request"}})
+            return
+        if max_tokens < 1:
+            conn.respond(400, {"error": {"message": "max_tokens must be at least 1"}})
+            return
+        rid = headers.get("x-request-id") or f"cmpl-{uuid.uuid4().hex[:16]}"
+        stream = bool(req.get("stream"))
+        include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        prompt_tokens = approx_tokens(prompt)
+        fault = self._fault()
+        d = self.deployment
+        if fault in ("429", "500"):
+            seq = Sequence(rid, prompt_tokens, 0, None, None)
+            d.record(seq, fault)
+            code = int(fault)
+            conn.respond(code, {"error": {"message": "injected fault", "code": code}}, headers={"Retry-After": "1"})
+            return
+        if fault == "hang":
+            d.record(Sequence(rid, prompt_tokens, 0, None, None), "hang")
+            return  # never answer; the client's timeout decides
+        events = Stream(chat, rid, c.model, include_usage, prompt_tokens) if stream else None
+        if c.instant:
+            self._instant(conn, events, chat, rid, prompt_tokens, max_tokens)
+            return
+
+        def emit(seq: Sequence, i: int) -> bool:
+            transport = conn.transport
+            if transport.is_closing():
+                return False
+            if events is not None:
+                last = i == seq.max_tokens - 1
+                if seq.fault == "drop" and i == seq.max_tokens // 2:
+                    transport.abort()
+                    d.record(seq, "dropped")
+                    return False
+                data = events.token(i, last)
+                if seq.fault == "malformed" and i == seq.max_tokens // 2:
+                    data = chunk(b'data: {"id": "broken, "choices": [\n\n') + data
+                transport.write(data)
+            now = clock()
+            if i == 0:
+                seq.first = now
+            seq.last = now
+            return True
+
+        def finish(seq: Sequence) -> None:
+            if events is not None:
+                conn.transport.write(events.end(seq.produced))
+            else:
+                conn.respond(200, completion_json(chat, rid, c.model, prompt_tokens, seq.produced))
+                d.record(seq, "length")
+                return
+            d.record(seq, "length")
+            conn.done()
+
+        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault)
+        conn.seq = seq
+        if events is not None:
+            conn.start_stream(events.role() if chat else b"")
+        d.submit(seq)
+
+    def _instant(self, conn, events: Stream | None, chat, rid, prompt_tokens, max_tokens) -> None:
+        seq = Sequence(rid, prompt_tokens, max_tokens, None, None)
+        if events is None:
+            conn.respond(200, completion_json(chat, rid, self.config.model, prompt_tokens, max_tokens))
+        else:
+            parts = [events.role()] if chat else []
+            parts += [events.token(i, i == max_tokens - 1) for i in range(max_tokens)]
+            conn.start_stream(b"".join(parts) + events.end(max_tokens))
+            conn.done()
+        seq.first = seq.last = clock()
+        seq.produced = max_tokens
+        self.deployment.record(seq, "length")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
+
+
+class ThreadedSimulator:
+    """A simulator on its own event loop in a background thread (tests, demos)."""
+
+    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.sim = Simulator(config)
+        self.loop = new_event_loop()
+        started = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.sim.start(host, port))
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="simulator", daemon=True)
+        self.thread.start()
+        started.wait(10)
+        self.host = host
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self.sim.base_url(self.host)
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.sim.deployment
+
+    def shutdown(self) -> None:
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(5)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+    def server_close(self) -> None:
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self.loop.close()
 
 
-def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: SimConfig | None = None) -> SimServer:
-    """Start a simulator on a background thread (tests, demos); call .shutdown() to stop."""
-    server = SimServer((host, port), config)
-    threading.Thread(target=server.serve_forever, name="simulator", daemon=True).start()
-    return server
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: SimConfig | None = None) -> ThreadedSimulator:
+    return ThreadedSimulator(config, host, port)

@@ -260,7 +260,7 @@ class ConnectionPool:
                 ),
                 self.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
             raise ConnectError(f"{type(exc).__name__}: {exc}") from None
         self.opened += 1
         return conn

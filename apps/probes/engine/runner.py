@@ -23,7 +23,17 @@ from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError
 from apps.probes.engine.profiles import OPEN_LOOP, Stage, arrival_times, shard, shard_concurrency
 from apps.probes.engine.prompts import Prompt, PromptSet
 from apps.probes.engine.records import (
-    CANCELLED, CONNECT, HTTP_4XX, HTTP_5XX, HTTP_429, MALFORMED, OK, TIMEOUT, TOKENS_COUNTED, TOKENS_USAGE, Records,
+    CANCELLED,
+    CONNECT,
+    HTTP_4XX,
+    HTTP_5XX,
+    HTTP_429,
+    MALFORMED,
+    OK,
+    TIMEOUT,
+    TOKENS_COUNTED,
+    TOKENS_USAGE,
+    Records,
 )  # fmt: skip
 from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.sse import MalformedStream, SSEParser
@@ -184,30 +194,35 @@ class ProbeRun:
 
     # --- requests --------------------------------------------------------------------------
 
-    def _request_bytes(self, prompt: Prompt) -> bytes:
+    def _request_bytes(self, prompt: Prompt, seq: int) -> bytes:
+        """The request, built once per prompt; only the X-Request-Id differs between sends."""
         key = id(prompt)
-        data = self._bodies.get(key)
-        if data is None:
+        parts = self._bodies.get(key)
+        if parts is None:
             c = self.config
             body = openai.request_body(c.api, c.model, prompt.text, c.max_tokens, c.extra_body)
             headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
             if c.api_key:
                 headers["Authorization"] = f"Bearer {c.api_key}"
             path = self.base_path + openai.request_path(c.api)
-            data = self._bodies[key] = request_head("POST", path, self.host_header, headers, body)
-        return data
+            full = request_head("POST", path, self.host_header, headers, body)
+            head = full[: len(full) - len(body) - 2]  # the head without its final CRLF: one more header goes there
+            parts = self._bodies[key] = (head, body)
+        head, body = parts
+        return b"%sX-Request-Id: %d-%d\r\n\r\n%s" % (head, self.config.shard_index, seq, body)
 
     async def _request(self, intended: float, stage: int) -> None:
         """One request; `intended` is its scheduled send time (seconds from origin)."""
         prompt = self.prompts.next()
-        payload = self._request_bytes(prompt)
+        seq = self.sent
+        self.sent += 1
+        payload = self._request_bytes(prompt, seq)
         loop = asyncio.get_running_loop()
         sink = StreamSink(loop.create_future())
-        self.sent += 1
         try:
             conn = await self.pool.acquire()
         except ConnectError:
-            self._record(intended, NAN, sink, prompt, stage, CONNECT)
+            self._record(intended, NAN, sink, prompt, stage, CONNECT, seq)
             return
         sent = self.clock()
         self._in_flight[sink] = conn
@@ -231,7 +246,7 @@ class ProbeRun:
             self.pool.release(conn)
         else:
             conn.abort()
-        self._record(intended, sent - self.origin, sink, prompt, stage, error)
+        self._record(intended, sent - self.origin, sink, prompt, stage, error, seq)
 
     @staticmethod
     def _status_class(sink: StreamSink) -> int:
@@ -248,7 +263,7 @@ class ProbeRun:
         sink.on_error(_Expired(error_class))
         conn.abort()
 
-    def _record(self, intended, sent, sink: StreamSink, prompt: Prompt, stage: int, error: int) -> None:
+    def _record(self, intended, sent, sink: StreamSink, prompt: Prompt, stage: int, error: int, seq: int) -> None:
         o = self.origin
         first = sink.first - o
         last = sink.last - o
@@ -256,7 +271,7 @@ class ProbeRun:
             in_tok, out_tok, source = sink.usage[0] or prompt.approx_tokens, sink.usage[1], TOKENS_USAGE
         else:
             in_tok, out_tok, source = prompt.approx_tokens, sink.events, TOKENS_COUNTED
-        self.records.append(intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage)
+        self.records.append(intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage, seq)
         if error == OK:
             self.completed += 1
             if sink.gaps and out_tok:
@@ -280,12 +295,18 @@ class ProbeRun:
         m = self.config.max_requests
         return m is None or self.sent < m
 
+    async def _until(self, t: float) -> None:
+        """Wait until `t` without waking early: timers (uvloop's are 1 ms) may fire a little
+        before their deadline, and a send before its intended time would hide lag."""
+        while (delay := self.origin + t - self.clock()) > 0:
+            await asyncio.sleep(delay if delay > 0.002 else 0)
+
     async def _sleep_until(self, t: float) -> None:
         delay = self.origin + t - self.clock()
         if delay > 0:
             try:
                 await asyncio.wait_for(self.cancel.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def run_stage(self, stage: Stage, index: int, *, warmup: float = 0.0) -> Window:
@@ -299,9 +320,7 @@ class ProbeRun:
             for t in times:
                 if self.cancel.is_set() or not self._budget_left():
                     break
-                delay = self.origin + t - self.clock()
-                if delay > 0.0002:
-                    await asyncio.sleep(delay)
+                await self._until(t)
                 self._spawn(self._request(t, index))
             await self._sleep_until(end)
         else:
@@ -343,7 +362,7 @@ class ProbeRun:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.progress_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             recent = sorted(self._recent_ttft[-500:])
             self._recent_ttft = recent[-500:] if len(self._recent_ttft) > 5000 else self._recent_ttft

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.core.netguard import OutboundRefused, pin
-from apps.probes.engine.http1 import ConnectionPool, ConnectError, ProtocolError, ResponseSink, request_head
+from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
 
 # DESIGN.md "Server metrics understood". Label sets are summed (e.g. one series per model).
 KNOWN_METRICS = (
@@ -75,7 +75,7 @@ class MetricsScraper:
             self.scrapes += 1
         except OutboundRefused as exc:
             self._fail(f"refused: {exc}")
-        except (ConnectError, ProtocolError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConnectError, ProtocolError, OSError) as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
         except ValueError as exc:  # the text parser's complaint about a malformed exposition
             self._fail(f"unparseable metrics: {exc}")
@@ -85,7 +85,7 @@ class MetricsScraper:
             await self.scrape_once()
             try:
                 await asyncio.wait_for(stop.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if self._pool:
             self._pool.close()

@@ -195,15 +195,16 @@ def slo_checks(summary: dict, slo: SLO) -> list[dict]:
     checks = []
 
     def add(name, actual, target, ok_if_le=True):
-        ok = actual == actual and actual is not None and (actual <= target if ok_if_le else actual >= target)
+        # No measurement (nothing succeeded) is a miss, not a pass.
+        ok = actual is not None and (actual <= target if ok_if_le else actual >= target)
         checks.append({"slo": name, "target": target, "actual": actual, "ok": bool(ok)})
 
     if slo.ttft_p95_ms is not None:
-        add("ttft_p95_ms", summary["ttft_ms"].get("p95", math.nan), slo.ttft_p95_ms)
+        add("ttft_p95_ms", summary["ttft_ms"].get("p95"), slo.ttft_p95_ms)
     if slo.tpot_p95_ms is not None:
-        add("tpot_p95_ms", summary["tpot_ms"].get("p95", math.nan), slo.tpot_p95_ms)
+        add("tpot_p95_ms", summary["tpot_ms"].get("p95"), slo.tpot_p95_ms)
     if slo.e2e_p99_ms is not None:
-        add("e2e_p99_ms", summary["e2e_ms"].get("p99", math.nan), slo.e2e_p99_ms)
+        add("e2e_p99_ms", summary["e2e_ms"].get("p99"), slo.e2e_p99_ms)
     if slo.error_rate is not None:
         add("error_rate", summary["error_rate"], slo.error_rate)
     if slo.min_output_tps is not None:
@@ -234,7 +235,9 @@ def summarize(
         overall["output_token_throughput"] = round(
             sum(s["output_token_throughput"] * w.length for s, w in zip(stages, windows, strict=True)) / length, 2
         )
-        overall["goodput"] = round(sum(s["goodput"] * w.length for s, w in zip(stages, windows, strict=True)) / length, 3)
+        overall["goodput"] = round(
+            sum(s["goodput"] * w.length for s, w in zip(stages, windows, strict=True)) / length, 3
+        )
     lag_p99 = overall["schedule_lag_ms"].get("p99", 0.0)
     loop = distribution(loop_lag_ms or [])
     worst = max(lag_p99, loop.get("p99", 0.0))

@@ -1,0 +1,169 @@
+"""`manage.py probe URL [options]`: argument parsing and the run, separate from Django's command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from apps.core.guarded_http import GuardPolicy, guarded_request
+from apps.core.netguard import OutboundRefused
+from apps.probes.engine import openai
+from apps.probes.engine.profiles import CONCURRENT, CONSTANT, POISSON, SYNCHRONOUS, Stage
+from apps.probes.engine.prompts import PromptSet
+from apps.probes.engine.report import format_summary, progress_line, write_csv, write_json
+from apps.probes.engine.runner import ProbeConfig, ProbeRun, api_base, new_event_loop
+from apps.probes.engine.stats import SLO
+from apps.probes.engine.sweep import SweepSpec, sweep_driver
+
+PROFILES = (SYNCHRONOUS, CONCURRENT, CONSTANT, POISSON, "sweep")
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="base URL of the OpenAI-compatible API, with or without /v1")
+    parser.add_argument("--model", help="model name (default: the first of /v1/models)")
+    parser.add_argument("--api", choices=(openai.CHAT, openai.COMPLETIONS), default=openai.CHAT)
+    parser.add_argument("--api-key", help="bearer token for the endpoint")
+    parser.add_argument("--profile", choices=PROFILES, default=CONCURRENT)
+    parser.add_argument("--concurrency", type=int, default=8, help="for concurrent (default 8)")
+    parser.add_argument("--rate", type=float, help="requests/s for constant and poisson; the sweep's start rate")
+    parser.add_argument(
+        "--stages", type=Path, help='JSON list of stages, e.g. [{"kind": "poisson", "rate": 5, "duration": 30}]'
+    )
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds (default 30); per step for a sweep")
+    parser.add_argument("--warmup", type=float, default=0.0, help="seconds excluded from the figures at the start")
+    parser.add_argument("--cooldown", type=float, default=0.0, help="seconds excluded at the end")
+    parser.add_argument("--prompt-tokens", type=int, default=128)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--prompts", type=Path, help="JSONL of prompts (instead of synthetic ones)")
+    parser.add_argument("--extra-body", help="JSON merged into every request, e.g. '{\"ignore_eos\": true}'")
+    parser.add_argument("--metrics-url", help="Prometheus /metrics URL to scrape during the run")
+    parser.add_argument("--scrape-interval", type=float, default=2.0)
+    parser.add_argument("--slo", default="", help="e.g. ttft_p95=500ms,tpot_p95=50ms,error_rate=1%%")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds")
+    parser.add_argument("--max-requests", type=int)
+    parser.add_argument("--saturation-threshold-ms", type=float, default=5.0)
+    parser.add_argument("--allow-private", action="store_true", default=None,
+                        help="allow private/loopback targets (default: READINESS_ALLOW_PRIVATE_ENDPOINTS)")  # fmt: skip
+    parser.add_argument("--json", dest="json_out", type=Path, help="write summary + stages + requests as JSON")
+    parser.add_argument("--csv", dest="csv_out", type=Path, help="write per-request records as CSV")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def stages_from(options: dict) -> tuple[list[Stage], object]:
+    profile, duration = options["profile"], options["duration"]
+    if options.get("stages"):
+        try:
+            raw = json.loads(Path(options["stages"]).read_text())
+            if not isinstance(raw, list) or not raw:
+                raise UsageError("--stages: expected a non-empty JSON list of stages")
+            return [Stage.from_dict(s) for s in raw], None
+        except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
+            raise UsageError(f"--stages: {exc}") from None
+    if profile == "sweep":
+        return [], sweep_driver(SweepSpec(start_rate=options.get("rate"), step_duration=duration,
+                                          step_warmup=min(options["warmup"] or 3.0, duration / 2)))  # fmt: skip
+    try:
+        if profile == SYNCHRONOUS:
+            return [Stage(SYNCHRONOUS, duration)], None
+        if profile == CONCURRENT:
+            return [Stage(CONCURRENT, duration, concurrency=options["concurrency"])], None
+        return [Stage(profile, duration, rate=options.get("rate"))], None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def first_model(url: str, api_key: str | None, policy: GuardPolicy) -> str:
+    origin, base = api_base(url)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = guarded_request("GET", origin + base + "/models", policy=policy, headers=headers)
+        return response.json()["data"][0]["id"]
+    except OutboundRefused as exc:
+        raise UsageError(f"refused: {exc}") from None
+    except Exception as exc:
+        raise UsageError(f"could not read {base}/models to pick a model ({exc}); pass --model") from None
+
+
+def config_from(options: dict, *, allow_private_default: bool) -> tuple[ProbeConfig, object]:
+    allow_private = allow_private_default if options.get("allow_private") is None else options["allow_private"]
+    try:
+        slo = SLO.parse(options.get("slo") or "")
+        extra = json.loads(options["extra_body"]) if options.get("extra_body") else None
+        if extra is not None and not isinstance(extra, dict):
+            raise ValueError("--extra-body must be a JSON object")
+        prompts = (
+            PromptSet.from_jsonl(options["prompts"])
+            if options.get("prompts")
+            else PromptSet.synthetic(prompt_tokens=options["prompt_tokens"], seed=options["seed"])
+        )
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if options["max_tokens"] < 1:
+        raise UsageError("--max-tokens must be at least 1")
+    stages, driver = stages_from(options)
+    policy = GuardPolicy(allow_private=allow_private, timeout_seconds=min(options["timeout"], 30))
+    model = options.get("model") or first_model(options["url"], options.get("api_key"), policy)
+    config = ProbeConfig(
+        base_url=options["url"], model=model, stages=stages, api=options["api"], api_key=options.get("api_key"),
+        prompts=prompts, max_tokens=options["max_tokens"], extra_body=extra, request_timeout=options["timeout"],
+        warmup=options["warmup"], cooldown=options["cooldown"], seed=options["seed"], slo=slo,
+        metrics_url=options.get("metrics_url"), scrape_interval=options["scrape_interval"],
+        allow_private=allow_private, max_requests=options.get("max_requests"),
+        saturation_threshold_ms=options["saturation_threshold_ms"],
+    )  # fmt: skip
+    return config, driver
+
+
+def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.stderr) -> int:
+    """Run the probe; returns the exit code: 0 ok, 1 an SLO missed, 2 bad usage or unreachable."""
+    try:
+        config, driver = config_from(options, allow_private_default=allow_private_default)
+    except UsageError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    total = sum(s.duration for s in config.stages) or None
+    tty = err.isatty()
+
+    def show(p):
+        if not options.get("quiet"):
+            err.write(("\r" if tty else "") + progress_line(p, total) + ("" if tty else "\n"))
+            err.flush()
+
+    async def main():
+        cancel = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, cancel.set)  # Ctrl-C: stop sending, keep results
+        try:
+            probe = ProbeRun(config, cancel=cancel, on_progress=show)
+        except OutboundRefused as exc:
+            raise UsageError(f"refused: {exc}") from None
+        return await probe.execute(driver)
+
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            result = runner.run(main())
+    except UsageError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    if tty and not options.get("quiet"):
+        err.write("\n")
+    out.write(format_summary(result) + "\n")
+    if options.get("json_out"):
+        with open(options["json_out"], "w") as fh:
+            write_json(result, fh)
+    if options.get("csv_out"):
+        with open(options["csv_out"], "w", newline="") as fh:
+            write_csv(result.records, fh)
+    if result.summary["overall"]["requests"] == 0:
+        err.write("error: no request was measured\n")
+        return 2
+    return 1 if result.summary["slo_met"] is False else 0

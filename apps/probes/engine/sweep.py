@@ -1,0 +1,107 @@
+"""Find the highest request rate that still meets the SLOs, stopping early at saturation.
+
+Steps are open-loop stages of `step_duration` seconds. The rate grows geometrically while
+the SLOs hold and the server keeps up, then bisects between the last good and the first
+bad rate. A step "saturates" when the completed rate falls below `keep_up` x offered rate,
+or errors exceed the SLO: pushing harder would only measure a queue growing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apps.probes.engine.profiles import CONSTANT, POISSON, SYNCHRONOUS, Stage
+from apps.probes.engine.stats import slo_checks, summarize_window
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    start_rate: float | None = None  # None: measure one synchronous step and start at its rate
+    growth: float = 1.6
+    step_duration: float = 15.0
+    step_warmup: float = 3.0
+    max_steps: int = 10
+    refine_steps: int = 2
+    kind: str = POISSON
+    keep_up: float = 0.9
+
+    def __post_init__(self):
+        if self.growth <= 1:
+            raise ValueError("sweep growth must be > 1")
+        if self.kind not in (CONSTANT, POISSON):
+            raise ValueError("a sweep steps constant or poisson load")
+        if self.step_warmup >= self.step_duration:
+            raise ValueError("the sweep's step warm-up must be shorter than its step")
+
+
+def sweep_driver(spec: SweepSpec):
+    """A driver for ProbeRun.execute(driver=...): returns the sweep's own report."""
+
+    async def drive(run) -> dict:
+        slo = run.config.slo
+        steps: list[dict] = []
+        index = 0
+
+        async def step(rate: float | None, kind: str) -> dict:
+            nonlocal index
+            stage = (
+                Stage(SYNCHRONOUS, spec.step_duration, name="baseline")
+                if kind == SYNCHRONOUS
+                else Stage(kind, spec.step_duration, rate=rate)
+            )
+            window = await run.run_stage(stage, index, warmup=spec.step_warmup)
+            index += 1
+            figures = summarize_window(run.records, window, slo, run.records.itl.get(window.stage))
+            checks = slo_checks(figures, slo)
+            offered = rate if rate is not None else figures["request_throughput"]
+            keeps_up = figures["request_throughput"] >= spec.keep_up * offered if offered else False
+            result = {
+                "stage": window.stage,
+                "offered_rate": round(offered, 3),
+                "achieved_rate": figures["request_throughput"],
+                "output_token_throughput": figures["output_token_throughput"],
+                "ttft_p95_ms": figures["ttft_ms"].get("p95"),
+                "tpot_p95_ms": figures["tpot_ms"].get("p95"),
+                "e2e_p99_ms": figures["e2e_ms"].get("p99"),
+                "error_rate": figures["error_rate"],
+                "slo_ok": all(c["ok"] for c in checks),
+                "keeps_up": keeps_up,
+            }
+            steps.append(result)
+            return result
+
+        rate = spec.start_rate
+        if rate is None:
+            baseline = await step(None, SYNCHRONOUS)
+            rate = max(baseline["achieved_rate"], 0.1)
+        good = bad = chosen = None
+        for _ in range(spec.max_steps):
+            if run.cancel.is_set():
+                break
+            result = await step(rate, spec.kind)
+            if result["slo_ok"] and result["keeps_up"]:
+                good, chosen = rate, result
+                rate *= spec.growth
+            else:
+                bad = rate
+                break
+        for _ in range(spec.refine_steps if good is not None and bad is not None else 0):
+            if run.cancel.is_set():
+                break
+            mid = (good + bad) / 2
+            result = await step(mid, spec.kind)
+            if result["slo_ok"] and result["keeps_up"]:
+                good, chosen = mid, result
+            else:
+                bad = mid
+        return {
+            "sweep": {
+                "steps": steps,
+                "max_rate_meeting_slo": round(good, 3) if good is not None else None,
+                "first_failing_rate": round(bad, 3) if bad is not None else None,
+                "stopped_at_saturation": bad is not None,
+                "operating_point": chosen,
+            }
+        }
+
+    return drive
