@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from apps.core.netguard import OutboundRefused, PinnedTarget, pin
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
+# Credentials never follow a redirect to another origin (a hostile endpoint would collect them).
+SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+
+
+def _origin(url: str) -> tuple:
+    p = urlsplit(url)
+    return p.scheme, p.hostname, p.port or (443 if p.scheme == "https" else 80)
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,10 @@ def guarded_request(
                 if response.status_code in REDIRECT_CODES and "location" in response.headers:
                     if len(redirects) >= policy.max_redirects:
                         raise OutboundRefused(f"more than {policy.max_redirects} redirects", code="too_many_redirects")
-                    current_url = urljoin(current_url, response.headers["location"])
+                    next_url = urljoin(current_url, response.headers["location"])
+                    if _origin(next_url) != _origin(current_url):
+                        headers = {k: v for k, v in (headers or {}).items() if k.lower() not in SENSITIVE_HEADERS}
+                    current_url = next_url
                     redirects.append(current_url)
                     if response.status_code == 303:
                         current_method, json, content = "GET", None, None

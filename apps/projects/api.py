@@ -136,6 +136,8 @@ class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 class EndpointFilter(django_filters.FilterSet):
     organization = django_filters.CharFilter(field_name="project__organization__slug")
+    # A plain number, not a choice over all projects: the choices would list other tenants'.
+    project = django_filters.NumberFilter(field_name="project_id")
 
     class Meta:
         model = Endpoint

@@ -52,6 +52,15 @@ def _validate_project(fields: dict) -> None:
         raise ApplicationError("The project has invalid fields.", detail=errors)
 
 
+def _clean_slug(raw: str) -> str:
+    slug = slugify(raw)[:60].strip("-")
+    if not slug:
+        raise ApplicationError(
+            "The slug needs letters or digits.", detail={"slug": ["Give a slug with letters or digits."]}
+        )
+    return slug
+
+
 def _save_project(project: Project) -> None:
     try:
         with transaction.atomic():
@@ -70,7 +79,7 @@ def project_create(*, access: Access, organization: Organization, **fields) -> P
     _require_writer(access, organization.pk)
     _unknown_fields(fields, PROJECT_FIELDS)
     _validate_project(fields)
-    fields["slug"] = slugify(fields.get("slug") or fields["name"])[:60]
+    fields["slug"] = _clean_slug(fields.get("slug") or fields["name"])
     fields.setdefault("owner", access.user)
     project = Project(organization=organization, **fields)
     _save_project(project)
@@ -97,7 +106,7 @@ def project_update(*, access: Access, project: Project, **fields) -> Project:
     )
     for name, value in fields.items():
         setattr(project, name, value)
-    project.slug = slugify(project.slug)[:60]
+    project.slug = _clean_slug(project.slug)
     _save_project(project)
     changes = diff(before, snapshot(project, PROJECT_FIELDS))
     if changes:
@@ -201,6 +210,10 @@ def endpoint_update(*, access: Access, endpoint: Endpoint, **fields) -> Endpoint
     """Update an endpoint. An absent or empty `api_key` keeps the stored key; `clear_api_key` removes it."""
     _require_writer(access, endpoint.project.organization_id)
     clear_key = fields.pop("clear_api_key", False)
+    if clear_key and fields.get("api_key"):
+        raise ApplicationError(
+            "Give a new api_key or clear_api_key, not both.", detail={"clear_api_key": ["Conflicts with api_key."]}
+        )
     _unknown_fields(fields, ENDPOINT_FIELDS)
     before = snapshot(endpoint, ENDPOINT_FIELDS)
     if not fields.get("api_key"):

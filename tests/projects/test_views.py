@@ -97,3 +97,14 @@ def test_user_without_organization_is_offered_to_create_one(client, db):
     assert client.get("/")["Location"] == reverse("org-create")
     response = client.post(reverse("org-create"), {"name": "Newbie Labs"})
     assert response["Location"] == "/o/newbie-labs/"
+
+
+def test_a_name_without_letters_or_digits_needs_a_slug(client, world):
+    client.force_login(world.owner)
+    response = client.post(
+        reverse("project-create", kwargs={"org_slug": "acme"}),
+        {"name": "!!!", "stage": "poc", "risk_tier": "low", "data_classification": "internal"},
+    )
+    assert response.status_code == 200
+    assert "Give a slug with letters or digits." in response.content.decode()
+    assert client.get(reverse("dashboard", kwargs={"org_slug": "acme"})).status_code == 200

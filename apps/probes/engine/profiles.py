@@ -15,7 +15,8 @@ class Stage:
     """One stage of a run: a profile held for `duration` seconds.
 
     A ramp is a `constant`/`poisson` stage with `rate_end`: the rate moves linearly from
-    `rate` to `rate_end` over the stage.
+    `rate` to `rate_end` over the stage. On an open-loop stage, `concurrency` caps the
+    requests in flight (sends wait for a free slot, and their schedule lag shows it).
     """
 
     kind: str
@@ -36,6 +37,8 @@ class Stage:
             raise ValueError("rate_end must not be negative")
         if self.kind == CONCURRENT and not (self.concurrency and self.concurrency >= 1):
             raise ValueError("a concurrent stage needs concurrency >= 1")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
 
     @property
     def label(self) -> str:

@@ -295,6 +295,12 @@ class ProbeRun:
         m = self.config.max_requests
         return m is None or self.sent < m
 
+    async def _capped(self, cap: asyncio.Semaphore, t: float, index: int) -> None:
+        try:
+            await self._request(t, index)
+        finally:
+            cap.release()
+
     async def _until(self, t: float) -> None:
         """Wait until `t` without waking early: timers (uvloop's are 1 ms) may fire a little
         before their deadline, and a send before its intended time would hide lag."""
@@ -317,11 +323,19 @@ class ProbeRun:
         self._stage_label = stage.label
         if stage.kind in OPEN_LOOP:
             times = shard(arrival_times(stage, seed=c.seed + index, start=start), c.shard_index, c.shard_count)
+            # Optional cap on requests in flight: when reached, sends wait (and their lag shows it).
+            cap = None
+            if stage.concurrency:
+                cap = asyncio.Semaphore(max(shard_concurrency(stage.concurrency, c.shard_index, c.shard_count), 1))
             for t in times:
                 if self.cancel.is_set() or not self._budget_left():
                     break
                 await self._until(t)
-                self._spawn(self._request(t, index))
+                if cap is not None:
+                    await cap.acquire()
+                    self._spawn(self._capped(cap, t, index))
+                else:
+                    self._spawn(self._request(t, index))
             await self._sleep_until(end)
         else:
             workers = shard_concurrency(stage.workers, c.shard_index, c.shard_count)
@@ -429,6 +443,7 @@ class ProbeRun:
             "shard": [c.shard_index, c.shard_count],
             "stages": [s.to_dict() for s in c.stages],
             "connections_opened": self.pool.opened,
+            "origin_monotonic": self.origin,  # record times are seconds after this CLOCK_MONOTONIC reading
             "record_bytes": self.records.nbytes,
         }
         return ProbeResult(self.records, self.windows, summary, scraper.to_dict() if scraper else None, meta)

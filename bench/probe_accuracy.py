@@ -1,0 +1,80 @@
+"""How close the engine's timings are to what the server really did.
+
+The simulator (`steady` scenario, its own core) records, per X-Request-Id, when it wrote the
+first and the last token to the socket (CLOCK_MONOTONIC, shared by both processes on one
+machine). The engine (other core) runs closed-loop at concurrency 1, 64 and 512. Per request:
+
+    first_token_error = our first-token time - server's first-token write time
+    last_token_error  = our last-token time  - server's last-token write time
+
+(the client cannot see a token before it is written, so errors are >= 0 up to clock noise;
+what is left is loopback transit plus client delay). Goal (issue 3): p99 error < 2 ms at 64,
+and the run flags itself client_saturated whenever the error would be larger.
+
+    python bench/probe_accuracy.py [--duration 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.request
+
+from _common import pin_self, start_simulator
+
+from apps.probes.engine.profiles import Stage
+from apps.probes.engine.runner import ProbeConfig, run_probe
+from apps.probes.engine.stats import distribution
+
+
+def measure(url: str, concurrency: int, duration: float) -> dict:
+    urllib.request.urlopen(urllib.request.Request(url[:-3] + "/admin/reset", method="POST")).read()
+    config = ProbeConfig(
+        base_url=url, model="sim-llama-3-8b", stages=[Stage("concurrent", duration, concurrency=concurrency)],
+        max_tokens=32, allow_private=True, request_timeout=60,
+    )  # fmt: skip
+    result = run_probe(config)
+    truth = json.loads(urllib.request.urlopen(url[:-3] + "/admin/ground-truth").read())["requests"]
+    rec, origin = result.records, result.meta["origin_monotonic"]
+    first_err, last_err, ttft_err, e2e_err = [], [], [], []
+    for i in range(len(rec)):
+        t = truth.get(f"0-{rec.seq[i]}")
+        if t is None or rec.error[i] != 0 or t["status"] != "length":
+            continue
+        first_err.append((origin + rec.first[i] - t["first"]) * 1000)
+        last_err.append((origin + rec.last[i] - t["last"]) * 1000)
+        # Durations: ours run from our send, the server's from its arrival.
+        ttft_err.append(((rec.first[i] - rec.sent[i]) - (t["first"] - t["arrival"])) * 1000)
+        e2e_err.append(((rec.last[i] - rec.sent[i]) - (t["last"] - t["arrival"])) * 1000)
+    s = result.summary
+    return {
+        "requests_compared": len(first_err),
+        "first_token_error_ms": distribution(first_err),
+        "last_token_error_ms": distribution(last_err),
+        "ttft_error_ms": distribution(ttft_err),
+        "e2e_error_ms": distribution(e2e_err),
+        "client_saturated": s["client_saturated"],
+        "loop_lag_p99_ms": s["event_loop_lag_ms"].get("p99"),
+        "ttft_p50_ms": s["overall"]["ttft_ms"].get("p50"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 64, 512])
+    args = parser.parse_args()
+    server, url = start_simulator("steady", core=1)
+    pin_self(0)
+    try:
+        report = {"goal": {"p99_error_ms_at_64": 2.0}, "scenario": "steady", "max_tokens": 32}
+        for c in args.concurrency:
+            report[f"concurrency_{c}"] = measure(url, c, args.duration)
+    finally:
+        server.terminate()
+        server.wait()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
