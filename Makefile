@@ -42,7 +42,7 @@ fmt: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(VENV)/.installed-test
-	@for f in bench/bench_*.py; do $(PY) $$f; done
+	@for f in bench/[a-z]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf var/ .pytest_cache

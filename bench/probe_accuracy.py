@@ -14,6 +14,7 @@ and the run flags itself client_saturated whenever the error would be larger.
     python bench/probe_accuracy.py [--duration 10]
 """
 
+# ruff: noqa: I001  (_common must come first: it puts the repository on sys.path)
 from __future__ import annotations
 
 import argparse

@@ -14,6 +14,7 @@ Goal (issue 3): >= 5,000 req/s and >= 80,000 tokens/s per process with p99 lag <
     python bench/probe_capacity.py [--duration 10]
 """
 
+# ruff: noqa: I001  (_common must come first: it puts the repository on sys.path)
 from __future__ import annotations
 
 import argparse

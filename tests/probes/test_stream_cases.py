@@ -1,0 +1,523 @@
+"""The probe engine end to end against hand-written HTTP/SSE byte streams with controlled timing.
+
+A tiny threaded server (below) replays a script per request: byte strings are written as one
+TCP write each (Nagle off), floats are pauses, CLOSE closes the connection and HANG never
+answers again. Timings are asserted with generous upper bounds: only the lower bounds (a token
+cannot be seen before it was written) are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from apps.probes.engine import openai
+from apps.probes.engine.profiles import CONCURRENT, SYNCHRONOUS, Stage
+from apps.probes.engine.records import ERROR_CLASSES, TOKENS_COUNTED, TOKENS_USAGE
+from apps.probes.engine.runner import ProbeConfig, ProbeResult, run_probe
+
+# --- the scripted server -------------------------------------------------------------------------
+
+CLOSE = object()  # close the connection (FIN) and stop serving it
+HANG = object()  # write nothing more, keep the connection open until the server stops
+
+
+@dataclass
+class Seen:
+    """One request as the server read it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    connection: int  # 1-based number of the TCP connection it came on
+    arrival: float  # time.monotonic() when its last byte was read
+
+    @property
+    def seq(self) -> int:
+        """The engine's send order, from X-Request-Id "<shard>-<seq>"."""
+        return int(self.headers["x-request-id"].split("-")[1])
+
+
+class ScriptedServer:
+    def __init__(self, script: Callable[[Seen], list]):
+        self.script = script
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.requests: list[Seen] = []
+        self.connections = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        try:
+            while not self._stop.is_set():
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0"))
+                while len(buf) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                body, buf = buf[:length], buf[length:]
+                seen = Seen(method, path, headers, body, number, time.monotonic())
+                self.requests.append(seen)
+                for step in self.script(seen):
+                    if step is CLOSE:
+                        return
+                    if step is HANG:
+                        self._stop.wait(30)
+                        return
+                    if isinstance(step, float):
+                        time.sleep(step)
+                    else:
+                        conn.sendall(step)
+        except OSError:
+            return  # the client went away (timeouts and errors abort the connection)
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def serve():
+    servers: list[ScriptedServer] = []
+
+    def start(script) -> ScriptedServer:
+        server = ScriptedServer(script if callable(script) else (lambda _seen: script))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+# --- what the server says ------------------------------------------------------------------------
+
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+DONE = b"data: [DONE]\n\n"
+
+
+def event(obj) -> bytes:
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def delta(finish_reason=None, **fields) -> bytes:
+    return event({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "scripted",
+        "choices": [{"index": 0, "delta": fields, "finish_reason": finish_reason}],
+    })  # fmt: skip
+
+
+def usage(completion_tokens: int, prompt_tokens: int = 7) -> bytes:
+    return event({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "scripted", "choices": [],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    })  # fmt: skip
+
+
+ROLE = delta(role="assistant")
+
+
+def chunk(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+def chunked(*items) -> list:
+    """A chunked SSE response: each bytes item is one HTTP chunk (one write), floats are pauses."""
+    return [STREAM_HEAD, *(item if isinstance(item, float) else chunk(item) for item in items), LAST_CHUNK]
+
+
+def with_length(*items, content_type=b"text/event-stream") -> list:
+    """The same with a Content-Length: the body's pieces are written as they come."""
+    body = b"".join(item for item in items if isinstance(item, bytes))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n" % (content_type, len(body))
+    return [head, *items]
+
+
+def json_response(status: int, obj, reason: bytes = b"Status") -> bytes:
+    body = json.dumps(obj).encode()
+    return b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        status,
+        reason,
+        len(body),
+        body,
+    )
+
+
+# --- running the engine --------------------------------------------------------------------------
+
+
+def probe(server: ScriptedServer, *, requests: int = 1, concurrency: int | None = None, **overrides) -> ProbeResult:
+    stage = Stage(CONCURRENT, 30, concurrency=concurrency) if concurrency else Stage(SYNCHRONOUS, 30)
+    fields = dict(
+        base_url=server.url, model="scripted", stages=[stage], allow_private=True, max_requests=requests,
+        request_timeout=5.0,
+    )  # fmt: skip
+    fields.update(overrides)
+    return run_probe(ProbeConfig(**fields))
+
+
+def error_classes(result: ProbeResult) -> list[str]:
+    return [ERROR_CLASSES[e] for e in result.records.error]
+
+
+def only(result: ProbeResult) -> dict:
+    assert len(result.records) == 1
+    return result.records.row(0)
+
+
+def ttft_ms(row: dict) -> float:
+    return (row["first"] - row["sent"]) * 1000
+
+
+def e2e_ms(row: dict) -> float:
+    return (row["last"] - row["sent"]) * 1000
+
+
+# --- token timing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        {"role": "assistant"},
+        {"role": "assistant", "content": ""},
+        {"role": "assistant", "content": None},
+        {},
+    ],
+    ids=["role", "role-and-empty-content", "role-and-null-content", "empty-delta"],
+)
+def test_a_role_only_opening_chunk_is_not_the_first_token(serve, opening):
+    server = serve(chunked(delta(**opening), 0.1, delta(content="Hello"), delta(content=" world"), usage(2), DONE))
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2
+    assert row["output_tokens"] == 2
+    assert 95 <= ttft_ms(row) < 600
+
+
+def test_trailing_finish_usage_and_done_events_do_not_extend_e2e(serve):
+    server = serve(
+        chunked(ROLE, delta(content="a"), delta(content="b"), 0.2, delta(finish_reason="stop"), usage(2), DONE)
+    )
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert e2e_ms(row) < 150, "E2E ends at the last token event, not at the usage chunk or [DONE]"
+
+
+def test_a_chunk_carrying_several_tokens_counts_them_all_from_usage(serve):
+    events = []
+    for i in range(5):
+        events += [delta(content=f"tok{i}a tok{i}b"), 0.05]
+    server = serve(chunked(ROLE, *events, usage(10), DONE))
+    result = probe(server)
+    row = only(result)
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["output_tokens"] == 10
+    assert row["token_events"] == 5
+    assert row["token_source"] == TOKENS_USAGE
+    assert result.summary["token_counts_estimated"] is False
+    # ITL = gap between token events / tokens in that event: 50 ms gaps, 2 tokens each.
+    itl = result.summary["overall"]["itl_ms"]
+    assert itl["n"] == 4
+    assert 20 <= itl["p50"] < 60
+    # TPOT = (E2E - TTFT) / (N_out - 1) over the 10 tokens, not the 5 events.
+    tpot = (e2e_ms(row) - ttft_ms(row)) / 9
+    assert result.summary["overall"]["tpot_ms"]["p50"] == pytest.approx(tpot, abs=0.01)
+
+
+def test_reasoning_content_and_tool_call_deltas_count_as_tokens(serve):
+    call_open = [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]
+    call_args = [{"index": 0, "function": {"arguments": '{"q": 1}'}}]
+    server = serve(
+        chunked(
+            ROLE, 0.1, delta(reasoning_content="Let me think"), delta(reasoning="more thinking"),
+            delta(tool_calls=call_open), delta(tool_calls=call_args), delta(content="done"),
+            delta(finish_reason="tool_calls"), DONE,
+        )
+    )  # fmt: skip
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 5
+    assert row["output_tokens"] == 5
+    assert ttft_ms(row) >= 95, "TTFT is measured to the first reasoning chunk, after the pause"
+
+
+def test_completions_api_text_chunks_count_as_tokens(serve):
+    def text(t):
+        return event({"id": "cmpl-1", "object": "text_completion", "choices": [{"index": 0, "text": t}]})
+
+    server = serve(chunked(0.1, text("one"), text(" two"), text(""), usage(2), DONE))
+    row = only(probe(server, api=openai.COMPLETIONS))
+    assert server.requests[0].path == "/v1/completions"
+    assert json.loads(server.requests[0].body)["prompt"]
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2
+    assert ttft_ms(row) >= 95
+
+
+def test_the_request_asks_for_a_stream_with_usage_and_carries_a_request_id(serve):
+    server = serve(chunked(ROLE, delta(content="a"), usage(1), DONE))
+    probe(server, requests=2, api_key="sk-test", max_tokens=7)
+    first, second = server.requests
+    body = json.loads(first.body)
+    assert first.method == "POST" and first.path == "/v1/chat/completions"
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["max_tokens"] == 7 and body["model"] == "scripted"
+    assert first.headers["authorization"] == "Bearer sk-test"
+    assert (first.headers["x-request-id"], second.headers["x-request-id"]) == ("0-0", "0-1")
+
+
+# --- token counts --------------------------------------------------------------------------------
+
+
+def test_without_a_usage_chunk_tokens_are_counted_and_flagged_as_estimated(serve):
+    server = serve(chunked(ROLE, delta(content="a"), delta(content="b"), delta(content="c"), DONE))
+    result = probe(server)
+    row = only(result)
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_source"] == TOKENS_COUNTED
+    assert row["output_tokens"] == 3
+    assert result.summary["token_counts_estimated"] is True
+    assert result.summary["overall"]["token_counts_estimated"] == 1
+
+
+# --- SSE framing ---------------------------------------------------------------------------------
+
+
+def test_comment_and_keep_alive_lines_are_ignored(serve):
+    server = serve(
+        chunked(
+            b": ping\n\n", 0.1, b": ping\n\n", delta(content="a"), b": keep-alive\n",
+            b": ping\n" + delta(content="b"), usage(2), DONE,
+        )
+    )  # fmt: skip
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2
+    assert ttft_ms(row) >= 95, "a keep-alive comment is not a token"
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+def test_crlf_and_cr_line_endings_are_understood(serve, newline):
+    def ending(data: bytes) -> bytes:
+        return data.replace(b"\n", newline)
+
+    server = serve(chunked(ending(ROLE), ending(delta(content="a")), ending(delta(content="b")), ending(usage(2)),
+                           ending(DONE)))  # fmt: skip
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2
+    assert row["output_tokens"] == 2
+    assert row["token_source"] == TOKENS_USAGE
+
+
+def test_a_crlf_split_between_two_writes_is_one_line_ending(serve):
+    # One event whose JSON spans two data lines (joined with "\n"); the CR of the first line's
+    # CRLF ends one write and its LF starts the next. Read as two line endings, the blank line
+    # would dispatch half an event (malformed JSON).
+    first = b'data: {"choices": [{"index": 0, "delta":\r'
+    rest = b'\ndata: {"content": "a"}}]}\r\n\r\n'
+    server = serve([STREAM_HEAD, chunk(ROLE), chunk(first), 0.1, chunk(rest), chunk(usage(1)), chunk(DONE), LAST_CHUNK])
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 1
+    assert ttft_ms(row) >= 95
+
+
+def split_event_scripts():
+    ev = delta(content="split across writes")
+    size = b"%x\r\n" % len(ev)
+    yield "one-http-chunk-in-pieces", [STREAM_HEAD, size + ev[:9], 0.05, ev[9:30], 0.05, ev[30:] + b"\r\n"]
+    yield "several-http-chunks", [STREAM_HEAD, chunk(ev[:9]), 0.05, chunk(ev[9:30]), 0.05, chunk(ev[30:])]
+    yield "chunk-size-line-split", [STREAM_HEAD, size[:1], 0.05, size[1:] + ev[:-1], 0.05, ev[-1:] + b"\r\n"]
+
+
+@pytest.mark.parametrize(
+    "steps", [s for _, s in split_event_scripts()], ids=[name for name, _ in split_event_scripts()]
+)
+def test_an_event_split_across_tcp_writes_is_timed_when_it_completes(serve, steps):
+    server = serve([*steps, chunk(delta(content="next")), chunk(usage(2)), chunk(DONE), LAST_CHUNK])
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2
+    assert ttft_ms(row) >= 95, "the first token is the completed event, after both pauses"
+
+
+def test_a_one_megabyte_data_line_still_parses(serve):
+    big = "x" * 1_000_000
+    server = serve(chunked(ROLE, delta(content=big), delta(content="tail"), usage(2), DONE))
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2
+    assert row["output_tokens"] == 2
+
+
+def test_a_data_line_over_the_parsers_cap_is_malformed_not_a_crash(serve):
+    huge = "x" * (9 * 1024 * 1024)  # the SSE parser caps a line at 8 MiB
+    script = chunked(ROLE, delta(content=huge), delta(content="tail"), usage(2), DONE)
+    server = serve(lambda seen: script if seen.seq == 0 else chunked(ROLE, delta(content="a"), usage(1), DONE))
+    result = probe(server, requests=2)
+    assert error_classes(result) == ["malformed", "ok"]
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad_event",
+    [b'data: {"id": "broken, "choices": [\n\n', b"data: [1, 2, 3]\n\n", b'data: "just a string"\n\n'],
+    ids=["broken-json", "json-list", "json-string"],
+)
+def test_a_malformed_event_fails_only_its_request_and_the_run_goes_on(serve, bad_event):
+    good = chunked(ROLE, delta(content="a"), delta(content="b"), usage(2), DONE)
+    bad = chunked(ROLE, delta(content="a"), bad_event, delta(content="b"), usage(2), DONE)
+    server = serve(lambda seen: bad if seen.seq == 2 else good)
+    result = probe(server, requests=5)
+    assert error_classes(result) == ["ok", "ok", "malformed", "ok", "ok"]
+    assert result.summary["overall"]["errors"] == {"malformed": 1}
+    assert result.summary["overall"]["error_rate"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(429, "429"), (500, "5xx"), (503, "5xx"), (404, "4xx"), (400, "4xx"), (401, "4xx")],
+)
+def test_http_error_statuses_get_their_error_class(serve, status, expected):
+    server = serve([json_response(status, {"error": {"message": "nope", "code": status}})])
+    result = probe(server, requests=2)
+    assert error_classes(result) == [expected, expected]
+    assert result.summary["overall"]["errors"] == {expected: 2}
+    assert result.summary["overall"]["ttft_ms"] == {"n": 0}
+
+
+def test_an_error_event_inside_a_200_stream_fails_the_request(serve):
+    server = serve(chunked(ROLE, delta(content="a"), event({"error": {"message": "overloaded", "code": 503}}), DONE))
+    assert error_classes(probe(server)) == ["5xx"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), 0.05, CLOSE], "malformed"),
+        ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a"))[:20], 0.05, CLOSE], "malformed"),
+        ([b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 5000\r\n\r\n" + ROLE, 0.05, CLOSE],
+         "malformed"),
+        ([CLOSE], "connect"),
+    ],
+    ids=["chunked-between-events", "chunked-inside-an-event", "content-length-short", "before-any-byte"],
+)  # fmt: skip
+def test_a_connection_closed_mid_response_is_not_ok(serve, steps, expected):
+    result = probe(serve(steps))
+    assert error_classes(result) == [expected]
+    assert result.summary["overall"]["errors"] == {expected: 1}
+
+
+def test_a_garbage_status_line_is_malformed(serve):
+    assert error_classes(probe(serve([b"SSH-2.0-OpenSSH_9.6\r\n\r\n", 0.05, CLOSE]))) == ["malformed"]
+
+
+@pytest.mark.parametrize(
+    "steps", [[STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), HANG], [HANG]], ids=["mid-stream", "silent"]
+)
+def test_a_server_that_hangs_times_out_after_the_request_timeout(serve, steps):
+    started = time.monotonic()
+    result = probe(serve(steps), request_timeout=1.0)
+    elapsed = time.monotonic() - started
+    assert error_classes(result) == ["timeout"]
+    assert 0.95 <= elapsed < 3.0
+
+
+# --- response framings and connections -----------------------------------------------------------
+
+
+def test_a_content_length_sse_body_written_in_pieces_works(serve):
+    server = serve(with_length(ROLE, 0.1, delta(content="a"), 0.05, delta(content="b"), usage(2) + DONE))
+    row = only(probe(server))
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert row["token_events"] == 2 and row["output_tokens"] == 2
+    assert ttft_ms(row) >= 95
+    assert e2e_ms(row) - ttft_ms(row) >= 45
+
+
+def test_a_close_delimited_response_works(serve):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+    server = serve([head, ROLE, 0.1, delta(content="a"), delta(content="b"), usage(2), DONE, CLOSE])
+    result = probe(server, requests=3)
+    assert error_classes(result) == ["ok", "ok", "ok"]
+    assert result.records.token_events.tolist() == [2, 2, 2]
+    assert result.meta["connections_opened"] == 3, "a close-delimited response cannot be followed on its connection"
+
+
+def test_an_http_1_0_response_with_content_length_works(serve):
+    body = ROLE + delta(content="a") + usage(1) + DONE
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body)
+    result = probe(serve([head + body, CLOSE]), requests=2)
+    assert error_classes(result) == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_sequential_requests_reuse_one_keep_alive_connection(serve, framing):
+    items = (ROLE, delta(content="a"), delta(content="b"), usage(2), DONE)
+    server = serve(chunked(*items) if framing == "chunked" else with_length(*items))
+    result = probe(server, requests=20, concurrency=1)
+    assert error_classes(result) == ["ok"] * 20
+    assert result.meta["connections_opened"] == 1
+    assert server.connections == 1
+    assert {seen.connection for seen in server.requests} == {1}
+
+
+def test_concurrent_workers_each_keep_their_own_connection(serve):
+    server = serve(chunked(ROLE, 0.02, delta(content="a"), usage(1), DONE))
+    result = probe(server, requests=40, concurrency=4)
+    assert error_classes(result) == ["ok"] * 40
+    assert result.meta["connections_opened"] == 4
+    assert server.connections == 4
+
+
+def test_an_error_response_does_not_leave_a_broken_connection_in_the_pool(serve):
+    good = chunked(ROLE, delta(content="a"), usage(1), DONE)
+    server = serve(lambda seen: [json_response(500, {"error": "x"})] if seen.seq % 2 else good)
+    result = probe(server, requests=6, concurrency=1)
+    assert error_classes(result) == ["ok", "5xx"] * 3
+    # Failed requests abort their connection; the next request opens a fresh one.
+    assert result.meta["connections_opened"] == 3
