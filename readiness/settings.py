@@ -203,6 +203,19 @@ READINESS_OUTBOUND_TIMEOUT_SECONDS = env_int("READINESS_OUTBOUND_TIMEOUT_SECONDS
 READINESS_OUTBOUND_MAX_BYTES = env_int("READINESS_OUTBOUND_MAX_BYTES", 5_000_000, minimum=1024)
 READINESS_OUTBOUND_MAX_REDIRECTS = env_int("READINESS_OUTBOUND_MAX_REDIRECTS", 3, minimum=0)
 
+# --- probes: per-organization limits (defaults; an admin can override them per org) ---------
+READINESS_PROBE_MAX_CONCURRENCY = env_int("READINESS_PROBE_MAX_CONCURRENCY", 512, minimum=1)
+READINESS_PROBE_MAX_RATE = env_int("READINESS_PROBE_MAX_RATE", 500, minimum=1)
+READINESS_PROBE_MAX_DURATION_S = env_int("READINESS_PROBE_MAX_DURATION_S", 3600, minimum=1)
+READINESS_PROBE_MAX_REQUESTS_PER_DAY = env_int("READINESS_PROBE_MAX_REQUESTS_PER_DAY", 2_000_000, minimum=1)
+READINESS_PROBE_MAX_TOKENS_PER_DAY = env_int("READINESS_PROBE_MAX_TOKENS_PER_DAY", 500_000_000, minimum=1)
+READINESS_PROBE_MAX_PARALLELISM = env_int("READINESS_PROBE_MAX_PARALLELISM", 8, minimum=1)
+# A running shard that has not reported for this long is declared lost by the reaper.
+READINESS_PROBE_HEARTBEAT_TIMEOUT_S = env_int("READINESS_PROBE_HEARTBEAT_TIMEOUT_S", 30, minimum=5)
+CELERY_BEAT_SCHEDULE = {
+    "probe-reaper": {"task": "apps.probes.tasks.probe_reaper_task", "schedule": 15.0},
+}
+
 # --- logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

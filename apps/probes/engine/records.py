@@ -117,6 +117,26 @@ class Records:
         for stage, hist in other.itl.items():
             self.itl_for(stage).merge(hist)
 
+    def since(self, start: int, end: int, itl_before: dict[int, array] | None = None) -> Records:
+        """Rows [start, end), with the ITL counts added since `itl_before` (a counts snapshot):
+        what a periodic flush stores, so flushed batches add up to the whole without overlap.
+
+        Safe while another thread appends: `seq` is the last column appended, so every
+        column already holds the first len(seq) rows.
+        """
+        part = Records()
+        for name, _ in _COLUMNS:
+            setattr(part, name, getattr(self, name)[start:end])
+        for stage, hist in self.itl.items():
+            before = (itl_before or {}).get(stage)
+            counts = array("Q", hist.counts) if before is None else array("Q", map(int.__sub__, hist.counts, before))
+            if any(counts):
+                part.itl[stage] = LogHistogram(counts)
+        return part
+
+    def itl_snapshot(self) -> dict[int, array]:
+        return {stage: array("Q", hist.counts) for stage, hist in self.itl.items()}
+
     @property
     def nbytes(self) -> int:
         return sum(getattr(self, n).itemsize * len(getattr(self, n)) for n, _ in _COLUMNS)

@@ -37,7 +37,7 @@ from apps.probes.engine.records import (
 )  # fmt: skip
 from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.sse import MalformedStream, SSEParser
-from apps.probes.engine.stats import SLO, Window, summarize
+from apps.probes.engine.stats import SLO, Window, stage_windows, summarize
 
 NAN = math.nan
 LOOP_TICK = 0.002  # often enough to catch the bursts that delay token timestamps
@@ -372,15 +372,20 @@ class ProbeRun:
             self.loop_lag_ms.append((now - expected) * 1000)
             expected = now + LOOP_TICK
 
+    def recent_ttft_p95(self) -> float:
+        """p95 TTFT (ms) of the last 500 successful requests: the live figure on progress bars."""
+        if len(self._recent_ttft) > 5000:
+            del self._recent_ttft[:-500]
+        recent = sorted(self._recent_ttft[-500:])
+        return recent[int(0.95 * (len(recent) - 1))] if recent else NAN
+
     async def _report(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.progress_interval)
             except TimeoutError:
                 pass
-            recent = sorted(self._recent_ttft[-500:])
-            self._recent_ttft = recent[-500:] if len(self._recent_ttft) > 5000 else self._recent_ttft
-            p95 = recent[int(0.95 * (len(recent) - 1))] if recent else NAN
+            p95 = self.recent_ttft_p95()
             self.on_progress(
                 Progress(
                     elapsed=self.clock() - self.origin,
@@ -449,15 +454,8 @@ class ProbeRun:
         return ProbeResult(self.records, self.windows, summary, scraper.to_dict() if scraper else None, meta)
 
     def _apply_run_windows(self) -> None:
-        """Warm-up is cut from the start of the run and cool-down from its end, across stages."""
-        if not self.windows:
-            return
-        run_start = self.windows[0].start + self.config.warmup
-        run_end = self.windows[-1].end - self.config.cooldown
-        self.windows = [
-            Window(w.stage, w.label, max(w.start, run_start), max(min(w.end, run_end), max(w.start, run_start)))
-            for w in self.windows
-        ]
+        ran = self.config.stages[: len(self.windows)]
+        self.windows = stage_windows([(st.duration, st.label) for st in ran], self.config.warmup, self.config.cooldown)
 
 
 class _Expired(Exception):

@@ -126,6 +126,19 @@ class Window:
         return max(self.end - self.start, 0.0)
 
 
+def stage_windows(durations_and_labels: list[tuple[float, str]], warmup: float, cooldown: float) -> list[Window]:
+    """Stages run back to back from 0; warm-up is cut from the run's start, cool-down from its end."""
+    windows, t = [], 0.0
+    for i, (duration, label) in enumerate(durations_and_labels):
+        windows.append(Window(i, label, t, t + duration))
+        t += duration
+    run_start, run_end = warmup, t - cooldown
+    return [
+        Window(w.stage, w.label, max(w.start, run_start), max(min(w.end, run_end), max(w.start, run_start)))
+        for w in windows
+    ]
+
+
 def summarize_window(records: Records, window: Window, slo: SLO, itl: LogHistogram | None) -> dict:
     """All figures of one stage (or the whole run when window.stage == -1)."""
     ttft, e2e, tpot, ntpot, lag = [], [], [], [], []

@@ -1,0 +1,185 @@
+"""Running one shard inside a Celery task.
+
+The engine runs on its own thread with its own event loop (pure asyncio, no ORM). This
+thread — the task's — does the database work every second: heartbeat, progress counters,
+a batch of new records every few seconds, and a look at whether the run was cancelled.
+So a killed worker loses at most the last flush interval, and a cancel takes effect within
+about a second plus the engine's 2 s grace for in-flight streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import asdict
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.netguard import OutboundRefused
+from apps.probes import plans
+from apps.probes.engine.runner import ProbeRun as EngineRun
+from apps.probes.engine.runner import new_event_loop
+from apps.probes.engine.stats import distribution
+from apps.probes.models import ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus, ShardStatus
+
+log = logging.getLogger(__name__)
+TICK_S = 1.0
+FLUSH_EVERY_S = 3.0
+
+
+class ShardRunner:
+    def __init__(self, shard: ProbeShard, run: ProbeRun):
+        self.shard = shard
+        self.run = run
+        self.loop = new_event_loop()
+        self.cancel: asyncio.Event | None = None
+        self.engine: EngineRun | None = None
+        self.result = None
+        self.error: BaseException | None = None
+        self.flushed = 0
+        self.itl_snapshot: dict = {}
+        self.batches = 0
+        self.ready = threading.Event()
+
+    # --- the engine's thread -------------------------------------------------------------
+
+    def _engine_thread(self, config, driver) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main():
+            self.cancel = asyncio.Event()
+            try:
+                self.engine = EngineRun(config, cancel=self.cancel)
+            finally:
+                self.ready.set()
+            delay = self.run.start_at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return await self.engine.execute(driver)
+
+        try:
+            self.result = self.loop.run_until_complete(main())
+        except BaseException as exc:  # reported by the task thread
+            self.error = exc
+            self.ready.set()
+        finally:
+            self.loop.close()
+
+    def request_cancel(self) -> None:
+        if self.cancel is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.cancel.set)
+
+    # --- the task's thread ---------------------------------------------------------------
+
+    def flush(self) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        records = engine.records
+        end = len(records.seq)
+        if end == self.flushed and not records.itl:
+            return
+        part = records.since(self.flushed, end, self.itl_snapshot)
+        if len(part) == 0 and not part.itl:
+            return
+        self.itl_snapshot = records.itl_snapshot()
+        ProbeRecordBatch.objects.create(shard=self.shard, sequence=self.batches, count=len(part), data=part.to_bytes())
+        self.batches += 1
+        self.flushed = end
+
+    def report(self) -> bool:
+        """Heartbeat and progress; returns False when the run was cancelled."""
+        engine = self.engine
+        fields = {"heartbeat_at": timezone.now()}
+        if engine is not None:
+            if engine.origin and self.shard.origin_wall is None:
+                self.shard.origin_wall = time.time() - (time.monotonic() - engine.origin)
+                fields["origin_wall"] = self.shard.origin_wall
+            p95 = engine.recent_ttft_p95()
+            fields.update(sent=engine.sent, completed=engine.completed, errors=engine.errors,
+                          ttft_p95_recent_ms=None if p95 != p95 else p95)  # fmt: skip
+        ProbeShard.objects.filter(pk=self.shard.pk).update(**fields)
+        return not ProbeRun.objects.filter(pk=self.run.pk, cancel_requested_at__isnull=False).exists()
+
+    def execute(self) -> tuple[str, str]:
+        snap = self.run.config
+        endpoint_key = None
+        from apps.projects.models import Endpoint
+
+        endpoint = Endpoint.objects.filter(pk=snap["endpoint_id"]).first()
+        if endpoint is not None and endpoint.api_key:
+            endpoint_key = endpoint.api_key.reveal()
+        config, driver = plans.engine_config(
+            snap, api_key=endpoint_key, allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
+            shard_index=self.shard.index, shard_count=self.run.shard_count,
+        )  # fmt: skip
+        if self.shard.index != 0:
+            config.metrics_url = None  # one scraper per run is enough
+        thread = threading.Thread(
+            target=self._engine_thread, args=(config, driver), name=f"probe-shard-{self.shard.pk}"
+        )
+        thread.start()
+        self.ready.wait(30)
+        last_flush = time.monotonic()
+        try:
+            while thread.is_alive():
+                thread.join(TICK_S)
+                if not self.report():
+                    self.request_cancel()
+                if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    self.flush()
+                    last_flush = time.monotonic()
+        except SoftTimeLimitExceeded:
+            self.request_cancel()
+            thread.join(10)
+            self.flush()
+            return ShardStatus.FAILED, "time limit exceeded"
+        self.report()
+        self.flush()
+        if self.error is not None:
+            if isinstance(self.error, OutboundRefused):
+                return ShardStatus.FAILED, f"refused: {self.error}"
+            log.exception("probe shard %s failed", self.shard.pk, exc_info=self.error)
+            return ShardStatus.FAILED, f"{type(self.error).__name__}: {self.error}"[:500]
+        result = self.result
+        extra = {k: v for k, v in result.summary.items() if k == "sweep"}
+        ProbeShard.objects.filter(pk=self.shard.pk).update(
+            windows=[asdict(w) for w in result.windows],
+            extra=extra or None,
+            server_metrics=result.server_metrics,
+            loop_lag_ms=distribution(list(self.engine.loop_lag_ms)),
+        )
+        return (ShardStatus.CANCELLED if result.summary.get("cancelled") else ShardStatus.DONE), ""
+
+
+def shard_execute(*, shard_id: int, org_id: int, worker: str = "") -> None:
+    """Claim the shard (once: a redelivered message finds it taken and returns), run it, finalize."""
+    from apps.probes.services import probe_run_finalize
+
+    now = timezone.now()
+    claimed = ProbeShard.objects.filter(pk=shard_id, run__organization_id=org_id, status=ShardStatus.QUEUED).update(
+        status=ShardStatus.RUNNING, claimed_at=now, heartbeat_at=now, worker=worker[:200]
+    )
+    if claimed != 1:
+        return
+    shard = ProbeShard.objects.select_related("run").get(pk=shard_id)
+    run = shard.run
+    ProbeRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now)
+    if run.cancel_requested_at:
+        status, message = ShardStatus.CANCELLED, ""
+    else:
+        try:
+            status, message = ShardRunner(shard, run).execute()
+        except Exception as exc:  # a bug must not leave the shard "running" until the reaper
+            log.exception("probe shard %s crashed", shard_id)
+            status, message = ShardStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
+    with transaction.atomic():
+        ProbeShard.objects.filter(pk=shard_id, status=ShardStatus.RUNNING).update(
+            status=status, error_message=message, finished_at=timezone.now()
+        )
+    probe_run_finalize(run.pk)

@@ -1,0 +1,231 @@
+"""A plan's stored form <-> the engine's configuration, with validation against the org's limits.
+
+Pure Python apart from reading settings defaults: plans are validated the same way from the
+UI, the API and the scheduler, and every refusal names the field and the limit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from apps.core.errors import ApplicationError
+from apps.core.netguard import OutboundRefused, parse_http_url
+from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
+from apps.probes.engine.prompts import PromptSet
+from apps.probes.engine.runner import ProbeConfig
+from apps.probes.engine.stats import SLO, Window, stage_windows
+from apps.probes.engine.sweep import SweepSpec, sweep_driver
+
+SLO_FIELDS = ("ttft_p95_ms", "tpot_p95_ms", "e2e_p99_ms", "error_rate", "min_output_tps")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrency: int
+    max_rate: float
+    max_duration_s: int
+    max_requests_per_day: int
+    max_tokens_per_day: int
+    max_parallelism: int
+
+
+def _err(field: str, message: str):
+    return ApplicationError(message, detail={field: [message]})
+
+
+def parse_profile(profile) -> tuple[list[Stage], SweepSpec | None]:
+    """{"stages": [...]} or {"sweep": {...}}; a clear error for anything else."""
+    if isinstance(profile, str):
+        try:
+            profile = json.loads(profile)
+        except json.JSONDecodeError as exc:
+            raise _err("profile", f"Not JSON: {exc.msg}.") from None
+    if not isinstance(profile, dict) or set(profile) - {"stages", "sweep"} or len(profile) != 1:
+        raise _err("profile", 'Give {"stages": [...]} or {"sweep": {...}}.')
+    if "sweep" in profile:
+        spec = profile["sweep"]
+        if not isinstance(spec, dict):
+            raise _err("profile", "The sweep must be an object.")
+        try:
+            return [], SweepSpec(**spec)
+        except (TypeError, ValueError) as exc:
+            raise _err("profile", f"Sweep: {exc}.") from None
+    stages = profile["stages"]
+    if not isinstance(stages, list) or not stages:
+        raise _err("profile", "The stage list is empty: give at least one stage.")
+    parsed = []
+    for i, raw in enumerate(stages, 1):
+        if not isinstance(raw, dict):
+            raise _err("profile", f"Stage {i} must be an object.")
+        try:
+            parsed.append(Stage.from_dict(raw))
+        except (TypeError, ValueError) as exc:
+            raise _err("profile", f"Stage {i}: {exc}.") from None
+    return parsed, None
+
+
+def planned_duration(stages: list[Stage], sweep: SweepSpec | None) -> float:
+    if sweep is not None:
+        return sweep.step_duration * (sweep.max_steps + sweep.refine_steps + (1 if sweep.start_rate is None else 0))
+    return sum(s.duration for s in stages)
+
+
+def max_requests_estimate(stages: list[Stage], sweep: SweepSpec | None) -> float | None:
+    """Upper bound of requests for open-loop stages; None when closed loop decides (server speed)."""
+    if sweep is not None or any(s.kind not in OPEN_LOOP for s in stages):
+        return None
+    return sum(s.duration * max(s.rate, s.rate_end or 0) for s in stages)
+
+
+def parse_slo(raw) -> SLO:
+    if isinstance(raw, str):
+        try:
+            return SLO.parse(raw)
+        except ValueError as exc:
+            raise _err("slo", str(exc)) from None
+    if not isinstance(raw, dict):
+        raise _err("slo", "Give the SLO as an object or as text like ttft_p95=500ms,error_rate=1%.")
+    unknown = set(raw) - set(SLO_FIELDS)
+    if unknown:
+        raise _err("slo", f"Unknown SLO field(s): {', '.join(sorted(unknown))}; known: {', '.join(SLO_FIELDS)}.")
+    values = {}
+    for key, value in raw.items():
+        if value in (None, ""):
+            continue
+        try:
+            values[key] = float(value)
+        except (TypeError, ValueError):
+            raise _err("slo", f"{key} must be a number ({'a fraction' if key == 'error_rate' else 'ms'}).") from None
+        if values[key] < 0:
+            raise _err("slo", f"{key} must not be negative.")
+    if values.get("error_rate", 0) > 1:
+        raise _err("slo", "error_rate is a fraction: 0.01 means 1 %.")
+    return SLO(**values)
+
+
+def validate_plan(fields: dict, limits: Limits) -> dict:
+    """Check a plan's fields; returns them cleaned (profile and slo normalised)."""
+    stages, sweep = parse_profile(fields.get("profile"))
+    slo = parse_slo(fields.get("slo") or {})
+    parallelism = int(fields.get("parallelism") or 1)
+    if parallelism < 1:
+        raise _err("parallelism", "Parallelism must be at least 1.")
+    if parallelism > limits.max_parallelism:
+        raise _err("parallelism", f"Parallelism {parallelism} exceeds the limit of {limits.max_parallelism}.")
+    if sweep is not None and parallelism != 1:
+        raise _err("parallelism", "A sweep decides each step from the last one, so it runs on one worker.")
+    for i, s in enumerate(stages, 1):
+        top_rate = max(s.rate or 0, s.rate_end or 0)
+        if top_rate > limits.max_rate:
+            raise _err(
+                "profile",
+                f"Stage {i}: rate {top_rate:g}/s exceeds the organization's max rate of {limits.max_rate:g}/s.",
+            )
+        workers = s.workers if s.kind in (CONCURRENT, SYNCHRONOUS) else (s.concurrency or 0)
+        if workers > limits.max_concurrency:
+            raise _err(
+                "profile",
+                f"Stage {i}: concurrency {workers} exceeds the organization's max concurrency "
+                f"of {limits.max_concurrency}.",
+            )
+    if sweep is not None and sweep.start_rate and sweep.start_rate > limits.max_rate:
+        raise _err("profile", f"The sweep's start rate exceeds the organization's max rate of {limits.max_rate:g}/s.")
+    duration = planned_duration(stages, sweep)
+    if duration > limits.max_duration_s:
+        raise _err(
+            "profile",
+            f"The plan runs {duration:g} s, beyond the organization's max duration of {limits.max_duration_s} s.",
+        )
+    warmup, cooldown = float(fields.get("warmup_s") or 0), float(fields.get("cooldown_s") or 0)
+    if warmup < 0 or cooldown < 0 or (sweep is None and warmup + cooldown >= duration):
+        raise _err("warmup_s", "Warm-up and cool-down must be >= 0 and together shorter than the run.")
+    if int(fields.get("max_tokens") or 0) < 1:
+        raise _err("max_tokens", "max_tokens must be at least 1.")
+    if fields.get("metrics_url"):
+        try:
+            parse_http_url(fields["metrics_url"])
+        except OutboundRefused as exc:
+            raise _err("metrics_url", str(exc)) from None
+    if fields.get("prompts_jsonl"):
+        prompts_from_jsonl(fields["prompts_jsonl"])
+    if fields.get("schedule_cron"):
+        parse_cron(fields["schedule_cron"])
+    cleaned = dict(fields)
+    cleaned["profile"] = {"sweep": fields["profile"]["sweep"]} if sweep else {"stages": [s.to_dict() for s in stages]}
+    cleaned["slo"] = slo.to_dict()
+    return cleaned
+
+
+def prompts_from_jsonl(text: str) -> PromptSet:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as fh:
+        fh.write(text)
+        fh.flush()
+        try:
+            return PromptSet.from_jsonl(fh.name)
+        except ValueError as exc:
+            raise _err("prompts_jsonl", str(exc).replace(fh.name, "line")) from None
+
+
+def parse_cron(text: str) -> tuple[str, str, str, str, str]:
+    parts = text.split()
+    if len(parts) != 5:
+        raise _err("schedule_cron", "A cron schedule has 5 fields: minute hour day-of-month month day-of-week.")
+    from django_celery_beat.validators import crontab_validator
+
+    try:
+        crontab_validator(text)
+    except Exception as exc:  # django's ValidationError, with the field at fault
+        message = "; ".join(getattr(exc, "messages", [str(exc)]))
+        raise _err("schedule_cron", f"Invalid cron schedule: {message}") from None
+    return tuple(parts)
+
+
+def snapshot(plan) -> dict:
+    """What a run keeps of its plan: later edits of the plan do not change past runs."""
+    endpoint = plan.endpoint
+    return {
+        "plan_id": plan.pk,
+        "plan_name": plan.name,
+        "endpoint_id": endpoint.pk,
+        "base_url": endpoint.base_url,
+        "api": endpoint.api_flavour,
+        "model": endpoint.model_name,
+        "profile": plan.profile,
+        "warmup_s": plan.warmup_s,
+        "cooldown_s": plan.cooldown_s,
+        "prompt_tokens": plan.prompt_tokens,
+        "prompts_jsonl": plan.prompts_jsonl,
+        "max_tokens": plan.max_tokens,
+        "seed": plan.seed,
+        "slo": plan.slo,
+        "metrics_url": plan.metrics_url or endpoint.metrics_url,
+        "parallelism": plan.parallelism,
+        "request_timeout_s": plan.request_timeout_s,
+    }
+
+
+def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard_index: int, shard_count: int,
+                  max_requests: int | None = None) -> tuple[ProbeConfig, object]:  # fmt: skip
+    stages, sweep = parse_profile(snap["profile"])
+    prompts = (
+        prompts_from_jsonl(snap["prompts_jsonl"])
+        if snap.get("prompts_jsonl")
+        else PromptSet.synthetic(prompt_tokens=snap["prompt_tokens"], seed=snap["seed"])
+    )
+    config = ProbeConfig(
+        base_url=snap["base_url"], model=snap["model"], stages=stages, api=snap["api"], api_key=api_key,
+        prompts=prompts, max_tokens=snap["max_tokens"], request_timeout=snap["request_timeout_s"],
+        warmup=snap["warmup_s"], cooldown=snap["cooldown_s"], seed=snap["seed"], slo=SLO(**snap["slo"]),
+        metrics_url=snap["metrics_url"] or None, allow_private=allow_private, max_requests=max_requests,
+        shard_index=shard_index, shard_count=shard_count,
+    )  # fmt: skip
+    return config, (sweep_driver(sweep) if sweep else None)
+
+
+def windows_for(snap: dict) -> list[Window]:
+    """The measurement windows of a stage plan: the same for every shard (one shared schedule)."""
+    stages, _ = parse_profile(snap["profile"])
+    return stage_windows([(s.duration, s.label) for s in stages], snap["warmup_s"], snap["cooldown_s"])

@@ -1,0 +1,348 @@
+"""Probe plans and runs: every write goes through here (audited, atomic, limit-checked)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.core.services import audit_record, diff, snapshot
+from apps.orgs.access import Access
+from apps.probes import plans
+from apps.probes.engine.stats import SLO, summarize
+from apps.probes.models import (
+    SHARD_FINISHED,
+    ProbeLimits,
+    ProbePlan,
+    ProbeRun,
+    ProbeShard,
+    RunStatus,
+    ShardStatus,
+    Trigger,
+)  # fmt: skip
+from apps.probes.selectors import previous_run, run_records
+
+PLAN_FIELDS = [
+    "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens", "prompts_jsonl", "max_tokens", "seed", "slo",
+    "metrics_url", "parallelism", "request_timeout_s", "schedule_cron", "regression_threshold_pct",
+]  # fmt: skip
+LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
+START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
+
+
+def _require_writer(access: Access | None, org_id: int) -> None:
+    if access is None:
+        return  # the scheduler
+    if not access.can_read(org_id):
+        raise ApplicationError("Not found.", code="not_found", status=404)
+    if not access.can_write(org_id):
+        raise ApplicationError("Your role in this organization is read-only.", code="forbidden", status=403)
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+def probe_limits(org_id: int) -> plans.Limits:
+    override = ProbeLimits.objects.filter(organization_id=org_id).first()
+
+    def pick(name: str, setting: str):
+        value = getattr(override, name, None) if override else None
+        return value if value is not None else getattr(settings, setting)
+
+    return plans.Limits(
+        max_concurrency=pick("max_concurrency", "READINESS_PROBE_MAX_CONCURRENCY"),
+        max_rate=pick("max_rate", "READINESS_PROBE_MAX_RATE"),
+        max_duration_s=pick("max_duration_s", "READINESS_PROBE_MAX_DURATION_S"),
+        max_requests_per_day=pick("max_requests_per_day", "READINESS_PROBE_MAX_REQUESTS_PER_DAY"),
+        max_tokens_per_day=pick("max_tokens_per_day", "READINESS_PROBE_MAX_TOKENS_PER_DAY"),
+        max_parallelism=settings.READINESS_PROBE_MAX_PARALLELISM,
+    )
+
+
+@transaction.atomic
+def probe_limits_update(*, access: Access, org, **fields) -> ProbeLimits:
+    """Admins override the defaults for their organization; None restores a default."""
+    if not access.can_admin(org.pk):
+        raise ApplicationError("Only owners and admins can change probe limits.", code="forbidden", status=403)
+    unknown = set(fields) - set(LIMIT_FIELDS)
+    if unknown:
+        raise ApplicationError("Unknown fields.", detail={k: ["Unknown field."] for k in unknown})
+    for name, value in fields.items():
+        if value is not None and value <= 0:
+            raise ApplicationError(f"{name} must be positive.", detail={name: ["Must be positive."]})
+    limits, _ = ProbeLimits.objects.get_or_create(organization=org)
+    before = snapshot(limits, LIMIT_FIELDS)
+    for name, value in fields.items():
+        setattr(limits, name, value)
+    limits.save()
+    audit_record(access=access, organization_id=org.pk, action="probe_limits.update", obj=limits,
+                 changes=diff(before, snapshot(limits, LIMIT_FIELDS)))  # fmt: skip
+    return limits
+
+
+def usage_today(org_id: int) -> tuple[int, int]:
+    since = timezone.now() - timedelta(days=1)
+    agg = ProbeRun.objects.filter(organization_id=org_id, created_at__gte=since).aggregate(
+        r=Sum("request_count"), t=Sum("output_tokens")
+    )
+    return agg["r"] or 0, agg["t"] or 0
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+
+def _save_plan(plan: ProbePlan) -> None:
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError:
+        raise ApplicationError(
+            f"This endpoint already has a plan named {plan.name!r}.", code="duplicate",
+            detail={"name": ["Already used for this endpoint."]},
+        ) from None  # fmt: skip
+
+
+def _validated(fields: dict, org_id: int) -> dict:
+    unknown = set(fields) - set(PLAN_FIELDS)
+    if unknown:
+        raise ApplicationError("Unknown fields.", detail={k: ["Unknown field."] for k in sorted(unknown)})
+    if "name" in fields and not str(fields["name"]).strip():
+        raise ApplicationError("The plan needs a name.", detail={"name": ["This field is required."]})
+    return plans.validate_plan(fields, probe_limits(org_id))
+
+
+def _sync_schedule(plan: ProbePlan) -> None:
+    """Keep the plan's django-celery-beat entry in step with its cron text."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    if not plan.schedule_cron:
+        if plan.periodic_task_id:
+            PeriodicTask.objects.filter(pk=plan.periodic_task_id).delete()
+            plan.periodic_task = None
+            plan.save(update_fields=["periodic_task"])
+        return
+    minute, hour, dom, month, dow = plans.parse_cron(plan.schedule_cron)
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone="UTC"
+    )
+    org_id = plan.endpoint.project.organization_id
+    values = {"crontab": crontab, "task": "apps.probes.tasks.scheduled_probe_task",
+              "args": json.dumps([plan.pk, org_id]), "enabled": True}  # fmt: skip
+    if plan.periodic_task_id:
+        PeriodicTask.objects.filter(pk=plan.periodic_task_id).update(**values)
+    else:
+        plan.periodic_task = PeriodicTask.objects.create(name=f"probe-plan-{plan.pk}", **values)
+        plan.save(update_fields=["periodic_task"])
+
+
+@transaction.atomic
+def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
+    """Create a plan for `endpoint`; the profile is checked against the org's limits."""
+    org_id = endpoint.project.organization_id
+    _require_writer(access, org_id)
+    fields.setdefault("metrics_url", "")
+    cleaned = _validated({"parallelism": 1, "max_tokens": 128, **fields}, org_id)
+    plan = ProbePlan(endpoint=endpoint, created_by=access.user if access else None, **cleaned)
+    _save_plan(plan)
+    _sync_schedule(plan)
+    audit_record(access=access, organization_id=org_id, action="probe_plan.create", obj=plan,
+                 changes=diff({}, snapshot(plan, PLAN_FIELDS)))  # fmt: skip
+    return plan
+
+
+@transaction.atomic
+def probe_plan_update(*, access: Access, plan: ProbePlan, **fields) -> ProbePlan:
+    org_id = plan.endpoint.project.organization_id
+    _require_writer(access, org_id)
+    before = snapshot(plan, PLAN_FIELDS)
+    merged = {**{k: getattr(plan, k) for k in PLAN_FIELDS}, **fields}
+    cleaned = _validated(merged, org_id)
+    for name in PLAN_FIELDS:
+        setattr(plan, name, cleaned[name])
+    _save_plan(plan)
+    _sync_schedule(plan)
+    changes = diff(before, snapshot(plan, PLAN_FIELDS))
+    if changes:
+        audit_record(access=access, organization_id=org_id, action="probe_plan.update", obj=plan, changes=changes)
+    return plan
+
+
+@transaction.atomic
+def probe_plan_delete(*, access: Access, plan: ProbePlan) -> None:
+    org_id = plan.endpoint.project.organization_id
+    _require_writer(access, org_id)
+    if plan.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FINALIZING]).exists():
+        raise ApplicationError("The plan has a run in progress; cancel it first.", code="conflict", status=409)
+    audit_record(access=access, organization_id=org_id, action="probe_plan.delete", obj=plan,
+                 changes=diff(snapshot(plan, PLAN_FIELDS), {}))  # fmt: skip
+    if plan.periodic_task_id:
+        plan.periodic_task.delete()
+    plan.delete()
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Trigger.MANUAL) -> ProbeRun:
+    """Queue a run of `plan` (one shard per unit of parallelism); tasks are sent on commit."""
+    org_id = plan.endpoint.project.organization_id
+    _require_writer(access, org_id)
+    limits = probe_limits(org_id)
+    # The plan was valid when saved; limits may have been lowered since.
+    plans.validate_plan({k: getattr(plan, k) for k in PLAN_FIELDS}, limits)
+    requests_today, tokens_today = usage_today(org_id)
+    if requests_today >= limits.max_requests_per_day:
+        raise ApplicationError(
+            f"The organization's max requests per day ({limits.max_requests_per_day}) is used up.",
+            code="limit_exceeded", status=429,
+        )  # fmt: skip
+    if tokens_today >= limits.max_tokens_per_day:
+        raise ApplicationError(
+            f"The organization's max tokens per day ({limits.max_tokens_per_day}) is used up.",
+            code="limit_exceeded", status=429,
+        )  # fmt: skip
+    stages, sweep = plans.parse_profile(plan.profile)
+    snap = plans.snapshot(plan)
+    run = ProbeRun.objects.create(
+        organization_id=org_id, plan=plan, trigger=trigger, config=snap, shard_count=plan.parallelism,
+        planned_duration_s=plans.planned_duration(stages, sweep), start_at=time.time() + START_DELAY_S,
+        created_by=access.user if access else None,
+    )  # fmt: skip
+    ProbeShard.objects.bulk_create([ProbeShard(run=run, index=i) for i in range(run.shard_count)])
+    audit_record(access=access, organization_id=org_id, action="probe_run.start", obj=run,
+                 changes={"trigger": [None, trigger], "shards": [None, run.shard_count]})  # fmt: skip
+    transaction.on_commit(lambda: _enqueue(run))
+    return run
+
+
+def _enqueue(run: ProbeRun) -> None:
+    from apps.probes.tasks import probe_shard_task
+
+    soft = int(run.planned_duration_s + START_DELAY_S + run.config["request_timeout_s"] + 60)
+    for shard in run.shards.all():
+        probe_shard_task.apply_async(args=[shard.pk, run.organization_id], soft_time_limit=soft, time_limit=soft + 30)
+
+
+@transaction.atomic
+def probe_run_cancel(*, access: Access, run: ProbeRun) -> ProbeRun:
+    """Ask every shard to stop; shards notice within a second and keep what they measured."""
+    _require_writer(access, run.organization_id)
+    if not run.is_active:
+        raise ApplicationError(f"The run is already {run.status}.", code="conflict", status=409)
+    now = timezone.now()
+    ProbeRun.objects.filter(pk=run.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=now)
+    # Shards no worker has claimed yet will never run.
+    ProbeShard.objects.filter(run=run, status=ShardStatus.QUEUED).update(status=ShardStatus.CANCELLED, finished_at=now)
+    audit_record(access=access, organization_id=run.organization_id, action="probe_run.cancel", obj=run)
+    run.refresh_from_db()
+    transaction.on_commit(lambda: probe_run_finalize(run.pk))
+    return run
+
+
+def probe_run_finalize(run_id: int) -> bool:
+    """Compute the run's summary once every shard has finished; only one caller wins the claim."""
+    if ProbeShard.objects.filter(run_id=run_id).exclude(status__in=SHARD_FINISHED).exists():
+        return False
+    claimed = ProbeRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+        status=RunStatus.FINALIZING
+    )
+    if claimed != 1:
+        return False
+    run = ProbeRun.objects.get(pk=run_id)
+    shards = list(run.shards.order_by("index"))
+    records = run_records(run)
+    snap = run.config
+    _, sweep = plans.parse_profile(snap["profile"])
+    if sweep is not None:
+        windows = [plans.Window(**w) for w in (shards[0].windows or [])] or [plans.Window(0, "sweep", 0.0, 0.0)]
+    else:
+        windows = plans.windows_for(snap)
+    summary = summarize(records, windows, SLO(**snap["slo"]))
+    lags = [s.loop_lag_ms for s in shards if s.loop_lag_ms]
+    if lags:
+        # Each shard measured its own loop; the run is as trustworthy as its busiest shard.
+        worst = max(lags, key=lambda d: d.get("p99", 0))
+        summary["event_loop_lag_ms"] = worst
+        summary["client_saturated"] = (
+            summary["client_saturated"] or worst.get("p99", 0) > summary["saturation_threshold_ms"]
+        )
+        summary["latencies_trustworthy"] = not summary["client_saturated"]
+    for shard in shards:
+        if shard.extra:
+            summary.update(shard.extra)
+    starts = [s.origin_wall for s in shards if s.origin_wall is not None]
+    summary["shard_start_skew_s"] = round(max(starts) - min(starts), 3) if starts else None
+    failed = [s for s in shards if s.status == ShardStatus.FAILED]
+    if failed:
+        status, message = RunStatus.FAILED, "; ".join(f"shard {s.index}: {s.error_message}" for s in failed)[:500]
+    elif run.cancel_requested_at:
+        status, message = RunStatus.CANCELLED, ""
+    else:
+        status, message = RunStatus.SUCCEEDED, ""
+    summary["cancelled"] = status == RunStatus.CANCELLED
+    run.summary = summary
+    run.server_metrics = next((s.server_metrics for s in shards if s.server_metrics), None)
+    run.request_count = len(records)
+    run.output_tokens = sum(records.output_tokens)
+    run.status = status
+    run.error_message = message
+    run.finished_at = timezone.now()
+    if status == RunStatus.SUCCEEDED:
+        run.regression = regression_check(run)
+    run.save()
+    return True
+
+
+def regression_check(run: ProbeRun) -> dict | None:
+    """Compare with the plan's previous successful run: p95 TTFT / TPOT up by more than the
+    plan's threshold, throughput down by more, or an SLO met before and missed now."""
+    before = previous_run(run)
+    if before is None or not before.summary:
+        return None
+    threshold = run.plan.regression_threshold_pct
+    now_o, then_o = run.summary["overall"], before.summary["overall"]
+    findings = []
+    for label, key, pct, worse_if_up in (
+        ("p95 TTFT", "ttft_ms", "p95", True), ("p95 TPOT", "tpot_ms", "p95", True), ("p99 E2E", "e2e_ms", "p99", True),
+    ):  # fmt: skip
+        a, b = then_o[key].get(pct), now_o[key].get(pct)
+        if a and b and worse_if_up and (b - a) / a * 100 > threshold:
+            findings.append(f"{label} up {((b - a) / a * 100):.0f}% ({a:.1f} → {b:.1f} ms)")
+    a, b = then_o["output_token_throughput"], now_o["output_token_throughput"]
+    if a and (a - b) / a * 100 > threshold:
+        findings.append(f"output tokens/s down {((a - b) / a * 100):.0f}% ({a:.0f} → {b:.0f})")
+    if before.summary.get("slo_met") and run.summary.get("slo_met") is False:
+        missed = [c["slo"] for c in run.summary["slo_checks"] if not c["ok"]]
+        findings.append(f"SLO newly missed: {', '.join(missed)}")
+    return {"previous_run": before.pk, "regressed": bool(findings), "findings": findings, "threshold_pct": threshold}
+
+
+def probe_runs_reap(*, now=None) -> int:
+    """Fail shards whose heartbeat stopped ("worker lost") and finalize their runs; returns shards reaped."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.READINESS_PROBE_HEARTBEAT_TIMEOUT_S)
+    lost = ProbeShard.objects.filter(status=ShardStatus.RUNNING, heartbeat_at__lt=stale)
+    run_ids = set(lost.values_list("run_id", flat=True))
+    reaped = lost.update(status=ShardStatus.FAILED, finished_at=now, error_message="worker lost (no heartbeat)")
+    # Never picked up (no worker, or the message was lost): give up after an hour.
+    never = ProbeShard.objects.filter(status=ShardStatus.QUEUED, run__created_at__lt=now - timedelta(hours=1))
+    run_ids |= set(never.values_list("run_id", flat=True))
+    reaped += never.update(status=ShardStatus.FAILED, finished_at=now, error_message="no worker picked the shard up")
+    # Runs whose shards all finished but whose finalizer died in between.
+    run_ids |= set(ProbeRun.objects.filter(status=RunStatus.RUNNING, updated_at__lt=stale).values_list("pk", flat=True))
+    run_ids |= set(
+        ProbeRun.objects.filter(status=RunStatus.FINALIZING, updated_at__lt=stale).values_list("pk", flat=True)
+    )
+    ProbeRun.objects.filter(pk__in=run_ids, status=RunStatus.FINALIZING, updated_at__lt=stale).update(
+        status=RunStatus.RUNNING
+    )
+    for run_id in run_ids:
+        probe_run_finalize(run_id)
+    return reaped

@@ -1,0 +1,451 @@
+"""The probe engine against the simulator over real HTTP on 127.0.0.1: profiles, windows,
+cancellation, metrics scraping, accuracy against the simulator's ground truth, sharding across
+processes, the sweep and the outbound guard."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apps.core.netguard import OutboundRefused
+from apps.probes.engine.profiles import CONCURRENT, CONSTANT, POISSON, SYNCHRONOUS, Stage, arrival_times
+from apps.probes.engine.records import CANCELLED, ERROR_CLASSES, OK, Records
+from apps.probes.engine.runner import ProbeConfig, ProbeResult, ProbeRun, new_event_loop, run_probe
+from apps.probes.engine.stats import SLO
+from apps.probes.engine.sweep import SweepSpec, sweep_driver
+from apps.simulator.scenarios import SimConfig, scenario
+from apps.simulator.server import start_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "sim-llama-3-8b"
+
+
+def config(sim, stages, **overrides) -> ProbeConfig:
+    fields = dict(base_url=sim.base_url, model=MODEL, stages=stages, max_tokens=8, allow_private=True)
+    fields.update(overrides)
+    return ProbeConfig(**fields)
+
+
+def execute(probe_config: ProbeConfig, driver=None) -> tuple[ProbeRun, ProbeResult]:
+    """Like run_probe, but keeps the ProbeRun (its origin is on the same monotonic clock as the simulator)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        run = ProbeRun(probe_config)
+        return run, runner.run(run.execute(driver))
+
+
+def classes(result: ProbeResult) -> set[str]:
+    return {ERROR_CLASSES[e] for e in result.records.error}
+
+
+def max_overlap(records: Records) -> int:
+    """The most requests in flight at once, from their send and last-token times."""
+    edges = sorted([(records.sent[i], 1) for i in range(len(records))] + [(records.last[i], -1) for i in range(len(records))])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+@pytest.fixture
+def started():
+    """Start simulators with other configs; all are shut down after the test."""
+    sims = []
+
+    def start(sim_config: SimConfig):
+        sim = start_in_thread(config=sim_config)
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.shutdown()
+        sim.server_close()
+
+
+def root_url(sim) -> str:
+    return sim.base_url.removesuffix("/v1")
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+def test_a_synchronous_stage_sends_one_request_at_a_time(simulator):
+    result = run_probe(config(simulator, [Stage(SYNCHRONOUS, 1.0)]))
+    records = result.records
+    assert len(records) >= 3
+    assert classes(result) == {"ok"}
+    assert max_overlap(records) == 1
+    assert all(records.sent[i + 1] >= records.last[i] for i in range(len(records) - 1))
+    assert result.meta["connections_opened"] == 1
+    assert result.summary["stages"][0]["stage"] == "synchronous"
+
+
+def test_a_concurrent_stage_keeps_that_many_requests_in_flight(simulator):
+    result = run_probe(config(simulator, [Stage(CONCURRENT, 1.0, concurrency=4)]))
+    assert classes(result) == {"ok"}
+    assert max_overlap(result.records) == 4
+    assert result.meta["connections_opened"] == 4
+    assert len(result.records) >= 12
+
+
+def test_a_constant_rate_stage_sends_on_its_precomputed_schedule(simulator):
+    stage = Stage(CONSTANT, 1.0, rate=20)
+    result = run_probe(config(simulator, [stage]))
+    expected = arrival_times(stage, seed=0)
+    assert result.records.intended.tolist() == expected
+    assert len(expected) in (20, 21)
+    assert classes(result) == {"ok"}
+    # Open loop: a request is sent at (not before) its intended time, and not much later.
+    lags = [result.records.sent[i] - result.records.intended[i] for i in range(len(result.records))]
+    assert min(lags) >= 0
+    assert sorted(lags)[len(lags) // 2] < 0.02
+
+
+def test_a_poisson_stage_sends_its_seeded_arrival_schedule_and_reports_progress(simulator):
+    stage = Stage(POISSON, 1.2, rate=25)
+    progress = []
+    result = run_probe(config(simulator, [stage], seed=11), on_progress=progress.append, progress_interval=0.25)
+    assert sorted(result.records.intended.tolist()) == arrival_times(stage, seed=11)
+    assert classes(result) == {"ok"}
+    overall = result.summary["overall"]
+    assert overall["requests"] == len(result.records)
+    assert overall["ttft_ms"]["n"] == len(result.records)
+    assert overall["output_token_throughput"] > 0
+    assert len(progress) >= 3
+    assert [p.elapsed for p in progress] == sorted(p.elapsed for p in progress)
+    assert progress[-1].sent == len(result.records)
+
+
+def test_a_multi_stage_run_produces_one_summary_per_stage(simulator):
+    stages = [Stage(CONSTANT, 1.0, rate=10), Stage(POISSON, 1.0, rate=20, name="burst")]
+    result = run_probe(config(simulator, stages, seed=3))
+    summaries = result.summary["stages"]
+    assert [s["stage"] for s in summaries] == ["constant 10/s", "burst"]
+    assert [(w.start, w.end) for w in result.windows] == [(0.0, 1.0), (1.0, 2.0)]
+    records = result.records
+    by_stage = {0: [], 1: []}
+    for i in range(len(records)):
+        by_stage[records.stage[i]].append(records.intended[i])
+    assert by_stage[0] == arrival_times(stages[0], seed=3)
+    assert sorted(by_stage[1]) == arrival_times(stages[1], seed=4, start=1.0)  # seed + stage index
+    assert summaries[0]["requests"] == len(by_stage[0]) and summaries[1]["requests"] == len(by_stage[1])
+    assert result.summary["overall"]["requests"] == len(records)
+    assert classes(result) == {"ok"}
+
+
+def test_warm_up_and_cool_down_are_cut_from_the_measurement_window(simulator):
+    stage = Stage(CONSTANT, 1.5, rate=10)
+    result = run_probe(config(simulator, [stage], warmup=0.5, cooldown=0.3))
+    window = result.windows[0]
+    assert (window.start, window.end) == (0.5, pytest.approx(1.2))
+    summary = result.summary["stages"][0]
+    assert summary["window_s"] == pytest.approx(0.7)
+    intended = result.records.intended.tolist()
+    assert len(intended) == 15
+    assert summary["requests"] == sum(1 for t in intended if 0.5 <= t < 1.2) == 7
+    assert summary["ttft_ms"]["n"] == 7
+
+
+def test_warm_up_longer_than_the_first_stage_empties_its_window(simulator):
+    stages = [Stage(CONSTANT, 0.6, rate=10), Stage(CONSTANT, 0.6, rate=10)]
+    result = run_probe(config(simulator, stages, warmup=0.9))
+    first, second = result.summary["stages"]
+    assert first["window_s"] == 0 and first["requests"] == 0
+    assert second["window_s"] == pytest.approx(0.3)
+    assert second["requests"] == 3
+    assert result.summary["overall"]["requests"] == 3
+
+
+# --- cancellation --------------------------------------------------------------------------------
+
+
+def test_cancelling_a_long_run_returns_soon_and_keeps_what_was_measured(simulator):
+    # 30 s at 10 req/s, ~0.9 s per request; cancel after 1 s with a 0.5 s grace for in-flight ones.
+    probe_config = config(simulator, [Stage(CONSTANT, 30.0, rate=10)], max_tokens=80, cancel_grace=0.5)
+    marks = {}
+
+    async def main():
+        cancel = asyncio.Event()
+        run = ProbeRun(probe_config, cancel=cancel)
+
+        def fire():
+            marks["cancelled_at"] = time.monotonic()
+            cancel.set()
+
+        asyncio.get_running_loop().call_later(1.0, fire)
+        result = await run.execute()
+        marks["returned_at"] = time.monotonic()
+        return result
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        result = runner.run(main())
+    assert marks["returned_at"] - marks["cancelled_at"] < 3.0
+    assert result.summary["cancelled"] is True
+    records = result.records
+    assert 5 <= len(records) <= 12, "only the requests sent before the cancel"
+    errors = records.error.tolist()
+    assert set(errors) <= {OK, CANCELLED}
+    assert OK in errors, "requests that finished (before or within the grace) are kept as ok"
+    assert CANCELLED in errors, "requests still streaming after the grace are cut and marked cancelled"
+    cut = [i for i in range(len(records)) if records.error[i] == CANCELLED]
+    assert all(records.first[i] == records.first[i] for i in cut), "their first-token time is kept"
+    assert result.summary["overall"]["errors"] == {"cancelled": len(cut)}
+    # Nothing is left running on the simulator for long: the cut connections free their slots.
+    deadline = time.monotonic() + 2
+    while simulator.deployment.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert simulator.deployment.running == 0
+
+
+# --- server metrics ------------------------------------------------------------------------------
+
+
+def test_scraping_the_simulators_metrics_yields_the_known_gauges(simulator):
+    probe_config = config(
+        simulator, [Stage(CONCURRENT, 1.2, concurrency=6)], max_tokens=20,
+        metrics_url=root_url(simulator) + "/metrics", scrape_interval=0.2,
+    )  # fmt: skip
+    result = run_probe(probe_config)
+    metrics = result.server_metrics
+    assert metrics["failures"] == []
+    assert metrics["scrapes"] >= 4
+    series = metrics["series"]
+    assert {"vllm:num_requests_running", "kube_deployment_status_replicas_available"} <= set(series)
+    assert {"vllm:num_requests_waiting", "kube_horizontalpodautoscaler_status_desired_replicas"} <= set(series)
+    assert max(v for _, v in series["vllm:num_requests_running"]) >= 1
+    assert {v for _, v in series["kube_deployment_status_replicas_available"]} == {1.0}
+    times = [t for t, _ in series["vllm:num_requests_running"]]
+    assert times == sorted(times)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    status = 200
+    body = b""
+
+    def do_GET(self):
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def metrics_server():
+    servers = []
+
+    def start(status: int, body: bytes) -> str:
+        handler = type("Handler", (_MetricsHandler,), {"status": status, "body": body})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/metrics"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "failure"),
+    [
+        ("refused", "ConnectError"),
+        ("garbage", "unparseable metrics"),
+        ("html", "unparseable metrics"),
+        ("http-500", "HTTP 500"),
+        ("metadata", "refused"),
+    ],
+)
+def test_a_broken_metrics_url_is_recorded_and_the_run_completes(simulator, metrics_server, kind, failure):
+    url = {
+        "refused": lambda: f"http://127.0.0.1:{closed_port()}/metrics",
+        "garbage": lambda: metrics_server(200, b"this is not {prometheus\n"),
+        "html": lambda: metrics_server(200, b"<html><body>Sign in</body></html>\n"),
+        "http-500": lambda: metrics_server(500, b"oops"),
+        "metadata": lambda: "http://169.254.169.254/metrics",
+    }[kind]()
+    started = time.monotonic()
+    result = run_probe(config(simulator, [Stage(SYNCHRONOUS, 0.8)], metrics_url=url, scrape_interval=0.2))
+    assert time.monotonic() - started < 3
+    assert classes(result) == {"ok"}
+    assert len(result.records) >= 2
+    metrics = result.server_metrics
+    assert metrics["scrapes"] == 0
+    assert metrics["series"] == {}
+    assert len(metrics["failures"]) >= 2, "every scrape is attempted and its failure recorded"
+    assert all(failure in message for _, message in metrics["failures"])
+
+
+# --- accuracy ------------------------------------------------------------------------------------
+
+
+def test_timings_match_the_simulators_ground_truth_within_a_few_milliseconds(started):
+    sim = started(scenario("steady"))
+    run, result = execute(config(sim, [Stage(CONCURRENT, 1.5, concurrency=4)], max_tokens=16))
+    truth = httpx.get(root_url(sim) + "/admin/ground-truth", timeout=5).json()
+    assert truth["clock"] == "CLOCK_MONOTONIC"
+    requests = truth["requests"]
+    records = result.records
+    assert len(records) >= 20 and classes(result) == {"ok"}
+    assert len(requests) == len(records)
+    for i in range(len(records)):
+        t = requests[f"0-{records.seq[i]}"]
+        assert t["tokens"] == records.output_tokens[i] == 16
+        # Same process, same monotonic clock: the request reached the server after we sent it.
+        assert run.origin + records.sent[i] <= t["arrival"]
+        ours_ttft, true_ttft = records.first[i] - records.sent[i], t["first"] - t["arrival"]
+        ours_e2e, true_e2e = records.last[i] - records.sent[i], t["last"] - t["arrival"]
+        assert 0 <= (ours_ttft - true_ttft) * 1000 < 5, f"request {i}: TTFT off by {(ours_ttft - true_ttft) * 1e3} ms"
+        assert 0 <= (ours_e2e - true_e2e) * 1000 < 5, f"request {i}: E2E off by {(ours_e2e - true_e2e) * 1e3} ms"
+
+
+# --- sharding across processes -------------------------------------------------------------------
+
+SHARD_SCRIPT = """
+import sys
+from apps.probes.engine.profiles import Stage
+from apps.probes.engine.runner import ProbeConfig, run_probe
+
+url, index, count, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+result = run_probe(ProbeConfig(
+    base_url=url, model="sim-llama-3-8b", stages=[Stage("poisson", 1.5, rate=30)], max_tokens=4, seed=7,
+    allow_private=True, shard_index=index, shard_count=count,
+))
+with open(out, "wb") as fh:
+    fh.write(result.records.to_bytes())
+"""
+
+
+def test_two_shards_in_two_processes_merge_into_the_unsharded_schedule(simulator, tmp_path):
+    stage = Stage(POISSON, 1.5, rate=30)
+    schedule = arrival_times(stage, seed=7)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SHARD_SCRIPT, simulator.base_url, str(i), "2", str(tmp_path / f"shard{i}.bin")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for i in (0, 1)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+    shards = [Records.from_bytes((tmp_path / f"shard{i}.bin").read_bytes()) for i in (0, 1)]
+    assert abs(len(shards[0]) - len(shards[1])) <= 1
+    merged = Records()
+    for part in shards:
+        merged.extend(part)
+    assert len(merged) == len(schedule)
+    assert sorted(merged.intended.tolist()) == schedule
+    assert set(merged.error.tolist()) == {OK}
+    # Each shard tags its requests "<shard>-<seq>": together they are every request, once.
+    truth = httpx.get(root_url(simulator) + "/admin/ground-truth", timeout=5).json()["requests"]
+    expected_ids = {f"{i}-{seq}" for i, part in enumerate(shards) for seq in part.seq}
+    assert set(truth) == expected_ids
+    # One unsharded run sends the same number of requests.
+    unsharded = run_probe(config(simulator, [stage], max_tokens=4, seed=7))
+    assert len(unsharded.records) == len(merged)
+
+
+def test_concurrency_is_split_across_shards():
+    from apps.probes.engine.profiles import shard_concurrency
+
+    assert [shard_concurrency(5, i, 2) for i in (0, 1)] == [3, 2]
+    assert sum(shard_concurrency(7, i, 3) for i in range(3)) == 7
+
+
+# --- the sweep -----------------------------------------------------------------------------------
+
+
+SLOTS_2 = SimConfig(replicas=1, min_replicas=1, max_replicas=1, slots=2, decode_ms_per_token=20)
+
+
+def test_a_sweep_stops_at_saturation_below_its_step_limit(started):
+    # Two slots of ~160 ms requests: ~12 req/s at most. Constant steps keep the arrival counts
+    # exact: 5/s and 10/s never need a third slot, 20/s cannot be served.
+    # (Poisson steps: see the next test, and test_scenarios' queue-stall test for why the
+    # simulator's queue makes a Poisson sweep's outcome depend on the seed today.)
+    sim = started(SLOTS_2)
+    spec = SweepSpec(
+        start_rate=5, growth=2, step_duration=3, step_warmup=1, max_steps=6, refine_steps=1, kind=CONSTANT
+    )
+    _, result = execute(config(sim, [], slo=SLO(ttft_p95_ms=300), request_timeout=3), sweep_driver(spec))
+    sweep = result.summary["sweep"]
+    steps = sweep["steps"]
+    assert sweep["stopped_at_saturation"] is True
+    assert len(steps) < spec.max_steps, "it stopped growing once a step failed"
+    assert [s["offered_rate"] for s in steps] == [5, 10, 20, 15]
+    assert [s["slo_ok"] and s["keeps_up"] for s in steps] == [True, True, False, False]
+    assert sweep["max_rate_meeting_slo"] == 10
+    assert sweep["first_failing_rate"] == 15
+    assert sweep["operating_point"]["offered_rate"] == 10
+    saturated = steps[2]
+    assert not saturated["keeps_up"] and saturated["achieved_rate"] < 14
+    # Each step is a stage with its own summary and warm-up.
+    assert len(result.summary["stages"]) == len(steps)
+    assert all(s["window_s"] == pytest.approx(2.0) for s in result.summary["stages"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG sweep.py keeps_up compares completions to the nominal rate: a short Poisson step with "
+    "fewer arrivals than nominal is called saturated at ~40 % load",
+)
+def test_a_lightly_loaded_poisson_sweep_step_is_not_called_saturated(started):
+    # Seed 5: the first step (5 req/s) happens to get 6 arrivals in its 2 s window instead of ~10.
+    # The server is ~40 % busy with TTFT p95 ~20 ms, yet achieved 2-3/s < 0.9 x 5/s -> "saturated".
+    sim = started(SLOTS_2)
+    spec = SweepSpec(start_rate=5, growth=2, step_duration=3, step_warmup=1, max_steps=1, refine_steps=1)
+    _, result = execute(config(sim, [], slo=SLO(ttft_p95_ms=300), seed=5, request_timeout=3), sweep_driver(spec))
+    first = result.summary["sweep"]["steps"][0]
+    assert first["slo_ok"] and first["ttft_p95_ms"] < 100
+    assert first["keeps_up"], first
+    assert result.summary["sweep"]["max_rate_meeting_slo"] == 5
+
+
+# --- the outbound guard --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/v1", "http://[::ffff:169.254.169.254]/v1", "http://100.100.100.200/v1",
+     "http://0.0.0.0:8000/v1"],
+)  # fmt: skip
+def test_metadata_and_link_local_targets_are_refused_even_when_private_ones_are_allowed(url):
+    with pytest.raises(OutboundRefused) as exc:
+        ProbeRun(ProbeConfig(base_url=url, model="m", stages=[Stage(SYNCHRONOUS, 1)], allow_private=True))
+    assert exc.value.code == "address_forbidden"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.0.0.5", "192.168.1.10"])
+def test_private_and_loopback_targets_are_refused_unless_allowed(simulator, host):
+    url = simulator.base_url.replace("127.0.0.1", host)
+    with pytest.raises(OutboundRefused) as exc:
+        ProbeRun(ProbeConfig(base_url=url, model=MODEL, stages=[Stage(SYNCHRONOUS, 1)], allow_private=False))
+    assert exc.value.code == "address_private"
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "http://user:pw@127.0.0.1:9/v1", "http:///v1"])
+def test_malformed_target_urls_are_refused(url):
+    with pytest.raises(OutboundRefused) as exc:
+        ProbeRun(ProbeConfig(base_url=url, model="m", stages=[Stage(SYNCHRONOUS, 1)], allow_private=True))
+    assert exc.value.code == "url_invalid"
