@@ -5,6 +5,8 @@ Django-free apart from `policy_from_settings`, so the probe engine can share it.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -63,7 +65,10 @@ def pinned_url(target: PinnedTarget, url: str) -> tuple[httpx.URL, dict[str, str
     httpx sends SNI and verifies the certificate against `sni_hostname`, so HTTPS still
     checks the real host name while the TCP connection goes to the pinned address.
     """
-    original = httpx.URL(url)
+    try:
+        original = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise OutboundRefused(f"malformed URL: {exc}", code="url_invalid") from None
     rewritten = original.copy_with(host=target.address)
     host_header = original.netloc.decode("ascii")
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
@@ -85,6 +90,37 @@ def guarded_request(
     """
     started = time.monotonic()
     deadline = started + policy.timeout_seconds
+    sockets: list = []
+
+    def cut_off() -> None:
+        # httpx's timeouts are per read: a server trickling header lines could hold us for
+        # hours. At the overall deadline the socket is shut, which ends any pending read.
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def remember_socket(event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete":
+            sockets.append(info["return_value"].get_extra_info("socket"))
+            if time.monotonic() >= deadline:
+                cut_off()
+
+    watchdog = threading.Timer(policy.timeout_seconds, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return _follow(method, url, policy, headers, json, content, started, deadline, remember_socket)
+    except httpx.HTTPError:
+        if time.monotonic() >= deadline:
+            raise OutboundRefused("response took longer than the time limit", code="timeout") from None
+        raise
+    finally:
+        watchdog.cancel()
+
+
+def _follow(method, url, policy, headers, json, content, started, deadline, trace) -> GuardedResponse:
     redirects: list[str] = []
     current_url, current_method = url, method
     with httpx.Client(timeout=policy.timeout_seconds, follow_redirects=False, trust_env=False) as client:
@@ -97,7 +133,7 @@ def guarded_request(
                 headers={**(headers or {}), **pin_headers},
                 json=json,
                 content=content,
-                extensions=extensions,
+                extensions={**extensions, "trace": trace},
             )
             response = client.send(request, stream=True)
             try:

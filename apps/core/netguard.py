@@ -52,7 +52,7 @@ def check_address(ip: IPAddress, *, allow_private: bool) -> None:
             f"{ip} is a link-local or cloud-metadata address; requests there are always refused",
             code="address_forbidden",
         )
-    if ip.is_multicast or ip.is_reserved:
+    if ip.is_multicast or (ip.is_reserved and not ip.is_loopback):  # ::1 sits in the reserved ::/8
         raise OutboundRefused(f"{ip} is a multicast or reserved address", code="address_forbidden")
     if not ip.is_global and not allow_private:
         kind = "loopback" if ip.is_loopback else "private"
@@ -63,6 +63,8 @@ def check_address(ip: IPAddress, *, allow_private: bool) -> None:
 
 
 def parse_http_url(url: str) -> tuple[str, str, int]:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url.strip()):
+        raise OutboundRefused("URL contains control characters", code="url_invalid")
     try:
         parts = urlsplit(url.strip())
         port = parts.port

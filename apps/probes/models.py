@@ -100,6 +100,7 @@ class ProbeRun(TimeStampedModel):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     summary = models.JSONField(null=True, blank=True)
     server_metrics = models.JSONField(null=True, blank=True)
+    timeline = models.JSONField(null=True, blank=True)  # per-interval series for the charts
     regression = models.JSONField(null=True, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     request_count = models.PositiveIntegerField(default=0)

@@ -27,6 +27,7 @@ from apps.probes.models import (
     Trigger,
 )  # fmt: skip
 from apps.probes.selectors import previous_run, run_records
+from apps.probes.timeline import timeline
 
 PLAN_FIELDS = [
     "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens", "prompts_jsonl", "max_tokens", "seed", "slo",
@@ -289,6 +290,8 @@ def probe_run_finalize(run_id: int) -> bool:
     summary["cancelled"] = status == RunStatus.CANCELLED
     run.summary = summary
     run.server_metrics = next((s.server_metrics for s in shards if s.server_metrics), None)
+    span = max([w.end for w in windows] + [run.planned_duration_s])
+    run.timeline = timeline(records, span)
     run.request_count = len(records)
     run.output_tokens = sum(records.output_tokens)
     run.status = status

@@ -191,7 +191,6 @@ def test_the_host_header_is_the_original_name_while_the_connection_goes_to_the_p
     assert connections == [("127.0.0.1", server.port)]
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: check_address refuses ::1 as reserved even with allow_private=True")
 def test_an_ipv6_literal_is_requested_with_a_bracketed_host_header(serve, connections):
     server = serve(ok(b"v6"), ipv6=True)
     url = f"http://[::1]:{server.port}/"
@@ -226,9 +225,6 @@ def test_it_refuses_an_invalid_url_before_any_connection(connections):
     assert connections == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="app bug: httpx.InvalidURL (not an httpx.HTTPError) escapes for URLs parse_http_url accepts"
-)
 @pytest.mark.parametrize("path", ["/\x01", "/a\x7fb"])
 def test_it_refuses_a_url_with_control_characters_as_url_invalid(serve, connections, path):
     server = serve(ok())
@@ -501,7 +497,6 @@ def test_a_server_that_trickles_its_body_is_cut_off_at_the_time_limit(serve):
     assert 0.9 < elapsed < 2.5
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: the overall deadline is only checked while reading the body")
 def test_a_server_that_trickles_its_headers_is_cut_off_at_the_time_limit(serve):
     # Each header line arrives well within the per-read timeout, so only an overall deadline
     # can stop this; 15 lines 0.2 s apart take 3 s against a 0.5 s limit.

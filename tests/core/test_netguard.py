@@ -20,19 +20,12 @@ ALWAYS_REFUSED = [
     "::ffff:169.254.169.254",  # IPv4-mapped metadata address
 ]
 
-# App bug: `ipaddress` counts ::1 as reserved (it lies in ::/8), so check_address refuses the
-# IPv6 loopback as "multicast or reserved" even with allow_private=True. Strict: when the bug
-# is fixed these start passing and the marker must go.
-IPV6_LOOPBACK_BUG = pytest.mark.xfail(
-    strict=True, reason="check_address refuses ::1 as reserved (address_forbidden) before the private rule"
-)
-
 PRIVATE = [
     "10.0.0.1",
     "172.16.0.1",
     "192.168.1.1",
     "127.0.0.1",
-    pytest.param("::1", marks=IPV6_LOOPBACK_BUG),
+    "::1",
     "fc00::1",
     "100.64.0.1",  # carrier-grade NAT
     "::ffff:10.0.0.1",  # IPv4-mapped private address
@@ -67,7 +60,7 @@ def test_it_allows_private_and_loopback_addresses_when_private_endpoints_are_all
     assert check_address(ipaddress.ip_address(address), allow_private=True) is None
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", pytest.param("::1", marks=IPV6_LOOPBACK_BUG)])
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
 def test_the_refusal_message_calls_a_loopback_address_loopback(address):
     error = refusal(check_address, ipaddress.ip_address(address), allow_private=False)
     assert "loopback" in str(error)
@@ -156,7 +149,7 @@ def test_pin_refuses_localhost_when_private_is_not_allowed():
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8000/", pytest.param("http://[::1]:8000/", marks=IPV6_LOOPBACK_BUG), "http://10.1.2.3/"],
+    ["http://127.0.0.1:8000/", "http://[::1]:8000/", "http://10.1.2.3/"],
 )
 def test_pin_refuses_literal_private_addresses_when_private_is_not_allowed(url):
     error = refusal(pin, url, allow_private=False)
@@ -171,7 +164,6 @@ def test_pin_refuses_metadata_urls_even_when_private_is_allowed(url):
     assert error.code == "address_forbidden"
 
 
-@IPV6_LOOPBACK_BUG
 def test_pin_of_an_ipv6_literal_connects_to_that_address():
     target = pin("http://[::1]:8000/", allow_private=True)
     assert target.host == "::1"
