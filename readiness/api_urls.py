@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.core.api import AuditEventViewSet
 from apps.orgs.api import MembershipViewSet, OrganizationViewSet
+from apps.probes.api import PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
 
 router = DefaultRouter()
@@ -12,6 +13,8 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("projects", ProjectViewSet, basename="project")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
+router.register("probe-plans", PlanViewSet, basename="probeplan")
+router.register("probe-runs", RunViewSet, basename="proberun")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

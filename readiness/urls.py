@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/v1/", include(("readiness.api_urls", "api"))),
     path("", include("apps.orgs.urls")),
     path("", include("apps.projects.urls")),
+    path("", include("apps.probes.urls")),
 ]

@@ -18,7 +18,7 @@ class AuditEventFilter(django_filters.FilterSet):
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The append-only audit trail of the caller's organizations, newest first."""
 
-    class OutputSerializer(serializers.ModelSerializer):
+    class AuditEventSerializer(serializers.ModelSerializer):
         organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
         class Meta:
@@ -28,7 +28,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
                 "object_repr", "changes", "created_at",
             ]  # fmt: skip
 
-    serializer_class = OutputSerializer
+    serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
 
     def get_queryset(self):

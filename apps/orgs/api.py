@@ -18,7 +18,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 class OrganizationViewSet(viewsets.ReadOnlyModelViewSet):
     """The organizations the caller belongs to (a token: its own one), with the caller's role."""
 
-    class OutputSerializer(serializers.ModelSerializer):
+    class OrganizationSerializer(serializers.ModelSerializer):
         role = serializers.SerializerMethodField()
 
         class Meta:
@@ -28,7 +28,7 @@ class OrganizationViewSet(viewsets.ReadOnlyModelViewSet):
         def get_role(self, org) -> str:
             return request_access(self.context["request"]).roles.get(org.pk, "")
 
-    serializer_class = OutputSerializer
+    serializer_class = OrganizationSerializer
     lookup_field = "slug"
 
     def get_queryset(self):
@@ -47,7 +47,7 @@ class MembershipFilter(django_filters.FilterSet):
 class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
     """Who belongs to which organization, with role and functions. Read-only over the API."""
 
-    class OutputSerializer(serializers.ModelSerializer):
+    class MembershipSerializer(serializers.ModelSerializer):
         organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
         username = serializers.CharField(source="user.username", read_only=True)
         email = serializers.CharField(source="user.email", read_only=True)
@@ -56,7 +56,7 @@ class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
             model = Membership
             fields = ["id", "organization", "username", "email", "role", "functions", "created_at"]
 
-    serializer_class = OutputSerializer
+    serializer_class = MembershipSerializer
     filterset_class = MembershipFilter
 
     def get_queryset(self):

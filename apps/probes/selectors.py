@@ -47,3 +47,87 @@ def previous_run(run: ProbeRun):
         .order_by("-created_at")
         .first()
     )
+
+
+def run_progress(run: ProbeRun) -> dict:
+    """Live figures of a run, summed over its shards (uses prefetched shards when present)."""
+    import time as _time
+
+    shards = list(run.shards.all())
+    sent = sum(s.sent for s in shards)
+    completed = sum(s.completed for s in shards)
+    errors = sum(s.errors for s in shards)
+    ttfts = [s.ttft_p95_recent_ms for s in shards if s.ttft_p95_recent_ms is not None]
+    elapsed = None
+    if run.started_at:
+        end = run.finished_at.timestamp() if run.finished_at else _time.time()
+        elapsed = max(0.0, end - max(run.start_at, run.started_at.timestamp()))
+    remaining = None if elapsed is None or not run.is_active else max(0.0, run.planned_duration_s - elapsed)
+    fraction = 1.0 if not run.is_active else (min(elapsed / run.planned_duration_s, 1.0) if elapsed else 0.0)
+    return {
+        "status": run.status,
+        "sent": sent,
+        "completed": completed,
+        "errors": errors,
+        "ttft_p95_recent_ms": round(max(ttfts), 1) if ttfts else None,
+        "elapsed_s": round(elapsed, 1) if elapsed is not None else None,
+        "remaining_s": round(remaining, 1) if remaining is not None else None,
+        "fraction": round(fraction, 4),
+        "shards": [{"index": s.index, "status": s.status, "sent": s.sent, "worker": s.worker} for s in shards],
+        "cancel_requested": run.cancel_requested_at is not None,
+    }
+
+
+HEADLINES = (
+    ("requests", ("overall", "requests"), ""),
+    ("request throughput (req/s)", ("overall", "request_throughput"), "up"),
+    ("output tokens/s", ("overall", "output_token_throughput"), "up"),
+    ("goodput (req/s)", ("overall", "goodput"), "up"),
+    ("error rate", ("overall", "error_rate"), "down"),
+    ("TTFT p50 (ms)", ("overall", "ttft_ms", "p50"), "down"),
+    ("TTFT p95 (ms)", ("overall", "ttft_ms", "p95"), "down"),
+    ("TPOT p95 (ms)", ("overall", "tpot_ms", "p95"), "down"),
+    ("ITL p95 (ms)", ("overall", "itl_ms", "p95"), "down"),
+    ("E2E p99 (ms)", ("overall", "e2e_ms", "p99"), "down"),
+    ("SLO attainment", ("overall", "slo_attainment"), "up"),
+)
+
+
+def _dig(summary: dict | None, path: tuple):
+    value = summary or {}
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def run_comparison(a: ProbeRun, b: ProbeRun) -> list[dict]:
+    """Headline figures of two runs side by side, with the change from a to b and whether it is better."""
+    rows = []
+    for label, path, better in HEADLINES:
+        x, y = _dig(a.summary, path), _dig(b.summary, path)
+        delta = pct = None
+        if isinstance(x, int | float) and isinstance(y, int | float):
+            delta = round(y - x, 4)
+            pct = round((y - x) / x * 100, 1) if x else None
+        verdict = None
+        if delta and better:
+            verdict = "better" if (delta > 0) == (better == "up") else "worse"
+        rows.append({"figure": label, "a": x, "b": y, "delta": delta, "delta_pct": pct, "verdict": verdict})
+    return rows
+
+
+def plans_with_latest_run(*, access: Access, org_id: int, project_id: int):
+    from django.db.models import OuterRef, Subquery
+
+    latest = ProbeRun.objects.filter(plan=OuterRef("pk")).order_by("-created_at")
+    return (
+        plan_list(access=access, org_id=org_id)
+        .filter(endpoint__project_id=project_id)
+        .annotate(
+            latest_run_id=Subquery(latest.values("pk")[:1]),
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_regressed=Subquery(latest.values("regression__regressed")[:1]),
+        )
+    )

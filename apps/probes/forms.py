@@ -1,0 +1,62 @@
+import json
+
+from django import forms
+
+EXAMPLE_PROFILE = {"stages": [{"kind": "poisson", "rate": 5, "duration": 60}]}
+
+
+def slo_text(slo: dict) -> str:
+    """The stored SLO dict as the text the form (and the CLI) accepts."""
+    parts = []
+    for key, name in (("ttft_p95_ms", "ttft_p95"), ("tpot_p95_ms", "tpot_p95"), ("e2e_p99_ms", "e2e_p99")):
+        if slo.get(key) is not None:
+            parts.append(f"{name}={slo[key]:g}ms")
+    if slo.get("error_rate") is not None:
+        parts.append(f"error_rate={slo['error_rate'] * 100:g}%")
+    if slo.get("min_output_tps") is not None:
+        parts.append(f"min_output_tps={slo['min_output_tps']:g}")
+    return ",".join(parts)
+
+
+class PlanForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    profile = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}),
+        initial=json.dumps(EXAMPLE_PROFILE, indent=1),
+        help_text='{"stages": [{"kind": "synchronous|concurrent|constant|poisson", "duration": s, "rate": r, '
+        '"rate_end": r2, "concurrency": n}, ...]} or {"sweep": {"start_rate": r, "step_duration": s}}',
+    )
+    slo = forms.CharField(required=False, help_text="e.g. ttft_p95=500ms,tpot_p95=50ms,e2e_p99=5s,error_rate=1%")
+    max_tokens = forms.IntegerField(min_value=1, initial=128)
+    prompt_tokens = forms.IntegerField(min_value=1, initial=256, help_text="length of the synthetic prompts")
+    prompts_jsonl = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+                                    help_text='optional: your prompts, one per line: {"prompt": "..."}')  # fmt: skip
+    warmup_s = forms.FloatField(min_value=0, initial=0, label="Warm-up (s)")
+    cooldown_s = forms.FloatField(min_value=0, initial=0, label="Cool-down (s)")
+    parallelism = forms.IntegerField(min_value=1, initial=1, help_text="worker tasks sharing the load")
+    metrics_url = forms.CharField(required=False, help_text="Prometheus URL; empty: the endpoint's")
+    request_timeout_s = forms.FloatField(min_value=1, initial=60, label="Request timeout (s)")
+    seed = forms.IntegerField(initial=0)
+    schedule_cron = forms.CharField(required=False, label="Schedule (cron, UTC)", help_text="e.g. 0 6 * * 1-5")
+    regression_threshold_pct = forms.FloatField(min_value=0, initial=20, label="Regression threshold (%)")
+
+    def clean_profile(self):
+        try:
+            return json.loads(self.cleaned_data["profile"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not JSON: {exc.msg} (line {exc.lineno}).") from None
+
+    @classmethod
+    def initial_from(cls, plan) -> dict:
+        data = {name: getattr(plan, name) for name in cls.base_fields if name not in ("profile", "slo")}
+        data["profile"] = json.dumps(plan.profile, indent=1)
+        data["slo"] = slo_text(plan.slo)
+        return data
+
+
+class LimitsForm(forms.Form):
+    max_concurrency = forms.IntegerField(min_value=1, required=False)
+    max_rate = forms.FloatField(min_value=0.001, required=False, label="Max rate (req/s)")
+    max_duration_s = forms.IntegerField(min_value=1, required=False, label="Max duration (s)")
+    max_requests_per_day = forms.IntegerField(min_value=1, required=False)
+    max_tokens_per_day = forms.IntegerField(min_value=1, required=False)

@@ -1,0 +1,207 @@
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.generic import FormView, TemplateView, View
+
+from apps.core.errors import ApplicationError
+from apps.orgs.mixins import OrgMixin, form_error_from
+from apps.probes import charts, services
+from apps.probes.api import _csv_response
+from apps.probes.forms import LimitsForm, PlanForm
+from apps.probes.models import ProbeLimits
+from apps.probes.selectors import plan_list, run_comparison, run_list, run_progress, run_records, run_with_shards
+from apps.projects.selectors import endpoint_list
+
+
+class PlanMixin(OrgMixin):
+    def get_plan(self):
+        if not hasattr(self, "_plan"):
+            self._plan = get_object_or_404(plan_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
+        return self._plan
+
+
+class RunMixin(OrgMixin):
+    def get_run(self):
+        if not hasattr(self, "_run"):
+            qs = run_with_shards(run_list(access=self.access, org_id=self.org.pk))
+            self._run = get_object_or_404(qs, pk=self.kwargs["pk"])
+        return self._run
+
+
+class PlanCreateView(OrgMixin, FormView):
+    template_name = "probes/plan_form.html"
+    form_class = PlanForm
+    write_required = True
+
+    def get_endpoint(self):
+        return get_object_or_404(endpoint_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["endpoint_pk"])
+
+    def get_initial(self):
+        endpoint = self.get_endpoint()
+        return {**super().get_initial(), "name": "baseline", "metrics_url": endpoint.metrics_url}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(endpoint=self.get_endpoint(), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            plan = services.probe_plan_create(access=self.access, endpoint=self.get_endpoint(), **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Plan {plan.name} created.")
+        return redirect("plan-detail", org_slug=self.org.slug, pk=plan.pk)
+
+
+class PlanEditView(PlanMixin, FormView):
+    template_name = "probes/plan_form.html"
+    form_class = PlanForm
+    write_required = True
+
+    def get_initial(self):
+        return PlanForm.initial_from(self.get_plan())
+
+    def get_context_data(self, **kwargs):
+        plan = self.get_plan()
+        return super().get_context_data(plan=plan, endpoint=plan.endpoint, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            plan = services.probe_plan_update(access=self.access, plan=self.get_plan(), **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Plan saved.")
+        return redirect("plan-detail", org_slug=self.org.slug, pk=plan.pk)
+
+
+class PlanDetailView(PlanMixin, TemplateView):
+    template_name = "probes/plan_detail.html"
+
+    def get_context_data(self, **kwargs):
+        plan = self.get_plan()
+        runs = list(run_list(access=self.access, org_id=self.org.pk, plan_id=plan.pk).defer("timeline", "config")[:50])
+        trend = charts.trend(list(reversed(runs[:20])))
+        return super().get_context_data(
+            plan=plan, runs=runs, figures={"trend": trend} if trend else {},
+            profile_json=json.dumps(plan.profile, indent=1), **kwargs,
+        )  # fmt: skip
+
+
+class PlanStartView(PlanMixin, View):
+    write_required = True
+
+    def post(self, request, org_slug, pk):
+        try:
+            run = services.probe_run_start(access=self.access, plan=self.get_plan())
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("plan-detail", org_slug=self.org.slug, pk=pk)
+        return redirect("run-detail", org_slug=self.org.slug, pk=run.pk)
+
+
+class PlanDeleteView(PlanMixin, View):
+    write_required = True
+
+    def post(self, request, org_slug, pk):
+        plan = self.get_plan()
+        project_slug = plan.endpoint.project.slug
+        try:
+            services.probe_plan_delete(access=self.access, plan=plan)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("plan-detail", org_slug=self.org.slug, pk=pk)
+        messages.success(request, f"Plan {plan.name} deleted.")
+        return redirect("project-detail", org_slug=self.org.slug, slug=project_slug)
+
+
+class RunDetailView(RunMixin, TemplateView):
+    template_name = "probes/run_detail.html"
+
+    def get_context_data(self, **kwargs):
+        run = self.get_run()
+        previous = (
+            run_list(access=self.access, org_id=self.org.pk, plan_id=run.plan_id)
+            .filter(created_at__lt=run.created_at, status="succeeded")
+            .select_related(None)
+            .only("pk")
+            .first()
+        )
+        return super().get_context_data(
+            run=run, progress=run_progress(run), figures=charts.run_figures(run), previous=previous, **kwargs
+        )
+
+
+class RunProgressView(RunMixin, View):
+    """Polled by the run page every 2 s while the run is active."""
+
+    def get(self, request, org_slug, pk):
+        return JsonResponse(run_progress(self.get_run()))
+
+
+class RunCancelView(RunMixin, View):
+    write_required = True
+
+    def post(self, request, org_slug, pk):
+        try:
+            services.probe_run_cancel(access=self.access, run=self.get_run())
+            messages.success(request, "Cancelling: shards stop within a few seconds and keep what they measured.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("run-detail", org_slug=self.org.slug, pk=pk)
+
+
+class RunSummaryDownloadView(RunMixin, View):
+    def get(self, request, org_slug, pk):
+        run = self.get_run()
+        body = {"run": run.pk, "plan": run.plan.name, "status": run.status, "config": run.config,
+                "summary": run.summary, "server_metrics": run.server_metrics}  # fmt: skip
+        response = HttpResponse(json.dumps(body, indent=1), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-summary.json"'
+        return response
+
+
+class RunCsvDownloadView(RunMixin, View):
+    def get(self, request, org_slug, pk):
+        run = self.get_run()
+        return _csv_response(run_records(run), f"run-{run.pk}-requests.csv")
+
+
+class RunCompareView(RunMixin, TemplateView):
+    template_name = "probes/run_compare.html"
+
+    def get_context_data(self, **kwargs):
+        run = self.get_run()
+        other = get_object_or_404(
+            run_list(access=self.access, org_id=self.org.pk, plan_id=run.plan_id), pk=self.kwargs["other"]
+        )
+        return super().get_context_data(a=other, b=run, rows=run_comparison(other, run), **kwargs)
+
+
+class LimitsView(OrgMixin, FormView):
+    template_name = "probes/limits.html"
+    form_class = LimitsForm
+
+    def get_initial(self):
+        override = ProbeLimits.objects.in_org(self.org.pk).first()
+        return {f: getattr(override, f) for f in services.LIMIT_FIELDS} if override else {}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(effective=services.probe_limits(self.org.pk), **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        if not self.access.can_admin(self.org.pk):
+            raise PermissionDenied("Only owners and admins can change probe limits.")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.probe_limits_update(access=self.access, org=self.org, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Probe limits saved.")
+        return redirect("probe-limits", org_slug=self.org.slug)

@@ -1,0 +1,47 @@
+// Charts and live progress. No framework; plotly.min.js is served from static/ (no CDN).
+(function () {
+  "use strict";
+  function drawCharts() {
+    if (!window.Plotly) return;
+    document.querySelectorAll("[data-plotly]").forEach(function (el) {
+      var source = document.getElementById(el.dataset.plotly);
+      if (!source) return;
+      var fig = JSON.parse(source.textContent);
+      window.Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false });
+    });
+  }
+
+  function pollProgress() {
+    var box = document.getElementById("progress");
+    if (!box || box.dataset.active !== "1") return;
+    var url = box.dataset.progressUrl;
+    function set(name, value) {
+      var el = box.querySelector('[data-field="' + name + '"]');
+      if (el) el.textContent = value === null || value === undefined ? "—" : value;
+    }
+    function tick() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (p) {
+          ["status", "sent", "completed", "errors", "elapsed_s", "remaining_s", "ttft_p95_recent_ms"].forEach(function (k) { set(k, p[k]); });
+          var pct = Math.round(p.fraction * 100);
+          box.querySelector('[data-field="bar"]').style.width = pct + "%";
+          set("percent", pct + "%");
+          var status = box.querySelector('[data-field="status"]');
+          status.className = "pill " + p.status;
+          if (["succeeded", "failed", "cancelled"].indexOf(p.status) >= 0) {
+            window.location.reload(); // the results are ready: render them
+          } else {
+            window.setTimeout(tick, 2000);
+          }
+        })
+        .catch(function () { window.setTimeout(tick, 5000); });
+    }
+    window.setTimeout(tick, 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawCharts();
+    pollProgress();
+  });
+})();
