@@ -19,6 +19,10 @@ USAGE_SERIES = (
 LAYOUT = {"margin": {"l": 60, "r": 60, "t": 40, "b": 40}, "height": 340, "legend": {"orientation": "h", "y": -0.2}}
 
 
+def _line(x, y, name: str, **extra) -> dict:
+    return {"x": x, "y": y, "name": name, "type": "scatter", "mode": "lines+markers", **extra}
+
+
 def _layout(title: str, **extra) -> dict:
     return {**LAYOUT, "title": {"text": title, "font": {"size": 14}}, **extra}
 
@@ -52,8 +56,8 @@ def throughput_per_stage(summary: dict) -> dict:
         {"x": names, "y": [s["output_token_throughput"] for s in stages], "name": "output tokens/s", "type": "scatter",
          "mode": "markers+lines", "yaxis": "y2"},
     ]  # fmt: skip
-    layout = _layout("Throughput and goodput per stage", barmode="group", yaxis={"title": "req/s"},
-                     yaxis2={"title": "tokens/s", "overlaying": "y", "side": "right", "rangemode": "tozero"})  # fmt: skip
+    tokens_axis = {"title": "tokens/s", "overlaying": "y", "side": "right", "rangemode": "tozero"}
+    layout = _layout("Throughput and goodput per stage", barmode="group", yaxis={"title": "req/s"}, yaxis2=tokens_axis)
     return {"data": data, "layout": layout}
 
 
@@ -100,8 +104,8 @@ def sweep_chart(summary: dict) -> dict | None:
     steps = sorted(sweep["steps"], key=lambda s: s["offered_rate"])
     rates = [s["offered_rate"] for s in steps]
     data = [
-        {"x": rates, "y": [s["ttft_p95_ms"] for s in steps], "name": "TTFT p95", "type": "scatter", "mode": "lines+markers"},
-        {"x": rates, "y": [s["e2e_p99_ms"] for s in steps], "name": "E2E p99", "type": "scatter", "mode": "lines+markers"},
+        _line(rates, [s["ttft_p95_ms"] for s in steps], "TTFT p95"),
+        _line(rates, [s["e2e_p99_ms"] for s in steps], "E2E p99"),
     ]  # fmt: skip
     shapes = []
     slo = summary.get("slo", {})
@@ -143,8 +147,8 @@ def trend(runs: list) -> dict | None:
     x = [f"#{r.pk}" for r in points]
     o = [r.summary["overall"] for r in points]
     data = [
-        {"x": x, "y": [v["ttft_ms"].get("p95") for v in o], "name": "TTFT p95 (ms)", "type": "scatter", "mode": "lines+markers"},
-        {"x": x, "y": [v["e2e_ms"].get("p99") for v in o], "name": "E2E p99 (ms)", "type": "scatter", "mode": "lines+markers"},
+        _line(x, [v["ttft_ms"].get("p95") for v in o], "TTFT p95 (ms)"),
+        _line(x, [v["e2e_ms"].get("p99") for v in o], "E2E p99 (ms)"),
         {"x": x, "y": [v["output_token_throughput"] for v in o], "name": "output tokens/s", "type": "scatter",
          "mode": "lines+markers", "yaxis": "y2"},
     ]  # fmt: skip
