@@ -35,14 +35,35 @@ HTML_ROUTES = {
     "endpoint-edit": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
     "endpoint-test": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
     "endpoint-delete": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
+    "plan-create": lambda w: {**org_kw(w), "endpoint_pk": w.endpoint.pk},
+    "plan-detail": lambda w: {**org_kw(w), "pk": w.plan.pk},
+    "plan-edit": lambda w: {**org_kw(w), "pk": w.plan.pk},
+    "plan-start": lambda w: {**org_kw(w), "pk": w.plan.pk},
+    "plan-delete": lambda w: {**org_kw(w), "pk": w.plan.pk},
+    "run-detail": lambda w: {**org_kw(w), "pk": w.run.pk},
+    "run-progress": lambda w: {**org_kw(w), "pk": w.run.pk},
+    "run-cancel": lambda w: {**org_kw(w), "pk": w.run.pk},
+    "run-summary-json": lambda w: {**org_kw(w), "pk": w.run.pk},
+    "run-requests-csv": lambda w: {**org_kw(w), "pk": w.run.pk},
+    "run-compare": lambda w: {**org_kw(w), "pk": w.run.pk, "other": w.run.pk},
+    "probe-limits": lambda w: org_kw(w),
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
     "project-create", "project-edit", "project-delete", "endpoint-create", "endpoint-edit",
     "endpoint-test", "endpoint-delete", "member-edit", "member-remove", "tokens", "token-revoke",
+    "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
 }  # fmt: skip
-HTML_POST_ONLY = {"project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke"}
-HTML_GET_ONLY = {"dashboard", "project-detail", "audit"}
+HTML_POST_ONLY = {
+    "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
+    "plan-delete", "run-cancel",
+}  # fmt: skip
+HTML_GET_ONLY = {
+    "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
+    "run-requests-csv", "run-compare",
+}  # fmt: skip
+# Pages everyone in the org may read, whose POST needs an admin.
+HTML_ADMIN_POST = {"probe-limits"}
 
 
 def html_methods(name: str) -> list[str]:
@@ -58,16 +79,19 @@ API_DETAIL = {
     "api:endpoint-detail": lambda w: {"pk": w.endpoint.pk},
     "api:endpoint-test-connection": lambda w: {"pk": w.endpoint.pk},
     "api:auditevent-detail": lambda w: {"pk": w.org_events().first().pk},
+    "api:probeplan-detail": lambda w: {"pk": w.plan.pk},
+    "api:probeplan-start": lambda w: {"pk": w.plan.pk},
+    "api:proberun-detail": lambda w: {"pk": w.run.pk},
+    "api:proberun-cancel": lambda w: {"pk": w.run.pk},
+    "api:proberun-records": lambda w: {"pk": w.run.pk},
+    "api:proberun-compare": lambda w: {"pk": w.run.pk},
 }
 API_LIST = {
-    "api:organization-list",
-    "api:membership-list",
-    "api:project-list",
-    "api:endpoint-list",
-    "api:auditevent-list",
-}
-API_POST_ONLY = {"api:endpoint-test-connection"}
-API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail"}
+    "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
+    "api:probeplan-list", "api:proberun-list",
+}  # fmt: skip
+API_POST_ONLY = {"api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel"}
+API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail"}
 
 
 def _names(patterns, prefix=""):
@@ -88,8 +112,19 @@ def test_every_route_is_in_the_matrix():
 @pytest.fixture
 def w(world, tokens):
     from apps.core.models import AuditEvent
+    from apps.probes import services as probes
 
     world.org_events = lambda: AuditEvent.objects.filter(organization=world.org)
+    profile = {"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]}
+    for org_access, endpoint, attr in (
+        (world.owner, world.endpoint, ""),
+        (world.outsider, world.other_endpoint, "other_"),
+    ):
+        plan = probes.probe_plan_create(
+            access=world.access(org_access), endpoint=endpoint, name="smoke", profile=profile
+        )
+        setattr(world, f"{attr}plan", plan)
+        setattr(world, f"{attr}run", probes.probe_run_start(access=world.access(org_access), plan=plan))
     return world
 
 
@@ -125,7 +160,8 @@ def test_anonymous_is_sent_to_login_from_every_html_page(client, w, name):
 def test_viewer_cannot_write_through_html(client, w, name):
     client.force_login(w.viewer)
     url = reverse(name, kwargs=HTML_ROUTES[name](w))
-    for method in html_methods(name):
+    methods = ["post"] if name in HTML_ADMIN_POST else html_methods(name)
+    for method in methods:
         assert getattr(client, method)(url, {"name": "hijack", "role": "owner"}).status_code == 403
 
 
@@ -182,6 +218,9 @@ def test_viewer_and_read_token_cannot_write_through_the_api(w, tokens, principal
     assert client.post(reverse("api:project-list"), {"name": "new"}, format="json").status_code == 403
     test_url = reverse("api:endpoint-test-connection", kwargs={"pk": w.endpoint.pk})
     assert client.post(test_url).status_code == 403
+    assert client.post(reverse("api:probeplan-start", kwargs={"pk": w.plan.pk})).status_code == 403
+    assert client.post(reverse("api:proberun-cancel", kwargs={"pk": w.run.pk})).status_code == 403
+    assert w.plan.runs.count() == 1
     w.project.refresh_from_db()
     assert w.project.name == "Support Copilot"
 
