@@ -210,6 +210,8 @@ READINESS_PROBE_MAX_DURATION_S = env_int("READINESS_PROBE_MAX_DURATION_S", 3600,
 READINESS_PROBE_MAX_REQUESTS_PER_DAY = env_int("READINESS_PROBE_MAX_REQUESTS_PER_DAY", 2_000_000, minimum=1)
 READINESS_PROBE_MAX_TOKENS_PER_DAY = env_int("READINESS_PROBE_MAX_TOKENS_PER_DAY", 500_000_000, minimum=1)
 READINESS_PROBE_MAX_PARALLELISM = env_int("READINESS_PROBE_MAX_PARALLELISM", 8, minimum=1)
+# The Celery queue probe shards are sent to (a dedicated worker pool can consume only this one).
+READINESS_PROBE_QUEUE = env_str("READINESS_PROBE_QUEUE", "celery")
 # A running shard that has not reported for this long is declared lost by the reaper.
 READINESS_PROBE_HEARTBEAT_TIMEOUT_S = env_int("READINESS_PROBE_HEARTBEAT_TIMEOUT_S", 30, minimum=5)
 CELERY_BEAT_SCHEDULE = {

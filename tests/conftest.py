@@ -113,3 +113,83 @@ def simulator():
     yield server
     server.shutdown()
     server.server_close()
+
+
+def worker_env() -> dict:
+    """The environment of a worker process that must see this test's database and broker."""
+    import os
+
+    from django.db import connection
+
+    env = os.environ.copy()
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        user = db["USER"] or ""
+        auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else (f"{user}@" if user else "")
+        env["DATABASE_URL"] = f"postgres://{auth}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env["READINESS_ALLOW_PRIVATE_ENDPOINTS"] = "true"
+    return env
+
+
+class Worker:
+    """A real `celery worker` process on its own queue; `kill()` is a SIGKILL of the whole group."""
+
+    def __init__(self, queue: str, concurrency: int = 2):
+        import subprocess
+        import sys
+
+        from django.conf import settings
+
+        self.queue = queue
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "readiness", "worker", "-Q", queue, "-c", str(concurrency),
+             "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=settings.BASE_DIR, env=worker_env(), start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self, sig=None) -> None:
+        import os
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, sig or signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=15)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            try:
+                self.kill(signal.SIGTERM)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def probe_worker(settings, transactional_db):
+    """A worker consuming a queue of its own; probe shards are routed to it for this test."""
+    import uuid
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    settings.READINESS_PROBE_QUEUE = queue
+    worker = Worker(queue)
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
+    """Poll until `predicate()` is truthy; returns its value or fails the test with a message."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

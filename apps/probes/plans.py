@@ -166,7 +166,7 @@ def prompts_from_jsonl(text: str) -> PromptSet:
         try:
             return PromptSet.from_jsonl(fh.name)
         except ValueError as exc:
-            raise _err("prompts_jsonl", str(exc).replace(fh.name, "line")) from None
+            raise _err("prompts_jsonl", str(exc).replace(f"{fh.name}:", "line ")) from None
 
 
 def parse_cron(text: str) -> tuple[str, str, str, str, str]:

@@ -228,7 +228,12 @@ def _enqueue(run: ProbeRun) -> None:
 
     soft = int(run.planned_duration_s + START_DELAY_S + run.config["request_timeout_s"] + 60)
     for shard in run.shards.all():
-        probe_shard_task.apply_async(args=[shard.pk, run.organization_id], soft_time_limit=soft, time_limit=soft + 30)
+        probe_shard_task.apply_async(
+            args=[shard.pk, run.organization_id],
+            queue=settings.READINESS_PROBE_QUEUE,
+            soft_time_limit=soft,
+            time_limit=soft + 30,
+        )
 
 
 @transaction.atomic
