@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass
 
@@ -29,6 +30,10 @@ class Stage:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown profile {self.kind!r}; expected one of {', '.join(KINDS)}")
+        for name in ("duration", "rate", "rate_end"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number")
         if not self.duration or self.duration <= 0:
             raise ValueError("a stage needs a positive duration")
         if self.kind in OPEN_LOOP and not (self.rate and self.rate > 0):
@@ -84,9 +89,19 @@ def arrival_times(stage: Stage, *, seed: int, start: float = 0.0) -> list[float]
     times = []
     t = 0.0
     if stage.kind == CONSTANT:
-        while t < stage.duration:
-            times.append(start + t)
-            t += 1.0 / rate_at(t)
+        # The k-th send is where the integrated rate Λ(t) = r0·t + a·t² reaches k: computed from k,
+        # not accumulated, so there is no float drift (10/s over 1 s is 10 sends, not 11).
+        a = (r1 - r0) / (2 * stage.duration)
+        k = 0
+        while True:
+            disc = r0 * r0 + 4 * a * k
+            if disc < 0:  # ramping down: Λ never reaches k
+                break
+            t = 2 * k / (r0 + math.sqrt(disc))  # the stable root of a·t² + r0·t − k = 0
+            if t >= stage.duration * (1 - 1e-12):
+                break
+            times.append(round(start + t, 9))  # to the ns: 0.6 + 0.3 is 0.9, not 0.8999999999999999
+            k += 1
     else:
         while True:
             t += rng.expovariate(rate_at(t))

@@ -55,7 +55,7 @@ class PromptSet:
     def from_jsonl(cls, path: str | Path) -> PromptSet:
         """One JSON object per line with "prompt" (or "text", or chat "messages"); blank lines skipped."""
         prompts = []
-        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
             if not line.strip():
                 continue
             try:

@@ -60,7 +60,7 @@ class LogHistogram:
         n = self.total
         if n == 0:
             return NAN
-        rank = max(1, math.ceil(q / 100 * n))
+        rank = max(1, math.ceil(q * n / 100 - 1e-9))  # 99.9 / 100 * 1000 is 999.0000000000001
         seen = 0
         for i, c in enumerate(self.counts):
             seen += c

@@ -55,10 +55,20 @@ class SLO:
             elif key == "error_rate":
                 fields["error_rate"] = _fraction(raw)
             elif key == "min_output_tps":
-                fields["min_output_tps"] = float(raw)
+                fields["min_output_tps"] = _number(raw, key)
             else:
                 raise ValueError(f"unknown SLO {key!r}; known: ttft_p95, tpot_p95, e2e_p99, error_rate, min_output_tps")
         return cls(**fields)
+
+
+def _number(raw: str, key: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"SLO {key}: {raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"SLO {key}: must be a finite number >= 0")
+    return value
 
 
 def _duration_ms(raw: str, key: str) -> float:
@@ -69,11 +79,9 @@ def _duration_ms(raw: str, key: str) -> float:
 
 
 def _fraction(raw: str) -> float:
-    if raw.endswith("%"):
-        return float(raw[:-1]) / 100
-    value = float(raw)
+    value = _number(raw[:-1], "error_rate") / 100 if raw.endswith("%") else _number(raw, "error_rate")
     if value > 1:
-        raise ValueError("error_rate is a fraction (0.01) or a percentage (1%)")
+        raise ValueError("error_rate is a fraction (0.01) or a percentage (1%), at most 100%")
     return value
 
 
@@ -219,7 +227,8 @@ def slo_checks(summary: dict, slo: SLO) -> list[dict]:
     if slo.e2e_p99_ms is not None:
         add("e2e_p99_ms", summary["e2e_ms"].get("p99"), slo.e2e_p99_ms)
     if slo.error_rate is not None:
-        add("error_rate", summary["error_rate"], slo.error_rate)
+        # No request in the window is no evidence of a low error rate.
+        add("error_rate", None if summary.get("requests") == 0 else summary["error_rate"], slo.error_rate)
     if slo.min_output_tps is not None:
         add("min_output_tps", summary["output_token_throughput"], slo.min_output_tps, ok_if_le=False)
     return checks

@@ -97,11 +97,6 @@ def test_a_constant_rate_gives_rate_times_duration_evenly_spaced_arrivals(rate, 
     assert times[-1] < duration
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): arrival_times accumulates t += 1/rate in floating point; when 1/rate is not exact in "
-    "binary the sum lands just below the duration and one extra arrival (R*D + 1) is scheduled at the very end",
-)
 @pytest.mark.parametrize(("rate", "duration"), [(10, 1), (3, 7), (200, 100)])
 def test_a_constant_rate_that_is_not_a_power_of_two_also_gives_exactly_rate_times_duration_arrivals(rate, duration):
     times = arrival_times(Stage(CONSTANT, duration, rate=rate), seed=0)
@@ -218,3 +213,11 @@ def test_shard_concurrency_sums_to_the_total(count):
         parts = [shard_concurrency(concurrency, i, count) for i in range(count)]
         assert sum(parts) == concurrency
         assert max(parts) - min(parts) <= 1
+
+
+@pytest.mark.parametrize("field", ["rate", "duration"])
+def test_a_stage_with_an_infinite_or_nan_number_is_refused(field):
+    values = {"kind": "constant", "duration": 10, "rate": 5}
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite"):
+            Stage(**{**values, field: bad})

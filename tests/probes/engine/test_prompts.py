@@ -155,11 +155,6 @@ def test_from_jsonl_accepts_a_string_path(tmp_path):
     assert texts(PromptSet.from_jsonl(str(path))) == ["one"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): from_jsonl splits with str.splitlines(), which also breaks lines at U+2028, U+2029 "
-    "and U+0085; json.dumps(..., ensure_ascii=False) writes those raw inside strings, so valid JSONL is refused",
-)
 def test_from_jsonl_keeps_unicode_line_separators_inside_json_strings(tmp_path):
     path = write_lines(
         tmp_path,

@@ -253,11 +253,6 @@ def test_merging_histograms_equals_adding_all_values_to_one():
     assert list(a.counts) == list(whole.counts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): LogHistogram.percentile computes the rank as ceil(q / 100 * n); 99.9 / 100 * 1000 is "
-    "999.0000000000001 in floating point, so p99.9 of 1000 values takes rank 1000 (the maximum)",
-)
 def test_log_histogram_p99_9_of_a_thousand_values_is_not_the_single_outlier():
     hist = LogHistogram()
     for _ in range(999):

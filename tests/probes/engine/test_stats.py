@@ -500,3 +500,16 @@ def test_slo_to_dict_keeps_only_the_targets_that_are_set():
 
 def test_stats_module_exposes_the_design_percentiles():
     assert stats.PERCENTILES == (50, 90, 95, 99)
+
+
+def test_an_empty_window_misses_the_error_rate_slo_instead_of_passing_it():
+    summary = {"requests": 0, "error_rate": 0.0, "ttft_ms": {"n": 0}, "tpot_ms": {"n": 0}, "e2e_ms": {"n": 0}}
+    checks = slo_checks(summary, SLO(error_rate=0.01))
+    assert checks == [{"slo": "error_rate", "target": 0.01, "actual": None, "ok": False}]
+
+
+def test_slo_parse_refuses_impossible_values_with_context():
+    for text, words in (("error_rate=150%", "at most 100%"), ("error_rate=-1%", ">= 0"),
+                        ("min_output_tps=fast", "not a number"), ("min_output_tps=nan", "finite")):  # fmt: skip
+        with pytest.raises(ValueError, match=words):
+            SLO.parse(text)

@@ -49,6 +49,7 @@ class Command(BaseCommand):
                 procs[name] = subprocess.Popen(cmd, start_new_session=True, env=os.environ.copy())
             url = f"http://{host}:{port}/"
             if self._wait_healthy(url + "healthz", procs, lambda: stopping):
+                self._demo_run()
                 self._banner(url)
             while not stopping:
                 dead = [n for n, p in procs.items() if p.poll() is not None]
@@ -72,6 +73,19 @@ class Command(BaseCommand):
                 pass
             time.sleep(0.5)
         return False
+
+    def _demo_run(self) -> None:
+        """Run the demo plan once, so a new user finds real charts; later starts leave it be."""
+        from apps.orgs.access import Access
+        from apps.probes import services
+        from apps.probes.models import ProbePlan
+
+        plan = ProbePlan.objects.filter(endpoint__project__organization__slug="acme", name="baseline").first()
+        if plan is None or plan.runs.exists():
+            return
+        owner = plan.endpoint.project.owner
+        run = services.probe_run_start(access=Access.for_user(owner), plan=plan)
+        self.stdout.write(f"  started demo probe run #{run.pk} (40 s) on the simulator")
 
     def _banner(self, url: str) -> None:
         logins = "\n".join(f"    {u} / {p}   ({r.label})" for u, p, r, _ in DEMO_USERS)

@@ -9,6 +9,7 @@ from django.db import transaction
 from apps.orgs import services as org_services
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization, Role
+from apps.probes import services as probe_services
 from apps.projects import services as project_services
 from apps.projects.models import PriceModel, Project
 
@@ -86,5 +87,21 @@ class Command(BaseCommand):
                 gpu_hourly_usd=Decimal("0.80"),
                 min_replicas=1,
                 max_replicas=4,
+            )
+        endpoint = project.endpoints.get(name="simulator")
+        if not endpoint.probe_plans.filter(name="baseline").exists():
+            probe_services.probe_plan_create(
+                access=owner_access,
+                endpoint=endpoint,
+                name="baseline",
+                profile={
+                    "stages": [
+                        {"kind": "poisson", "rate": 4, "duration": 20, "name": "steady 4/s"},
+                        {"kind": "poisson", "rate": 12, "duration": 20, "name": "peak 12/s"},
+                    ]
+                },  # fmt: skip
+                max_tokens=64,
+                prompt_tokens=256,
+                slo={"ttft_p95_ms": 500, "tpot_p95_ms": 50, "error_rate": 0.01},
             )
         self.stdout.write(self.style.SUCCESS("demo data ready: org acme, users alice / bob / admin"))
