@@ -90,3 +90,53 @@ def live_server_screenshot_dir():
     path = settings.VAR_DIR / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
+    page, live_server, simulator, probe_worker, transactional_db
+):
+    from apps.orgs.access import Access
+    from apps.probes import services as probes
+    from apps.projects import services as projects
+
+    user = make_user("erin")
+    org = org_services.organization_create(name="Hooli", slug="hooli", owner=user)
+    access = Access.for_user(user)
+    project = projects.project_create(access=access, organization=org, name="Search Assistant")
+    endpoint = projects.endpoint_create(
+        access=access, project=project, name="sim", base_url=simulator.base_url, model_name="sim-llama-3-8b",
+        metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics", price_model="hosted_api",
+        input_usd_per_mtok=1, output_usd_per_mtok=2,
+    )  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=access, endpoint=endpoint, name="nightly", max_tokens=16,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 8}]}, slo={"ttft_p95_ms": 1000},
+    )  # fmt: skip
+
+    page.goto(live_server.url + "/login/")
+    page.fill("#id_username", "erin")
+    page.fill("#id_password", "pw-erin")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/o/hooli/plans/{plan.pk}/")
+    page.click("[data-testid=start-run]")
+    page.wait_for_url("**/o/hooli/runs/*/")
+
+    def sent() -> int:
+        text = page.inner_text("[data-field=sent]")
+        return int(text) if text.isdigit() else 0
+
+    page.wait_for_function("Number(document.querySelector('[data-field=sent]').textContent) > 0", timeout=60_000)
+    first = sent()
+    page.wait_for_function(
+        f"Number(document.querySelector('[data-field=sent]').textContent) > {first}", timeout=30_000
+    )  # the page updates without a reload
+    width = page.eval_on_selector("[data-field=bar]", "el => parseFloat(el.style.width)")
+    assert width > 0
+    # When the run ends the page reloads itself with the results.
+    page.wait_for_selector("[data-testid=stage-table]", timeout=90_000)
+    page.wait_for_function("document.querySelector('#fig-latency') && document.querySelector('#fig-latency').data")
+    traces = page.evaluate("document.querySelector('#fig-latency').data.length")
+    assert traces >= 3
+    assert page.evaluate("document.querySelector('#fig-server').data.length") >= 1
+    assert "all SLOs met" in page.inner_text(".verdicts")
+    page.screenshot(path=str(live_server_screenshot_dir() / "run.png"), full_page=True)
