@@ -39,3 +39,46 @@ def start_simulator(scenario: str, *, core: int | None, extra: list[str] | None 
 def pin_self(core: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
+
+
+def django_setup(var_dir: str | None = None) -> None:
+    """Django on a throw-away var dir (SQLite + filesystem broker) unless DATABASE_URL is set."""
+    import tempfile
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
+    os.environ["READINESS_VAR_DIR"] = var_dir or tempfile.mkdtemp(prefix="readiness-bench-")
+    os.environ["READINESS_ALLOW_PRIVATE_ENDPOINTS"] = "true"
+    # Benchmarks push past the default per-org limits on purpose.
+    os.environ.setdefault("READINESS_PROBE_MAX_RATE", "100000")
+    os.environ.setdefault("READINESS_PROBE_MAX_CONCURRENCY", "100000")
+    os.environ.setdefault("READINESS_PROBE_MAX_REQUESTS_PER_DAY", "100000000")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def demo_objects(base_url: str, *, profile: dict, parallelism: int = 1, name: str = "bench", max_tokens: int = 16):
+    """An org, an owner, a project, an endpoint on `base_url` and a plan: what a bench probes."""
+    import uuid
+
+    from django.contrib.auth import get_user_model
+
+    from apps.orgs import services as orgs
+    from apps.orgs.access import Access
+    from apps.probes import services as probes
+    from apps.projects import services as projects
+
+    user = get_user_model().objects.create_user(username=f"bench-{uuid.uuid4().hex[:8]}", password="x")
+    org = orgs.organization_create(name=f"Bench {uuid.uuid4().hex[:6]}", owner=user)
+    access = Access.for_user(user)
+    project = projects.project_create(access=access, organization=org, name="Bench")
+    endpoint = projects.endpoint_create(
+        access=access, project=project, name="sim", base_url=base_url, model_name="sim-llama-3-8b",
+        price_model="hosted_api", input_usd_per_mtok=1, output_usd_per_mtok=2,
+    )  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=access, endpoint=endpoint, name=name, profile=profile, max_tokens=max_tokens, parallelism=parallelism
+    )
+    return user, org, access, plan
