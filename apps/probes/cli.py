@@ -163,7 +163,11 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
     if options.get("csv_out"):
         with open(options["csv_out"], "w", newline="") as fh:
             write_csv(result.records, fh)
-    if result.summary["overall"]["requests"] == 0:
+    overall = result.summary["overall"]
+    if overall["requests"] == 0:
         err.write("error: no request was measured\n")
+        return 2
+    if overall["errors"].get("connect", 0) == overall["requests"]:
+        err.write(f"error: the endpoint is unreachable (every request failed to connect to {config.base_url})\n")
         return 2
     return 1 if result.summary["slo_met"] is False else 0

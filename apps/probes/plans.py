@@ -14,7 +14,7 @@ from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet
 from apps.probes.engine.runner import ProbeConfig
-from apps.probes.engine.stats import SLO, Window, stage_windows
+from apps.probes.engine.stats import SLO, Window, planned_spans, stage_windows
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
 
 SLO_FIELDS = ("ttft_p95_ms", "tpot_p95_ms", "e2e_p99_ms", "error_rate", "min_output_tps")
@@ -228,4 +228,5 @@ def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard
 def windows_for(snap: dict) -> list[Window]:
     """The measurement windows of a stage plan: the same for every shard (one shared schedule)."""
     stages, _ = parse_profile(snap["profile"])
-    return stage_windows([(s.duration, s.label) for s in stages], snap["warmup_s"], snap["cooldown_s"])
+    spans = planned_spans([(s.duration, s.label) for s in stages])
+    return stage_windows(spans, snap["warmup_s"], snap["cooldown_s"])

@@ -74,27 +74,23 @@ class Replica:
 
     def _join(self, seq: Sequence) -> None:
         self.prefilling -= 1
-        if seq.cancelled:
+        if seq.cancelled or not self._emit(seq):
             self.deployment.release(seq)
             return
-        if not self._emit(seq):
-            return
-        if seq.produced < seq.max_tokens:
-            self.active.append(seq)
-            if self._task is None or self._task.done():
-                self._task = asyncio.ensure_future(self._steps())
+        self.active.append(seq)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._steps())
 
     def _emit(self, seq: Sequence) -> bool:
-        """One token to `seq`; finishes it when it has them all. False when it left."""
+        """One token to `seq`; finishes it when it has them all. False when it is done or gone
+        (the caller then releases its slot, after taking it out of `active`)."""
         alive = not seq.cancelled and seq.emit(seq, seq.produced)
         if alive:
             seq.produced += 1
-        if not alive or seq.produced >= seq.max_tokens:
-            if alive:
-                seq.finish(seq)
-            self.deployment.release(seq)
+        if alive and seq.produced >= seq.max_tokens:
+            seq.finish(seq)
             return False
-        return True
+        return alive
 
     async def _steps(self) -> None:
         deadline = clock()
@@ -105,7 +101,12 @@ class Replica:
                 await asyncio.sleep(delay)
             else:
                 deadline = clock()  # fell behind (overloaded host): do not try to catch up
-            self.active = [seq for seq in self.active if self._emit(seq)]
+            still, done = [], []
+            for seq in self.active:
+                (still if self._emit(seq) else done).append(seq)
+            self.active = still
+            for seq in done:  # freed slots go straight to the queue
+                self.deployment.release(seq)
 
 
 class Deployment:

@@ -190,6 +190,7 @@ class ProbeRun:
         self._recent_ttft: list[float] = []
         self.origin = 0.0
         self._stage_label = ""
+        self.stage_arrivals: dict[int, list[float]] = {}  # open-loop sends per stage (intended times)
         self._t = 0.0  # where the next stage starts, seconds from origin
 
     # --- requests --------------------------------------------------------------------------
@@ -211,11 +212,16 @@ class ProbeRun:
         head, body = parts
         return b"%sX-Request-Id: %d-%d\r\n\r\n%s" % (head, self.config.shard_index, seq, body)
 
-    async def _request(self, intended: float, stage: int) -> None:
-        """One request; `intended` is its scheduled send time (seconds from origin)."""
-        prompt = self.prompts.next()
+    def _take_seq(self) -> int:
+        # Counted when a send is scheduled, not when its coroutine starts, so the request
+        # budget check that follows sees it.
         seq = self.sent
         self.sent += 1
+        return seq
+
+    async def _request(self, intended: float, stage: int, seq: int) -> int:
+        """One request; `intended` is its scheduled send time (seconds from origin). Returns its error class."""
+        prompt = self.prompts.next()
         payload = self._request_bytes(prompt, seq)
         loop = asyncio.get_running_loop()
         sink = StreamSink(loop.create_future())
@@ -223,7 +229,7 @@ class ProbeRun:
             conn = await self.pool.acquire()
         except ConnectError:
             self._record(intended, NAN, sink, prompt, stage, CONNECT, seq)
-            return
+            return CONNECT
         sent = self.clock()
         self._in_flight[sink] = conn
         conn.send(payload, sink)
@@ -247,13 +253,14 @@ class ProbeRun:
         else:
             conn.abort()
         self._record(intended, sent - self.origin, sink, prompt, stage, error, seq)
+        return error
 
     @staticmethod
     def _status_class(sink: StreamSink) -> int:
         s = sink.status
         if s == 200:
-            if sink.malformed:
-                return MALFORMED
+            if sink.malformed or (sink.events == 0 and not sink.done):
+                return MALFORMED  # a 200 that is not an event stream (an HTML page, plain JSON, nothing)
             return HTTP_5XX if sink.stream_error else OK
         if s == 429:
             return HTTP_429
@@ -295,9 +302,9 @@ class ProbeRun:
         m = self.config.max_requests
         return m is None or self.sent < m
 
-    async def _capped(self, cap: asyncio.Semaphore, t: float, index: int) -> None:
+    async def _capped(self, cap: asyncio.Semaphore, t: float, index: int, seq: int) -> None:
         try:
-            await self._request(t, index)
+            await self._request(t, index, seq)
         finally:
             cap.release()
 
@@ -316,7 +323,11 @@ class ProbeRun:
                 pass
 
     async def run_stage(self, stage: Stage, index: int, *, warmup: float = 0.0) -> Window:
-        """Run one stage from where the previous one ended; return its measurement window."""
+        """Run one stage from where the previous one ended; return its measurement window.
+
+        A stage stopped early (cancel, request budget spent) gets a window that ends when it
+        stopped, so its throughput is not divided by time in which nothing was sent.
+        """
         c = self.config
         start = self._t
         end = start + stage.duration
@@ -327,26 +338,46 @@ class ProbeRun:
             cap = None
             if stage.concurrency:
                 cap = asyncio.Semaphore(max(shard_concurrency(stage.concurrency, c.shard_index, c.shard_count), 1))
+            dispatched = self.stage_arrivals[index] = []
             for t in times:
                 if self.cancel.is_set() or not self._budget_left():
                     break
                 await self._until(t)
+                if self.cancel.is_set():
+                    break
+                dispatched.append(t)
+                seq = self._take_seq()
                 if cap is not None:
                     await cap.acquire()
-                    self._spawn(self._capped(cap, t, index))
+                    self._spawn(self._capped(cap, t, index, seq))
                 else:
-                    self._spawn(self._request(t, index))
-            await self._sleep_until(end)
+                    self._spawn(self._request(t, index, seq))
+            if self.cancel.is_set():
+                pass  # in-flight streams get their grace in _drain
+            elif not self._budget_left():
+                if self._tasks:  # the budget is spent: finish what is in flight, then stop
+                    await asyncio.wait(set(self._tasks))
+            else:
+                await self._sleep_until(end)
         else:
             workers = shard_concurrency(stage.workers, c.shard_index, c.shard_count)
 
             async def worker():
+                backoff = 0.0
                 while not self.cancel.is_set() and self._budget_left() and self.clock() - self.origin < end:
-                    await self._request(self.clock() - self.origin, index)
+                    error = await self._request(self.clock() - self.origin, index, self._take_seq())
+                    if error == CONNECT:
+                        # A refused connection fails in microseconds: back off instead of hammering.
+                        backoff = min(max(backoff * 2, 0.05), 1.0)
+                        await self._sleep_until(self.clock() - self.origin + backoff)
+                    else:
+                        backoff = 0.0
 
             await asyncio.gather(*(worker() for _ in range(workers)))
+        stopped_early = self.cancel.is_set() or not self._budget_left()
+        stopped = min(end, self.clock() - self.origin) if stopped_early else end
         self._t = end
-        window = Window(index, stage.label, start + warmup, end)
+        window = Window(index, stage.label, start + warmup, max(stopped, start + warmup))
         self.windows.append(window)
         return window
 
@@ -454,8 +485,8 @@ class ProbeRun:
         return ProbeResult(self.records, self.windows, summary, scraper.to_dict() if scraper else None, meta)
 
     def _apply_run_windows(self) -> None:
-        ran = self.config.stages[: len(self.windows)]
-        self.windows = stage_windows([(st.duration, st.label) for st in ran], self.config.warmup, self.config.cooldown)
+        spans = [(w.start, w.end, w.label) for w in self.windows]
+        self.windows = stage_windows(spans, self.config.warmup, self.config.cooldown)
 
 
 class _Expired(Exception):

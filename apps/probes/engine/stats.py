@@ -134,13 +134,22 @@ class Window:
         return max(self.end - self.start, 0.0)
 
 
-def stage_windows(durations_and_labels: list[tuple[float, str]], warmup: float, cooldown: float) -> list[Window]:
-    """Stages run back to back from 0; warm-up is cut from the run's start, cool-down from its end."""
-    windows, t = [], 0.0
-    for i, (duration, label) in enumerate(durations_and_labels):
-        windows.append(Window(i, label, t, t + duration))
+def planned_spans(durations_and_labels: list[tuple[float, str]]) -> list[tuple[float, float, str]]:
+    """(start, end, label) of stages run back to back from 0."""
+    spans, t = [], 0.0
+    for duration, label in durations_and_labels:
+        spans.append((t, t + duration, label))
         t += duration
-    run_start, run_end = warmup, t - cooldown
+    return spans
+
+
+def stage_windows(spans: list[tuple[float, float, str]], warmup: float, cooldown: float) -> list[Window]:
+    """Measurement windows of stages that ran over `spans`: warm-up is cut from the run's start,
+    cool-down from its end."""
+    if not spans:
+        return []
+    windows = [Window(i, label, start, end) for i, (start, end, label) in enumerate(spans)]
+    run_start, run_end = spans[0][0] + warmup, spans[-1][1] - cooldown
     return [
         Window(w.stage, w.label, max(w.start, run_start), max(min(w.end, run_end), max(w.start, run_start)))
         for w in windows

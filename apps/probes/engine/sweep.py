@@ -53,8 +53,14 @@ def sweep_driver(spec: SweepSpec):
             index += 1
             figures = summarize_window(run.records, window, slo, run.records.itl.get(window.stage))
             checks = slo_checks(figures, slo)
+            # "Keeping up" compares completions with what was really sent in the window (a short
+            # Poisson step can draw fewer arrivals than its nominal rate), counted from the
+            # schedule: requests still in flight have no record yet.
+            sends = run.stage_arrivals.get(window.stage, [])
+            in_window = sum(1 for t in sends if window.start <= t < window.end)
+            arrived = in_window / window.length if window.length else 0.0
             offered = rate if rate is not None else figures["request_throughput"]
-            keeps_up = figures["request_throughput"] >= spec.keep_up * offered if offered else False
+            keeps_up = figures["request_throughput"] >= spec.keep_up * arrived if arrived else False
             result = {
                 "stage": window.stage,
                 "offered_rate": round(offered, 3),
