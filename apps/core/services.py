@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from apps.core.crypto import EncryptedSecret
+from apps.core.errors import ApplicationError
 from apps.core.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -49,3 +50,25 @@ def audit_record(
         object_repr=str(obj)[:200],
         changes=changes or {},
     )
+
+
+def require_writer(access: Access | None, org_id: int) -> None:
+    """404 outside the principal's organizations, 403 for a read-only role there.
+
+    `access=None` is the system itself (the scheduler), which may write.
+    """
+    if access is None:
+        return
+    if not access.can_read(org_id):
+        raise ApplicationError("Not found.", code="not_found", status=404)
+    if not access.can_write(org_id):
+        raise ApplicationError("Your role in this organization is read-only.", code="forbidden", status=403)
+
+
+def save_unique(instance: models.Model, *, field: str, message: str, hint: str = "Already used.") -> None:
+    """Save, turning a unique-constraint violation into one clear error on `field`."""
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise ApplicationError(message, code="duplicate", detail={field: [hint]}) from None

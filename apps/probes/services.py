@@ -7,12 +7,12 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.core.services import audit_record, diff, snapshot
+from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
 from apps.probes import plans
 from apps.probes.engine.stats import SLO, summarize
@@ -35,15 +35,6 @@ PLAN_FIELDS = [
 ]  # fmt: skip
 LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
 START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
-
-
-def _require_writer(access: Access | None, org_id: int) -> None:
-    if access is None:
-        return  # the scheduler
-    if not access.can_read(org_id):
-        raise ApplicationError("Not found.", code="not_found", status=404)
-    if not access.can_write(org_id):
-        raise ApplicationError("Your role in this organization is read-only.", code="forbidden", status=403)
 
 
 # --- limits --------------------------------------------------------------------------------
@@ -99,14 +90,8 @@ def usage_today(org_id: int) -> tuple[int, int]:
 
 
 def _save_plan(plan: ProbePlan) -> None:
-    try:
-        with transaction.atomic():
-            plan.save()
-    except IntegrityError:
-        raise ApplicationError(
-            f"This endpoint already has a plan named {plan.name!r}.", code="duplicate",
-            detail={"name": ["Already used for this endpoint."]},
-        ) from None  # fmt: skip
+    message = f"This endpoint already has a plan named {plan.name!r}."
+    save_unique(plan, field="name", message=message, hint="Already used for this endpoint.")
 
 
 def _validated(fields: dict, org_id: int) -> dict:
@@ -146,7 +131,7 @@ def _sync_schedule(plan: ProbePlan) -> None:
 def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
     """Create a plan for `endpoint`; the profile is checked against the org's limits."""
     org_id = endpoint.project.organization_id
-    _require_writer(access, org_id)
+    require_writer(access, org_id)
     fields.setdefault("metrics_url", "")
     cleaned = _validated({"parallelism": 1, "max_tokens": 128, **fields}, org_id)
     plan = ProbePlan(endpoint=endpoint, created_by=access.user if access else None, **cleaned)
@@ -160,7 +145,7 @@ def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
 @transaction.atomic
 def probe_plan_update(*, access: Access, plan: ProbePlan, **fields) -> ProbePlan:
     org_id = plan.endpoint.project.organization_id
-    _require_writer(access, org_id)
+    require_writer(access, org_id)
     before = snapshot(plan, PLAN_FIELDS)
     merged = {**{k: getattr(plan, k) for k in PLAN_FIELDS}, **fields}
     cleaned = _validated(merged, org_id)
@@ -177,7 +162,7 @@ def probe_plan_update(*, access: Access, plan: ProbePlan, **fields) -> ProbePlan
 @transaction.atomic
 def probe_plan_delete(*, access: Access, plan: ProbePlan) -> None:
     org_id = plan.endpoint.project.organization_id
-    _require_writer(access, org_id)
+    require_writer(access, org_id)
     if plan.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FINALIZING]).exists():
         raise ApplicationError("The plan has a run in progress; cancel it first.", code="conflict", status=409)
     audit_record(access=access, organization_id=org_id, action="probe_plan.delete", obj=plan,
@@ -194,7 +179,7 @@ def probe_plan_delete(*, access: Access, plan: ProbePlan) -> None:
 def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Trigger.MANUAL) -> ProbeRun:
     """Queue a run of `plan` (one shard per unit of parallelism); tasks are sent on commit."""
     org_id = plan.endpoint.project.organization_id
-    _require_writer(access, org_id)
+    require_writer(access, org_id)
     limits = probe_limits(org_id)
     # The plan was valid when saved; limits may have been lowered since.
     plans.validate_plan({k: getattr(plan, k) for k in PLAN_FIELDS}, limits)
@@ -239,7 +224,7 @@ def _enqueue(run: ProbeRun) -> None:
 @transaction.atomic
 def probe_run_cancel(*, access: Access, run: ProbeRun) -> ProbeRun:
     """Ask every shard to stop; shards notice within a second and keep what they measured."""
-    _require_writer(access, run.organization_id)
+    require_writer(access, run.organization_id)
     if not run.is_active:
         raise ApplicationError(f"The run is already {run.status}.", code="conflict", status=409)
     now = timezone.now()

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.netguard import OutboundRefused, parse_http_url
-from apps.core.services import audit_record, diff, snapshot
+from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 from apps.projects.models import ApiFlavour, Endpoint, PriceModel, Project
@@ -23,13 +23,6 @@ ENDPOINT_FIELDS = [
     "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas",
     "input_usd_per_mtok", "output_usd_per_mtok",
 ]  # fmt: skip
-
-
-def _require_writer(access: Access, org_id: int) -> None:
-    if not access.can_read(org_id):
-        raise ApplicationError("Not found.", code="not_found", status=404)
-    if not access.can_write(org_id):
-        raise ApplicationError("Your role in this organization is read-only.", code="forbidden", status=403)
 
 
 def _unknown_fields(fields: dict, allowed: list[str]) -> None:
@@ -62,21 +55,14 @@ def _clean_slug(raw: str) -> str:
 
 
 def _save_project(project: Project) -> None:
-    try:
-        with transaction.atomic():
-            project.save()
-    except IntegrityError:
-        raise ApplicationError(
-            f"A project with the slug {project.slug!r} already exists in this organization.",
-            code="duplicate",
-            detail={"slug": ["Already used in this organization."]},
-        ) from None
+    message = f"A project with the slug {project.slug!r} already exists in this organization."
+    save_unique(project, field="slug", message=message, hint="Already used in this organization.")
 
 
 @transaction.atomic
 def project_create(*, access: Access, organization: Organization, **fields) -> Project:
     """Create a project in `organization`; the slug defaults to the slugified name."""
-    _require_writer(access, organization.pk)
+    require_writer(access, organization.pk)
     _unknown_fields(fields, PROJECT_FIELDS)
     _validate_project(fields)
     fields["slug"] = _clean_slug(fields.get("slug") or fields["name"])
@@ -95,7 +81,7 @@ def project_create(*, access: Access, organization: Organization, **fields) -> P
 
 @transaction.atomic
 def project_update(*, access: Access, project: Project, **fields) -> Project:
-    _require_writer(access, project.organization_id)
+    require_writer(access, project.organization_id)
     _unknown_fields(fields, PROJECT_FIELDS)
     before = snapshot(project, PROJECT_FIELDS)
     _validate_project(
@@ -122,7 +108,7 @@ def project_update(*, access: Access, project: Project, **fields) -> Project:
 
 @transaction.atomic
 def project_delete(*, access: Access, project: Project) -> None:
-    _require_writer(access, project.organization_id)
+    require_writer(access, project.organization_id)
     audit_record(
         access=access,
         organization_id=project.organization_id,
@@ -177,21 +163,14 @@ def _validate_endpoint(endpoint: Endpoint) -> None:
 
 def _save_endpoint(endpoint: Endpoint) -> None:
     _validate_endpoint(endpoint)
-    try:
-        with transaction.atomic():
-            endpoint.save()
-    except IntegrityError:
-        raise ApplicationError(
-            f"This project already has an endpoint named {endpoint.name!r}.",
-            code="duplicate",
-            detail={"name": ["Already used in this project."]},
-        ) from None
+    message = f"This project already has an endpoint named {endpoint.name!r}."
+    save_unique(endpoint, field="name", message=message, hint="Already used in this project.")
 
 
 @transaction.atomic
 def endpoint_create(*, access: Access, project: Project, **fields) -> Endpoint:
     """Create an endpoint. `api_key` is encrypted on save and never read back by the API."""
-    _require_writer(access, project.organization_id)
+    require_writer(access, project.organization_id)
     _unknown_fields(fields, ENDPOINT_FIELDS)
     endpoint = Endpoint(project=project, **fields)
     _save_endpoint(endpoint)
@@ -208,7 +187,7 @@ def endpoint_create(*, access: Access, project: Project, **fields) -> Endpoint:
 @transaction.atomic
 def endpoint_update(*, access: Access, endpoint: Endpoint, **fields) -> Endpoint:
     """Update an endpoint. An absent or empty `api_key` keeps the stored key; `clear_api_key` removes it."""
-    _require_writer(access, endpoint.project.organization_id)
+    require_writer(access, endpoint.project.organization_id)
     clear_key = fields.pop("clear_api_key", False)
     if clear_key and fields.get("api_key"):
         raise ApplicationError(
@@ -241,7 +220,7 @@ def endpoint_update(*, access: Access, endpoint: Endpoint, **fields) -> Endpoint
 @transaction.atomic
 def endpoint_delete(*, access: Access, endpoint: Endpoint) -> None:
     org_id = endpoint.project.organization_id
-    _require_writer(access, org_id)
+    require_writer(access, org_id)
     audit_record(
         access=access,
         organization_id=org_id,
@@ -259,7 +238,7 @@ def endpoint_test_connection(*, access: Access, endpoint: Endpoint) -> dict:
     """
     import httpx
 
-    _require_writer(access, endpoint.project.organization_id)
+    require_writer(access, endpoint.project.organization_id)
     url = endpoint.base_url.rstrip("/") + "/models"
     headers = {"Accept": "application/json"}
     if endpoint.api_key:
