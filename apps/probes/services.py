@@ -15,7 +15,7 @@ from apps.core.errors import ApplicationError
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
 from apps.probes import plans
-from apps.probes.engine.stats import SLO, summarize
+from apps.probes.engine.stats import SLO, Window, summarize
 from apps.probes.models import (
     SHARD_FINISHED,
     ProbeLimits,
@@ -250,11 +250,7 @@ def probe_run_finalize(run_id: int) -> bool:
     shards = list(run.shards.order_by("index"))
     records = run_records(run)
     snap = run.config
-    _, sweep = plans.parse_profile(snap["profile"])
-    if sweep is not None:
-        windows = [plans.Window(**w) for w in (shards[0].windows or [])] or [plans.Window(0, "sweep", 0.0, 0.0)]
-    else:
-        windows = plans.windows_for(snap)
+    windows = _run_windows(snap, shards, records)
     summary = summarize(records, windows, SLO(**snap["slo"]))
     lags = [s.loop_lag_ms for s in shards if s.loop_lag_ms]
     if lags:
@@ -291,6 +287,26 @@ def probe_run_finalize(run_id: int) -> bool:
         run.regression = regression_check(run)
     run.save()
     return True
+
+
+def _run_windows(snap: dict, shards: list[ProbeShard], records) -> list[Window]:
+    """The windows the shards really measured (a cancelled stage ends when it stopped); for shards
+    that died without saying, the planned windows cut at the last request sent."""
+    reported = [w for shard in shards for w in (shard.windows or [])]
+    if reported:
+        by_stage: dict[int, dict] = {}
+        for w in reported:  # shards share a schedule; the longest-running one bounds each stage
+            if w["stage"] not in by_stage or w["end"] > by_stage[w["stage"]]["end"]:
+                by_stage[w["stage"]] = w
+        return [Window(**w) for _, w in sorted(by_stage.items())]
+    _, sweep = plans.parse_profile(snap["profile"])
+    if sweep is not None:
+        return [Window(0, "sweep", 0.0, max(records.intended, default=0.0))]
+    planned = plans.windows_for(snap)
+    if len(records) and any(s.status == ShardStatus.FAILED for s in shards):
+        last = max(records.intended) + 1e-6  # windows are half-open: keep the last send in
+        planned = [Window(w.stage, w.label, w.start, max(w.start, min(w.end, last))) for w in planned]
+    return planned
 
 
 def regression_check(run: ProbeRun) -> dict | None:

@@ -17,9 +17,19 @@ import httpx
 import pytest
 
 from apps.core.netguard import OutboundRefused
-from apps.probes.engine.profiles import CONCURRENT, CONSTANT, POISSON, SYNCHRONOUS, Stage, arrival_times
+from apps.probes.engine.profiles import (
+    CONCURRENT,
+    CONSTANT,
+    POISSON,
+    SYNCHRONOUS,
+    Stage,
+    arrival_times,
+    shard_concurrency,
+)
 from apps.probes.engine.records import CANCELLED, ERROR_CLASSES, OK, Records
+from apps.probes.engine.report import format_summary
 from apps.probes.engine.runner import ProbeConfig, ProbeResult, ProbeRun, new_event_loop, run_probe
+from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.stats import SLO
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
 from apps.simulator.scenarios import SimConfig, scenario
@@ -48,7 +58,9 @@ def classes(result: ProbeResult) -> set[str]:
 
 def max_overlap(records: Records) -> int:
     """The most requests in flight at once, from their send and last-token times."""
-    edges = sorted([(records.sent[i], 1) for i in range(len(records))] + [(records.last[i], -1) for i in range(len(records))])
+    edges = sorted(
+        [(records.sent[i], 1) for i in range(len(records))] + [(records.last[i], -1) for i in range(len(records))]
+    )
     most = now = 0
     for _, step in edges:
         now += step
@@ -207,6 +219,46 @@ def test_cancelling_a_long_run_returns_soon_and_keeps_what_was_measured(simulato
     assert simulator.deployment.running == 0
 
 
+def test_a_closed_loop_worker_does_not_hammer_an_unreachable_endpoint():
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    result = run_probe(ProbeConfig(base_url=url, model=MODEL, stages=[Stage(CONCURRENT, 0.5, concurrency=2)],
+                                   allow_private=True))  # fmt: skip
+    assert classes(result) == {"connect"}
+    assert len(result.records) <= 50, f"{len(result.records)} connection attempts in 0.5 s"
+
+
+def test_a_cancelled_runs_throughput_covers_the_time_it_ran(simulator):
+    probe_config = config(simulator, [Stage(CONSTANT, 30.0, rate=20)], max_tokens=4)
+
+    async def main():
+        cancel = asyncio.Event()
+        asyncio.get_running_loop().call_later(1.0, cancel.set)
+        return await ProbeRun(probe_config, cancel=cancel).execute()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        result = runner.run(main())
+    overall = result.summary["overall"]
+    assert overall["window_s"] < 3
+    assert overall["request_throughput"] > 10
+
+
+@pytest.mark.parametrize("stage", [Stage(SYNCHRONOUS, 30.0), Stage(CONSTANT, 1.5, rate=20)], ids=["closed", "open"])
+def test_a_run_that_spends_its_request_budget_ends_and_measures_only_what_ran(simulator, stage):
+    started = time.monotonic()
+    result = run_probe(config(simulator, [stage], max_requests=4, max_tokens=4))
+    assert len(result.records) >= 4
+    assert time.monotonic() - started < 0.8
+    assert result.summary["overall"]["window_s"] < 0.8
+
+
+@pytest.mark.parametrize("cap", [None, 2], ids=["uncapped", "concurrency-capped"])
+def test_an_open_loop_stage_sends_no_more_than_max_requests(simulator, cap):
+    stage = Stage(CONSTANT, 0.6, rate=20, concurrency=cap)
+    result = run_probe(config(simulator, [stage], max_requests=4, max_tokens=2))
+    assert len(result.records) == 4
+    assert len(simulator.deployment.ground_truth) == 4
+
+
 # --- server metrics ------------------------------------------------------------------------------
 
 
@@ -296,6 +348,52 @@ def test_a_broken_metrics_url_is_recorded_and_the_run_completes(simulator, metri
     assert all(failure in message for _, message in metrics["failures"])
 
 
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+def scrape_for(url: str, seconds: float, *, timeout: float) -> tuple[MetricsScraper, float]:
+    """Run a scraper until `seconds` have passed; return it and how long run() took to return."""
+
+    async def main():
+        stop = asyncio.Event()
+        scraper = MetricsScraper(url, allow_private=True, interval=0.1, origin=time.monotonic(), timeout=timeout)
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        started = time.monotonic()
+        await asyncio.gather(scraper.run(stop), return_exceptions=True)
+        return scraper, time.monotonic() - started
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main())
+
+
+def test_a_metrics_endpoint_that_never_answers_is_recorded_as_timeouts(silent_server):
+    scraper, _ = scrape_for(silent_server, 1.2, timeout=0.3)
+    assert len(scraper.failures) >= 2
+    assert all("TimeoutError" in message for _, message in scraper.failures)
+
+
+def test_a_metrics_endpoint_that_never_answers_does_not_hold_the_end_of_the_run(silent_server):
+    _, took = scrape_for(silent_server, 0.3, timeout=1.5)
+    assert took < 0.8
+
+
 # --- accuracy ------------------------------------------------------------------------------------
 
 
@@ -308,15 +406,20 @@ def test_timings_match_the_simulators_ground_truth_within_a_few_milliseconds(sta
     records = result.records
     assert len(records) >= 20 and classes(result) == {"ok"}
     assert len(requests) == len(records)
+    ttft_err, e2e_err = [], []
     for i in range(len(records)):
         t = requests[f"0-{records.seq[i]}"]
         assert t["tokens"] == records.output_tokens[i] == 16
         # Same process, same monotonic clock: the request reached the server after we sent it.
         assert run.origin + records.sent[i] <= t["arrival"]
-        ours_ttft, true_ttft = records.first[i] - records.sent[i], t["first"] - t["arrival"]
-        ours_e2e, true_e2e = records.last[i] - records.sent[i], t["last"] - t["arrival"]
-        assert 0 <= (ours_ttft - true_ttft) * 1000 < 5, f"request {i}: TTFT off by {(ours_ttft - true_ttft) * 1e3} ms"
-        assert 0 <= (ours_e2e - true_e2e) * 1000 < 5, f"request {i}: E2E off by {(ours_e2e - true_e2e) * 1e3} ms"
+        ttft_err.append(((records.first[i] - records.sent[i]) - (t["first"] - t["arrival"])) * 1000)
+        e2e_err.append(((records.last[i] - records.sent[i]) - (t["last"] - t["arrival"])) * 1000)
+    # Ours can only be longer (sent before arrival, read after the write) and by little: typically
+    # well under 1 ms; the per-request bound leaves room for a busy CI host.
+    for name, errors in (("TTFT", ttft_err), ("E2E", e2e_err)):
+        assert min(errors) >= 0, f"{name}: a request measured shorter than the truth ({min(errors):.3f} ms)"
+        assert max(errors) < 10, f"{name}: off by up to {max(errors):.3f} ms"
+        assert sorted(errors)[len(errors) // 2] < 2, f"{name}: median error {sorted(errors)[len(errors) // 2]:.3f} ms"
 
 
 # --- sharding across processes -------------------------------------------------------------------
@@ -342,7 +445,9 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_schedule(simulator
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", SHARD_SCRIPT, simulator.base_url, str(i), "2", str(tmp_path / f"shard{i}.bin")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         for i in (0, 1)
     ]
@@ -367,8 +472,6 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_schedule(simulator
 
 
 def test_concurrency_is_split_across_shards():
-    from apps.probes.engine.profiles import shard_concurrency
-
     assert [shard_concurrency(5, i, 2) for i in (0, 1)] == [3, 2]
     assert sum(shard_concurrency(7, i, 3) for i in range(3)) == 7
 
@@ -382,13 +485,10 @@ SLOTS_2 = SimConfig(replicas=1, min_replicas=1, max_replicas=1, slots=2, decode_
 def test_a_sweep_stops_at_saturation_below_its_step_limit(started):
     # Two slots of ~160 ms requests: ~12 req/s at most. Constant steps keep the arrival counts
     # exact: 5/s and 10/s never need a third slot, 20/s cannot be served.
-    # (Poisson steps: see the next test, and test_scenarios' queue-stall test for why the
-    # simulator's queue makes a Poisson sweep's outcome depend on the seed today.)
+    # (A Poisson step's arrival count varies: see the next test.)
     sim = started(SLOTS_2)
-    spec = SweepSpec(
-        start_rate=5, growth=2, step_duration=3, step_warmup=1, max_steps=6, refine_steps=1, kind=CONSTANT
-    )
-    _, result = execute(config(sim, [], slo=SLO(ttft_p95_ms=300), request_timeout=3), sweep_driver(spec))
+    spec = SweepSpec(start_rate=5, growth=2, step_duration=3, step_warmup=1, max_steps=6, refine_steps=1, kind=CONSTANT)
+    _, result = execute(config(sim, [], slo=SLO(ttft_p95_ms=300), request_timeout=1.5), sweep_driver(spec))
     sweep = result.summary["sweep"]
     steps = sweep["steps"]
     assert sweep["stopped_at_saturation"] is True
@@ -399,27 +499,43 @@ def test_a_sweep_stops_at_saturation_below_its_step_limit(started):
     assert sweep["first_failing_rate"] == 15
     assert sweep["operating_point"]["offered_rate"] == 10
     saturated = steps[2]
-    assert not saturated["keeps_up"] and saturated["achieved_rate"] < 14
+    assert not saturated["keeps_up"] and saturated["achieved_rate"] < 0.9 * 20
     # Each step is a stage with its own summary and warm-up.
     assert len(result.summary["stages"]) == len(steps)
     assert all(s["window_s"] == pytest.approx(2.0) for s in result.summary["stages"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sweep.py keeps_up compares completions to the nominal rate: a short Poisson step with "
-    "fewer arrivals than nominal is called saturated at ~40 % load",
-)
-def test_a_lightly_loaded_poisson_sweep_step_is_not_called_saturated(started):
-    # Seed 5: the first step (5 req/s) happens to get 6 arrivals in its 2 s window instead of ~10.
-    # The server is ~40 % busy with TTFT p95 ~20 ms, yet achieved 2-3/s < 0.9 x 5/s -> "saturated".
+def first_sweep_step(started, seed: int) -> dict:
+    """One 5 req/s Poisson sweep step (2 s window after 1 s warm-up) on a lightly loaded server."""
     sim = started(SLOTS_2)
     spec = SweepSpec(start_rate=5, growth=2, step_duration=3, step_warmup=1, max_steps=1, refine_steps=1)
-    _, result = execute(config(sim, [], slo=SLO(ttft_p95_ms=300), seed=5, request_timeout=3), sweep_driver(spec))
+    _, result = execute(config(sim, [], slo=SLO(ttft_p95_ms=300), seed=seed, request_timeout=3), sweep_driver(spec))
     first = result.summary["sweep"]["steps"][0]
-    assert first["slo_ok"] and first["ttft_p95_ms"] < 100
-    assert first["keeps_up"], first
-    assert result.summary["sweep"]["max_rate_meeting_slo"] == 5
+    assert first["slo_ok"] and first["ttft_p95_ms"] < 100, "never more than two requests at once: no queue"
+    return first
+
+
+def test_a_poisson_sweep_step_with_fewer_arrivals_than_nominal_is_not_called_saturated(started):
+    # Seed 132: the step draws 6 arrivals in its window instead of ~10, all finished well inside it.
+    # Against the nominal 5/s its 3/s of completions looked like saturation (fixed in b6c393a:
+    # keep-up is measured against the sends the step really scheduled).
+    assert first_sweep_step(started, seed=132)["keeps_up"]
+
+
+def test_a_poisson_sweep_step_is_not_called_saturated_for_a_request_streaming_at_the_window_end(started):
+    # Seed 1394: 4 arrivals in the window, the last at 2.91 s finishes at ~3.07 s, after the window;
+    # nothing else is queued or late: 3 completions / 4 sends = 0.75 < 0.9 -> "does not keep up".
+    assert first_sweep_step(started, seed=1394)["keeps_up"]
+
+
+def test_a_sweeps_synchronous_baseline_step_is_reported_as_keeping_up(simulator):
+    spec = SweepSpec(start_rate=None, step_duration=1.0, step_warmup=0.2, max_steps=1, refine_steps=0)
+    _, result = execute(config(simulator, [], slo=SLO(ttft_p95_ms=1000)), sweep_driver(spec))
+    baseline, first = result.summary["sweep"]["steps"]
+    assert baseline["achieved_rate"] > 0 and baseline["slo_ok"]
+    assert first["offered_rate"] == pytest.approx(baseline["achieved_rate"], abs=1e-3), "it starts at that rate"
+    assert baseline["keeps_up"]
+    assert "FAIL" not in format_summary(result)
 
 
 # --- the outbound guard --------------------------------------------------------------------------

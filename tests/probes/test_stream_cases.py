@@ -430,6 +430,23 @@ def test_http_error_statuses_get_their_error_class(serve, status, expected):
     assert result.summary["overall"]["ttft_ms"] == {"n": 0}
 
 
+NOT_A_STREAM = {
+    "json-completion": json_response(200, {
+        "id": "chatcmpl-1", "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }, b"OK"),
+    "html-page": with_length(b"<html><body>Sign in</body></html>", content_type=b"text/html")[0]
+    + b"<html><body>Sign in</body></html>",
+    "empty-body": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("response", list(NOT_A_STREAM.values()), ids=list(NOT_A_STREAM))
+def test_a_200_response_that_is_not_an_event_stream_is_not_ok(serve, response):
+    assert error_classes(probe(serve([response]))) == ["malformed"]
+
+
 def test_an_error_event_inside_a_200_stream_fails_the_request(serve):
     server = serve(chunked(ROLE, delta(content="a"), event({"error": {"message": "overloaded", "code": 503}}), DONE))
     assert error_classes(probe(server)) == ["5xx"]

@@ -64,7 +64,10 @@ class MetricsScraper:
             try:
                 await asyncio.wait_for(sink.future, self.timeout)
             finally:
-                self._pool.release(conn) if sink.future.done() and not sink.future.exception() else conn.abort()
+                # After a timeout wait_for has cancelled the future: .exception() would raise CancelledError.
+                fut = sink.future
+                answered = fut.done() and not fut.cancelled() and fut.exception() is None
+                self._pool.release(conn) if answered else conn.abort()
             now = round(time.monotonic() - self.origin, 3)
             if sink.status != 200:
                 self._fail(f"HTTP {sink.status}")
@@ -82,7 +85,15 @@ class MetricsScraper:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self.scrape_once()
+            scrape = asyncio.ensure_future(self.scrape_once())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({scrape, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not scrape.done():  # the run is over: a slow endpoint must not hold its end
+                scrape.cancel()
+                await asyncio.gather(scrape, return_exceptions=True)
+                self._fail("no answer before the run ended")
+                break
             try:
                 await asyncio.wait_for(stop.wait(), self.interval)
             except TimeoutError:

@@ -1,0 +1,165 @@
+"""`manage.py probe` as a user (or CI) runs it: a real process against a simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apps.simulator.scenarios import SimConfig
+from apps.simulator.server import start_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def probe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "probe", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def custom_model_simulator():
+    sim = start_in_thread(config=SimConfig(model="sim-custom-7b"))
+    yield sim
+    sim.shutdown()
+    sim.server_close()
+
+
+def test_a_poisson_probe_prints_the_summary_and_writes_json_and_csv(simulator, tmp_path):
+    out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
+    proc = probe(
+        simulator.base_url, "--allow-private", "--profile", "poisson", "--rate", "20", "--duration", "2",
+        "--max-tokens", "8", "--json", str(out_json), "--csv", str(out_csv), "--quiet",
+        "--slo", "ttft_p95=5s,error_rate=1%",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "in-flight" not in proc.stderr and "Traceback" not in proc.stderr, "--quiet prints no progress"
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"target {simulator.base_url}  model sim-llama-3-8b  api chat"
+    assert "TTFT p50" in lines[1] and "E2E p99" in lines[1]
+    assert lines[2].startswith("poisson 20/s") and lines[3].startswith("overall")
+    assert "SLO ok   ttft_p95_ms" in proc.stdout and "SLO ok   error_rate" in proc.stdout
+    assert "MISS" not in proc.stdout
+
+    data = json.loads(out_json.read_text())
+    assert {"meta", "summary", "server_metrics", "requests"} <= set(data)
+    summary = data["summary"]
+    assert len(summary["stages"]) == 1 and summary["stages"][0]["stage"] == "poisson 20/s"
+    assert summary["slo_met"] is True
+    requests = data["requests"]
+    assert 20 <= len(requests) <= 65
+    assert summary["overall"]["requests"] == len(requests)
+    assert {r["error"] for r in requests} == {"ok"}
+    assert {r["token_source"] for r in requests} == {"usage"}
+    assert all(r["output_tokens"] == 8 and r["first"] <= r["last"] for r in requests)
+    assert data["meta"]["max_tokens"] == 8
+
+    with out_csv.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(requests)
+    assert set(rows[0]) >= {"intended", "sent", "first", "last", "output_tokens", "error", "token_source", "seq"}
+    assert sorted(int(r["seq"]) for r in rows) == list(range(len(rows)))
+
+
+def test_a_missed_slo_exits_1_and_prints_miss(simulator):
+    proc = probe(
+        simulator.base_url, "--allow-private", "--profile", "constant", "--rate", "10", "--duration", "1",
+        "--max-tokens", "4", "--slo", "ttft_p95=0.001ms", "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "SLO MISS ttft_p95_ms" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_url_without_v1_works_and_the_model_is_read_from_the_server(custom_model_simulator, tmp_path):
+    sim = custom_model_simulator
+    root = sim.base_url.removesuffix("/v1")
+    out_json = tmp_path / "out.json"
+    proc = probe(
+        root, "--allow-private", "--profile", "synchronous", "--duration", "1", "--max-tokens", "4",
+        "--json", str(out_json), "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == f"target {root}  model sim-custom-7b  api chat"
+    data = json.loads(out_json.read_text())
+    assert data["meta"]["model"] == "sim-custom-7b"
+    assert {r["error"] for r in data["requests"]} == {"ok"}
+    # The requests really went to /v1/chat/completions of that simulator.
+    assert len(sim.deployment.ground_truth) == len(data["requests"])
+
+
+def test_progress_lines_go_to_stderr_without_quiet(simulator):
+    proc = probe(simulator.base_url, "--allow-private", "--profile", "synchronous", "--duration", "1",
+                 "--max-tokens", "4", "--model", "sim-llama-3-8b")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "sent" in proc.stderr and "ttft p95" in proc.stderr
+    assert "overall" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--slo", "ttft_p95=500"], "needs a unit"),
+        (["--slo", "latency=5ms"], "unknown SLO"),
+        (["--profile", "poisson"], "needs a positive rate"),
+        (["--profile", "constant", "--rate", "0"], "needs a positive rate"),
+        (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+        (["--extra-body", "[1, 2]"], "--extra-body must be a JSON object"),
+        (["--extra-body", "{not json"], "error:"),
+    ],
+    ids=["slo-without-unit", "unknown-slo", "poisson-without-rate", "zero-rate", "zero-max-tokens",
+         "extra-body-list", "extra-body-not-json"],
+)  # fmt: skip
+def test_bad_usage_exits_2_with_an_error_message(simulator, args, message):
+    proc = probe(simulator.base_url, "--allow-private", "--model", "m", "--duration", "1", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    assert simulator.deployment.ground_truth == {}, "nothing was sent"
+
+
+@pytest.mark.parametrize("model", [None, "m"], ids=["model-looked-up", "model-given"])
+@pytest.mark.parametrize("url", ["http://169.254.169.254/v1", "http://169.254.169.254:8000"])
+def test_a_metadata_url_is_refused_with_exit_2(url, model):
+    args = [url, "--allow-private", "--profile", "synchronous", "--duration", "1", "--quiet"]
+    proc = probe(*args, *(["--model", model] if model else []))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: refused: ") and "metadata" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_loopback_url_is_refused_unless_private_targets_are_allowed(simulator):
+    proc = probe(simulator.base_url, "--model", "m", "--duration", "1", "--quiet",
+                 env={"READINESS_ALLOW_PRIVATE_ENDPOINTS": "false"})  # fmt: skip
+    assert proc.returncode == 2
+    assert "error: refused: " in proc.stderr and "loopback" in proc.stderr
+    assert simulator.deployment.ground_truth == {}
+
+
+def test_an_unreachable_endpoint_without_model_exits_2(tmp_path):
+    proc = probe(f"http://127.0.0.1:{closed_port()}/v1", "--allow-private", "--duration", "1", "--quiet")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: could not read /v1/models") and "--model" in proc.stderr
+
+
+def test_an_unreachable_endpoint_with_a_model_exits_2():
+    proc = probe(f"http://127.0.0.1:{closed_port()}/v1", "--allow-private", "--model", "m",
+                 "--profile", "constant", "--rate", "5", "--duration", "1", "--quiet")  # fmt: skip
+    assert "errors: connect" in proc.stdout, "the summary is still printed"
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "unreachable" in proc.stderr
