@@ -131,3 +131,17 @@ def plans_with_latest_run(*, access: Access, org_id: int, project_id: int):
             latest_regressed=Subquery(latest.values("regression__regressed")[:1]),
         )
     )
+
+
+def plan_trends(*, access: Access, org_id: int, plans: list, last: int = 10) -> dict[str, dict]:
+    """Trend figures (headline numbers of the last runs) per plan, for the project page."""
+    from apps.probes import charts
+
+    figures = {}
+    for plan in plans:
+        runs = run_list(access=access, org_id=org_id, plan_id=plan.pk).filter(status="succeeded")
+        fig = charts.trend(list(reversed(runs.defer("timeline", "config", "server_metrics")[:last])))
+        if fig:
+            fig["layout"]["title"]["text"] = f"{plan.name}: trend over the last runs"
+            figures[f"trend-{plan.pk}"] = fig
+    return figures

@@ -242,3 +242,15 @@ def test_a_killed_worker_leaves_a_failed_run_with_its_records(world, sim_endpoin
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and "worker lost" in run.error_message
     assert run.request_count > 0  # what was flushed before the kill survives
+
+
+def test_the_project_page_shows_each_plans_latest_run_and_trend(client, world):
+    plan = make_plan(world, world.endpoint)
+    overall = {"ttft_ms": {"p95": 100.0}, "e2e_ms": {"p99": 900.0}, "output_token_throughput": 50.0}
+    runs = [services.probe_run_start(access=world.access(world.owner), plan=plan) for _ in range(2)]
+    ProbeRun.objects.filter(pk__in=[r.pk for r in runs]).update(status="succeeded", summary={"overall": overall})
+    client.force_login(world.viewer)
+    page = client.get(reverse("project-detail", kwargs={"org_slug": "acme", "slug": world.project.slug}))
+    text = page.content.decode()
+    assert f'href="/o/acme/runs/{runs[-1].pk}/"' in text and "succeeded" in text
+    assert f'id="fig-trend-{plan.pk}"' in text and "plotly.min.js" in text
