@@ -1,0 +1,59 @@
+"""Does the simulator keep its own timing at hundreds of concurrent streams on one core?
+
+The simulator (its own core) serves 2 replicas x 256 slots; the engine (the other core)
+keeps 512 streams open. With every slot busy, the model's decode step is
+decode_ms x (1 + slowdown x 255); the measured inter-token latency (p50) should match it.
+If the simulator fell behind, ITL would exceed the model's step time.
+
+    python bench/simulator_capacity.py [--duration 10]
+"""
+
+# ruff: noqa: I001  (_common must come first: it puts the repository on sys.path)
+from __future__ import annotations
+
+import argparse
+import json
+
+from _common import pin_self, start_simulator
+
+from apps.probes.engine.profiles import Stage
+from apps.probes.engine.runner import ProbeConfig, run_probe
+from apps.simulator.scenarios import SimConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--streams", type=int, default=512)
+    args = parser.parse_args()
+    slots = args.streams // 2
+    server, url = start_simulator("steady", core=1, extra=["--slots", str(slots), "--replicas", "2",
+                                                            "--min-replicas", "2", "--max-replicas", "2"])  # fmt: skip
+    pin_self(0)
+    try:
+        config = ProbeConfig(
+            base_url=url, model="sim-llama-3-8b", max_tokens=64, allow_private=True, warmup=3.0,
+            stages=[Stage("concurrent", args.duration, concurrency=args.streams)], request_timeout=60,
+        )  # fmt: skip
+        result = run_probe(config)
+    finally:
+        server.terminate()
+        server.wait()
+    c = SimConfig()
+    expected_ms = c.decode_ms_per_token * (1 + c.decode_slowdown_per_seq * (slots - 1))
+    o = result.summary["overall"]
+    print(json.dumps({
+        "concurrent_streams": args.streams,
+        "replicas_x_slots": f"2 x {slots}",
+        "model_step_ms_at_full_batch": round(expected_ms, 2),
+        "measured_itl_ms": o["itl_ms"],
+        "measured_tpot_ms": o["tpot_ms"],
+        "itl_p50_over_model": round(o["itl_ms"]["p50"] / expected_ms, 3) if o["itl_ms"].get("p50") else None,
+        "tokens_per_s": o["output_token_throughput"],
+        "errors": o["errors"],
+        "client_saturated": result.summary["client_saturated"],
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
