@@ -345,7 +345,9 @@ def test_a_broken_metrics_url_is_recorded_and_the_run_completes(simulator, metri
     assert metrics["scrapes"] == 0
     assert metrics["series"] == {}
     assert len(metrics["failures"]) >= 2, "every scrape is attempted and its failure recorded"
-    assert all(failure in message for _, message in metrics["failures"])
+    # A scrape still under way when the run ends may be cut off; every other says what failed.
+    completed = [m for _, m in metrics["failures"] if m != "no answer before the run ended"]
+    assert len(completed) >= 2 and all(failure in message for message in completed)
 
 
 @pytest.fixture
@@ -390,8 +392,11 @@ def test_a_metrics_endpoint_that_never_answers_is_recorded_as_timeouts(silent_se
 
 
 def test_a_metrics_endpoint_that_never_answers_does_not_hold_the_end_of_the_run(silent_server):
+    from apps.probes.engine.scrape import END_GRACE_S
+
     _, took = scrape_for(silent_server, 0.3, timeout=1.5)
-    assert took < 0.8
+    # The run ends after its 0.3 s plus the scrape's short grace, not after the 1.5 s timeout.
+    assert took < 0.3 + END_GRACE_S + 0.3 < 1.5
 
 
 # --- accuracy ------------------------------------------------------------------------------------

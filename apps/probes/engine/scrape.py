@@ -21,6 +21,7 @@ KNOWN_METRICS = (
     "simulator_replicas_available", "simulator_replicas_desired",
 )  # fmt: skip
 MAX_METRICS_BYTES = 5_000_000
+END_GRACE_S = 0.5
 
 
 def parse_known(text: str) -> dict[str, float]:
@@ -89,10 +90,14 @@ class MetricsScraper:
             stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait({scrape, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
-            if not scrape.done():  # the run is over: a slow endpoint must not hold its end
-                scrape.cancel()
-                await asyncio.gather(scrape, return_exceptions=True)
-                self._fail("no answer before the run ended")
+            if not scrape.done():
+                # The run is over: a scrape under way gets a moment to land, but a slow
+                # endpoint must not hold the end of the run.
+                await asyncio.wait({scrape}, timeout=END_GRACE_S)
+                if not scrape.done():
+                    scrape.cancel()
+                    await asyncio.gather(scrape, return_exceptions=True)
+                    self._fail("no answer before the run ended")
                 break
             try:
                 await asyncio.wait_for(stop.wait(), self.interval)

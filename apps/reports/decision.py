@@ -1,0 +1,194 @@
+"""The go/no-go decision: a pure, deterministic function of a project's evidence.
+
+No Django imports: views, the API, scheduled reports and tests all call `decide(inputs)`,
+and a report stores `fingerprint(inputs)` so "what changed since the last report" can be
+answered. The rules (also in the README and in every report):
+
+NO-GO when any of
+  - a blocker item has failed, or is still pending, without a valid waiver;
+  - a sign-off gate is rejected, missing (fewer approvals than required) or stale;
+  - no probe finished within the last `probe_max_age_days` days;
+  - the latest run of a probe plan missed an SLO;
+  - the projected monthly cost exceeds the budget.
+CONDITIONAL when none of the above, but any of
+  - a non-blocker item has failed or is pending;
+  - a gate was approved with conditions;
+  - a waiver is in force (and one expiring within `waiver_warning_days` is called out);
+GO otherwise.
+
+Boundaries: a waiver is valid through its expiry date (expired the day after); a probe
+exactly `probe_max_age_days` old is still fresh; a cost equal to the budget is within it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+GO, CONDITIONAL, NO_GO = "GO", "CONDITIONAL", "NO-GO"
+BLOCKER, MAJOR, MINOR = "blocker", "major", "minor"
+PENDING, PASS, FAIL, NOT_APPLICABLE = "pending", "pass", "fail", "not_applicable"
+APPROVED, APPROVED_WITH_CONDITIONS, REJECTED, STALE = "approved", "approved_with_conditions", "rejected", "stale"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    expires_on: date
+    revoked: bool = False
+    approved: bool = True  # a requested waiver counts only once someone else approved it
+
+    def valid_on(self, today: date) -> bool:
+        return self.approved and not self.revoked and today <= self.expires_on
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    title: str
+    category: str
+    severity: str
+    status: str
+    waiver: Waiver | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Gate:
+    function: str
+    required: int = 1
+    approvals: int = 0  # current, not stale
+    conditions: tuple[str, ...] = ()
+    rejected_reason: str = ""
+    stale: bool = False
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    plan: str
+    finished_on: date | None
+    slo_met: bool | None
+    missed: tuple[str, ...] = ()
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    projected_monthly_usd: float | None
+    budget_usd: float | None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    today: date
+    items: tuple[Item, ...] = ()
+    gates: tuple[Gate, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    cost: Cost | None = None
+    probe_max_age_days: int = 14
+    waiver_warning_days: int = 14
+
+
+@dataclass(frozen=True)
+class Reason:
+    level: str  # NO_GO or CONDITIONAL
+    code: str
+    message: str
+    evidence: str = ""  # a link to what decided it
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
+
+
+def _item_reasons(inputs: Inputs) -> list[Reason]:
+    reasons = []
+    for item in inputs.items:
+        waiver = item.waiver
+        waived = waiver is not None and waiver.valid_on(inputs.today)
+        if item.status in (PASS, NOT_APPLICABLE):
+            continue
+        state = "failed" if item.status == FAIL else "is pending"
+        if waived:
+            days = (waiver.expires_on - inputs.today).days
+            soon = f", expiring in {days} day{'s' * (days != 1)}" if days <= inputs.waiver_warning_days else ""
+            reasons.append(Reason(CONDITIONAL, "waived", f"{item.severity} item “{item.title}” {state}; waived until "
+                                  f"{waiver.expires_on.isoformat()}{soon}", item.url))  # fmt: skip
+        elif item.severity == BLOCKER:
+            expired = " (its waiver expired)" if waiver is not None and not waiver.revoked and waiver.approved else ""
+            reasons.append(
+                Reason(NO_GO, f"blocker_{item.status}", f"blocker “{item.title}” {state}{expired}", item.url)
+            )
+        else:
+            reasons.append(Reason(CONDITIONAL, f"{item.severity}_{item.status}", f"{item.severity} item “{item.title}” "
+                                  f"{state}", item.url))  # fmt: skip
+    return reasons
+
+
+def _gate_reasons(inputs: Inputs) -> list[Reason]:
+    reasons = []
+    for gate in inputs.gates:
+        if gate.rejected_reason:
+            reasons.append(
+                Reason(NO_GO, "gate_rejected", f"{gate.function} rejected: {gate.rejected_reason}", gate.url)
+            )
+        elif gate.stale:
+            reasons.append(Reason(NO_GO, "gate_stale", f"{gate.function} approval is stale: the evidence changed "
+                                  "since it was given", gate.url))  # fmt: skip
+        elif gate.approvals < gate.required:
+            reasons.append(Reason(NO_GO, "gate_missing", f"{gate.function} sign-off missing ({gate.approvals} of "
+                                  f"{gate.required} approvals)", gate.url))  # fmt: skip
+        elif gate.conditions:
+            reasons.append(Reason(CONDITIONAL, "gate_conditions", f"{gate.function} approved with conditions: "
+                                  + "; ".join(gate.conditions), gate.url))  # fmt: skip
+    return reasons
+
+
+def _probe_reasons(inputs: Inputs) -> list[Reason]:
+    fresh = [
+        p for p in inputs.probes if p.finished_on and (inputs.today - p.finished_on).days <= inputs.probe_max_age_days
+    ]
+    reasons = []
+    if not fresh:
+        reasons.append(Reason(NO_GO, "probe_missing",
+                              f"no load probe finished in the last {inputs.probe_max_age_days} days"))  # fmt: skip
+    for probe in inputs.probes:
+        if probe.slo_met is False:
+            missed = f" ({', '.join(probe.missed)})" if probe.missed else ""
+            reasons.append(Reason(NO_GO, "slo_missed", f"probe plan “{probe.plan}” missed its SLO{missed}", probe.url))
+    return reasons
+
+
+def _cost_reasons(inputs: Inputs) -> list[Reason]:
+    cost = inputs.cost
+    if cost is None or cost.projected_monthly_usd is None or cost.budget_usd is None:
+        return []
+    if cost.projected_monthly_usd > cost.budget_usd:
+        return [Reason(NO_GO, "over_budget", f"projected cost ${cost.projected_monthly_usd:,.0f}/month is over the "
+                       f"budget of ${cost.budget_usd:,.0f}", cost.url)]  # fmt: skip
+    return []
+
+
+def decide(inputs: Inputs) -> Decision:
+    """GO / CONDITIONAL / NO-GO with every reason; NO-GO reasons first."""
+    reasons = _item_reasons(inputs) + _gate_reasons(inputs) + _probe_reasons(inputs) + _cost_reasons(inputs)
+    if any(r.level == NO_GO for r in reasons):
+        outcome = NO_GO
+    elif reasons:
+        outcome = CONDITIONAL
+    else:
+        outcome = GO
+    ordered = tuple(sorted(reasons, key=lambda r: r.level != NO_GO))  # stable: input order within a level
+    return Decision(outcome, ordered)
+
+
+def fingerprint(inputs: Inputs) -> str:
+    """A stable hash of the inputs (not of `today`), to tell whether anything changed."""
+    data = asdict(inputs)
+    data.pop("today")
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
