@@ -28,7 +28,9 @@ class Sequence:
     __slots__ = ("rid", "prompt_tokens", "max_tokens", "produced", "emit", "finish", "replica", "cancelled",
                  "arrival", "first", "last", "fault")  # fmt: skip
 
-    def __init__(self, rid, prompt_tokens, max_tokens, emit: Callable, finish: Callable, fault: str = ""):
+    def __init__(
+        self, rid, prompt_tokens, max_tokens, emit: Callable, finish: Callable, fault: str = "", arrival: float = 0.0
+    ):
         self.rid = rid
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens
@@ -37,7 +39,7 @@ class Sequence:
         self.finish = finish  # finish(seq)
         self.replica: Replica | None = None
         self.cancelled = False
-        self.arrival = clock()
+        self.arrival = arrival or clock()
         self.first = math.nan
         self.last = math.nan
         self.fault = fault

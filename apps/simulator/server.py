@@ -95,6 +95,7 @@ class SimProtocol(asyncio.Protocol):
         self.buf = b""
         self.seq: Sequence | None = None
         self.busy = False
+        self.received_at = 0.0
 
     def connection_made(self, transport):
         self.transport = transport
@@ -105,6 +106,10 @@ class SimProtocol(asyncio.Protocol):
             self.seq = None
 
     def data_received(self, data):
+        if not self.buf:
+            # Ground truth "arrival" is when the request's first bytes came in, not when it was
+            # parsed: parsing waits while this loop writes tokens for other streams.
+            self.received_at = clock()
         self.buf += data
         while not self.busy:
             end = self.buf.find(b"\r\n\r\n")
@@ -284,7 +289,7 @@ class Simulator:
             d.record(seq, "length")
             conn.done()
 
-        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault)
+        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault, arrival=conn.received_at)
         conn.seq = seq
         if events is not None:
             conn.start_stream(events.role() if chat else b"")
