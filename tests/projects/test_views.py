@@ -108,3 +108,11 @@ def test_a_name_without_letters_or_digits_needs_a_slug(client, world):
     assert response.status_code == 200
     assert "Give a slug with letters or digits." in response.content.decode()
     assert client.get(reverse("dashboard", kwargs={"org_slug": "acme"})).status_code == 200
+
+
+def test_the_project_page_title_is_just_the_project_name(client, world):
+    client.force_login(world.owner)
+    url = reverse("project-detail", kwargs={"org_slug": "acme", "slug": world.project.slug})
+    text = client.get(url).content.decode()
+    assert "<title>Support Copilot · readiness</title>" in text
+    assert text.count('data-testid="plan-list"') == 1
