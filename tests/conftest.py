@@ -115,6 +115,22 @@ def simulator():
     server.server_close()
 
 
+@pytest.fixture
+def started():
+    """Start simulators with other configs; all are shut down after the test."""
+    sims = []
+
+    def start(sim_config):
+        sim = start_in_thread(config=sim_config)
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.shutdown()
+        sim.server_close()
+
+
 def worker_env() -> dict:
     """The environment of a worker process that must see this test's database and broker."""
     import os

@@ -33,7 +33,6 @@ from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.stats import SLO
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
 from apps.simulator.scenarios import SimConfig, scenario
-from apps.simulator.server import start_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "sim-llama-3-8b"
@@ -66,22 +65,6 @@ def max_overlap(records: Records) -> int:
         now += step
         most = max(most, now)
     return most
-
-
-@pytest.fixture
-def started():
-    """Start simulators with other configs; all are shut down after the test."""
-    sims = []
-
-    def start(sim_config: SimConfig):
-        sim = start_in_thread(config=sim_config)
-        sims.append(sim)
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.shutdown()
-        sim.server_close()
 
 
 def root_url(sim) -> str:

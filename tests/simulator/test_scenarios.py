@@ -7,30 +7,13 @@ import random
 import time
 
 import httpx
-import pytest
 
 from apps.probes.engine.profiles import CONCURRENT, SYNCHRONOUS, Stage
 from apps.probes.engine.records import ERROR_CLASSES
 from apps.probes.engine.runner import ProbeConfig, ProbeResult, run_probe
 from apps.simulator.scenarios import SimConfig, scenario
-from apps.simulator.server import start_in_thread
 
 NO_FAULTS = dict(fail_429=0.0, fail_500=0.0, hang=0.0, malformed=0.0, drop=0.0)
-
-
-@pytest.fixture
-def started():
-    sims = []
-
-    def start(sim_config: SimConfig):
-        sim = start_in_thread(config=sim_config)
-        sims.append(sim)
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.shutdown()
-        sim.server_close()
 
 
 def root(sim) -> str:
