@@ -2,10 +2,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
 from apps.core.api import AuditEventViewSet
 from apps.orgs.api import MembershipViewSet, OrganizationViewSet
 from apps.probes.api import PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
+from apps.reports.api import ReportViewSet
+from apps.signoffs.api import FollowUpViewSet, SignoffViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -15,6 +18,13 @@ router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 router.register("probe-plans", PlanViewSet, basename="probeplan")
 router.register("probe-runs", RunViewSet, basename="proberun")
+router.register("checklist-templates", TemplateViewSet, basename="checklisttemplate")
+router.register("checklists", ChecklistViewSet, basename="checklist")
+router.register("checklist-responses", ResponseViewSet, basename="checklistresponse")
+router.register("waivers", WaiverViewSet, basename="waiver")
+router.register("signoffs", SignoffViewSet, basename="signoff")
+router.register("follow-ups", FollowUpViewSet, basename="followup")
+router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.env import (
     env_bool,
@@ -51,6 +52,9 @@ INSTALLED_APPS = [
     "apps.orgs",
     "apps.projects",
     "apps.probes",
+    "apps.checklists",
+    "apps.signoffs",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -217,6 +221,33 @@ READINESS_PROBE_MAX_PARALLELISM = env_int("READINESS_PROBE_MAX_PARALLELISM", 8, 
 READINESS_PROBE_QUEUE = env_str("READINESS_PROBE_QUEUE", "celery")
 # A running shard that has not reported for this long is declared lost by the reaper.
 READINESS_PROBE_HEARTBEAT_TIMEOUT_S = env_int("READINESS_PROBE_HEARTBEAT_TIMEOUT_S", 30, minimum=5)
+
+# --- readiness decisions and reports (apps/reports) --------------------------------------
+# A project without a successful probe finished within this many days is NO-GO.
+READINESS_PROBE_MAX_AGE_DAYS = env_int("READINESS_PROBE_MAX_AGE_DAYS", 14, minimum=1)
+# Waivers expiring within this many days are called out in the decision.
+READINESS_WAIVER_WARNING_DAYS = env_int("READINESS_WAIVER_WARNING_DAYS", 14, minimum=0)
+# Uploaded evidence files: stored under READINESS_VAR_DIR/media, served only through an access check.
+MEDIA_ROOT = VAR_DIR / "media"
+READINESS_EVIDENCE_MAX_BYTES = env_int("READINESS_EVIDENCE_MAX_BYTES", 10_000_000, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = READINESS_EVIDENCE_MAX_BYTES + 1_000_000
+
+# --- email (notifications: decision changed, approval stale) -----------------------------
+# "console" prints mail to the log (the make run default); "smtp" sends through EMAIL_HOST.
+_EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(env_str("READINESS_EMAIL", "console"))
+if EMAIL_BACKEND is None:
+    raise ImproperlyConfigured("READINESS_EMAIL must be console or smtp")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "readiness@localhost")
+
 CELERY_BEAT_SCHEDULE = {
     "probe-reaper": {"task": "apps.probes.tasks.probe_reaper_task", "schedule": 15.0},
 }

@@ -13,4 +13,6 @@ urlpatterns = [
     path("", include("apps.orgs.urls")),
     path("", include("apps.projects.urls")),
     path("", include("apps.probes.urls")),
+    path("", include("apps.checklists.urls")),
+    path("", include("apps.reports.urls")),
 ]

@@ -47,23 +47,45 @@ HTML_ROUTES = {
     "run-requests-csv": lambda w: {**org_kw(w), "pk": w.run.pk},
     "run-compare": lambda w: {**org_kw(w), "pk": w.run.pk, "other": w.run.pk},
     "probe-limits": lambda w: org_kw(w),
+    "project-readiness": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "checklist-add": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "signoff-decide": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "report-create": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "follow-up-done": lambda w: {**org_kw(w), "pk": w.follow_up.pk},
+    "report-detail": lambda w: {**org_kw(w), "pk": w.report.pk},
+    "report-json": lambda w: {**org_kw(w), "pk": w.report.pk},
+    "signoff-policy": lambda w: org_kw(w),
+    "checklist-detail": lambda w: {**org_kw(w), "pk": w.checklist.pk},
+    "checklist-upgrade": lambda w: {**org_kw(w), "pk": w.checklist.pk},
+    "response-answer": lambda w: {**org_kw(w), "pk": w.response.pk},
+    "response-evidence": lambda w: {**org_kw(w), "pk": w.response.pk},
+    "waiver-request": lambda w: {**org_kw(w), "pk": w.response.pk},
+    "waiver-decide": lambda w: {**org_kw(w), "pk": w.waiver.pk},
+    "waiver-revoke": lambda w: {**org_kw(w), "pk": w.waiver.pk},
+    "template-list": lambda w: org_kw(w),
+    "template-detail": lambda w: {**org_kw(w), "pk": w.template.pk},
+    "template-new-version": lambda w: {**org_kw(w), "pk": w.template.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
     "project-create", "project-edit", "project-delete", "endpoint-create", "endpoint-edit",
     "endpoint-test", "endpoint-delete", "member-edit", "member-remove", "tokens", "token-revoke",
     "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
+    "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
+    "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
-    "plan-delete", "run-cancel",
+    "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
+    "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
-    "run-requests-csv", "run-compare",
+    "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
+    "response-evidence", "template-list", "template-detail",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
-HTML_ADMIN_POST = {"probe-limits"}
+HTML_ADMIN_POST = {"probe-limits", "signoff-policy"}
 
 
 def html_methods(name: str) -> list[str]:
@@ -85,12 +107,31 @@ API_DETAIL = {
     "api:proberun-cancel": lambda w: {"pk": w.run.pk},
     "api:proberun-records": lambda w: {"pk": w.run.pk},
     "api:proberun-compare": lambda w: {"pk": w.run.pk},
+    "api:project-readiness": lambda w: {"pk": w.project.pk},
+    "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
+    "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
+    "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},
+    "api:checklistresponse-detail": lambda w: {"pk": w.response.pk},
+    "api:checklistresponse-answer": lambda w: {"pk": w.response.pk},
+    "api:waiver-detail": lambda w: {"pk": w.waiver.pk},
+    "api:waiver-approve": lambda w: {"pk": w.waiver.pk},
+    "api:waiver-reject": lambda w: {"pk": w.waiver.pk},
+    "api:waiver-revoke": lambda w: {"pk": w.waiver.pk},
+    "api:signoff-detail": lambda w: {"pk": w.signoff.pk},
+    "api:followup-detail": lambda w: {"pk": w.follow_up.pk},
+    "api:followup-done": lambda w: {"pk": w.follow_up.pk},
+    "api:report-detail": lambda w: {"pk": w.report.pk},
 }
 API_LIST = {
     "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
-    "api:probeplan-list", "api:proberun-list",
+    "api:probeplan-list", "api:proberun-list", "api:checklisttemplate-list", "api:checklist-list",
+    "api:checklistresponse-list", "api:waiver-list", "api:signoff-list", "api:followup-list", "api:report-list",
 }  # fmt: skip
-API_POST_ONLY = {"api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel"}
+API_POST_ONLY = {
+    "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",
+    "api:checklistresponse-answer", "api:waiver-approve", "api:waiver-reject", "api:waiver-revoke",
+    "api:followup-done",
+}  # fmt: skip
 API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail"}
 
 
@@ -125,7 +166,42 @@ def w(world, tokens):
         )
         setattr(world, f"{attr}plan", plan)
         setattr(world, f"{attr}run", probes.probe_run_start(access=world.access(org_access), plan=plan))
+    _readiness_objects(world)
     return world
+
+
+def _readiness_objects(world):
+    """A template, checklist, response, waiver, sign-off with a follow-up and a report in each org."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.checklists import services as checklists
+    from apps.checklists.models import ChecklistTemplate
+    from apps.orgs.models import Membership
+    from apps.reports.services import report_create
+    from apps.signoffs import services as signoffs
+
+    Membership.objects.filter(user=world.outsider).update(functions=["engineering"])
+    signoffs.policy_update(access=world.access(world.outsider), org=world.other_org, allow_owner_approval=True)
+    for org, project, user, signer, attr in (
+        (world.org, world.project, world.owner, world.member, ""),
+        (world.other_org, world.other_project, world.outsider, world.outsider, "other_"),
+    ):
+        checklists.ensure_shipped_templates(org)
+        template = ChecklistTemplate.objects.get(organization=org, key="security")
+        checklist = checklists.checklist_add(access=world.access(user), project=project, template=template)
+        response = checklist.responses.order_by("pk").first()
+        expires = timezone.localdate() + timedelta(days=5)
+        waiver = checklists.waiver_request(access=world.access(user), response=response, reason="later",
+                                           risk_level="low", expires_on=expires)  # fmt: skip
+        signoff = signoffs.signoff_decide(access=world.access(signer), project=project, function="engineering",
+                                          verdict="approve_with_conditions", conditions=["add alerts"])  # fmt: skip
+        objects = {"template": template, "checklist": checklist, "response": response, "waiver": waiver,
+                   "signoff": signoff, "follow_up": signoff.follow_ups.get(),
+                   "report": report_create(access=world.access(user), project=project)}  # fmt: skip
+        for name, obj in objects.items():
+            setattr(world, f"{attr}{name}", obj)
 
 
 @pytest.mark.parametrize("name", sorted(HTML_ROUTES))

@@ -1,5 +1,9 @@
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.views.generic import View
 
 from apps.core.errors import ApplicationError
 from apps.orgs.access import request_access
@@ -43,10 +47,39 @@ class OrgMixin(LoginRequiredMixin):
 def form_error_from(form, exc: ApplicationError) -> None:
     """Show a service's refusal on the form: field errors where it names fields, else at the top."""
     placed = False
-    for field, messages in (exc.detail or {}).items():
+    for field, errors in (exc.detail or {}).items():
         if field in form.fields:
-            for message in messages if isinstance(messages, list) else [messages]:
+            for message in errors if isinstance(errors, list) else [errors]:
                 form.add_error(field, str(message))
             placed = True
     if not placed:
         form.add_error(None, exc.message)
+
+
+class ActionView(OrgMixin, View):
+    """A POST-only page action: run `act()` (a service call returning a success message), show a
+    refusal as an error message, and go back to `back_url()`. Nothing is lost on a refusal: the
+    service raised before changing anything."""
+
+    write_required = True
+    http_method_names = ["post"]
+
+    def act(self) -> str:  # pragma: no cover - each action overrides it
+        raise NotImplementedError
+
+    def back_url(self) -> str:  # pragma: no cover - looks the target object up (404 outside the org)
+        raise NotImplementedError
+
+    def post(self, request, *args, **kwargs):
+        self.back_url()  # resolves the target object first: another org's object is a 404, not a message
+        try:
+            messages.success(request, self.act())
+        except ApplicationError as exc:
+            details = "; ".join(
+                f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                for field, msgs in (exc.detail or {}).items()
+            )
+            if exc.status == 404:
+                raise Http404(exc.message) from None
+            messages.error(request, f"{exc.message} {details}".strip())
+        return redirect(self.back_url())

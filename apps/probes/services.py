@@ -286,7 +286,20 @@ def probe_run_finalize(run_id: int) -> bool:
     if status == RunStatus.SUCCEEDED:
         run.regression = regression_check(run)
     run.save()
+    _after_run(run)
     return True
+
+
+def _after_run(run: ProbeRun) -> None:
+    """A finished run is evidence: re-evaluate the project's readiness; a scheduled run also
+    publishes a report (the reports app reads probes, so it is imported here, late)."""
+    from apps.reports.evaluation import refresh_project
+    from apps.reports.services import report_create
+
+    project = run.plan.endpoint.project
+    refresh_project(project)
+    if run.trigger == Trigger.SCHEDULE and run.status == RunStatus.SUCCEEDED:
+        report_create(access=None, project=project, trigger="schedule")
 
 
 def _run_windows(snap: dict, shards: list[ProbeShard], records) -> list[Window]:

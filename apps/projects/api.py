@@ -93,6 +93,31 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.project_delete(access=request_access(self.request), project=instance)
 
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def readiness(self, request, pk=None):
+        """The current go/no-go decision with its reasons (each linking to its evidence), readiness per
+        category, the gates, open follow-ups and the latest report: everything a ticket or CI job needs."""
+        from apps.reports.evaluation import refresh_project  # the reports app builds on this one
+        from apps.signoffs.services import gate_states
+
+        project = self.get_object()
+        decision = refresh_project(project)
+        status_row = project.status
+        status_row.refresh_from_db()
+        latest = project.reports.order_by("-number").only("pk", "number", "outcome", "created_at").first()
+        absolute = request.build_absolute_uri
+        return Response({
+            "project": project.pk, "outcome": decision.outcome, "evaluated_at": status_row.evaluated_at,
+            "reasons": [{**r, "evidence": absolute(r["evidence"]) if r["evidence"] else ""}
+                        for r in status_row.reasons],
+            "categories": status_row.categories,
+            "gates": [{"function": g.function, "required": g.required, "approvals": g.approvals, "status": g.status,
+                       "open_conditions": g.open_conditions} for g in gate_states(project)],
+            "latest_report": {"id": latest.pk, "number": latest.number, "outcome": latest.outcome,
+                              "created_at": latest.created_at} if latest else None,
+        })  # fmt: skip
+
 
 class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.none())

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.checklists.services import readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.netguard import OutboundRefused, parse_http_url
@@ -103,6 +104,7 @@ def project_update(*, access: Access, project: Project, **fields) -> Project:
             obj=project,
             changes=changes,
         )
+        readiness_changed(project)  # the budget and the expected peak feed the cost rules
     return project
 
 
@@ -214,6 +216,7 @@ def endpoint_update(*, access: Access, endpoint: Endpoint, **fields) -> Endpoint
             obj=endpoint,
             changes=changes,
         )
+        readiness_changed(endpoint.project)  # prices feed the cost projection
     return endpoint
 
 

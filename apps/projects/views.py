@@ -14,7 +14,13 @@ class DashboardView(OrgMixin, TemplateView):
     template_name = "projects/dashboard.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(projects=project_list(access=self.access, org_id=self.org.pk), **kwargs)
+        from apps.reports.selectors import recent_outcomes  # the reports app builds on projects
+
+        projects = list(project_list(access=self.access, org_id=self.org.pk).select_related("status"))
+        trends = recent_outcomes(access=self.access, org_id=self.org.pk)
+        for project in projects:
+            project.trend = trends.get(project.pk, [])
+        return super().get_context_data(projects=projects, **kwargs)
 
 
 class ProjectMixin(OrgMixin):

@@ -52,6 +52,7 @@ class Item:
     status: str
     waiver: Waiver | None = None
     url: str = ""
+    function: str = ""  # who owns it: its gate's approvals depend on it
 
 
 @dataclass(frozen=True)
@@ -192,3 +193,29 @@ def fingerprint(inputs: Inputs) -> str:
     data = asdict(inputs)
     data.pop("today")
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+SEVERITY_WEIGHT = {BLOCKER: 3, MAJOR: 2, MINOR: 1}
+
+
+def category_scores(items: tuple[Item, ...], today: date) -> list[dict]:
+    """Readiness per category, 0–100: passed items count fully, items under a valid waiver half,
+    weighted by severity (blocker 3, major 2, minor 1); not-applicable items are left out."""
+    out: dict[str, dict] = {}
+    for item in items:
+        c = out.setdefault(item.category, {"category": item.category, "pass": 0, "fail": 0, "pending": 0,
+                                           "not_applicable": 0, "waived": 0, "_got": 0.0, "_max": 0})  # fmt: skip
+        c[item.status] += 1
+        if item.status == NOT_APPLICABLE:
+            continue
+        weight = SEVERITY_WEIGHT.get(item.severity, 1)
+        c["_max"] += weight
+        if item.status == PASS:
+            c["_got"] += weight
+        elif item.waiver is not None and item.waiver.valid_on(today):
+            c["waived"] += 1
+            c["_got"] += weight / 2
+    for c in out.values():
+        got, most = c.pop("_got"), c.pop("_max")
+        c["score"] = round(100 * got / most) if most else 100
+    return sorted(out.values(), key=lambda c: c["category"])

@@ -1,0 +1,56 @@
+"""Plotly figures (plain dicts) of a report and of the dashboard trend."""
+
+from __future__ import annotations
+
+from apps.probes.charts import _layout
+
+OUTCOME_LEVEL = {"NO-GO": 0, "CONDITIONAL": 1, "GO": 2}
+
+
+def slo_attainment(probes: list[dict]) -> dict | None:
+    """Share of requests meeting the SLO, per plan (latest run)."""
+    points = [p for p in probes if p["headline"].get("slo_attainment") is not None]
+    if not points:
+        return None
+    data = [{"x": [p["plan"] for p in points], "y": [round(100 * p["headline"]["slo_attainment"], 2) for p in points],
+             "type": "bar", "name": "SLO attainment (%)",
+             "marker": {"color": ["#1a7f37" if p["slo_met"] else "#cf222e" for p in points]}}]  # fmt: skip
+    axis = {"title": "% of requests", "range": [0, 100]}
+    return {"data": data, "layout": _layout("SLO attainment per probe plan (latest run)", yaxis=axis, height=280)}
+
+
+def cost_vs_budget(cost: dict | None) -> dict | None:
+    if not cost or cost.get("projected_monthly_usd") is None:
+        return None
+    x, y = ["projected"], [cost["projected_monthly_usd"]]
+    if cost.get("budget_usd") is not None:
+        x.append("budget")
+        y.append(cost["budget_usd"])
+    over = cost.get("budget_usd") is not None and cost["projected_monthly_usd"] > cost["budget_usd"]
+    data = [{"x": x, "y": y, "type": "bar", "name": "$ / month",
+             "marker": {"color": ["#cf222e" if over else "#1a7f37", "#57606a"]}}]  # fmt: skip
+    title = "Monthly cost: projection vs budget"
+    if cost.get("cost_per_1m_output_tokens_usd") is not None:
+        title += f" (${cost['cost_per_1m_output_tokens_usd']:,.2f} per 1M output tokens)"
+    return {"data": data, "layout": _layout(title, yaxis={"title": "$ / month", "rangemode": "tozero"}, height=280)}
+
+
+def decision_trend(reports: list) -> dict | None:
+    """Outcome and category scores over a project's reports (oldest first)."""
+    if len(reports) < 2:
+        return None
+    x = [f"#{r.number}" for r in reports]
+    data = [{"x": x, "y": [OUTCOME_LEVEL[r.outcome] for r in reports], "name": "decision", "type": "scatter",
+             "mode": "lines+markers", "line": {"shape": "hv"}, "yaxis": "y2"}]  # fmt: skip
+    categories = sorted({c["category"] for r in reports for c in r.snapshot.get("categories", [])})
+    for category in categories:
+        scores = []
+        for r in reports:
+            found = next((c for c in r.snapshot.get("categories", []) if c["category"] == category), None)
+            scores.append(found["score"].get("score") if found else None)
+        data.append({"x": x, "y": scores, "name": category, "type": "scatter", "mode": "lines+markers"})
+    layout = _layout("Readiness over past reports", height=260,
+                     yaxis={"title": "score", "range": [0, 105]},
+                     yaxis2={"overlaying": "y", "side": "right", "range": [-0.2, 2.2], "tickvals": [0, 1, 2],
+                             "ticktext": ["NO-GO", "COND.", "GO"]})  # fmt: skip
+    return {"data": data, "layout": layout}

@@ -1,0 +1,148 @@
+"""A project's decision, kept current: gather the evidence, re-run automatic items, mark stale
+approvals, decide, and tell people when the decision changes.
+
+`refresh_project` is called after every change that can move the decision (an answer, a waiver,
+a sign-off, a finished probe run, a project edit); it is idempotent.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.checklists.models import Checklist, WaiverStatus
+from apps.checklists.services import current_responses, evaluate_automatic
+from apps.core.notify import notify
+from apps.core.services import audit_record
+from apps.probes.models import ProbeRun
+from apps.reports import decision as d
+from apps.reports.cost import project_cost
+from apps.reports.models import ProjectStatus
+
+
+def latest_runs(project) -> list[ProbeRun]:
+    """The latest successful run of each of the project's plans, newest first."""
+    runs = (
+        ProbeRun.objects.filter(plan__endpoint__project=project, status="succeeded")
+        .select_related("plan", "plan__endpoint")
+        .defer("server_metrics", "timeline")
+        .order_by("plan_id", "-finished_at", "-pk")
+    )
+    latest = {}
+    for run in runs:
+        latest.setdefault(run.plan_id, run)
+    return sorted(latest.values(), key=lambda r: r.finished_at, reverse=True)
+
+
+def _price(value):
+    return float(value) if value is not None else None
+
+
+def cost_for(project, runs: list[ProbeRun]) -> dict | None:
+    """The cost projection from the newest successful run's endpoint and figures, or None."""
+    if not runs:
+        return None
+    run = runs[0]
+    e = run.plan.endpoint
+    endpoint = {"price_model": e.price_model, "gpu_hourly_usd": _price(e.gpu_hourly_usd),
+                "gpus_per_replica": e.gpus_per_replica, "min_replicas": e.min_replicas,
+                "input_usd_per_mtok": _price(e.input_usd_per_mtok),
+                "output_usd_per_mtok": _price(e.output_usd_per_mtok)}  # fmt: skip
+    cost = project_cost(endpoint=endpoint, summary=run.summary, expected_peak_rpm=project.expected_peak_rpm,
+                        prompt_tokens=(run.config or {}).get("prompt_tokens"))  # fmt: skip
+    if cost is not None:
+        cost.update(endpoint=e.name, run_id=run.pk, budget_usd=_price(project.monthly_budget_usd))
+    return cost
+
+
+def _url(name: str, project, **kwargs) -> str:
+    return reverse(name, kwargs={"org_slug": project.organization.slug, **kwargs})
+
+
+def _waiver_for(response) -> d.Waiver | None:
+    """The approved waiver that counts (latest expiry), or None. Revoked and rejected ones never count."""
+    approved = [w for w in response.waivers.all() if w.status == WaiverStatus.APPROVED]
+    if not approved:
+        return None
+    best = max(approved, key=lambda w: w.expires_on)
+    return d.Waiver(expires_on=best.expires_on)
+
+
+def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | None = None, today=None) -> d.Inputs:
+    from apps.signoffs.services import gate_states
+
+    runs = latest_runs(project) if runs is None else runs
+    today = today or timezone.localdate()
+    items = []
+    checklists = Checklist.objects.filter(project=project).select_related("template")
+    for checklist in checklists:
+        url = _url("checklist-detail", project, pk=checklist.pk)
+        for r in current_responses(checklist).prefetch_related("waivers"):
+            items.append(d.Item(key=r.item.key, title=r.item.title, category=checklist.template.category,
+                                severity=r.item.severity, status=r.status, waiver=_waiver_for(r),
+                                url=f"{url}#item-{r.item.key}", function=r.item.function))  # fmt: skip
+    readiness_url = _url("project-readiness", project, slug=project.slug)
+    gates = []
+    for g in gate_states(project):
+        rejection = g.rejection
+        gates.append(d.Gate(function=g.function, required=g.required, approvals=g.approvals,
+                            conditions=tuple(g.open_conditions),
+                            rejected_reason=(rejection.reason or "rejected") if rejection else "",
+                            stale=bool(g.stale) and g.approvals < g.required,
+                            url=f"{readiness_url}#gate-{g.function}"))  # fmt: skip
+    probes = []
+    for run in runs:
+        summary = run.summary or {}
+        missed = tuple(c["slo"] for c in summary.get("slo_checks", []) if not c["ok"])
+        probes.append(d.Probe(plan=run.plan.name, finished_on=timezone.localdate(run.finished_at),
+                              slo_met=summary.get("slo_met"), missed=missed,
+                              url=_url("run-detail", project, pk=run.pk)))  # fmt: skip
+    budget = _price(project.monthly_budget_usd)
+    projected = (cost or {}).get("projected_monthly_usd")
+    return d.Inputs(
+        today=today, items=tuple(items), gates=tuple(gates), probes=tuple(probes),
+        cost=d.Cost(projected_monthly_usd=projected, budget_usd=budget, url=f"{readiness_url}#cost"),
+        probe_max_age_days=settings.READINESS_PROBE_MAX_AGE_DAYS,
+        waiver_warning_days=settings.READINESS_WAIVER_WARNING_DAYS,
+    )  # fmt: skip
+
+
+def reasons_json(decision: d.Decision) -> list[dict]:
+    return [{"level": r.level, "code": r.code, "message": r.message, "evidence": r.evidence} for r in decision.reasons]
+
+
+@transaction.atomic
+def refresh_project(project) -> d.Decision:
+    from apps.signoffs.services import gate_holders, mark_stale
+
+    runs = latest_runs(project)
+    cost = cost_for(project, runs)
+    evaluate_automatic(project, probe_summary=runs[0].summary if runs else None, cost=cost)
+    inputs = collect_inputs(project, runs=runs, cost=cost)
+    if mark_stale(project, inputs):
+        inputs = collect_inputs(project, runs=runs, cost=cost)
+    decision = d.decide(inputs)
+    status = ProjectStatus.objects.select_for_update().filter(project=project).first()
+    before = status.outcome if status else None
+    fields = dict(outcome=decision.outcome, reasons=reasons_json(decision), fingerprint=d.fingerprint(inputs),
+                  categories=d.category_scores(inputs.items, inputs.today))  # fmt: skip
+    if status is None:
+        status = ProjectStatus.objects.create(project=project, changed_at=timezone.now(), **fields)
+    else:
+        for name, value in fields.items():
+            setattr(status, name, value)
+        if before != decision.outcome:
+            status.changed_at = timezone.now()
+        status.save()
+    if before is not None and before != decision.outcome:
+        audit_record(access=None, organization_id=project.organization_id, action="project.decision", obj=project,
+                     changes={"decision": [before, decision.outcome]})  # fmt: skip
+        functions = [g.function for g in inputs.gates]
+        lines = "\n".join(f"- [{r.level}] {r.message}" for r in decision.reasons) or "- no open findings"
+        notify([project.owner, *gate_holders(project, functions)],
+               f"{project.name}: decision changed {before} → {decision.outcome}",
+               f"The go/no-go decision for {project.name} is now {decision.outcome} (was {before}).\n\n"
+               f"Reasons:\n{lines}\n")  # fmt: skip
+    return decision

@@ -1,0 +1,27 @@
+from apps.orgs.access import Access
+from apps.reports.models import ProjectStatus, Report
+
+
+def report_list(*, access: Access, org_id: int | None = None, project_id: int | None = None):
+    qs = Report.objects.visible_to(access).select_related("project", "organization")
+    if org_id is not None:
+        qs = qs.in_org(org_id)
+    return qs.filter(project_id=project_id) if project_id is not None else qs
+
+
+def status_list(*, access: Access, org_id: int | None = None):
+    qs = ProjectStatus.objects.visible_to(access).select_related("project")
+    return qs.in_org(org_id) if org_id is not None else qs
+
+
+def recent_outcomes(*, access: Access, org_id: int, last: int = 6) -> dict[int, list[str]]:
+    """project id -> the decisions of its last `last` reports, oldest first (the dashboard trend)."""
+    out: dict[int, list[str]] = {}
+    rows = (
+        report_list(access=access, org_id=org_id).order_by("project_id", "-number").values_list("project_id", "outcome")
+    )
+    for project_id, outcome in rows.iterator():
+        trend = out.setdefault(project_id, [])
+        if len(trend) < last:
+            trend.insert(0, outcome)
+    return out

@@ -1,0 +1,160 @@
+"""What a report freezes: the decision and every input it was made from, as plain JSON.
+
+`build_snapshot` reads the database once; `changes_between` is pure and compares two snapshots
+(decision, items, gates, figures) for the "what changed since the previous report" section.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.checklists.models import Checklist
+from apps.checklists.services import current_responses
+from apps.probes import charts as probe_charts
+from apps.probes.models import ProbeRun
+from apps.reports import charts, decision
+from apps.reports.evaluation import collect_inputs, cost_for, latest_runs, reasons_json
+from apps.signoffs.services import gate_states
+
+SCHEMA = 1
+RULES = decision.__doc__.split("answered. The rules (also in the README and in every report):", 1)[-1].strip()
+
+
+def _user(u) -> str | None:
+    return u.username if u is not None else None
+
+
+def _when(t) -> str | None:
+    return t.isoformat() if t else None
+
+
+def _item(r, today) -> dict:
+    waivers = [
+        {"state": w.state_on(today), "reason": w.reason, "risk_level": w.risk_level, "expires_on": str(w.expires_on),
+         "requested_by": _user(w.requested_by), "decided_by": _user(w.decided_by), "decision_note": w.decision_note,
+         "revoke_reason": w.revoke_reason}
+        for w in r.waivers.all()
+    ]  # fmt: skip
+    return {
+        "key": r.item.key, "title": r.item.title, "severity": r.item.severity, "function": r.item.function,
+        "evidence_kind": r.item.evidence_kind, "references": r.item.references, "status": r.status,
+        "na_reason": r.na_reason, "evidence_text": r.evidence_text, "evidence_url": r.evidence_url,
+        "evidence_file": r.evidence_file.name.rsplit("/", 1)[-1] if r.evidence_file else "",
+        "figure": r.figure, "explanation": r.explanation, "answered_by": r.answered_label or _user(r.answered_by),
+        "answered_at": _when(r.answered_at), "waivers": waivers,
+    }  # fmt: skip
+
+
+def _gate(g) -> dict:
+    decisions = [
+        {"verdict": x.verdict, "by": _user(x.decided_by), "at": _when(x.created_at), "reason": x.reason,
+         "conditions": x.conditions, "stale": x.stale_at is not None, "stale_reason": x.stale_reason}
+        for x in g.current + g.stale
+    ]  # fmt: skip
+    return {"function": g.function, "required": g.required, "status": g.status, "approvals": g.approvals,
+            "open_conditions": g.open_conditions, "decisions": decisions}  # fmt: skip
+
+
+def _probe(run: ProbeRun) -> dict:
+    s = run.summary or {}
+    o = s.get("overall", {})
+    return {
+        "plan": run.plan.name, "run_id": run.pk, "endpoint": run.plan.endpoint.name,
+        "finished_at": _when(run.finished_at), "slo": s.get("slo"), "slo_checks": s.get("slo_checks", []),
+        "slo_met": s.get("slo_met"), "client_saturated": s.get("client_saturated"),
+        "headline": {
+            "ttft_p95_ms": o.get("ttft_ms", {}).get("p95"), "tpot_p95_ms": o.get("tpot_ms", {}).get("p95"),
+            "e2e_p99_ms": o.get("e2e_ms", {}).get("p99"), "error_rate": o.get("error_rate"),
+            "request_throughput": o.get("request_throughput"), "goodput": o.get("goodput"),
+            "output_token_throughput": o.get("output_token_throughput"), "slo_attainment": o.get("slo_attainment"),
+        },
+    }  # fmt: skip
+
+
+def build_snapshot(project) -> dict:
+    today = timezone.localdate()
+    runs = latest_runs(project)
+    cost = cost_for(project, runs)
+    inputs = collect_inputs(project, runs=runs, cost=cost, today=today)
+    outcome = decision.decide(inputs)
+    scores = {c["category"]: c for c in decision.category_scores(inputs.items, today)}
+    categories = []
+    for checklist in Checklist.objects.filter(project=project).select_related("template"):
+        responses = current_responses(checklist).prefetch_related(
+            "waivers__requested_by", "waivers__decided_by"
+        ).select_related("answered_by")  # fmt: skip
+        t = checklist.template
+        categories.append({"category": t.category, "name": t.name, "template": t.key, "version": t.version,
+                           "checklist_id": checklist.pk, "score": scores.get(t.category, {}),
+                           "items": [_item(r, today) for r in responses]})  # fmt: skip
+    probes = [_probe(r) for r in runs]
+    figures = {}
+    newest = ProbeRun.objects.filter(pk=runs[0].pk).only("timeline").first() if runs else None
+    if newest is not None and newest.timeline:
+        figures["latency"] = probe_charts.latency_over_time(newest.timeline)
+    for name, fig in (("attainment", charts.slo_attainment(probes)), ("cost", charts.cost_vs_budget(cost))):
+        if fig:
+            figures[name] = fig
+    return {
+        "schema": SCHEMA,
+        "generated_at": timezone.now().isoformat(),
+        "today": today.isoformat(),
+        "project": {
+            "id": project.pk,
+            "name": project.name,
+            "slug": project.slug,
+            "stage": project.stage,
+            "risk_tier": project.risk_tier,
+            "owner": _user(project.owner),
+            "monthly_budget_usd": float(project.monthly_budget_usd) if project.monthly_budget_usd is not None else None,
+            "expected_peak_rpm": project.expected_peak_rpm,
+        },  # fmt: skip
+        "decision": {"outcome": outcome.outcome, "reasons": reasons_json(outcome)},
+        "rules": RULES,
+        "settings": {
+            "probe_max_age_days": settings.READINESS_PROBE_MAX_AGE_DAYS,
+            "waiver_warning_days": settings.READINESS_WAIVER_WARNING_DAYS,
+        },  # fmt: skip
+        "fingerprint": decision.fingerprint(inputs),
+        "categories": categories,
+        "gates": [_gate(g) for g in gate_states(project)],
+        "probes": probes,
+        "cost": cost,
+        "figures": figures,
+    }
+
+
+def changes_between(before: dict | None, after: dict) -> dict:
+    """Decision, item, gate and figure changes from `before` to `after` (None: the first report)."""
+    if before is None:
+        return {"first": True}
+    out = {"first": False, "decision": None, "items": [], "gates": [], "figures": []}
+    was, now = before["decision"]["outcome"], after["decision"]["outcome"]
+    if was != now:
+        out["decision"] = [was, now]
+    old_items = {(c["template"], i["key"]): i for c in before["categories"] for i in c["items"]}
+    for c in after["categories"]:
+        for i in c["items"]:
+            prev = old_items.pop((c["template"], i["key"]), None)
+            if prev is None:
+                out["items"].append({"title": i["title"], "from": None, "to": i["status"]})
+            elif prev["status"] != i["status"]:
+                out["items"].append({"title": i["title"], "from": prev["status"], "to": i["status"]})
+    out["items"] += [{"title": i["title"], "from": i["status"], "to": None} for i in old_items.values()]
+    old_gates = {g["function"]: g for g in before["gates"]}
+    for g in after["gates"]:
+        prev = old_gates.get(g["function"], {})
+        if prev.get("status") != g["status"]:
+            out["gates"].append({"function": g["function"], "from": prev.get("status"), "to": g["status"]})
+    old_probes = {p["plan"]: p["headline"] for p in before["probes"]}
+    for p in after["probes"]:
+        prev = old_probes.get(p["plan"], {})
+        for key, value in p["headline"].items():
+            if prev.get(key) != value:
+                out["figures"].append({"what": f"{p['plan']}: {key}", "from": prev.get(key), "to": value})
+    old_cost, new_cost = before.get("cost") or {}, after.get("cost") or {}
+    for key in ("projected_monthly_usd", "cost_per_1m_output_tokens_usd", "budget_usd"):
+        if old_cost.get(key) != new_cost.get(key):
+            out["figures"].append({"what": key, "from": old_cost.get(key), "to": new_cost.get(key)})
+    return out

@@ -1,0 +1,225 @@
+"""Sign-off decisions with separation of duties, staleness on material change, follow-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.checklists.services import holds_function, readiness_changed
+from apps.core.errors import ApplicationError
+from apps.core.notify import notify
+from apps.core.services import audit_record, require_writer
+from apps.orgs.access import Access
+from apps.orgs.models import Function, Membership, Organization
+from apps.signoffs.material import fingerprint, material_state, what_changed
+from apps.signoffs.models import FollowUp, FollowUpStatus, SignoffDecision, SignoffPolicy, Verdict
+
+APPROVALS = (Verdict.APPROVE, Verdict.APPROVE_WITH_CONDITIONS)
+
+
+def policy_for(org: Organization) -> SignoffPolicy:
+    policy, _ = SignoffPolicy.objects.get_or_create(organization=org)
+    return policy
+
+
+def validate_gates(gates) -> list[dict]:
+    if not isinstance(gates, list) or not gates:
+        raise ApplicationError("Give at least one gate.", detail={"gates": ["A non-empty list."]})
+    clean, seen = [], set()
+    for gate in gates:
+        function = gate.get("function") if isinstance(gate, dict) else None
+        required = gate.get("required", 1) if isinstance(gate, dict) else None
+        if function not in Function.values or function in seen:
+            raise ApplicationError("Each gate names a distinct function.",
+                                   detail={"gates": [f"Functions: {', '.join(Function.values)}."]})  # fmt: skip
+        if not isinstance(required, int) or isinstance(required, bool) or not 1 <= required <= 10:
+            raise ApplicationError("A gate requires 1 to 10 approvers.", detail={"gates": [f"{function}: 1..10."]})
+        seen.add(function)
+        clean.append({"function": function, "required": required})
+    return clean
+
+
+@transaction.atomic
+def policy_update(*, access: Access, org: Organization, **fields) -> SignoffPolicy:
+    if not access.can_admin(org.pk):
+        raise ApplicationError("Only owners and admins can change the sign-off policy.", code="forbidden",
+                               status=403 if access.can_read(org.pk) else 404)  # fmt: skip
+    policy = policy_for(org)
+    before = {"gates": policy.gates, "allow_owner_approval": policy.allow_owner_approval,
+              "allow_multiple_gates": policy.allow_multiple_gates}  # fmt: skip
+    if "gates" in fields:
+        policy.gates = validate_gates(fields["gates"])
+    for name in ("allow_owner_approval", "allow_multiple_gates"):
+        if name in fields:
+            setattr(policy, name, bool(fields[name]))
+    policy.save()
+    after = {"gates": policy.gates, "allow_owner_approval": policy.allow_owner_approval,
+             "allow_multiple_gates": policy.allow_multiple_gates}  # fmt: skip
+    changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    if changes:
+        audit_record(access=access, organization_id=org.pk, action="signoff_policy.update", obj=policy,
+                     changes=changes)  # fmt: skip
+        for project in org.projects.all():
+            readiness_changed(project)
+    return policy
+
+
+# --- gate state --------------------------------------------------------------------------------
+
+
+@dataclass
+class GateState:
+    function: str
+    required: int
+    current: list = field(default_factory=list)  # current decisions (not stale, not superseded)
+    stale: list = field(default_factory=list)  # stale decisions not yet replaced
+    open_conditions: list = field(default_factory=list)
+
+    @property
+    def approvals(self) -> int:
+        return len({d.decided_by_id for d in self.current if d.verdict in APPROVALS})
+
+    @property
+    def rejection(self):
+        return next((d for d in self.current if d.verdict == Verdict.REJECT), None)
+
+    @property
+    def status(self) -> str:
+        if self.rejection:
+            return "rejected"
+        if self.approvals >= self.required:
+            return "approved_with_conditions" if self.open_conditions else "approved"
+        return "stale" if self.stale else "pending"
+
+
+def gate_states(project, policy: SignoffPolicy | None = None) -> list[GateState]:
+    policy = policy or policy_for(project.organization)
+    decisions = list(
+        SignoffDecision.objects.filter(project=project, superseded_at__isnull=True)
+        .select_related("decided_by")
+        .prefetch_related("follow_ups")
+        .order_by("created_at")
+    )
+    states = []
+    for gate in policy.gates:
+        mine = [d for d in decisions if d.function == gate["function"]]
+        current = [d for d in mine if d.stale_at is None]
+        voters = {d.decided_by_id for d in current}
+        stale = [d for d in mine if d.stale_at is not None and d.decided_by_id not in voters]
+        conditions = [f.text for d in current if d.verdict in APPROVALS for f in d.follow_ups.all()
+                      if f.status == FollowUpStatus.OPEN]  # fmt: skip
+        states.append(GateState(gate["function"], gate["required"], current, stale, conditions))
+    return states
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def _check_separation(access: Access, project, function: str, verdict: str, policy: SignoffPolicy) -> None:
+    org_id = project.organization_id
+    if function not in {g["function"] for g in policy.gates}:
+        raise ApplicationError(f"There is no {function} gate in this organization's policy.",
+                               detail={"function": ["Not a gate."]})  # fmt: skip
+    if not holds_function(access, org_id, function):
+        raise ApplicationError(f"Only members holding the {function} function can decide this gate.",
+                               code="forbidden", status=403)  # fmt: skip
+    if verdict not in APPROVALS:
+        return
+    if project.owner_id == access.user.pk and not policy.allow_owner_approval:
+        raise ApplicationError("The project owner cannot approve their own project's gates (org policy).",
+                               code="separation_of_duties", status=403)  # fmt: skip
+    if not policy.allow_multiple_gates:
+        other = SignoffDecision.objects.filter(
+            project=project, decided_by=access.user, verdict__in=APPROVALS, stale_at__isnull=True,
+            superseded_at__isnull=True,
+        ).exclude(function=function)  # fmt: skip
+        if other.exists():
+            message = f"You already approved the {other.first().function} gate; one person cannot clear two gates."
+            raise ApplicationError(message + " (org policy)", code="separation_of_duties", status=403)
+
+
+@transaction.atomic
+def signoff_decide(*, access: Access, project, function: str, verdict: str, reason: str = "",
+                   conditions: list[str] | None = None) -> SignoffDecision:  # fmt: skip
+    """Decide a gate. The decision records the fingerprint of the material state it saw."""
+    from apps.reports.evaluation import collect_inputs
+
+    require_writer(access, project.organization_id)
+    if access.user is None:
+        raise ApplicationError("A sign-off needs a person; API tokens cannot sign.", code="forbidden", status=403)
+    if verdict not in Verdict.values:
+        raise ApplicationError("Unknown verdict.", detail={"verdict": [f"One of {', '.join(Verdict.values)}."]})
+    conditions = [c.strip()[:500] for c in (conditions or []) if c and c.strip()]
+    if verdict == Verdict.REJECT and not reason.strip():
+        raise ApplicationError("Say why the gate is rejected.", detail={"reason": ["Required to reject."]})
+    if verdict == Verdict.APPROVE_WITH_CONDITIONS and not conditions:
+        raise ApplicationError("List the conditions.", detail={"conditions": ["At least one condition."]})
+    if verdict != Verdict.APPROVE_WITH_CONDITIONS and conditions:
+        raise ApplicationError("Conditions go with “approve with conditions”.", detail={"conditions": ["Not here."]})
+    policy = policy_for(project.organization)
+    _check_separation(access, project, function, verdict, policy)
+    now = timezone.now()
+    SignoffDecision.objects.filter(
+        project=project, function=function, decided_by=access.user, superseded_at__isnull=True
+    ).update(superseded_at=now)
+    state = material_state(collect_inputs(project), function)
+    decision = SignoffDecision.objects.create(
+        project=project, function=function, verdict=verdict, reason=reason.strip(), conditions=conditions,
+        decided_by=access.user, fingerprint=fingerprint(state), evidence=state,
+    )  # fmt: skip
+    FollowUp.objects.bulk_create(FollowUp(project=project, decision=decision, text=c) for c in conditions)
+    audit_record(access=access, organization_id=project.organization_id, action=f"signoff.{verdict}", obj=decision,
+                 changes={"function": [None, function], "reason": [None, decision.reason],
+                          "conditions": [None, conditions],
+                          "fingerprint": [None, decision.fingerprint[:12]]})  # fmt: skip
+    readiness_changed(project)
+    return decision
+
+
+def mark_stale(project, inputs) -> int:
+    """Mark every current decision whose material state changed since it was given; notify."""
+    now = timezone.now()
+    count = 0
+    for decision in SignoffDecision.objects.filter(project=project, stale_at__isnull=True, superseded_at__isnull=True):
+        state = material_state(inputs, decision.function)
+        if fingerprint(state) == decision.fingerprint:
+            continue
+        changes = what_changed(decision.evidence, state) or ["the evidence changed"]
+        decision.stale_at, decision.stale_reason = now, "; ".join(changes)[:500]
+        decision.save(update_fields=["stale_at", "stale_reason", "updated_at"])
+        audit_record(access=None, organization_id=project.organization_id, action="signoff.stale", obj=decision,
+                     changes={"stale": [False, True], "because": [None, decision.stale_reason]})  # fmt: skip
+        notify([decision.decided_by, project.owner], f"{project.name}: your {decision.function} sign-off is stale",
+               f"The {decision.function} {decision.get_verdict_display().lower()} given on "
+               f"{decision.created_at:%Y-%m-%d} for {project.name} no longer matches the evidence:\n\n- "
+               + "\n- ".join(changes) + "\n\nThe gate needs a fresh decision.")  # fmt: skip
+        count += 1
+    return count
+
+
+def gate_holders(project, functions) -> list:
+    """Members of the project's org holding any of `functions`."""
+    memberships = Membership.objects.filter(organization_id=project.organization_id).select_related("user")
+    return [m.user for m in memberships if set(m.functions or []) & set(functions)]
+
+
+# --- follow-ups --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def follow_up_close(*, access: Access, follow_up: FollowUp, note: str = "") -> FollowUp:
+    project = follow_up.project
+    require_writer(access, project.organization_id)
+    follow_up = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
+    if follow_up.status == FollowUpStatus.DONE:
+        raise ApplicationError("The follow-up is already done.", code="conflict", status=409)
+    follow_up.status, follow_up.closed_at, follow_up.note = FollowUpStatus.DONE, timezone.now(), note.strip()[:500]
+    follow_up.closed_by = access.user
+    follow_up.save()
+    audit_record(access=access, organization_id=project.organization_id, action="follow_up.done", obj=follow_up,
+                 changes={"status": [FollowUpStatus.OPEN, FollowUpStatus.DONE],
+                          "note": [None, follow_up.note]})  # fmt: skip
+    readiness_changed(project)
+    return follow_up
