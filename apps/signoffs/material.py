@@ -4,7 +4,8 @@ A gate's approval covers the checklist items its function owns (status, severity
 valid waiver covers them, until when), the latest probe outcome of every plan (SLO met or which
 SLOs missed, not the exact figures), and the cost position (budget, over or within it). Wording
 of items, figures that move without changing an outcome, and other functions' items are not
-material, so editing them leaves approvals standing.
+material, so editing them leaves approvals standing; and only a change for the worse makes an
+approval stale (`what_worsened`).
 """
 
 from __future__ import annotations
@@ -45,29 +46,58 @@ def fingerprint(state: dict) -> str:
     return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
 
 
-def what_changed(before: dict, after: dict) -> list[str]:
-    """Human-readable differences between two material states (why an approval went stale)."""
+# How good an item's state is for an approver: a change to a lower rank is material.
+RANK = {"pass": 3, "not_applicable": 3, "waived": 2, "pending": 1, "fail": 0}
+SEVERITY_RANK = {"minor": 0, "major": 1, "blocker": 2}
+
+
+def _item_rank(item: dict) -> int:
+    if item["status"] in ("pass", "not_applicable"):
+        return RANK[item["status"]]
+    return RANK["waived"] if item.get("waived_until") else RANK[item["status"]]
+
+
+def what_worsened(approved: dict, now: dict) -> list[str]:
+    """The material changes since an approval, in words; empty when nothing got worse.
+
+    Worse means: an item of the function fell back (pass → pending, waived → failing, a waiver
+    shortened), became more severe, or appeared without passing; a probe plan missed an SLO it met
+    (or a new one); the cost went over budget or the budget shrank below the projection. Things
+    getting better (an item passing, a waiver no longer needed) leave the approval standing: what
+    was approved was the worse state.
+    """
     out = []
-    old_items = {i["key"]: i for i in before.get("items", [])}
-    new_items = {i["key"]: i for i in after.get("items", [])}
-    for key, item in new_items.items():
+    old_items = {i["key"]: i for i in approved.get("items", [])}
+    for key, item in {i["key"]: i for i in now.get("items", [])}.items():
         prev = old_items.get(key)
+        state = _state_words(item)
         if prev is None:
-            out.append(f"item “{item['title']}” added ({item['status']})")
+            if _item_rank(item) < RANK["pass"]:
+                out.append(f"new item “{item['title']}” is {state}")
             continue
-        for field in ("status", "severity", "waived_until"):
-            if prev.get(field) != item.get(field):
-                out.append(f"“{item['title']}” {field.replace('_', ' ')}: {prev.get(field)} → {item.get(field)}")
-    out += [f"item “{i['title']}” removed" for k, i in old_items.items() if k not in new_items]
-    old_probes = {p["plan"]: p for p in before.get("probes", [])}
-    for probe in after.get("probes", []):
+        if _item_rank(item) < _item_rank(prev):
+            out.append(f"“{item['title']}”: {_state_words(prev)} → {state}")
+        elif prev.get("waived_until") and item.get("waived_until") and item["waived_until"] < prev["waived_until"]:
+            out.append(f"“{item['title']}”: waiver shortened to {item['waived_until']}")
+        if SEVERITY_RANK.get(item["severity"], 0) > SEVERITY_RANK.get(prev["severity"], 0):
+            out.append(f"“{item['title']}” is now {item['severity']}")
+    old_probes = {p["plan"]: p for p in approved.get("probes", [])}
+    for probe in now.get("probes", []):
         prev = old_probes.get(probe["plan"])
-        if prev != probe:
+        newly_missed = set(probe["missed"]) - set(prev["missed"] if prev else [])
+        if probe["slo_met"] is False and (prev is None or prev["slo_met"] is not False or newly_missed):
             was = "no result" if prev is None else _slo_words(prev)
             out.append(f"probe “{probe['plan']}”: {was} → {_slo_words(probe)}")
-    if before.get("cost") != after.get("cost"):
-        out.append(f"cost position: {before.get('cost')} → {after.get('cost')}")
+    old_cost, cost = approved.get("cost") or {}, now.get("cost") or {}
+    if cost.get("over_budget") and not old_cost.get("over_budget"):
+        out.append(f"projected cost is now over the budget of ${cost['budget_usd']:,.0f}")
     return out
+
+
+def _state_words(item: dict) -> str:
+    if item.get("waived_until") and item["status"] not in ("pass", "not_applicable"):
+        return f"{item['status']} (waived until {item['waived_until']})"
+    return item["status"]
 
 
 def _slo_words(probe: dict) -> str:

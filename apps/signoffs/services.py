@@ -13,7 +13,7 @@ from apps.core.notify import notify
 from apps.core.services import audit_record, require_writer
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization
-from apps.signoffs.material import fingerprint, material_state, what_changed
+from apps.signoffs.material import fingerprint, material_state, what_worsened
 from apps.signoffs.models import FollowUp, FollowUpStatus, SignoffDecision, SignoffPolicy, Verdict
 
 APPROVALS = (Verdict.APPROVE, Verdict.APPROVE_WITH_CONDITIONS)
@@ -179,14 +179,22 @@ def signoff_decide(*, access: Access, project, function: str, verdict: str, reas
 
 
 def mark_stale(project, inputs) -> int:
-    """Mark every current decision whose material state changed since it was given; notify."""
+    """Mark stale every current approval whose evidence got worse since it was given, and every
+    rejection whose evidence got better; notify the decider and the project owner."""
     now = timezone.now()
     count = 0
     for decision in SignoffDecision.objects.filter(project=project, stale_at__isnull=True, superseded_at__isnull=True):
         state = material_state(inputs, decision.function)
         if fingerprint(state) == decision.fingerprint:
             continue
-        changes = what_changed(decision.evidence, state) or ["the evidence changed"]
+        if decision.verdict == Verdict.REJECT:
+            # A rejection waits for things to get better; read backwards, "worsened" is what improved.
+            improved = what_worsened(state, decision.evidence)
+            changes = [f"improved since the rejection: {len(improved)} change(s)"] if improved else []
+        else:
+            changes = what_worsened(decision.evidence, state)
+        if not changes:
+            continue  # an approval stands when things got better, a rejection when they got worse
         decision.stale_at, decision.stale_reason = now, "; ".join(changes)[:500]
         decision.save(update_fields=["stale_at", "stale_reason", "updated_at"])
         audit_record(access=None, organization_id=project.organization_id, action="signoff.stale", obj=decision,

@@ -88,7 +88,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  started demo probe run #{run.pk} (40 s) on the simulator")
 
     def _banner(self, url: str) -> None:
-        logins = "\n".join(f"    {u} / {p}   ({r.label})" for u, p, r, _ in DEMO_USERS)
+        logins = "\n".join(f"    {u} / {p}   ({r.label}; {', '.join(f) or 'no function'})" for u, p, r, f in DEMO_USERS)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  readiness is up: {url}\n\n  Log in as\n{logins}\n    {ADMIN[0]} / {ADMIN[1]}   "

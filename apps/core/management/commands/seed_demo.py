@@ -6,18 +6,32 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from apps.checklists import services as checklist_services
+from apps.checklists.models import ChecklistTemplate, EvidenceKind
 from apps.orgs import services as org_services
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization, Role
 from apps.probes import services as probe_services
 from apps.projects import services as project_services
 from apps.projects.models import PriceModel, Project
+from apps.signoffs import services as signoff_services
 
 DEMO_USERS = [
     # username, password, role, functions
     ("alice", "alice-demo-pass", Role.OWNER, [Function.ENGINEERING, Function.PRODUCT]),
     ("bob", "bob-demo-pass", Role.VIEWER, [Function.SECURITY]),
+    # The three sign-off gates of the demo org, one person each (the owner may not approve her own project).
+    ("sam", "sam-demo-pass", Role.MEMBER, [Function.SECURITY]),
+    ("erin", "erin-demo-pass", Role.MEMBER, [Function.ENGINEERING]),
+    ("fred", "fred-demo-pass", Role.MEMBER, [Function.FINANCE]),
 ]
+DEMO_GATES = [{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
+# What the demo project has not done yet: the reasons its first decision is NO-GO.
+DEMO_OPEN = {
+    "sec.sensitive-data": ("fail", "Prompts and completions are logged unredacted in the API gateway (SEC-142)."),
+    "sec.prompt-injection": ("pending", ""),  # external: the red-team pipeline reports it over the API
+    "mon.tracing": ("pending", ""),
+}
 ADMIN = ("admin", "admin-demo-pass")
 
 
@@ -104,4 +118,24 @@ class Command(BaseCommand):
                 prompt_tokens=256,
                 slo={"ttft_p95_ms": 500, "tpot_p95_ms": 50, "error_rate": 0.01},
             )
-        self.stdout.write(self.style.SUCCESS("demo data ready: org acme, users alice / bob / admin"))
+        self._readiness(org, project, owner_access)
+        self.stdout.write(
+            self.style.SUCCESS("demo data ready: org acme, users " + " / ".join(u[0] for u in DEMO_USERS))
+        )
+
+    def _readiness(self, org, project, owner_access) -> None:
+        """Sign-off policy and the four checklists, answered except for what keeps the demo NO-GO."""
+        signoff_services.policy_update(access=owner_access, org=org, gates=DEMO_GATES)
+        checklist_services.ensure_shipped_templates(org)
+        for template in ChecklistTemplate.objects.filter(organization=org, shipped=True).order_by("key", "-version"):
+            if project.checklists.filter(template_key=template.key).exists():
+                continue
+            checklist = checklist_services.checklist_add(access=owner_access, project=project, template=template)
+            for response in checklist_services.current_responses(checklist):
+                if response.item.evidence_kind == EvidenceKind.AUTOMATIC:
+                    continue  # decided by the demo probe run
+                status, note = DEMO_OPEN.get(response.item.key, ("pass", f"Demo evidence: {response.item.guidance}"))
+                if status != "pending":
+                    checklist_services.response_answer(
+                        access=owner_access, response=response, status=status, evidence_text=note
+                    )

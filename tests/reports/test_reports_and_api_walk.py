@@ -1,0 +1,236 @@
+"""The whole flow over the API alone (NO-GO → CONDITIONAL → GO), reports as immutable snapshots,
+scheduled reports, notifications and the pages that show the decision."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.utils import timezone
+
+from apps.orgs import services as org_services
+from apps.orgs.models import Role
+from apps.probes import services as probes
+from apps.probes.execution import shard_execute
+from apps.probes.models import ProbeRun
+from apps.reports.models import Report
+from tests.conftest import api_client_for, make_user
+
+PROFILE = {"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]}
+
+
+@pytest.fixture
+def people(world):
+    """sec (security) and fin (finance) join; world.member holds engineering. The owner owns the project."""
+    for name, functions in (("sec", ["security"]), ("fin", ["finance"])):
+        make_user(name)
+        org_services.membership_add(access=world.access(world.owner), org=world.org, username=name,
+                                    role=Role.MEMBER, functions=functions)  # fmt: skip
+    users = get_user_model().objects
+    return {
+        "owner": api_client_for(world.owner),
+        "eng": api_client_for(world.member),
+        "sec": api_client_for(users.get(username="sec")),
+        "fin": api_client_for(users.get(username="fin")),
+    }
+
+
+def run_probe_over_api(client, world, endpoint_id):
+    plan = client.post(
+        "/api/v1/probe-plans/",
+        {"endpoint": endpoint_id, "name": "load", "profile": PROFILE, "max_tokens": 8, "slo": {"ttft_p95_ms": 2000}},
+        format="json",
+    )
+    assert plan.status_code == 201, plan.json()
+    run = client.post(f"/api/v1/probe-plans/{plan.json()['id']}/start/", format="json").json()
+    # The worker's job, done in-process: the shard runs against the simulator over real HTTP.
+    for shard in ProbeRun.objects.get(pk=run["id"]).shards.all():
+        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    assert client.get(f"/api/v1/probe-runs/{run['id']}/").json()["status"] == "succeeded"
+    return plan.json()["id"]
+
+
+def readiness(client, world):
+    body = client.get(f"/api/v1/projects/{world.project.pk}/readiness/").json()
+    return body["outcome"], body
+
+
+def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, people, simulator):
+    owner, rw_token = people["owner"], api_client_for(token=tokens["read_write"])
+    policy = [{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
+    from apps.signoffs.services import policy_update  # the policy is an admin's page setting
+
+    policy_update(access=world.access(world.owner), org=world.org, gates=policy)
+    assert owner.patch(f"/api/v1/projects/{world.project.pk}/", {"monthly_budget_usd": "5000",
+                       "expected_peak_rpm": 120}, format="json").status_code == 200  # fmt: skip
+    assert owner.patch(f"/api/v1/endpoints/{world.endpoint.pk}/", {"base_url": simulator.base_url},
+                       format="json").status_code == 200  # fmt: skip
+    templates = owner.get("/api/v1/checklist-templates/?shipped=true").json()["results"]
+    assert sorted(t["key"] for t in templates) == ["cost", "monitoring", "reliability", "security"]
+    for t in templates:
+        created = owner.post("/api/v1/checklists/", {"project": world.project.pk, "template": t["id"]}, format="json")
+        assert created.status_code == 201, created.json()
+    outcome, body = readiness(owner, world)
+    assert outcome == "NO-GO"
+    assert {"blocker_pending", "gate_missing", "probe_missing"} <= {r["code"] for r in body["reasons"]}
+    assert all(r["evidence"].startswith("http") for r in body["reasons"] if r["code"] == "blocker_pending")
+
+    run_probe_over_api(owner, world, world.endpoint.pk)
+    responses = owner.get(f"/api/v1/checklist-responses/?project={world.project.pk}&page_size=100").json()["results"]
+    assert len(responses) == 36
+    automatic = {r["item"]["key"]: r for r in responses if r["item"]["evidence_kind"] == "automatic"}
+    assert {r["status"] for r in automatic.values()} == {"pass"}, automatic
+    waived = "sec.sensitive-data"
+    for r in responses:
+        kind, key = r["item"]["evidence_kind"], r["item"]["key"]
+        if kind == "automatic" or key == waived:
+            continue
+        client = rw_token if kind == "external" else owner  # a pipeline's token sets external items
+        answer = client.post(f"/api/v1/checklist-responses/{r['id']}/answer/",
+                             {"status": "pass", "evidence_text": f"evidence for {key}"}, format="json")  # fmt: skip
+        assert answer.status_code == 200, answer.json()
+    sensitive = next(r for r in responses if r["item"]["key"] == waived)
+    waiver = owner.post("/api/v1/waivers/", {"response": sensitive["id"], "reason": "redaction ships next sprint",
+                        "risk_level": "medium", "expires_on": str(timezone.localdate() + timedelta(days=60))},
+                        format="json")  # fmt: skip
+    assert waiver.status_code == 201, waiver.json()
+    assert owner.post(f"/api/v1/waivers/{waiver.json()['id']}/approve/", format="json").status_code == 403
+    assert people["sec"].post(f"/api/v1/waivers/{waiver.json()['id']}/approve/", format="json").status_code == 200
+    outcome, body = readiness(owner, world)
+    assert outcome == "NO-GO" and {r["code"] for r in body["reasons"]} == {"gate_missing", "waived"}
+
+    for who, function in (("sec", "security"), ("eng", "engineering"), ("fin", "finance")):
+        signed = people[who].post("/api/v1/signoffs/", {"project": world.project.pk, "function": function,
+                                  "verdict": "approve"}, format="json")  # fmt: skip
+        assert signed.status_code == 201, signed.json()
+    outcome, body = readiness(owner, world)
+    assert outcome == "CONDITIONAL" and [r["code"] for r in body["reasons"]] == ["waived"]
+
+    fixed = owner.post(f"/api/v1/checklist-responses/{sensitive['id']}/answer/",
+                       {"status": "pass", "evidence_url": "https://wiki.example/redaction"}, format="json")  # fmt: skip
+    assert fixed.status_code == 200
+    outcome, body = readiness(owner, world)
+    assert (outcome, body["reasons"]) == ("GO", [])  # the approvals stand: the evidence got better
+    assert {g["status"] for g in body["gates"]} == {"approved"}
+
+    report = owner.post("/api/v1/reports/", {"project": world.project.pk}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="report-1")  # fmt: skip
+    again = owner.post("/api/v1/reports/", {"project": world.project.pk}, format="json",
+                       HTTP_IDEMPOTENCY_KEY="report-1")  # fmt: skip
+    assert report.status_code == 201 and again.json() == report.json()
+    assert Report.objects.filter(project=world.project).count() == 1  # a retried POST made one report
+    detail = owner.get(f"/api/v1/reports/{report.json()['id']}/").json()
+    assert detail["outcome"] == "GO" and detail["trigger"] == "api"
+    snap = detail["snapshot"]
+    assert {c["category"]: c["score"]["score"] for c in snap["categories"]} == {
+        "cost": 100, "monitoring": 100, "reliability": 100, "security": 100}  # fmt: skip
+    assert snap["probes"][0]["slo_met"] is True and snap["cost"]["projected_monthly_usd"] <= 5000
+    assert "latency" in snap["figures"] and snap["changes"] == {"first": True}
+
+
+@pytest.fixture
+def project_with_run(world, simulator):
+    from apps.projects import services as project_services
+
+    owner = world.access(world.owner)
+    endpoint = project_services.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
+    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", profile=PROFILE, max_tokens=8,
+                                    slo={"ttft_p95_ms": 2000})  # fmt: skip
+    return plan
+
+
+def _execute(run, world):
+    for shard in run.shards.all():
+        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _article(html: str) -> str:
+    return re.search(r'<article class="report">.*</article>', html, re.S).group(0)
+
+
+def test_a_report_renders_the_same_after_the_project_changes(client, world, project_with_run):
+    from apps.checklists import services as checklists
+    from apps.checklists.models import ChecklistTemplate
+    from apps.projects import services as project_services
+    from apps.reports.services import report_create
+
+    owner = world.access(world.owner)
+    checklists.ensure_shipped_templates(world.org)
+    cost = ChecklistTemplate.objects.get(organization=world.org, key="cost")
+    checklist = checklists.checklist_add(access=owner, project=world.project, template=cost)
+    _execute(probes.probe_run_start(access=owner, plan=project_with_run), world)
+    report = report_create(access=owner, project=world.project)
+    client.force_login(world.owner)
+    url = f"/o/acme/reports/{report.pk}/"
+    before = _article(client.get(url).content.decode())
+    assert "NO-GO" in before and "Support Copilot" in before
+    # Everything changes: name, answers, a new run, the budget.
+    project_services.project_update(access=owner, project=world.project, name="Renamed Bot", monthly_budget_usd=1)
+    response = checklists.current_responses(checklist).get(item__key="cost.budget-alerts")
+    checklists.response_answer(access=owner, response=response, status="pass", evidence_text="alerts at 50/80/100")
+    _execute(probes.probe_run_start(access=owner, plan=project_with_run), world)
+    assert _article(client.get(url).content.decode()) == before
+    with pytest.raises(TypeError):
+        report.save()
+    with pytest.raises(TypeError):
+        Report.objects.filter(pk=report.pk).update(outcome="GO")
+    # The next report says what changed since this one.
+    second = report_create(access=owner, project=world.project)
+    changes = second.snapshot["changes"]
+    assert {"title": response.item.title, "from": "pending", "to": "pass"} in changes["items"]
+    assert any(f["what"] == "budget_usd" and f["to"] == 1.0 for f in changes["figures"])
+    page = client.get(f"/o/acme/reports/{second.pk}/").content.decode()
+    assert f"{response.item.title}”: pending → pass" in page
+    export = client.get(f"/o/acme/reports/{second.pk}/json/")
+    assert export["Content-Disposition"].endswith('.json"')
+    assert export.json()["snapshot"]["changes"] == changes and export.json()["outcome"] == second.outcome
+
+
+def test_a_scheduled_run_publishes_a_report_and_a_manual_run_does_not(world, project_with_run):
+    owner = world.access(world.owner)
+    _execute(probes.probe_run_start(access=owner, plan=project_with_run), world)
+    assert not Report.objects.exists()
+    _execute(probes.probe_run_start(access=None, plan=project_with_run, trigger="schedule"), world)
+    report = Report.objects.get()
+    assert (report.trigger, report.created_label, report.created_by) == ("schedule", "scheduler", None)
+
+
+def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django_capture_on_commit_callbacks):
+    from apps.core.models import AuditEvent
+    from apps.reports.evaluation import refresh_project
+    from apps.signoffs.services import policy_update
+
+    owner = world.access(world.owner)
+    policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
+    assert refresh_project(world.project).outcome == "NO-GO"  # no probe yet, no sign-off
+    with django_capture_on_commit_callbacks(execute=True):
+        _execute(probes.probe_run_start(access=owner, plan=project_with_run), world)
+        from apps.signoffs.services import signoff_decide
+
+        signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
+                       verdict="approve")  # fmt: skip
+    assert refresh_project(world.project).outcome == "GO"
+    event = AuditEvent.objects.filter(action="project.decision").latest("pk")
+    assert event.changes == {"decision": ["NO-GO", "GO"]}
+    sent = [m for m in mail.outbox if "decision changed NO-GO → GO" in m.subject]
+    assert len(sent) == 1 and {"owner@x.test", "member@x.test"} <= set(sent[0].to)
+
+
+def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, project_with_run):
+    client.force_login(world.owner)
+    page = client.get("/o/acme/projects/support-copilot/readiness/").content.decode()
+    assert 'data-testid="decision">NO-GO' in page and "no load probe finished" in page
+    assert 'data-testid="decision-support-copilot">NO-GO' in client.get("/o/acme/").content.decode()
+    reply = client.post("/o/acme/projects/support-copilot/signoffs/", {"function": "security", "verdict": "maybe"},
+                        follow=True)  # fmt: skip
+    assert "Unknown verdict" in reply.content.decode()
+    reply = client.post("/o/acme/projects/support-copilot/checklists/add/", {"template": "999999"}, follow=True)
+    assert "Choose a template" in reply.content.decode()
+    reply = client.post("/o/acme/signoff-policy/", {"gates": "[{nope"})
+    assert reply.status_code == 400 and "not valid JSON" in reply.content.decode()
+    report = client.post("/o/acme/projects/support-copilot/reports/new/")
+    assert report.status_code == 302 and "/reports/" in report["Location"]
+    assert "NO-GO" in client.get(report["Location"]).content.decode()
