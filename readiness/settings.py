@@ -250,6 +250,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "readiness@localhost")
 
 CELERY_BEAT_SCHEDULE = {
     "probe-reaper": {"task": "apps.probes.tasks.probe_reaper_task", "schedule": 15.0},
+    # Expiring waivers and ageing probes change decisions without any event: re-evaluate hourly.
+    "readiness-refresh": {"task": "apps.reports.tasks.readiness_refresh_task", "schedule": 3600.0},
 }
 
 # --- logging --------------------------------------------------------------------------------

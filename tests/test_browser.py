@@ -140,3 +140,117 @@ def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
     assert page.evaluate("document.querySelector('#fig-server').data.length") >= 1
     assert "all SLOs met" in page.inner_text(".verdicts")
     page.screenshot(path=str(live_server_screenshot_dir() / "run.png"), full_page=True)
+
+
+def _login(page, base: str, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"pw-{username}")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/o/**")
+
+
+def _decision(page) -> str:
+    return page.inner_text("[data-testid=decision]").strip()
+
+
+def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, simulator, transactional_db):
+    """Answer items, waive one, three people sign: the decision moves NO-GO → CONDITIONAL → GO."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.checklists import services as checklists
+    from apps.orgs.access import Access
+    from apps.orgs.models import Role
+    from apps.probes import services as probes
+    from apps.probes.execution import shard_execute
+    from apps.projects import services as projects
+    from apps.signoffs.services import policy_update
+
+    olga = make_user("olga")
+    org = org_services.organization_create(name="Vandelay", slug="vandelay", owner=olga)
+    owner = Access.for_user(olga)
+    for name, function in (("sam", "security"), ("erin", "engineering"), ("fran", "finance")):
+        make_user(name)
+        org_services.membership_add(access=owner, org=org, username=name, role=Role.MEMBER, functions=[function])
+    policy_update(access=owner, org=org, gates=[{"function": f, "required": 1}
+                                                for f in ("security", "engineering", "finance")])  # fmt: skip
+    checklists.template_save_version(access=owner, organization=org, key="launch", name="Launch basics",
+                                     category="security", items=[
+        {"key": "x.pii", "title": "PII is redacted from logs", "severity": "blocker", "function": "security"},
+        {"key": "x.alerts", "title": "Latency alerts page on-call", "severity": "major", "function": "engineering"},
+        {"key": "x.load", "title": "p95 TTFT under 5 s", "severity": "blocker", "function": "engineering",
+         "evidence_kind": "automatic", "rule": {"metric": "ttft_p95_ms", "op": "<=", "value": 5000}},
+    ])  # fmt: skip
+    project = projects.project_create(access=owner, organization=org, name="Import Export Bot")
+    endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
+                                        model_name="sim-llama-3-8b", price_model="hosted_api",
+                                        input_usd_per_mtok=1, output_usd_per_mtok=2)  # fmt: skip
+    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
+                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
+                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
+        shard_execute(shard_id=shard.pk, org_id=org.pk)  # the worker's job, done before the browser starts
+    base = live_server.url
+    readiness = f"{base}/o/vandelay/projects/{project.slug}/readiness/"
+
+    _login(page, base, "olga")
+    page.goto(readiness)
+    assert _decision(page) == "NO-GO"
+    page.select_option("[data-testid=template-select]", label="Launch basics (v1)")
+    page.click("button:has-text('Add')")
+    page.wait_for_selector(".msg.success")
+    reasons = page.inner_text("[data-testid=reasons]")
+    assert "PII is redacted from logs" in reasons and "security sign-off missing" in reasons
+    page.click("[data-testid=checklists] a:has-text('Launch basics')")
+    alerts = page.locator('[data-testid="item-x.alerts"]')
+    alerts.locator("summary:has-text('Answer')").click()
+    alerts.locator("select[name=status]").select_option("pass")
+    alerts.locator("textarea[name=evidence_text]").fill("PagerDuty rule 42, tested on 11-20")
+    alerts.locator("button:has-text('Save answer')").click()
+    page.wait_for_selector(".msg.success")
+    assert page.locator('[data-testid="item-x.alerts"] [data-testid=status]').inner_text() == "Pass"
+    assert page.locator('[data-testid="item-x.load"] [data-testid=status]').inner_text() == "Pass"  # by its rule
+    pii = page.locator('[data-testid="item-x.pii"]')
+    pii.locator("summary:has-text('Request a waiver')").click()
+    pii.locator("textarea[name=reason]").fill("Redaction ships in the next release")
+    pii.locator("select[name=risk_level]").select_option("medium")
+    pii.locator("input[name=expires_on]").fill(str(timezone.localdate() + timedelta(days=30)))
+    pii.locator("button:has-text('Request waiver')").click()
+    page.wait_for_selector(".msg.success")
+    checklist_url = page.url.split("#")[0]
+
+    _login(page, base, "sam")
+    page.goto(checklist_url)
+    page.locator('[data-testid="item-x.pii"] button:has-text("Approve")').click()
+    page.wait_for_selector(".msg.success")
+    assert "approved" in page.inner_text('[data-testid="item-x.pii"] [data-testid=waivers]')
+    for name, function in (("sam", "security"), ("erin", "engineering"), ("fran", "finance")):
+        if name != "sam":
+            _login(page, base, name)
+        page.goto(readiness)
+        gate = page.locator(f"[data-testid=gate-{function}]")
+        gate.locator("select[name=verdict]").select_option("approve")
+        gate.locator("button:has-text('Decide')").click()
+        page.wait_for_selector(".msg.success")
+    assert _decision(page) == "CONDITIONAL"
+    assert "waived until" in page.inner_text("[data-testid=reasons]")
+
+    _login(page, base, "olga")
+    page.goto(checklist_url)
+    pii = page.locator('[data-testid="item-x.pii"]')
+    pii.locator("summary:has-text('Answer')").click()
+    pii.locator("select[name=status]").select_option("pass")
+    pii.locator("textarea[name=evidence_text]").fill("Redaction live since release 3.2")
+    pii.locator("button:has-text('Save answer')").click()
+    page.wait_for_selector(".msg.success")
+    page.goto(readiness)
+    assert _decision(page) == "GO"
+    page.click("[data-testid=generate-report]")
+    page.wait_for_url("**/reports/*/")
+    assert page.inner_text("[data-testid=report-decision]").strip() == "GO"
+    page.screenshot(path=str(live_server_screenshot_dir() / "report.png"), full_page=True)
+    page.goto(f"{base}/o/vandelay/")
+    assert page.inner_text("[data-testid=decision-import-export-bot]").strip() == "GO"

@@ -231,6 +231,26 @@ def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, pro
     assert "Choose a template" in reply.content.decode()
     reply = client.post("/o/acme/signoff-policy/", {"gates": "[{nope"})
     assert reply.status_code == 400 and "not valid JSON" in reply.content.decode()
+    from apps.checklists import services as checklists
+    from apps.checklists.models import ChecklistTemplate
+
+    checklists.ensure_shipped_templates(world.org)
+    security = ChecklistTemplate.objects.get(organization=world.org, key="security")
+    reply = client.post("/o/acme/projects/support-copilot/checklists/add/", {"template": security.pk}, follow=True)
+    assert "added" in reply.content.decode()
+    checklist = world.project.checklists.get()
+    item = checklists.current_responses(checklist).get(item__key="sec.supply-chain")
+    reply = client.post(f"/o/acme/responses/{item.pk}/answer/", {"status": "pass"}, follow=True)
+    assert "A pass needs evidence" in reply.content.decode()  # refused, with the reason
+    reply = client.post(f"/o/acme/responses/{item.pk}/answer/", {"status": "pass", "evidence_url": "javascript:x"},
+                        follow=True)  # fmt: skip
+    assert "not a valid http(s) URL" in reply.content.decode()
+    client.post(f"/o/acme/responses/{item.pk}/answer/", {"status": "fail", "evidence_text": "no SBOM yet"})
+    reply = client.post(f"/o/acme/responses/{item.pk}/waivers/", {"reason": "x", "risk_level": "low",
+                        "expires_on": "someday"}, follow=True)  # fmt: skip
+    assert "Give the expiry as a date" in reply.content.decode()
+    page = client.get(f"/o/acme/checklists/{checklist.pk}/").content.decode()
+    assert "no SBOM yet" in page and "by owner on" in page
     report = client.post("/o/acme/projects/support-copilot/reports/new/")
     assert report.status_code == 302 and "/reports/" in report["Location"]
     assert "NO-GO" in client.get(report["Location"]).content.decode()

@@ -265,3 +265,15 @@ def test_a_rejection_goes_stale_when_the_evidence_improves(world, team):
     decision.refresh_from_db()
     assert decision.stale_at is not None
     assert "gate_rejected" not in codes(world) and "gate_stale" in codes(world)
+
+
+def test_the_hourly_refresh_notices_an_expired_waiver(world, team):
+    from apps.reports.tasks import readiness_refresh_task
+
+    waiver = request_waiver(team, days=2)
+    checklists.waiver_decide(access=team["sec2"], waiver=waiver, approve=True)
+    assert list(about(world)) == ["waived"]
+    with time_machine.travel(timezone.now() + timedelta(days=3), tick=False):
+        assert readiness_refresh_task() == 2  # both orgs' projects
+        stored = ProjectStatus.objects.get(project=world.project).reasons
+        assert any("its waiver expired" in r["message"] for r in stored)
