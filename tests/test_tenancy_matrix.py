@@ -65,6 +65,8 @@ HTML_ROUTES = {
     "template-list": lambda w: org_kw(w),
     "template-detail": lambda w: {**org_kw(w), "pk": w.template.pk},
     "template-new-version": lambda w: {**org_kw(w), "pk": w.template.pk},
+    "my-tokens": lambda w: org_kw(w),
+    "my-token-revoke": lambda w: {**org_kw(w), "pk": w.personal_token.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -77,7 +79,7 @@ HTML_WRITES = {
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
-    "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke",
+    "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
@@ -179,10 +181,13 @@ def _readiness_objects(world):
     from apps.checklists import services as checklists
     from apps.checklists.models import ChecklistTemplate
     from apps.orgs.models import Membership
+    from apps.orgs.services import personal_token_create
     from apps.reports.services import report_create
     from apps.signoffs import services as signoffs
 
     Membership.objects.filter(user=world.outsider).update(functions=["engineering"])
+    world.personal_token, _ = personal_token_create(access=world.access(world.member), org=world.org, name="mine",
+                                                    scope="read_write")  # fmt: skip
     signoffs.policy_update(access=world.access(world.outsider), org=world.other_org, allow_owner_approval=True)
     for org, project, user, signer, attr in (
         (world.org, world.project, world.owner, world.member, ""),

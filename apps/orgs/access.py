@@ -29,7 +29,21 @@ class Access:
     @classmethod
     def for_token(cls, token: ApiToken) -> Access:
         role = Role.MEMBER if token.scope == TokenScope.READ_WRITE else Role.VIEWER
-        return cls(user=None, token=token, roles={token.organization_id: role})
+        if token.acts_for_id is None:
+            return cls(user=None, token=token, roles={token.organization_id: role})
+        # A personal token is its member, never more: the lower of their role and the token's scope.
+        member_role = (
+            Membership.objects.filter(organization_id=token.organization_id, user_id=token.acts_for_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+        if member_role is None:
+            return cls(user=token.acts_for, token=token, roles={})
+        if role == Role.VIEWER or member_role == Role.VIEWER:
+            member_role = Role.VIEWER
+        elif member_role in (Role.OWNER, Role.ADMIN):
+            member_role = Role.MEMBER  # tokens never administer
+        return cls(user=token.acts_for, token=token, roles={token.organization_id: member_role})
 
     @property
     def readable_org_ids(self) -> frozenset[int]:
@@ -47,6 +61,8 @@ class Access:
 
     @property
     def label(self) -> str:
+        if self.token is not None and self.user is not None:
+            return f"{self.user.username} (token:{self.token.name})"
         if self.token is not None:
             return f"token:{self.token.name}"
         return getattr(self.user, "username", "anonymous")

@@ -103,6 +103,11 @@ class ApiToken(TimeStampedModel):
     secret_hash = models.CharField(max_length=64)
     scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.READ)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A personal token acts as this member: their role (capped by the scope) and their functions,
+    # so it can attest items, decide waivers and sign gates as them. Org tokens leave it empty.
+    acts_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_tokens"
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -24,4 +24,4 @@ def membership_list(*, access: Access, org_id: int | None = None):
 
 
 def api_token_list(*, access: Access, org_id: int):
-    return ApiToken.objects.visible_to(access).in_org(org_id).select_related("created_by")
+    return ApiToken.objects.visible_to(access).in_org(org_id).select_related("created_by", "acts_for")

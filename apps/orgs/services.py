@@ -13,7 +13,7 @@ from apps.orgs.access import Access
 from apps.orgs.models import ApiToken, Function, Membership, Organization, Role, TokenScope, new_token_material
 
 MEMBERSHIP_FIELDS = ["role", "functions"]
-TOKEN_FIELDS = ["name", "scope", "expires_at", "revoked_at"]
+TOKEN_FIELDS = ["name", "scope", "expires_at", "revoked_at", "acts_for"]
 
 
 def _require_admin(access: Access, org: Organization) -> None:
@@ -127,8 +127,26 @@ def membership_remove(*, access: Access, membership: Membership) -> None:
 def api_token_create(
     *, access: Access, org: Organization, name: str, scope: str, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns it with the plaintext, which is shown once and never stored."""
+    """Create an organization token (admins); returns it with the plaintext, shown once, never stored."""
     _require_admin(access, org)
+    return _token_create(access, org, name=name, scope=scope, expires_at=expires_at, acts_for=None)
+
+
+@transaction.atomic
+def personal_token_create(
+    *, access: Access, org: Organization, name: str, scope: str, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """A member's own token: it acts as them (role capped by the scope, their functions), so a
+    person can attest, decide waivers and sign gates over the API. A viewer gets read scope only."""
+    if access.token is not None or access.user is None or not access.can_read(org.pk):
+        raise ApplicationError("Not found.", code="not_found", status=404)
+    if scope == TokenScope.READ_WRITE and not access.can_write(org.pk):
+        raise ApplicationError("Your role is read-only: a personal token can only be read-only.",
+                               detail={"scope": ["Read only for viewers."]})  # fmt: skip
+    return _token_create(access, org, name=name, scope=scope, expires_at=expires_at, acts_for=access.user)
+
+
+def _token_create(access, org, *, name, scope, expires_at, acts_for) -> tuple[ApiToken, str]:
     if not name.strip():
         raise ApplicationError("The token needs a name.", detail={"name": ["This field is required."]})
     if scope not in TokenScope.values:
@@ -144,6 +162,7 @@ def api_token_create(
         scope=scope,
         expires_at=expires_at,
         created_by=access.user,
+        acts_for=acts_for,
     )
     audit_record(
         access=access,
@@ -157,7 +176,10 @@ def api_token_create(
 
 @transaction.atomic
 def api_token_revoke(*, access: Access, token: ApiToken) -> ApiToken:
-    _require_admin(access, token.organization)
+    """Admins revoke any token of their org; a member revokes their own personal tokens."""
+    own = token.acts_for_id is not None and access.token is None and token.acts_for_id == getattr(access.user, "pk", 0)
+    if not own:
+        _require_admin(access, token.organization)
     if token.revoked_at is not None:
         return token  # revoking twice is a no-op, not an error
     before = snapshot(token, TOKEN_FIELDS)

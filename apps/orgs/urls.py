@@ -10,5 +10,9 @@ urlpatterns = [
     path("o/<slug:org_slug>/members/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member-remove"),
     path("o/<slug:org_slug>/tokens/", views.TokenListView.as_view(), name="tokens"),
     path("o/<slug:org_slug>/tokens/<int:pk>/revoke/", views.TokenRevokeView.as_view(), name="token-revoke"),
+    path("o/<slug:org_slug>/my-tokens/", views.PersonalTokenListView.as_view(), name="my-tokens"),
+    path(
+        "o/<slug:org_slug>/my-tokens/<int:pk>/revoke/", views.PersonalTokenRevokeView.as_view(), name="my-token-revoke"
+    ),
     path("o/<slug:org_slug>/audit/", views.AuditLogView.as_view(), name="audit"),
 ]

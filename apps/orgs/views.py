@@ -131,6 +131,36 @@ class TokenRevokeView(OrgMixin, View):
         return redirect("tokens", org_slug=self.org.slug)
 
 
+class PersonalTokenListView(OrgMixin, FormView):
+    """Every member's own tokens: they act as the member, so people can sign and attest over the API."""
+
+    template_name = "orgs/tokens.html"
+    form_class = ApiTokenForm
+
+    def get_context_data(self, **kwargs):
+        mine = api_token_list(access=self.access, org_id=self.org.pk).filter(acts_for=self.request.user)
+        return super().get_context_data(tokens=mine, personal=True, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            token, plaintext = services.personal_token_create(access=self.access, org=self.org, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        return self.render_to_response(
+            self.get_context_data(form=ApiTokenForm(), new_token=token, new_token_plaintext=plaintext)
+        )
+
+
+class PersonalTokenRevokeView(OrgMixin, View):
+    def post(self, request, org_slug, pk):
+        mine = api_token_list(access=self.access, org_id=self.org.pk).filter(acts_for=request.user)
+        token = get_object_or_404(mine, pk=pk)
+        services.api_token_revoke(access=self.access, token=token)
+        messages.success(request, f"Token {token.name} revoked.")
+        return redirect("my-tokens", org_slug=self.org.slug)
+
+
 class AuditLogView(OrgMixin, TemplateView):
     template_name = "orgs/audit.html"
     paginate_by = 50

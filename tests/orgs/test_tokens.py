@@ -520,3 +520,78 @@ def test_the_memberships_api_is_read_only(world):
         ("member", "member"),
         ("viewer", "viewer"),
     }
+
+
+# --- personal tokens -------------------------------------------------------------------------------
+
+
+def test_a_personal_token_acts_as_its_member_capped_by_role_and_scope(world):
+    member_token, plaintext = services.personal_token_create(
+        access=Access.for_user(world.member), org=world.org, name="cli", scope=TokenScope.READ_WRITE
+    )
+    access = Access.for_token(member_token)
+    assert (access.user, access.roles[world.org.pk], access.can_admin(world.org.pk)) == (world.member, "member", False)
+    assert access.label == "member (token:cli)"
+    owner_token, _ = services.personal_token_create(
+        access=Access.for_user(world.owner), org=world.org, name="o", scope=TokenScope.READ_WRITE
+    )
+    assert Access.for_token(owner_token).roles[world.org.pk] == "member"  # never an admin through a token
+    read, _ = services.personal_token_create(access=Access.for_user(world.owner), org=world.org, name="r", scope="read")
+    assert Access.for_token(read).roles[world.org.pk] == "viewer"
+    client = api_client_for(token=plaintext)
+    created = client.post(PROJECTS, {"name": "Made by a person's token"}, format="json")
+    assert created.status_code == 201 and created.json()["owner"] == "member"
+    event = AuditEvent.objects.get(action="project.create", object_id=str(created.json()["id"]))
+    assert (event.actor, event.actor_label) == (world.member, "member (token:cli)")
+
+
+def test_a_viewer_gets_only_a_read_personal_token_and_outsiders_none(world):
+    with pytest.raises(ApplicationError) as exc:
+        services.personal_token_create(
+            access=Access.for_user(world.viewer), org=world.org, name="x", scope="read_write"
+        )
+    assert "read-only" in exc.value.message
+    token, _ = services.personal_token_create(
+        access=Access.for_user(world.viewer), org=world.org, name="x", scope="read"
+    )
+    assert token.acts_for == world.viewer
+    with pytest.raises(ApplicationError) as exc:
+        services.personal_token_create(access=Access.for_user(world.outsider), org=world.org, name="x", scope="read")
+    assert exc.value.status == 404
+    _, other = services.personal_token_create(
+        access=Access.for_user(world.member), org=world.org, name="m", scope="read"
+    )
+    with pytest.raises(ApplicationError):  # a token cannot mint tokens
+        services.personal_token_create(access=Access.for_token(ApiToken.objects.get(name="m")), org=world.org,
+                                       name="y", scope="read")  # fmt: skip
+
+
+def test_a_personal_token_stops_working_when_its_member_leaves(world):
+    token, plaintext = services.personal_token_create(
+        access=Access.for_user(world.member), org=world.org, name="cli", scope=TokenScope.READ_WRITE
+    )
+    client = api_client_for(token=plaintext)
+    assert client.get(PROJECTS).status_code == 200
+    services.membership_remove(
+        access=Access.for_user(world.owner), membership=world.org.memberships.get(user=world.member)
+    )
+    response = client.get(PROJECTS)
+    assert response.status_code == 401 and "left the organization" in response.json()["error"]["message"]
+
+
+def test_my_tokens_page_creates_lists_and_revokes_only_my_own(client, world):
+    client.force_login(world.viewer)
+    page = client.post(reverse("my-tokens", args=["acme"]), {"name": "laptop", "scope": "read_write"})
+    assert "Read only for viewers" in page.content.decode() and not ApiToken.objects.filter(name="laptop").exists()
+    page = client.post(reverse("my-tokens", args=["acme"]), {"name": "laptop", "scope": "read"})
+    assert TOKEN_PATTERN.search(page.content.decode())
+    mine = ApiToken.objects.get(name="laptop")
+    theirs, _ = services.personal_token_create(access=Access.for_user(world.member), org=world.org, name="m",
+                                               scope="read")  # fmt: skip
+    listing = client.get(reverse("my-tokens", args=["acme"])).content.decode()
+    assert "laptop" in listing and ">m<" not in listing
+    assert client.post(reverse("my-token-revoke", args=["acme", theirs.pk])).status_code == 404
+    assert client.post(reverse("my-token-revoke", args=["acme", mine.pk])).status_code == 302
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.revoked_at is not None and theirs.revoked_at is None

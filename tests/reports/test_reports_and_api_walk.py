@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.utils import timezone
 
@@ -22,18 +21,20 @@ PROFILE = {"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]}
 
 @pytest.fixture
 def people(world):
-    """sec (security) and fin (finance) join; world.member holds engineering. The owner owns the project."""
-    for name, functions in (("sec", ["security"]), ("fin", ["finance"])):
-        make_user(name)
+    """One person per default gate (world.member holds engineering), each with a personal API token
+    made once on the "My tokens" page; the project's owner has one too. From here on: Bearer tokens only."""
+    from apps.orgs.services import personal_token_create
+
+    users = {"owner": world.owner, "eng": world.member}
+    for name, functions in (("sec", ["security"]), ("legal", ["legal"]), ("fin", ["finance"]), ("prod", ["product"])):
+        users[name] = make_user(name)
         org_services.membership_add(access=world.access(world.owner), org=world.org, username=name,
                                     role=Role.MEMBER, functions=functions)  # fmt: skip
-    users = get_user_model().objects
-    return {
-        "owner": api_client_for(world.owner),
-        "eng": api_client_for(world.member),
-        "sec": api_client_for(users.get(username="sec")),
-        "fin": api_client_for(users.get(username="fin")),
-    }
+    clients = {}
+    for name, user in users.items():
+        _, plaintext = personal_token_create(access=world.access(user), org=world.org, name="cli", scope="read_write")
+        clients[name] = api_client_for(token=plaintext)
+    return clients
 
 
 def run_probe_over_api(client, world, endpoint_id):
@@ -57,11 +58,9 @@ def readiness(client, world):
 
 
 def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, people, simulator):
+    """Five people sign the default gates with personal tokens; a pipeline's org token sets the
+    external item; nobody opens a page."""
     owner, rw_token = people["owner"], api_client_for(token=tokens["read_write"])
-    policy = [{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
-    from apps.signoffs.services import policy_update  # the policy is an admin's page setting
-
-    policy_update(access=world.access(world.owner), org=world.org, gates=policy)
     assert owner.patch(f"/api/v1/projects/{world.project.pk}/", {"monthly_budget_usd": "5000",
                        "expected_peak_rpm": 120}, format="json").status_code == 200  # fmt: skip
     assert owner.patch(f"/api/v1/endpoints/{world.endpoint.pk}/", {"base_url": simulator.base_url},
@@ -100,7 +99,8 @@ def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, peopl
     outcome, body = readiness(owner, world)
     assert outcome == "NO-GO" and {r["code"] for r in body["reasons"]} == {"gate_missing", "waived"}
 
-    for who, function in (("sec", "security"), ("eng", "engineering"), ("fin", "finance")):
+    gates = (("sec", "security"), ("legal", "legal"), ("fin", "finance"), ("eng", "engineering"), ("prod", "product"))
+    for who, function in gates:
         signed = people[who].post("/api/v1/signoffs/", {"project": world.project.pk, "function": function,
                                   "verdict": "approve"}, format="json")  # fmt: skip
         assert signed.status_code == 201, signed.json()
