@@ -188,6 +188,8 @@ class TemplateNewVersionView(TemplateMixin, TemplateView):
         items = [{f: getattr(i, f) for f in services.ITEM_FIELDS} for i in template.items.all()]
         kwargs.setdefault("items_json", json.dumps(items, indent=2, ensure_ascii=False))
         kwargs.setdefault("name", template.name)
+        kwargs.setdefault("key", template.key)
+        kwargs.setdefault("category", template.category)
         return super().get_context_data(template=template, **kwargs)
 
     def post(self, request, *args, **kwargs):
@@ -198,14 +200,17 @@ class TemplateNewVersionView(TemplateMixin, TemplateView):
                 items = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise ApplicationError(f"The items are not valid JSON: {exc}") from None
+            # The same key saves the next version; another key starts a new template (the org's own copy).
             new = services.template_save_version(
-                access=self.access, organization=self.org, key=template.key, name=request.POST.get("name", ""),
-                category=template.category, items=items, change_note=request.POST.get("change_note", ""),
+                access=self.access, organization=self.org, key=request.POST.get("key") or template.key,
+                name=request.POST.get("name", ""), category=request.POST.get("category") or template.category,
+                items=items, change_note=request.POST.get("change_note", ""),
             )  # fmt: skip
         except ApplicationError as exc:
             details = [f"{k}: {' '.join(v) if isinstance(v, list) else v}" for k, v in exc.detail.items()]
-            context = self.get_context_data(items_json=raw, name=request.POST.get("name", ""),
-                                            error=exc.message, error_details=details)  # fmt: skip
+            context = self.get_context_data(items_json=raw, name=request.POST.get("name", ""), error=exc.message,
+                                            key=request.POST.get("key", ""), category=request.POST.get("category", ""),
+                                            error_details=details)  # fmt: skip
             return self.render_to_response(context, status=400)
         messages.success(request, f"{new} saved. Checklists on older versions can now be upgraded.")
         return redirect("template-detail", org_slug=self.org.slug, pk=new.pk)

@@ -124,13 +124,15 @@ def refresh_project(project) -> d.Decision:
     if mark_stale(project, inputs):
         inputs = collect_inputs(project, runs=runs, cost=cost)
     decision = d.decide(inputs)
-    status = ProjectStatus.objects.select_for_update().filter(project=project).first()
-    before = status.outcome if status else None
     fields = dict(outcome=decision.outcome, reasons=reasons_json(decision), fingerprint=d.fingerprint(inputs),
                   categories=d.category_scores(inputs.items, inputs.today))  # fmt: skip
-    if status is None:
-        status = ProjectStatus.objects.create(project=project, changed_at=timezone.now(), **fields)
-    else:
+    # get_or_create survives two first evaluations at once (a worker and a page); then lock the row.
+    status, created = ProjectStatus.objects.get_or_create(project=project, defaults={**fields,
+                                                          "changed_at": timezone.now()})  # fmt: skip
+    before = None
+    if not created:
+        status = ProjectStatus.objects.select_for_update().get(pk=status.pk)
+        before = status.outcome
         for name, value in fields.items():
             setattr(status, name, value)
         if before != decision.outcome:

@@ -1,5 +1,7 @@
 """Templates (shipped and versioned), checklists on projects, each evidence kind, automatic items."""
 
+import json
+
 import pytest
 
 from apps.checklists import defaults
@@ -261,3 +263,25 @@ def test_automatic_items_re_evaluate_when_a_probe_run_completes(world, simulator
     project_services.project_update(access=owner, project=world.project, monthly_budget_usd=1)
     budget.refresh_from_db()
     assert budget.status == "fail" and "must be <= 1" in budget.explanation
+
+
+def test_the_template_page_saves_a_new_version_or_an_org_copy_and_shows_json_errors(client, world):
+    checklists.ensure_shipped_templates(world.org)
+    v1 = template(world.org, "cost")
+    client.force_login(world.member)
+    url = f"/o/acme/templates/{v1.pk}/new-version/"
+    form = client.get(url).content.decode()
+    assert "cost.within-budget" in form  # the items, as JSON to edit
+    bad = client.post(url, {"name": "Cost", "key": "cost", "category": "cost", "items": "[{"})
+    assert bad.status_code == 400 and "not valid JSON" in bad.content.decode()
+    items = _items_of(v1)[:2]
+    saved = client.post(url, {"name": "Cost (lean)", "key": "cost", "category": "cost", "items": json.dumps(items)})
+    assert saved.status_code == 302
+    assert template(world.org, "cost").version == 2 and template(world.org, "cost").items.count() == 2
+    copy = client.post(url, {"name": "AI Act", "key": "eu-ai-act", "category": "compliance",
+                             "items": json.dumps(items)})  # fmt: skip
+    assert copy.status_code == 302
+    created = template(world.org, "eu-ai-act")
+    assert (created.version, created.category, created.shipped) == (1, "compliance", False)
+    detail = client.get(f"/o/acme/templates/{template(world.org, 'cost').pk}/").content.decode()
+    assert "6 removed" in detail
