@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.checklists",
     "apps.signoffs",
     "apps.reports",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +233,13 @@ MEDIA_ROOT = VAR_DIR / "media"
 READINESS_EVIDENCE_MAX_BYTES = env_int("READINESS_EVIDENCE_MAX_BYTES", 10_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = READINESS_EVIDENCE_MAX_BYTES + 1_000_000
 
+# --- integrations (apps/integrations) -----------------------------------------------------
+# Where this deployment is reached: links in webhook payloads and tickets point here.
+READINESS_BASE_URL = env_str("READINESS_BASE_URL", "http://127.0.0.1:8000")
+# Attempts per delivery before it becomes a dead letter, and the first retry delay (doubling, at most 1 h).
+READINESS_DELIVERY_MAX_ATTEMPTS = env_int("READINESS_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+READINESS_DELIVERY_BACKOFF_BASE_S = env_int("READINESS_DELIVERY_BACKOFF_BASE_S", 30, minimum=1)
+
 # --- email (notifications: decision changed, approval stale) -----------------------------
 # "console" prints mail to the log (the make run default); "smtp" sends through EMAIL_HOST.
 _EMAIL_BACKENDS = {
@@ -252,6 +260,7 @@ CELERY_BEAT_SCHEDULE = {
     "probe-reaper": {"task": "apps.probes.tasks.probe_reaper_task", "schedule": 15.0},
     # Expiring waivers and ageing probes change decisions without any event: re-evaluate hourly.
     "readiness-refresh": {"task": "apps.reports.tasks.readiness_refresh_task", "schedule": 3600.0},
+    "deliveries-due": {"task": "apps.integrations.tasks.deliveries_due_task", "schedule": 10.0},
 }
 
 # --- logging --------------------------------------------------------------------------------

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.probes.urls")),
     path("", include("apps.checklists.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.integrations.urls")),
 ]

@@ -67,6 +67,12 @@ HTML_ROUTES = {
     "template-new-version": lambda w: {**org_kw(w), "pk": w.template.pk},
     "my-tokens": lambda w: org_kw(w),
     "my-token-revoke": lambda w: {**org_kw(w), "pk": w.personal_token.pk},
+    "connectors": lambda w: org_kw(w),
+    "connector-detail": lambda w: {**org_kw(w), "pk": w.connector.pk},
+    "connector-test": lambda w: {**org_kw(w), "pk": w.connector.pk},
+    "connector-delete": lambda w: {**org_kw(w), "pk": w.connector.pk},
+    "delivery-detail": lambda w: {**org_kw(w), "pk": w.delivery.pk},
+    "delivery-redeliver": lambda w: {**org_kw(w), "pk": w.delivery.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -75,19 +81,21 @@ HTML_WRITES = {
     "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
     "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
+    "connector-test", "connector-delete", "delivery-redeliver",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
     "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
+    "connector-test", "connector-delete", "delivery-redeliver",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
     "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
-    "response-evidence", "template-list", "template-detail",
+    "response-evidence", "template-list", "template-detail", "delivery-detail",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
-HTML_ADMIN_POST = {"probe-limits", "signoff-policy"}
+HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
 
 
 def html_methods(name: str) -> list[str]:
@@ -123,18 +131,23 @@ API_DETAIL = {
     "api:followup-detail": lambda w: {"pk": w.follow_up.pk},
     "api:followup-done": lambda w: {"pk": w.follow_up.pk},
     "api:report-detail": lambda w: {"pk": w.report.pk},
+    "api:connector-detail": lambda w: {"pk": w.connector.pk},
+    "api:connector-test": lambda w: {"pk": w.connector.pk},
+    "api:delivery-detail": lambda w: {"pk": w.delivery.pk},
+    "api:delivery-redeliver": lambda w: {"pk": w.delivery.pk},
 }
 API_LIST = {
     "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
     "api:probeplan-list", "api:proberun-list", "api:checklisttemplate-list", "api:checklist-list",
     "api:checklistresponse-list", "api:waiver-list", "api:signoff-list", "api:followup-list", "api:report-list",
+    "api:connector-list", "api:delivery-list",
 }  # fmt: skip
 API_POST_ONLY = {
     "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",
     "api:checklistresponse-answer", "api:waiver-approve", "api:waiver-reject", "api:waiver-revoke",
-    "api:followup-done",
+    "api:followup-done", "api:connector-test", "api:delivery-redeliver",
 }  # fmt: skip
-API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail"}
+API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail", "api:connector-detail"}
 
 
 def _names(patterns, prefix=""):
@@ -202,7 +215,13 @@ def _readiness_objects(world):
                                            risk_level="low", expires_on=expires)  # fmt: skip
         signoff = signoffs.signoff_decide(access=world.access(signer), project=project, function="engineering",
                                           verdict="approve_with_conditions", conditions=["add alerts"])  # fmt: skip
+        from apps.integrations import services as integrations
+
+        hooks = {"name": "hooks", "url": "http://127.0.0.1:9/hooks", "events": ["decision.changed"]}
+        connector, _ = integrations.connector_create(access=world.access(user), organization=org, **hooks)
+        delivery = integrations.emit("decision.changed", project=project)[0]
         objects = {"template": template, "checklist": checklist, "response": response, "waiver": waiver,
+                   "connector": connector, "delivery": delivery,
                    "signoff": signoff, "follow_up": signoff.follow_ups.get(),
                    "report": report_create(access=world.access(user), project=project)}  # fmt: skip
         for name, obj in objects.items():

@@ -35,6 +35,22 @@ ITEM_FIELDS = ("key", "title", "guidance", "references", "severity", "function",
 MAX_WAIVER_DAYS = 365
 
 
+def _announce_blocker(response: ItemResponse, before: str) -> None:
+    """A blocker that starts failing, or passes again after failing, is a finding for the ticketing side."""
+    from apps.integrations.models import Event
+    from apps.integrations.services import emit
+
+    if response.item.severity != Severity.BLOCKER or before == response.status:
+        return
+    data = {"item": response.item.key, "title": response.item.title, "function": response.item.function,
+            "from": before, "to": response.status, "explanation": response.explanation}  # fmt: skip
+    key = f"item:{response.checklist_id}:{response.item.key}"
+    if response.status == Status.FAIL:
+        emit(Event.BLOCKER_FAILED, project=response.checklist.project, finding_key=key, data=data)
+    elif before == Status.FAIL and response.status in (Status.PASS, Status.NOT_APPLICABLE):
+        emit(Event.BLOCKER_PASSED, project=response.checklist.project, finding_key=key, data=data)
+
+
 def readiness_changed(project) -> None:
     from apps.reports.evaluation import refresh_project  # the reports app depends on this one
 
@@ -263,6 +279,7 @@ def response_answer(*, access: Access, response: ItemResponse, status: str, na_r
         raise ApplicationError("A pass needs evidence: a note, a link or a file.",
                                detail={"evidence_text": ["Attach evidence for a pass."]})  # fmt: skip
     before = {f: str(getattr(response, f) or "") for f in ANSWER_FIELDS}
+    status_before = response.status
     response.status, response.na_reason = status, na_reason.strip()[:500]
     response.evidence_text, response.evidence_url = evidence_text.strip(), evidence_url
     if evidence_file:
@@ -274,6 +291,7 @@ def response_answer(*, access: Access, response: ItemResponse, status: str, na_r
     after = {f: str(getattr(response, f) or "") for f in ANSWER_FIELDS}
     audit_record(access=access, organization_id=project.organization_id, action="checklist.answer", obj=response,
                  changes={f: [before[f], after[f]] for f in ANSWER_FIELDS if before[f] != after[f]})  # fmt: skip
+    _announce_blocker(response, status_before)
     readiness_changed(project)
     return response
 
@@ -305,6 +323,7 @@ def evaluate_automatic(project, *, probe_summary: dict | None, cost: dict | None
         audit_record(access=None, organization_id=project.organization_id, action="checklist.evaluate",
                      obj=response, changes={"status": [before, outcome.status],
                                             "figure": [None, outcome.explanation]})  # fmt: skip
+        _announce_blocker(response, before)
         changed.append(response)
     return changed
 
@@ -403,3 +422,25 @@ def waiver_revoke(*, access: Access, waiver: Waiver, reason: str) -> Waiver:
                           "reason": [None, waiver.revoke_reason]})  # fmt: skip
     readiness_changed(project)
     return waiver
+
+
+def waivers_announce(today: date, warning_days: int) -> int:
+    """Tell the integrations, once each, about approved waivers expiring within `warning_days` and
+    about those that expired (the hourly refresh calls this)."""
+    from apps.integrations.models import Delivery, Event
+    from apps.integrations.services import emit
+
+    sent = 0
+    horizon = today + timedelta(days=warning_days)
+    approved = Waiver.objects.filter(status=WaiverStatus.APPROVED, expires_on__lte=horizon).select_related(
+        "response__item", "response__checklist__project__organization"
+    )
+    for waiver in approved:
+        event = Event.WAIVER_EXPIRED if waiver.state_on(today) == "expired" else Event.WAIVER_EXPIRING
+        key = f"waiver:{waiver.pk}"
+        if Delivery.objects.filter(event=event, finding_key=key).exists():
+            continue
+        data = {"item": waiver.response.item.key, "title": waiver.response.item.title,
+                "expires_on": waiver.expires_on.isoformat(), "risk_level": waiver.risk_level}  # fmt: skip
+        sent += len(emit(event, project=waiver.response.checklist.project, finding_key=key, data=data))
+    return sent

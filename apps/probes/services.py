@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
@@ -290,6 +291,26 @@ def probe_run_finalize(run_id: int) -> bool:
     return True
 
 
+def _announce_run(run: ProbeRun, project) -> None:
+    """Failed runs, missed SLOs and regressions are findings for the integrations (one per plan)."""
+    from apps.integrations.models import Event
+    from apps.integrations.services import emit
+
+    key = f"plan:{run.plan_id}"
+    data = {"plan": run.plan.name, "run": run.pk, "trigger": run.trigger, "status": run.status,
+            "url": reverse("run-detail", kwargs={"org_slug": project.organization.slug, "pk": run.pk})}  # fmt: skip
+    if run.status == RunStatus.FAILED:
+        emit(Event.PROBE_FAILED, project=project, finding_key=key, data={**data, "error": run.error_message})
+        return
+    summary = run.summary or {}
+    if run.status == RunStatus.SUCCEEDED and summary.get("slo_met") is False:
+        missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
+        emit(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})
+    if run.regression:
+        emit(Event.PROBE_REGRESSED, project=project, finding_key=f"{key}:regression",
+             data={**data, "regression": run.regression})  # fmt: skip
+
+
 def _after_run(run: ProbeRun) -> None:
     """A finished run is evidence: re-evaluate the project's readiness; a scheduled run also
     publishes a report (the reports app reads probes, so it is imported here, late)."""
@@ -297,6 +318,7 @@ def _after_run(run: ProbeRun) -> None:
     from apps.reports.services import report_create
 
     project = run.plan.endpoint.project
+    _announce_run(run, project)
     refresh_project(project)
     if run.trigger == Trigger.SCHEDULE and run.status == RunStatus.SUCCEEDED:
         report_create(access=None, project=project, trigger="schedule")

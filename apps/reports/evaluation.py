@@ -16,6 +16,8 @@ from apps.checklists.models import Checklist, WaiverStatus
 from apps.checklists.services import current_responses, evaluate_automatic
 from apps.core.notify import notify
 from apps.core.services import audit_record
+from apps.integrations.models import Event
+from apps.integrations.services import emit
 from apps.probes.models import ProbeRun
 from apps.reports import decision as d
 from apps.reports.cost import project_cost
@@ -141,6 +143,8 @@ def refresh_project(project) -> d.Decision:
     if before is not None and before != decision.outcome:
         audit_record(access=None, organization_id=project.organization_id, action="project.decision", obj=project,
                      changes={"decision": [before, decision.outcome]})  # fmt: skip
+        emit(Event.DECISION_CHANGED, project=project, finding_key=f"project:{project.pk}:decision",
+             data={"from": before, "to": decision.outcome, "reasons": reasons_json(decision)})  # fmt: skip
         functions = [g.function for g in inputs.gates]
         lines = "\n".join(f"- [{r.level}] {r.message}" for r in decision.reasons) or "- no open findings"
         notify([project.owner, *gate_holders(project, functions)],

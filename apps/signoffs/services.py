@@ -11,6 +11,8 @@ from apps.checklists.services import holds_function, readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.notify import notify
 from apps.core.services import audit_record, require_writer
+from apps.integrations.models import Event
+from apps.integrations.services import emit
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization
 from apps.signoffs.material import fingerprint, material_state, what_worsened
@@ -170,6 +172,9 @@ def signoff_decide(*, access: Access, project, function: str, verdict: str, reas
         decided_by=access.user, fingerprint=fingerprint(state), evidence=state,
     )  # fmt: skip
     FollowUp.objects.bulk_create(FollowUp(project=project, decision=decision, text=c) for c in conditions)
+    if verdict == Verdict.REJECT:
+        emit(Event.SIGNOFF_REJECTED, project=project, finding_key=f"project:{project.pk}:gate:{function}",
+             data={"function": function, "reason": decision.reason, "decided_by": access.user.username})  # fmt: skip
     audit_record(access=access, organization_id=project.organization_id, action=f"signoff.{verdict}", obj=decision,
                  changes={"function": [None, function], "reason": [None, decision.reason],
                           "conditions": [None, conditions],
@@ -199,6 +204,10 @@ def mark_stale(project, inputs) -> int:
         decision.save(update_fields=["stale_at", "stale_reason", "updated_at"])
         audit_record(access=None, organization_id=project.organization_id, action="signoff.stale", obj=decision,
                      changes={"stale": [False, True], "because": [None, decision.stale_reason]})  # fmt: skip
+        decider = decision.decided_by.username if decision.decided_by else None
+        emit(Event.SIGNOFF_STALE, project=project, finding_key=f"project:{project.pk}:gate:{decision.function}",
+             data={"function": decision.function, "verdict": decision.verdict, "decided_by": decider,
+                   "because": changes})  # fmt: skip
         notify([decision.decided_by, project.owner], f"{project.name}: your {decision.function} sign-off is stale",
                f"The {decision.function} {decision.get_verdict_display().lower()} given on "
                f"{decision.created_at:%Y-%m-%d} for {project.name} no longer matches the evidence:\n\n- "

@@ -1,0 +1,107 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.core.drf import StrictFieldsMixin
+from apps.core.idempotency import IdempotentCreateMixin
+from apps.integrations import services
+from apps.integrations.models import Connector, Delivery
+from apps.integrations.selectors import connector_list, delivery_list
+from apps.orgs.access import request_access
+from apps.orgs.selectors import organization_list
+from apps.projects.selectors import project_list
+
+
+class ConnectorSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", queryset=Connector.objects.none())
+    project = serializers.PrimaryKeyRelatedField(queryset=Connector.objects.none(), required=False, allow_null=True)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=services.SUBSCRIBABLE))
+    secret = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                   help_text="Webhooks: the whsec_… signing secret (generated when omitted). "
+                                   "Stored encrypted, never returned.")  # fmt: skip
+    has_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Connector
+        fields = ["id", "organization", "project", "name", "kind", "url", "config", "events", "active", "secret",
+                  "has_secret", "created_at", "updated_at"]  # fmt: skip
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            access = request_access(request)
+            fields["organization"].queryset = organization_list(access=access)
+            fields["project"].queryset = project_list(access=access)
+        if self.instance is not None:
+            fields["organization"].read_only = True
+        return fields
+
+    def get_has_secret(self, obj) -> bool:
+        return bool(obj.secret)
+
+
+class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
+    """Where findings go: signed webhooks (Standard Webhooks) per organization or project. Owners and
+    admins manage them; the signing secret is returned once, in the create response."""
+
+    serializer_class = ConnectorSerializer
+    filterset_fields = ["kind", "active", "project"]
+
+    def get_queryset(self):
+        return connector_list(access=request_access(self.request))
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        if getattr(self, "_shown_secret", None):
+            response.data["signing_secret"] = self._shown_secret
+        return response
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        organization = data.pop("organization")
+        serializer.instance, self._shown_secret = services.connector_create(
+            access=request_access(self.request), organization=organization, **data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.connector_update(
+            access=request_access(self.request), connector=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.connector_delete(access=request_access(self.request), connector=instance)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """Send a `test` delivery now and return what the receiver answered."""
+        delivery = services.send_test(access=request_access(request), connector=self.get_object())
+        return Response(DeliverySerializer(delivery).data)
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    connector_name = serializers.CharField(source="connector.name", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = ["id", "connector", "connector_name", "project", "event", "event_id", "finding_key", "payload",
+                  "status", "attempts", "next_attempt_at", "last_attempt_at", "response_code", "response_excerpt",
+                  "error", "delivered_at", "created_at"]  # fmt: skip
+
+
+class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Every outbound call: status, attempts, response code and a capped excerpt, next retry."""
+
+    serializer_class = DeliverySerializer
+    filterset_fields = ["connector", "status", "event", "project"]
+
+    def get_queryset(self):
+        return delivery_list(access=request_access(self.request))
+
+    @extend_schema(request=None, responses=DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        delivery = services.redeliver(access=request_access(request), delivery=self.get_object())
+        return Response(DeliverySerializer(delivery).data)

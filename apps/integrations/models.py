@@ -1,0 +1,96 @@
+"""Connectors (where findings go), deliveries (every outbound call) and ticket links.
+
+A delivery is never edited by hand: each attempt updates its counters; a redelivery is a new
+attempt on the same row (same webhook-id, so receivers can de-duplicate).
+"""
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.crypto import EncryptedTextField
+from apps.core.models import TimeStampedModel
+from apps.core.tenancy import TenantQuerySet
+
+
+class Kind(models.TextChoices):
+    # Jira Cloud, ServiceNow and GitHub Issues connectors come next (issue 7, still open).
+    WEBHOOK = "webhook", "Signed webhook (Standard Webhooks)"
+
+
+class Event(models.TextChoices):
+    DECISION_CHANGED = "decision.changed", "Go/no-go decision changed"
+    BLOCKER_FAILED = "item.blocker_failed", "A blocker checklist item failed"
+    BLOCKER_PASSED = "item.blocker_passed", "A failed blocker item passes again"
+    SIGNOFF_STALE = "signoff.stale", "An approval went stale"
+    SIGNOFF_REJECTED = "signoff.rejected", "A gate was rejected"
+    WAIVER_EXPIRING = "waiver.expiring", "A waiver expires soon"
+    WAIVER_EXPIRED = "waiver.expired", "A waiver expired"
+    PROBE_SLO_MISSED = "probe.slo_missed", "A probe run missed its SLO"
+    PROBE_REGRESSED = "probe.regressed", "A scheduled probe regressed"
+    PROBE_FAILED = "probe.failed", "A probe run failed"
+    TEST = "test", "Test delivery"
+
+
+class Connector(TimeStampedModel):
+    org_lookup = "organization"
+
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="connectors")
+    project = models.ForeignKey(
+        "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors",
+        help_text="Only this project's events; empty for the whole organization.",
+    )  # fmt: skip
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.WEBHOOK)
+    url = models.CharField(
+        max_length=500, help_text="Webhook URL, or the base URL of the Jira / ServiceNow / GitHub API."
+    )
+    config = models.JSONField(default=dict, blank=True)
+    secret = EncryptedTextField(blank=True, null=True)
+    events = models.JSONField(default=list, help_text="Event types this connector receives.")
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="connector_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its (next) attempt
+    SENDING = "sending", "Sending"  # claimed by a worker
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"  # a permanent refusal (4xx other than 429), not retried
+    DEAD = "dead", "Dead letter"  # transient failures until the last attempt
+
+
+class Delivery(TimeStampedModel):
+    org_lookup = "connector__organization"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="deliveries")
+    project = models.ForeignKey("projects.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    event = models.CharField(max_length=40, choices=Event.choices)
+    event_id = models.CharField(max_length=40, help_text="webhook-id: the same on every attempt")
+    finding_key = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.connector} ({self.status})"

@@ -1,0 +1,255 @@
+"""Connectors, the events they receive, and deliveries with retries, backoff and a dead letter.
+
+Every outbound call is a Delivery row, sent through the guarded HTTP client by a Celery task; a
+row is claimed with a conditional update, so a redelivered task or a second worker never sends
+it twice at once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.core.guarded_http import guarded_request, policy_from_settings
+from apps.core.netguard import OutboundRefused, parse_http_url
+from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
+from apps.integrations import retry, signing
+from apps.integrations.models import Connector, Delivery, DeliveryStatus, Event, Kind
+from apps.orgs.access import Access
+from apps.orgs.models import Organization
+
+CONNECTOR_FIELDS = ["name", "kind", "url", "config", "secret", "events", "active", "project"]
+EXCERPT_BYTES = 2000
+SUBSCRIBABLE = [e for e in Event.values if e != Event.TEST]
+
+
+def _require_admin(access: Access, org_id: int) -> None:
+    require_writer(access, org_id)
+    if access is not None and not access.can_admin(org_id):
+        raise ApplicationError("Only owners and admins manage connectors.", code="forbidden", status=403)
+
+
+def _validate(connector: Connector) -> None:
+    errors: dict[str, list[str]] = {}
+    if not connector.name.strip():
+        errors["name"] = ["This field is required."]
+    if connector.kind not in Kind.values:
+        errors["kind"] = [f"One of {', '.join(Kind.values)}."]
+    try:
+        parse_http_url(connector.url)
+    except OutboundRefused as exc:
+        errors["url"] = [str(exc)]
+    unknown = [e for e in connector.events or [] if e not in SUBSCRIBABLE]
+    if not isinstance(connector.events, list) or not connector.events or unknown:
+        errors["events"] = [
+            f"Choose events among {', '.join(SUBSCRIBABLE)}" + (f"; unknown: {unknown}" if unknown else "")
+        ]
+    if not isinstance(connector.config, dict):
+        errors["config"] = ["An object."]
+    if connector.project_id and connector.project.organization_id != connector.organization_id:
+        errors["project"] = ["Not a project of this organization."]
+    if errors:
+        raise ApplicationError("The connector has invalid fields.", detail=errors)
+
+
+@transaction.atomic
+def connector_create(*, access: Access, organization: Organization, **fields) -> tuple[Connector, str | None]:
+    """Create a connector. A webhook without a secret gets a new `whsec_…` one, returned once."""
+    _require_admin(access, organization.pk)
+    unknown = set(fields) - set(CONNECTOR_FIELDS)
+    if unknown:
+        raise ApplicationError("Unknown fields.", detail={f: ["Unknown field."] for f in sorted(unknown)})
+    shown = None
+    if fields.get("kind", Kind.WEBHOOK) == Kind.WEBHOOK and not fields.get("secret"):
+        fields["secret"] = shown = signing.new_secret()
+    connector = Connector(organization=organization, created_by=access.user if access else None, **fields)
+    _validate(connector)
+    save_unique(connector, field="name", message=f"A connector named {connector.name!r} exists.")
+    audit_record(access=access, organization_id=organization.pk, action="connector.create", obj=connector,
+                 changes=diff({}, snapshot(connector, CONNECTOR_FIELDS)))  # fmt: skip
+    return connector, shown
+
+
+@transaction.atomic
+def connector_update(*, access: Access, connector: Connector, **fields) -> Connector:
+    """Update; an absent or empty secret keeps the stored one."""
+    _require_admin(access, connector.organization_id)
+    unknown = set(fields) - set(CONNECTOR_FIELDS) - {"kind"}
+    if unknown:
+        raise ApplicationError("Unknown fields.", detail={f: ["Unknown field."] for f in sorted(unknown)})
+    if not fields.get("secret"):
+        fields.pop("secret", None)
+    before = snapshot(connector, CONNECTOR_FIELDS)
+    for name, value in fields.items():
+        setattr(connector, name, value)
+    _validate(connector)
+    save_unique(connector, field="name", message=f"A connector named {connector.name!r} exists.")
+    changes = diff(before, snapshot(connector, CONNECTOR_FIELDS))
+    if "secret" in fields:
+        changes["secret"] = ["(set)", "(replaced)"]
+    if changes:
+        audit_record(access=access, organization_id=connector.organization_id, action="connector.update",
+                     obj=connector, changes=changes)  # fmt: skip
+    return connector
+
+
+@transaction.atomic
+def connector_delete(*, access: Access, connector: Connector) -> None:
+    _require_admin(access, connector.organization_id)
+    audit_record(access=access, organization_id=connector.organization_id, action="connector.delete",
+                 obj=connector, changes=diff(snapshot(connector, CONNECTOR_FIELDS), {}))  # fmt: skip
+    connector.delete()
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def absolute(path: str) -> str:
+    return settings.READINESS_BASE_URL.rstrip("/") + path if path.startswith("/") else path
+
+
+def event_payload(event: str, *, organization: Organization, project=None, data: dict | None = None) -> dict:
+    body = {"type": event, "timestamp": timezone.now().isoformat(), "organization": organization.slug}
+    if project is not None:
+        from django.urls import reverse
+
+        url = reverse("project-readiness", kwargs={"org_slug": organization.slug, "slug": project.slug})
+        body["project"] = {"id": project.pk, "name": project.name, "slug": project.slug, "url": absolute(url)}
+    body["data"] = data or {}
+    return body
+
+
+def emit(event: str, *, project, finding_key: str = "", data: dict | None = None) -> list[Delivery]:
+    """Queue a delivery of `event` to every active connector of the project's org subscribed to it
+    (org-wide, or for this project). Sent once the caller's transaction commits."""
+    organization = project.organization
+    connectors = Connector.objects.filter(organization=organization, active=True)
+    deliveries = []
+    payload = event_payload(event, organization=organization, project=project, data=data)
+    for connector in connectors:
+        if event not in (connector.events or []) or (connector.project_id and connector.project_id != project.pk):
+            continue
+        deliveries.append(_queue(connector, event, payload, project=project, finding_key=finding_key))
+    return deliveries
+
+
+def _queue(connector: Connector, event: str, payload: dict, *, project=None, finding_key: str = "") -> Delivery:
+    delivery = Delivery.objects.create(
+        connector=connector, project=project, event=event, event_id=f"msg_{uuid.uuid4().hex}",
+        finding_key=finding_key[:200], payload=payload, next_attempt_at=timezone.now(),
+    )  # fmt: skip
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    return delivery
+
+
+def _enqueue(delivery_id: int) -> None:
+    from apps.integrations.tasks import delivery_send_task
+
+    delivery_send_task.delay(delivery_id)
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+def _request_for(delivery: Delivery) -> tuple[str, str, dict[str, str], bytes]:
+    """Method, URL, headers and the exact body bytes (what the signature covers)."""
+    connector = delivery.connector
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "readiness-webhooks/1"}
+    headers.update(signing.headers(connector.secret.reveal(), delivery.event_id, int(timezone.now().timestamp()), body))
+    return "POST", connector.url, headers, body
+
+
+def attempt(delivery_id: int) -> Delivery | None:
+    """Send one due delivery once; record what happened and when to try again. Returns None when
+    another worker has it or it is not due."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now).update(
+        status=DeliveryStatus.SENDING, last_attempt_at=now
+    )
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("connector", "connector__organization").get(pk=delivery_id)
+    delivery.attempts += 1
+    code, excerpt, error, retry_after = None, "", "", None
+    try:
+        method, url, headers, body = _request_for(delivery)
+        response = guarded_request(method, url, policy=policy_from_settings(), headers=headers, content=body)
+    except OutboundRefused as exc:
+        error = f"refused: {exc}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+    else:
+        code, excerpt = response.status_code, response.body[:EXCERPT_BYTES].decode("utf-8", "replace")
+        retry_after = retry.retry_after_seconds(response.headers.get("retry-after"), now=timezone.now())
+    _record(delivery, code, excerpt, error, retry_after)
+    return delivery
+
+
+def _record(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> None:
+    outcome = retry.classify(code)
+    delivery.response_code, delivery.response_excerpt, delivery.error = code, excerpt, error[:500]
+    if outcome == retry.SUCCESS:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+            DeliveryStatus.SUCCEEDED,
+            timezone.now(),
+            None,
+        )
+    elif outcome == retry.GIVE_UP:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    elif delivery.attempts >= settings.READINESS_DELIVERY_MAX_ATTEMPTS:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.DEAD, None
+    else:
+        delay = retry.next_delay(delivery.attempts, retry_after=retry_after,
+                                 base_s=settings.READINESS_DELIVERY_BACKOFF_BASE_S)  # fmt: skip
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, timezone.now() + timedelta(seconds=delay)
+    delivery.save()
+
+
+def send_due(limit: int = 100) -> int:
+    """Attempt every pending delivery whose time has come (beat calls this); hand back stuck claims."""
+    now = timezone.now()
+    stuck = now - timedelta(seconds=settings.READINESS_OUTBOUND_TIMEOUT_SECONDS * 3)
+    # A worker killed mid-send leaves its claim: after three timeouts it is due again.
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, last_attempt_at__lt=stuck).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=now
+    )
+    due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now).order_by("next_attempt_at")
+    return sum(1 for pk in due.values_list("pk", flat=True)[:limit] if attempt(pk))
+
+
+@transaction.atomic
+def redeliver(*, access: Access, delivery: Delivery) -> Delivery:
+    """Send again now (same webhook-id), with a fresh set of attempts."""
+    org_id = delivery.connector.organization_id
+    require_writer(access, org_id)
+    if delivery.status == DeliveryStatus.SENDING:
+        raise ApplicationError("The delivery is being sent right now.", code="conflict", status=409)
+    before = delivery.status
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    delivery.refresh_from_db()
+    audit_record(access=access, organization_id=org_id, action="delivery.redeliver", obj=delivery,
+                 changes={"status": [before, DeliveryStatus.PENDING]})  # fmt: skip
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    return delivery
+
+
+def send_test(*, access: Access, connector: Connector) -> Delivery:
+    """A `test` delivery sent now, in this request, so the page can show the answer."""
+    _require_admin(access, connector.organization_id)
+    data = {"message": "Test delivery from readiness", "connector": connector.name}
+    payload = event_payload(Event.TEST, organization=connector.organization, data=data)
+    with transaction.atomic():
+        delivery = Delivery.objects.create(connector=connector, event=Event.TEST, event_id=f"msg_{uuid.uuid4().hex}",
+                                           payload=payload, next_attempt_at=timezone.now())  # fmt: skip
+        audit_record(access=access, organization_id=connector.organization_id, action="connector.test", obj=connector)
+    return attempt(delivery.pk) or delivery

@@ -1,0 +1,133 @@
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, TemplateView
+
+from apps.core.errors import ApplicationError
+from apps.integrations import services
+from apps.integrations.forms import ConnectorForm
+from apps.integrations.models import DeliveryStatus, Event
+from apps.integrations.selectors import connector_list, delivery_list
+from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
+from apps.projects.selectors import project_list
+
+
+class ConnectorFormMixin(OrgMixin):
+    """Reading is for every member; saving a connector is for owners and admins."""
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "projects": project_list(access=self.access, org_id=self.org.pk)}
+
+    def post(self, request, *args, **kwargs):
+        if not self.access.can_admin(self.org.pk):
+            raise PermissionDenied("Only owners and admins manage connectors.")
+        return super().post(request, *args, **kwargs)
+
+
+class ConnectorListView(ConnectorFormMixin, FormView):
+    """Everyone in the org sees the connectors; owners and admins add them."""
+
+    template_name = "integrations/connectors.html"
+    form_class = ConnectorForm
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(connectors=connector_list(access=self.access, org_id=self.org.pk), **kwargs)
+
+    def form_valid(self, form):
+        try:
+            connector, shown = services.connector_create(access=self.access, organization=self.org, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        # The secret is shown in this response only (never put in a message cookie or the session).
+        fresh = self.form_class(projects=project_list(access=self.access, org_id=self.org.pk))
+        return self.render_to_response(self.get_context_data(form=fresh, new_connector=connector, new_secret=shown))
+
+
+class ConnectorMixin(OrgMixin):
+    def get_connector(self):
+        return get_object_or_404(connector_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
+
+
+class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
+    """The connector, its settings (admins) and its deliveries, filterable by status and event."""
+
+    template_name = "integrations/connector_detail.html"
+    form_class = ConnectorForm
+
+    def get_initial(self):
+        c = self.get_connector()
+        return {"name": c.name, "url": c.url, "project": c.project_id, "events": c.events, "active": c.active}
+
+    def get_context_data(self, **kwargs):
+        connector = self.get_connector()
+        deliveries = delivery_list(access=self.access, org_id=self.org.pk, connector_id=connector.pk)
+        status, event = self.request.GET.get("status", ""), self.request.GET.get("event", "")
+        if status:
+            deliveries = deliveries.filter(status=status)
+        if event:
+            deliveries = deliveries.filter(event=event)
+        page = Paginator(deliveries, 25).get_page(self.request.GET.get("page"))
+        return super().get_context_data(connector=connector, page=page, deliveries=page.object_list,
+                                        statuses=DeliveryStatus.choices, events=Event.choices, status=status,
+                                        event=event, **kwargs)  # fmt: skip
+
+    def form_valid(self, form):
+        try:
+            services.connector_update(access=self.access, connector=self.get_connector(), **form.cleaned_data)
+        except ApplicationError as exc:
+            form_error_from(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Connector saved.")
+        return redirect("connector-detail", org_slug=self.org.slug, pk=self.kwargs["pk"])
+
+
+class ConnectorTestView(ConnectorMixin, ActionView):
+    def act(self):
+        delivery = services.send_test(access=self.access, connector=self.get_connector())
+        if delivery.status == DeliveryStatus.SUCCEEDED:
+            return f"Test delivered: HTTP {delivery.response_code}."
+        raise ApplicationError(f"Test not delivered: {delivery.error or f'HTTP {delivery.response_code}'} "
+                               f"({delivery.get_status_display().lower()}).")  # fmt: skip
+
+    def back_url(self):
+        return reverse("connector-detail", args=[self.org.slug, self.get_connector().pk])
+
+
+class ConnectorDeleteView(ConnectorMixin, ActionView):
+    def act(self):
+        connector = self.get_connector()
+        services.connector_delete(access=self.access, connector=connector)
+        self.deleted = True
+        return f"Connector {connector.name} deleted."
+
+    def back_url(self):
+        if getattr(self, "deleted", False):
+            return reverse("connectors", args=[self.org.slug])
+        return reverse("connector-detail", args=[self.org.slug, self.get_connector().pk])
+
+
+class DeliveryMixin(OrgMixin):
+    def get_delivery(self):
+        return get_object_or_404(delivery_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
+
+
+class DeliveryDetailView(DeliveryMixin, TemplateView):
+    template_name = "integrations/delivery_detail.html"
+
+    def get_context_data(self, **kwargs):
+        delivery = self.get_delivery()
+        return super().get_context_data(delivery=delivery, payload=json.dumps(delivery.payload, indent=2), **kwargs)
+
+
+class DeliveryRedeliverView(DeliveryMixin, ActionView):
+    def act(self):
+        services.redeliver(access=self.access, delivery=self.get_delivery())
+        return "Queued for redelivery."
+
+    def back_url(self):
+        return reverse("delivery-detail", args=[self.org.slug, self.get_delivery().pk])
