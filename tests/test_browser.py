@@ -254,3 +254,68 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     page.screenshot(path=str(live_server_screenshot_dir() / "report.png"), full_page=True)
     page.goto(f"{base}/o/vandelay/")
     assert page.inner_text("[data-testid=decision-import-export-bot]").strip() == "GO"
+
+
+def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_change(
+    page, live_server, simulator, transactional_db
+):
+    from apps.integrations import services as integrations
+    from apps.integrations.receiver import Receiver
+    from apps.orgs.access import Access
+    from apps.orgs.models import Role
+    from apps.probes import services as probes
+    from apps.probes.execution import shard_execute
+    from apps.projects import services as projects
+    from apps.signoffs.services import policy_update
+
+    receiver = Receiver()
+    server = receiver.start()
+    ada = make_user("ada")
+    org = org_services.organization_create(name="Umbrella", slug="umbrella", owner=ada)
+    owner = Access.for_user(ada)
+    make_user("eng")
+    org_services.membership_add(access=owner, org=org, username="eng", role=Role.MEMBER, functions=["engineering"])
+    policy_update(access=owner, org=org, gates=[{"function": "engineering", "required": 1}])
+    project = projects.project_create(access=owner, organization=org, name="Triage Bot")
+    endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
+                                        model_name="sim-llama-3-8b", price_model="hosted_api",
+                                        input_usd_per_mtok=1, output_usd_per_mtok=2)  # fmt: skip
+    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
+                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
+                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
+        shard_execute(shard_id=shard.pk, org_id=org.pk)
+    base = live_server.url
+
+    _login(page, base, "ada")
+    page.click("nav >> text=Integrations")
+    page.fill("#id_name", "ops-relay")
+    page.fill("#id_url", receiver.url)
+    page.check("input[value='decision.changed']")
+    page.click("button:has-text('Create connector')")
+    secret = page.inner_text("[data-testid=new-secret] code")
+    assert secret.startswith("whsec_")
+    receiver.secret = secret
+    page.click("[data-testid=new-secret] >> text=Open the connector")
+    page.click("[data-testid=send-test]")
+    page.wait_for_selector(".msg.success")
+    assert "Test delivered: HTTP 200" in page.inner_text(".messages")
+    connector_url = page.url
+
+    _login(page, base, "eng")
+    page.goto(f"{base}/o/umbrella/projects/{project.slug}/readiness/")
+    assert _decision(page) == "NO-GO"
+    gate = page.locator("[data-testid=gate-engineering]")
+    gate.locator("select[name=verdict]").select_option("approve")
+    gate.locator("button:has-text('Decide')").click()
+    page.wait_for_selector(".msg.success")
+    assert _decision(page) == "GO"
+
+    integrations.send_due()  # beat's job: the delivery queued by the decision change is sent
+    _login(page, base, "ada")
+    page.goto(connector_url)
+    rows = page.inner_text("[data-testid=deliveries]")
+    assert "decision.changed" in rows and "Succeeded" in rows
+    [change] = [r for r in receiver.received if r.json()["type"] == "decision.changed"]
+    assert change.verified and change.json()["data"]["to"] == "GO"
+    server.shutdown()

@@ -25,8 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--simulator-port", type=int, default=8900)
+        parser.add_argument("--receiver-port", type=int, default=8901)
 
-    def handle(self, *args, host: str, port: int, simulator_port: int, **options):
+    def handle(self, *args, host: str, port: int, simulator_port: int, receiver_port: int, **options):
         py = sys.executable
         commands = {
             "simulator": [py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port", str(simulator_port)],
@@ -43,6 +44,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        receiver = self._start_receiver(receiver_port)
         try:
             for name, cmd in commands.items():
                 # Own process group: Ctrl-C reaches us once, and we stop the children in order.
@@ -59,6 +61,23 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             self._stop_all(procs)
+            if receiver is not None:
+                receiver.shutdown()
+
+    def _start_receiver(self, port: int):
+        """The demo org's webhook connector points here; each delivery is printed with its signature check."""
+        from apps.core.management.commands.seed_demo import DEMO_CONNECTOR
+        from apps.integrations.models import Connector
+        from apps.integrations.receiver import Receiver
+
+        connector = Connector.objects.filter(organization__slug="acme", name=DEMO_CONNECTOR).first()
+        if connector is None or not connector.secret:
+            return None
+        try:
+            return Receiver(secret=connector.secret.reveal(), log=True).start(port)
+        except OSError as exc:
+            self.stderr.write(f"webhook receiver not started on port {port}: {exc}")
+            return None
 
     def _wait_healthy(self, url, procs, stopping) -> bool:
         deadline = time.monotonic() + 60
@@ -92,7 +111,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  readiness is up: {url}\n\n  Log in as\n{logins}\n    {ADMIN[0]} / {ADMIN[1]}   "
-                f"(superuser, {url}admin/)\n\n  API docs: {url}api/v1/docs/   Ctrl-C stops everything.\n"
+                f"(superuser, {url}admin/)\n\n  API docs: {url}api/v1/docs/   Webhook receiver: "
+                "http://127.0.0.1:8901/hooks/readiness (deliveries print below)\n  Ctrl-C stops everything.\n"
             )
         )
 

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from apps.checklists import services as checklist_services
 from apps.checklists.models import ChecklistTemplate, EvidenceKind
+from apps.integrations import services as integration_services
 from apps.orgs import services as org_services
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization, Role
@@ -25,6 +26,7 @@ DEMO_USERS = [
     ("erin", "erin-demo-pass", Role.MEMBER, [Function.ENGINEERING]),
     ("fred", "fred-demo-pass", Role.MEMBER, [Function.FINANCE]),
 ]
+DEMO_CONNECTOR = "demo receiver"
 DEMO_GATES = [{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
 # What the demo project has not done yet: the reasons its first decision is NO-GO.
 DEMO_OPEN = {
@@ -40,9 +42,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--simulator-url", default="http://127.0.0.1:8900/v1")
+        parser.add_argument("--receiver-url", default="http://127.0.0.1:8901/hooks/readiness")
 
     @transaction.atomic
-    def handle(self, *args, simulator_url: str, **options):
+    def handle(self, *args, simulator_url: str, receiver_url: str, **options):
         User = get_user_model()
         users = {}
         for username, password, _, _ in DEMO_USERS:
@@ -119,6 +122,11 @@ class Command(BaseCommand):
                 slo={"ttft_p95_ms": 500, "tpot_p95_ms": 50, "error_rate": 0.01},
             )
         self._readiness(org, project, owner_access)
+        if not org.connectors.filter(name=DEMO_CONNECTOR).exists():
+            # `make run` starts a receiver on this URL that checks each delivery's signature.
+            every_event = integration_services.SUBSCRIBABLE
+            integration_services.connector_create(access=owner_access, organization=org, name=DEMO_CONNECTOR,
+                                                  url=receiver_url, events=every_event)  # fmt: skip
         self.stdout.write(
             self.style.SUCCESS("demo data ready: org acme, users " + " / ".join(u[0] for u in DEMO_USERS))
         )
