@@ -7,8 +7,8 @@ correctly". The proxy runs with a `mock_response` model (no network, no keys), i
 - `concurrent`: --profile concurrent --concurrency 8 --duration 10 (the check asked for): no
   errors, every token count from the server's `usage`, equal to what an independent client
   reads from the same server, TTFT <= E2E, both > 0;
-- `synchronous`: our TTFT/E2E medians against an independent urllib client's, one request at a
-  time on the idle proxy (same definitions: first/last event carrying content, from the send);
+- `synchronous`: our TTFT/E2E medians against an independent client's (http.client), one request
+  at a time on the idle proxy (same definitions: first/last event carrying content, from the send);
 - `no_usage`: with `stream_options.include_usage` off, the counts are flagged estimated and
   equal the number of content events.
 
@@ -24,6 +24,7 @@ The venv is made once under $READINESS_VAR_DIR (default var/)/second-server-venv
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import signal
@@ -103,16 +104,16 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def reference_request(url: str, prompt: str) -> dict:
-    """One streamed request read by plain urllib, not our engine: timings and counts to compare with."""
+def reference_request(conn: http.client.HTTPConnection, prompt: str) -> dict:
+    """One streamed request read by plain http.client, not our engine: timings and counts to compare with."""
     body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 128, "stream": True,
             "stream_options": {"include_usage": True}}  # fmt: skip
-    req = urllib.request.Request(url + "/v1/chat/completions", json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})  # fmt: skip
-    sent = time.monotonic()
+    payload = json.dumps(body).encode()
     first = last = None
     events, usage = 0, None
-    with urllib.request.urlopen(req, timeout=30) as response:
+    sent = time.monotonic()  # like ours: just before the request is written on a kept-alive connection
+    conn.request("POST", "/v1/chat/completions", payload, {"Content-Type": "application/json"})
+    with conn.getresponse() as response:
         for line in response:
             now = time.monotonic()
             if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
@@ -168,7 +169,9 @@ def main() -> int:
         try:
             report["proxy_ready_s"] = round(time.monotonic() - started, 1)
             prompt = "Tell me about load testing. " * 20
-            reference = [reference_request(url, prompt) for _ in range(30)]
+            conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=30)
+            reference = [reference_request(conn, prompt) for _ in range(30)]
+            conn.close()
             usage_tokens = reference[-1]["usage"]["completion_tokens"]
             content_events = reference[-1]["events"]
             report["reference"] = {
