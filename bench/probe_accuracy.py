@@ -11,6 +11,11 @@ machine). The engine (other core) runs closed-loop at concurrency 1, 64 and 512.
 what is left is loopback transit plus client delay). Goal (issue 3): p99 error < 2 ms at 64,
 and the run flags itself client_saturated whenever the error would be larger.
 
+TTFT/E2E errors compare durations: ours from our send, the server's from its "arrival", which
+it reads in data_received, late whenever its own loop is busy writing other streams' tokens.
+`request_to_server_ms` (server arrival - our send) shows that part: loopback transit plus the
+simulator's own read delay, an error of the ground truth rather than of the client.
+
     python bench/probe_accuracy.py [--duration 10]
 """
 
@@ -37,7 +42,7 @@ def measure(url: str, concurrency: int, duration: float) -> dict:
     result = run_probe(config)
     truth = json.loads(urllib.request.urlopen(url[:-3] + "/admin/ground-truth").read())["requests"]
     rec, origin = result.records, result.meta["origin_monotonic"]
-    first_err, last_err, ttft_err, e2e_err = [], [], [], []
+    first_err, last_err, ttft_err, e2e_err, to_server = [], [], [], [], []
     for i in range(len(rec)):
         t = truth.get(f"0-{rec.seq[i]}")
         if t is None or rec.error[i] != 0 or t["status"] != "length":
@@ -47,6 +52,7 @@ def measure(url: str, concurrency: int, duration: float) -> dict:
         # Durations: ours run from our send, the server's from its arrival.
         ttft_err.append(((rec.first[i] - rec.sent[i]) - (t["first"] - t["arrival"])) * 1000)
         e2e_err.append(((rec.last[i] - rec.sent[i]) - (t["last"] - t["arrival"])) * 1000)
+        to_server.append((t["arrival"] - origin - rec.sent[i]) * 1000)
     s = result.summary
     return {
         "requests_compared": len(first_err),
@@ -54,6 +60,7 @@ def measure(url: str, concurrency: int, duration: float) -> dict:
         "last_token_error_ms": distribution(last_err),
         "ttft_error_ms": distribution(ttft_err),
         "e2e_error_ms": distribution(e2e_err),
+        "request_to_server_ms": distribution(to_server),
         "client_saturated": s["client_saturated"],
         "loop_lag_p99_ms": s["event_loop_lag_ms"].get("p99"),
         "ttft_p50_ms": s["overall"]["ttft_ms"].get("p50"),

@@ -86,11 +86,19 @@ def first_model(url: str, api_key: str | None, policy: GuardPolicy) -> str:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         response = guarded_request("GET", origin + base + "/models", policy=policy, headers=headers)
-        return response.json()["data"][0]["id"]
     except OutboundRefused as exc:
         raise UsageError(f"refused: {exc}") from None
     except Exception as exc:
         raise UsageError(f"could not read {base}/models to pick a model ({exc}); pass --model") from None
+    if response.status_code != 200:
+        raise UsageError(
+            f"could not read {base}/models to pick a model (HTTP {response.status_code}: is this the base URL "
+            "of an OpenAI-compatible API?); pass --model"
+        )
+    try:
+        return response.json()["data"][0]["id"]
+    except Exception:
+        raise UsageError(f"could not read {base}/models to pick a model (not a model list); pass --model") from None
 
 
 def config_from(options: dict, *, allow_private_default: bool) -> tuple[ProbeConfig, object]:
@@ -124,7 +132,7 @@ def config_from(options: dict, *, allow_private_default: bool) -> tuple[ProbeCon
 
 
 def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.stderr) -> int:
-    """Run the probe; returns the exit code: 0 ok, 1 an SLO missed, 2 bad usage or unreachable."""
+    """Run the probe; returns the exit code: 0 ok, 1 an SLO missed, 2 bad usage, unreachable or nothing succeeded."""
     try:
         config, driver = config_from(options, allow_private_default=allow_private_default)
     except UsageError as exc:
@@ -167,7 +175,13 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
     if overall["requests"] == 0:
         err.write("error: no request was measured\n")
         return 2
-    if overall["errors"].get("connect", 0) == overall["requests"]:
+    errors = overall["errors"]
+    if errors.get("connect", 0) == overall["requests"]:
         err.write(f"error: the endpoint is unreachable (every request failed to connect to {config.base_url})\n")
+        return 2
+    if sum(errors.values()) == overall["requests"]:
+        # Without an SLO this would exit 0: a CI gate must not pass a run in which nothing worked.
+        classes = ", ".join(f"{name} {count}" for name, count in sorted(errors.items()))
+        err.write(f"error: no request succeeded ({classes}); is {config.base_url} an OpenAI-compatible API?\n")
         return 2
     return 1 if result.summary["slo_met"] is False else 0

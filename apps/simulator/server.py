@@ -263,6 +263,9 @@ class Simulator:
             transport = conn.transport
             if transport.is_closing():
                 return False
+            # Read before the write: a client stamping bytes as the kernel receives them (the probe
+            # engine does) can see them while write() is still returning, never before it started.
+            now = clock()
             if events is not None:
                 last = i == seq.max_tokens - 1
                 if seq.fault == "drop" and i == seq.max_tokens // 2:
@@ -273,7 +276,6 @@ class Simulator:
                 if seq.fault == "malformed" and i == seq.max_tokens // 2:
                     data = chunk(b'data: {"id": "broken, "choices": [\n\n') + data
                 transport.write(data)
-            now = clock()
             if i == 0:
                 seq.first = now
             seq.last = now

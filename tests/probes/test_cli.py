@@ -8,6 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,18 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Not an inference server: what `python -m http.server` answers (404 on GET, 501 on POST)."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -163,3 +178,18 @@ def test_an_unreachable_endpoint_with_a_model_exits_2():
     assert "errors: connect" in proc.stdout, "the summary is still printed"
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "unreachable" in proc.stderr
+
+
+def test_a_server_without_a_model_list_is_named_by_its_status_when_picking_the_model(file_server):
+    proc = probe(file_server, "--allow-private", "--duration", "1", "--quiet")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: could not read /v1/models") and "HTTP 404" in proc.stderr
+    assert "OpenAI-compatible" in proc.stderr and "--model" in proc.stderr
+
+
+def test_a_run_in_which_no_request_succeeded_exits_2_even_without_an_slo(file_server):
+    proc = probe(file_server, "--allow-private", "--model", "m", "--profile", "constant", "--rate", "20",
+                 "--duration", "1", "--quiet")  # fmt: skip
+    assert "errors: 5xx" in proc.stdout, "the summary is still printed"
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: no request succeeded (5xx ") and "OpenAI-compatible" in proc.stderr

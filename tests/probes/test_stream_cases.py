@@ -8,6 +8,7 @@ cannot be seen before it was written) are exact.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from apps.probes.engine import openai
+from apps.probes.engine import http1, openai
 from apps.probes.engine.profiles import CONCURRENT, SYNCHRONOUS, Stage
 from apps.probes.engine.records import ERROR_CLASSES, TOKENS_COUNTED, TOKENS_USAGE
-from apps.probes.engine.runner import ProbeConfig, ProbeResult, run_probe
+from apps.probes.engine.runner import ProbeConfig, ProbeResult, ProbeRun, new_event_loop, run_probe
 
 # --- the scripted server -------------------------------------------------------------------------
 
@@ -381,6 +382,39 @@ def test_an_event_split_across_tcp_writes_is_timed_when_it_completes(serve, step
     assert ERROR_CLASSES[row["error"]] == "ok"
     assert row["token_events"] == 2
     assert ttft_ms(row) >= 95, "the first token is the completed event, after both pauses"
+
+
+@pytest.mark.skipif(not http1.KERNEL_TIMESTAMPS, reason="kernel receive timestamps are read on Linux only")
+def test_a_token_is_timed_when_its_bytes_arrived_even_if_the_client_was_busy(serve):
+    # The token is written 200 ms in; the client's loop is stalled from 100 to 600 ms, as by a
+    # burst of other streams' bytes. Its time is when it arrived, not when the client read it.
+    server = serve(chunked(ROLE, 0.2, delta(content="Hi"), usage(1), DONE))
+    config = ProbeConfig(base_url=server.url, model="scripted", stages=[Stage(SYNCHRONOUS, 30)], allow_private=True,
+                         max_requests=1, request_timeout=5.0)  # fmt: skip
+
+    async def with_a_stall():
+        asyncio.get_running_loop().call_later(0.1, time.sleep, 0.5)
+        return await ProbeRun(config).execute()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        result = runner.run(with_a_stall())
+    row = only(result)
+    assert ERROR_CLASSES[row["error"]] == "ok"
+    assert 195 <= ttft_ms(row) < 400
+    assert result.summary["event_loop_lag_ms"]["max"] >= 400, "the stall itself is still seen by the lag ticker"
+
+
+def test_without_kernel_timestamps_tokens_are_timed_when_read_and_connections_kept(serve, monkeypatch):
+    # What TLS connections (and other platforms) use: asyncio's transport, our clock at each read.
+    monkeypatch.setattr(http1, "KERNEL_TIMESTAMPS", False)
+    server = serve(chunked(ROLE, 0.1, delta(content="Hello"), 0.05, delta(content=" world"), usage(2), DONE))
+    result = probe(server, requests=3)
+    assert error_classes(result) == ["ok"] * 3
+    assert result.meta["connections_opened"] == 1
+    for i in range(3):
+        row = result.records.row(i)
+        assert row["token_events"] == 2 and row["output_tokens"] == 2
+        assert 95 <= ttft_ms(row) < 600 and e2e_ms(row) - ttft_ms(row) >= 45
 
 
 def test_a_one_megabyte_data_line_still_parses(serve):
