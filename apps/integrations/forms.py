@@ -1,21 +1,39 @@
 from django import forms
 
-from apps.integrations.models import Event
+from apps.integrations.models import Event, Kind
 from apps.integrations.services import SUBSCRIBABLE
 
 
 class ConnectorForm(forms.Form):
     name = forms.CharField(max_length=100)
-    url = forms.CharField(max_length=500, label="Webhook URL", help_text="Receives a signed POST per event.")
+    kind = forms.ChoiceField(choices=Kind.choices, initial=Kind.WEBHOOK, required=False)
+    url = forms.CharField(
+        max_length=500, label="URL",
+        help_text="Webhook: the receiving URL. Jira: https://your-site.atlassian.net. ServiceNow: "
+        "https://instance.service-now.com. GitHub: https://api.github.com.",
+    )  # fmt: skip
+    config = forms.JSONField(
+        required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text='Jira: {"email": "...", "project_key": "OPS", "issue_type": "Task", "done_transition_id": "31", '
+        '"reopen_transition_id": "11"}. ServiceNow: {"table": "incident", "auth": "basic", "username": "..."}. '
+        'GitHub: {"repo": "owner/name"}. Webhook: {}.',
+    )  # fmt: skip
     project = forms.ModelChoiceField(queryset=None, required=False, empty_label="All projects of the organization")
     events = forms.MultipleChoiceField(
         choices=[(e, Event(e).label) for e in SUBSCRIBABLE], widget=forms.CheckboxSelectMultiple,
         initial=[Event.DECISION_CHANGED, Event.BLOCKER_FAILED, Event.SIGNOFF_STALE],
     )  # fmt: skip
-    secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Signing secret",
-                             help_text="whsec_… — leave empty to generate one (new) or keep it (edit).")  # fmt: skip
+    secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Secret",
+                             help_text="Webhook: whsec_… signing secret (empty: generated). Jira / GitHub: API "
+                             "token. ServiceNow: password or bearer token. Empty on edit keeps it.")  # fmt: skip
     active = forms.BooleanField(required=False, initial=True)
 
     def __init__(self, *args, projects=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["project"].queryset = projects
+
+    def clean_config(self):
+        return self.cleaned_data.get("config") or {}
+
+    def clean_kind(self):
+        return self.cleaned_data.get("kind") or Kind.WEBHOOK

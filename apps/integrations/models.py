@@ -13,8 +13,10 @@ from apps.core.tenancy import TenantQuerySet
 
 
 class Kind(models.TextChoices):
-    # Jira Cloud, ServiceNow and GitHub Issues connectors come next (issue 7, still open).
     WEBHOOK = "webhook", "Signed webhook (Standard Webhooks)"
+    JIRA = "jira", "Jira Cloud"
+    SERVICENOW = "servicenow", "ServiceNow"
+    GITHUB = "github", "GitHub Issues"
 
 
 class Event(models.TextChoices):
@@ -85,6 +87,10 @@ class Delivery(TimeStampedModel):
     response_excerpt = models.TextField(blank=True)
     error = models.CharField(max_length=500, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Ticketing connectors: what this delivery does to the finding's ticket, decided at its first
+    # attempt, and which of that action's requests comes next (a GitHub close is comment + PATCH).
+    action = models.CharField(max_length=10, blank=True)
+    step = models.PositiveSmallIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -94,3 +100,30 @@ class Delivery(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.connector} ({self.status})"
+
+
+class TicketState(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class TicketLink(TimeStampedModel):
+    """One external ticket per finding per connector: later events comment on it, close or reopen it."""
+
+    org_lookup = "connector__organization"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="tickets")
+    project = models.ForeignKey("projects.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    finding_key = models.CharField(max_length=200)
+    external_key = models.CharField(max_length=100)
+    url = models.CharField(max_length=500, blank=True)
+    state = models.CharField(max_length=8, choices=TicketState.choices, default=TicketState.OPEN)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [models.UniqueConstraint(fields=["connector", "finding_key"], name="one_ticket_per_finding")]
+
+    def __str__(self) -> str:
+        return f"{self.external_key} ({self.state})"

@@ -1,5 +1,6 @@
-"""A small webhook receiver on 127.0.0.1: it records every request, checks Standard Webhooks
-signatures when given the secret, and answers with a programmable status.
+"""A small HTTP receiver on 127.0.0.1: it records every request, checks Standard Webhooks
+signatures when given the secret, and answers with programmable replies (so it can also play
+Jira, ServiceNow or GitHub in the contract tests).
 
 `make run` starts one for the demo org's connector (its log shows each verified delivery); the
 tests use it to assert the exact request readiness sent. Stdlib only.
@@ -42,6 +43,15 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - the http.server API
+                self._handle("POST")
+
+            def do_PATCH(self):  # noqa: N802
+                self._handle("PATCH")
+
+            def do_GET(self):  # noqa: N802
+                self._handle("GET")
+
+            def _handle(self, method: str):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 verified = None
                 if receiver.secret:
@@ -52,7 +62,7 @@ class Receiver:
                         verified = True
                     except signing.SignatureError:
                         verified = False
-                receiver.received.append(Received("POST", self.path, dict(self.headers.items()), body, verified))
+                receiver.received.append(Received(method, self.path, dict(self.headers.items()), body, verified))
                 if receiver.log:
                     event = json.loads(body or b"{}").get("type") if body else None
                     print(f"webhook receiver: {event} signature {'ok' if verified else 'BAD'}", flush=True)

@@ -20,14 +20,16 @@ from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
-from apps.integrations import retry, signing
-from apps.integrations.models import Connector, Delivery, DeliveryStatus, Event, Kind
+from apps.integrations import retry, signing, ticketing
+from apps.integrations.models import Connector, Delivery, DeliveryStatus, Event, Kind, TicketLink, TicketState
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 
 CONNECTOR_FIELDS = ["name", "kind", "url", "config", "secret", "events", "active", "project"]
 EXCERPT_BYTES = 2000
 SUBSCRIBABLE = [e for e in Event.values if e != Event.TEST]
+# What each ticketing kind needs in `config` besides the secret (docs/integrations.md).
+REQUIRED_CONFIG = {Kind.JIRA: ("email", "project_key"), Kind.SERVICENOW: ("table",), Kind.GITHUB: ("repo",)}
 
 
 def _require_admin(access: Access, org_id: int) -> None:
@@ -53,6 +55,14 @@ def _validate(connector: Connector) -> None:
         ]
     if not isinstance(connector.config, dict):
         errors["config"] = ["An object."]
+    else:
+        missing = [k for k in REQUIRED_CONFIG.get(connector.kind, ()) if not connector.config.get(k)]
+        if missing:
+            errors["config"] = [f"{Kind(connector.kind).label} needs {', '.join(missing)} in config."]
+        elif connector.kind == Kind.GITHUB and str(connector.config["repo"]).count("/") != 1:
+            errors["config"] = ['repo is "owner/name".']
+    if connector.kind != Kind.WEBHOOK and not connector.secret:
+        errors["secret"] = ["The API token (Jira, GitHub) or password / bearer token (ServiceNow) is required."]
     if connector.project_id and connector.project.organization_id != connector.organization_id:
         errors["project"] = ["Not a project of this organization."]
     if errors:
@@ -158,18 +168,71 @@ def _enqueue(delivery_id: int) -> None:
 # --- sending -----------------------------------------------------------------------------------
 
 
-def _request_for(delivery: Delivery) -> tuple[str, str, dict[str, str], bytes]:
-    """Method, URL, headers and the exact body bytes (what the signature covers)."""
+def _request_for(delivery: Delivery) -> tuple[str, str, dict[str, str], bytes | None]:
+    """Method, URL, headers and the exact body bytes of the delivery's next request."""
     connector = delivery.connector
-    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "readiness-webhooks/1"}
-    headers.update(signing.headers(connector.secret.reveal(), delivery.event_id, int(timezone.now().timestamp()), body))
-    return "POST", connector.url, headers, body
+    headers = {"Content-Type": "application/json", "User-Agent": "readiness/1"}
+    if connector.kind == Kind.WEBHOOK:
+        body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+        stamp = int(timezone.now().timestamp())
+        headers.update(signing.headers(connector.secret.reveal(), delivery.event_id, stamp, body))
+        return "POST", connector.url, headers, body
+    build, auth = ticketing.BUILDERS[connector.kind]
+    headers.update(auth(connector.config, connector.secret.reveal()))
+    base = connector.url.rstrip("/")
+    if delivery.event == Event.TEST:
+        return "GET", base + ticketing.TEST_PATHS[connector.kind](connector.config), headers, None
+    link = _ticket(delivery)
+    finding = ticketing.finding_from_payload(delivery.payload)
+    request = build(delivery.action, connector.config, link.external_key if link else None, finding)[delivery.step]
+    return request.method, base + request.path, headers, json.dumps(request.json).encode()
+
+
+def _ticket(delivery: Delivery) -> TicketLink | None:
+    return TicketLink.objects.filter(connector=delivery.connector, finding_key=delivery.finding_key).first()
+
+
+def _plan_ticket_action(delivery: Delivery) -> bool:
+    """Decide, at the first attempt, what this delivery does to its finding's ticket. False when an
+    earlier delivery of the same finding is still on its way (they go in order, so two events
+    cannot both open a ticket)."""
+    in_flight = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    earlier = Delivery.objects.filter(connector=delivery.connector, finding_key=delivery.finding_key,
+                                      pk__lt=delivery.pk, status__in=in_flight)  # fmt: skip
+    if delivery.finding_key and earlier.exists():
+        return False
+    if not delivery.action:
+        link = _ticket(delivery)
+        delivery.action = ticketing.action_for(delivery.event, delivery.payload.get("data", {}),
+                                               link.state if link else None)  # fmt: skip
+    return True
+
+
+def _record_ticket(delivery: Delivery, response) -> bool:
+    """After a successful request: remember the ticket or its new state. True when the action has
+    another request to send."""
+    connector = delivery.connector
+    link = _ticket(delivery)
+    if delivery.action == ticketing.CREATE:
+        key, url = ticketing.ticket_from_response(connector.kind, connector.url, response.json())
+        link, _ = TicketLink.objects.update_or_create(
+            connector=connector, finding_key=delivery.finding_key,
+            defaults={"project": delivery.project, "external_key": key, "url": url, "state": TicketState.OPEN},
+        )  # fmt: skip
+    build, _ = ticketing.BUILDERS[connector.kind]
+    steps = len(build(delivery.action, connector.config, link.external_key if link else "-",
+                      ticketing.finding_from_payload(delivery.payload)))  # fmt: skip
+    if delivery.step + 1 < steps:
+        return True
+    if link is not None and delivery.action in (ticketing.CLOSE, ticketing.REOPEN):
+        link.state = TicketState.CLOSED if delivery.action == ticketing.CLOSE else TicketState.OPEN
+        link.save(update_fields=["state", "updated_at"])
+    return False
 
 
 def attempt(delivery_id: int) -> Delivery | None:
-    """Send one due delivery once; record what happened and when to try again. Returns None when
-    another worker has it or it is not due."""
+    """Send one due delivery's next request once; record what happened and when to try again.
+    Returns None when another worker has it, it is not due, or it must wait for an earlier one."""
     now = timezone.now()
     claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now).update(
         status=DeliveryStatus.SENDING, last_attempt_at=now
@@ -177,6 +240,15 @@ def attempt(delivery_id: int) -> Delivery | None:
     if not claimed:
         return None
     delivery = Delivery.objects.select_related("connector", "connector__organization").get(pk=delivery_id)
+    ticketing_kind = delivery.connector.kind != Kind.WEBHOOK and delivery.event != Event.TEST
+    if ticketing_kind and not _plan_ticket_action(delivery):
+        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PENDING,
+                                                       next_attempt_at=now + timedelta(seconds=5))  # fmt: skip
+        return None
+    if ticketing_kind and delivery.action == ticketing.NOTHING:
+        delivery.status, delivery.next_attempt_at, delivery.error = DeliveryStatus.SUCCEEDED, None, "no open ticket"
+        delivery.save()
+        return delivery
     delivery.attempts += 1
     code, excerpt, error, retry_after = None, "", "", None
     try:
@@ -189,6 +261,21 @@ def attempt(delivery_id: int) -> Delivery | None:
     else:
         code, excerpt = response.status_code, response.body[:EXCERPT_BYTES].decode("utf-8", "replace")
         retry_after = retry.retry_after_seconds(response.headers.get("retry-after"), now=timezone.now())
+        if ticketing_kind and 200 <= code < 300:
+            try:
+                more = _record_ticket(delivery, response)
+            except (KeyError, TypeError, ValueError):
+                code, error = None, "the ticketing system answered 2xx without the ticket's key"
+            else:
+                if more:  # the action's next request goes right away, as its own attempt
+                    delivery.step, delivery.status, delivery.next_attempt_at = (
+                        delivery.step + 1,
+                        DeliveryStatus.PENDING,
+                        now,
+                    )
+                    delivery.response_code, delivery.response_excerpt = code, excerpt
+                    delivery.save()
+                    return delivery
     _record(delivery, code, excerpt, error, retry_after)
     return delivery
 
@@ -246,7 +333,7 @@ def redeliver(*, access: Access, delivery: Delivery) -> Delivery:
 def send_test(*, access: Access, connector: Connector) -> Delivery:
     """A `test` delivery sent now, in this request, so the page can show the answer."""
     _require_admin(access, connector.organization_id)
-    data = {"message": "Test delivery from readiness", "connector": connector.name}
+    data = {"message": "Test delivery from readiness", "connector": connector.name}  # tickets: a read of the API
     payload = event_payload(Event.TEST, organization=connector.organization, data=data)
     with transaction.atomic():
         delivery = Delivery.objects.create(connector=connector, event=Event.TEST, event_id=f"msg_{uuid.uuid4().hex}",

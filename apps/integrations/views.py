@@ -61,7 +61,8 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
 
     def get_initial(self):
         c = self.get_connector()
-        return {"name": c.name, "url": c.url, "project": c.project_id, "events": c.events, "active": c.active}
+        return {"name": c.name, "kind": c.kind, "url": c.url, "config": c.config, "project": c.project_id,
+                "events": c.events, "active": c.active}  # fmt: skip
 
     def get_context_data(self, **kwargs):
         connector = self.get_connector()
@@ -72,7 +73,8 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
         if event:
             deliveries = deliveries.filter(event=event)
         page = Paginator(deliveries, 25).get_page(self.request.GET.get("page"))
-        return super().get_context_data(connector=connector, page=page, deliveries=page.object_list,
+        tickets = connector.tickets.select_related("project")[:50]
+        return super().get_context_data(connector=connector, page=page, deliveries=page.object_list, tickets=tickets,
                                         statuses=DeliveryStatus.choices, events=Event.choices, status=status,
                                         event=event, **kwargs)  # fmt: skip
 
