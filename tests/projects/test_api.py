@@ -801,3 +801,38 @@ def test_openapi_schema_describes_projects_and_the_bearer_token_scheme(db):
     endpoint_props = schema["components"]["schemas"]["Endpoint"]["properties"]
     assert "api_key" not in endpoint_props  # write-only: only in the request component
     assert "has_api_key" in endpoint_props
+
+
+def test_a_key_in_flight_is_409_and_an_abandoned_claim_is_taken_over(world, tokens):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = api_client_for(token=tokens["read_write"])
+    body = {"name": "Slow One"}
+    # Another request with this key is still running: its claim exists without a response yet.
+    first = client.post(PROJECTS, body, format="json", HTTP_IDEMPOTENCY_KEY="slow")
+    record = IdempotencyRecord.objects.get(key="slow")
+    IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=0, response_body={})
+    in_flight = client.post(PROJECTS, body, format="json", HTTP_IDEMPOTENCY_KEY="slow")
+    assert error_of(in_flight, 409)["code"] == "idempotency_in_flight"
+    assert Project.objects.filter(name="Slow One").count() == 1
+    # Ten minutes later the claim is taken as abandoned (its process died): the request runs again.
+    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    Project.objects.filter(pk=first.json()["id"]).delete()
+    again = client.post(PROJECTS, body, format="json", HTTP_IDEMPOTENCY_KEY="slow")
+    assert again.status_code == 201 and Project.objects.filter(name="Slow One").count() == 1
+
+
+def test_tokens_of_one_organization_share_their_keys(world, tokens):
+    from apps.orgs.models import ApiToken
+
+    _, other_rw = org_services.api_token_create(access=Access.for_user(world.owner), org=world.org, name="ci-2",
+                                            scope="read_write")  # fmt: skip
+    first = api_client_for(token=tokens["read_write"]).post(PROJECTS, {"name": "Jira Made"}, format="json",
+                                                             HTTP_IDEMPOTENCY_KEY="JIRA-1")  # fmt: skip
+    second = api_client_for(token=other_rw).post(PROJECTS, {"name": "Jira Made"}, format="json",
+                                                 HTTP_IDEMPOTENCY_KEY="JIRA-1")  # fmt: skip
+    assert second.json() == first.json() and second["Idempotent-Replayed"] == "true"
+    assert Project.objects.filter(name="Jira Made").count() == 1
+    assert ApiToken.objects.filter(organization=world.org).count() == 3
