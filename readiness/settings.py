@@ -239,6 +239,8 @@ READINESS_BASE_URL = env_str("READINESS_BASE_URL", "http://127.0.0.1:8000")
 # Attempts per delivery before it becomes a dead letter, and the first retry delay (doubling, at most 1 h).
 READINESS_DELIVERY_MAX_ATTEMPTS = env_int("READINESS_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
 READINESS_DELIVERY_BACKOFF_BASE_S = env_int("READINESS_DELIVERY_BACKOFF_BASE_S", 30, minimum=1)
+# Largest callback body accepted from Jira / GitHub / other systems, in bytes.
+READINESS_INBOUND_MAX_BYTES = env_int("READINESS_INBOUND_MAX_BYTES", 1_000_000, minimum=1024)
 
 # --- email (notifications: decision changed, approval stale) -----------------------------
 # "console" prints mail to the log (the make run default); "smtp" sends through EMAIL_HOST.

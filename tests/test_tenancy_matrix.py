@@ -9,7 +9,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import api_client_for
 
-PUBLIC = {"login", "logout", "healthz", "api:schema", "api:docs", "api:api-root", "home", "org-create"}
+# "inbound" is public by design: a signature over the body is its credential (tests/integrations/test_inbound.py).
+PUBLIC = {"login", "logout", "healthz", "api:schema", "api:docs", "api:api-root", "home", "org-create", "inbound"}
 # The admin is its own site, superuser-only; tested separately below.
 IGNORED_NAMESPACES = ("admin:",)
 
@@ -73,6 +74,7 @@ HTML_ROUTES = {
     "connector-delete": lambda w: {**org_kw(w), "pk": w.connector.pk},
     "delivery-detail": lambda w: {**org_kw(w), "pk": w.delivery.pk},
     "delivery-redeliver": lambda w: {**org_kw(w), "pk": w.delivery.pk},
+    "inbound-rotate": lambda w: {**org_kw(w), "pk": w.connector.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -81,13 +83,13 @@ HTML_WRITES = {
     "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
     "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
-    "connector-test", "connector-delete", "delivery-redeliver",
+    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
     "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
-    "connector-test", "connector-delete", "delivery-redeliver",
+    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
@@ -118,6 +120,7 @@ API_DETAIL = {
     "api:proberun-records": lambda w: {"pk": w.run.pk},
     "api:proberun-compare": lambda w: {"pk": w.run.pk},
     "api:project-readiness": lambda w: {"pk": w.project.pk},
+    "api:project-findings": lambda w: {"pk": w.project.pk},
     "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
     "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
     "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},

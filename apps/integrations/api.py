@@ -21,11 +21,12 @@ class ConnectorSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                                    help_text="Webhooks: the whsec_… signing secret (generated when omitted). "
                                    "Stored encrypted, never returned.")  # fmt: skip
     has_secret = serializers.SerializerMethodField()
+    inbound_url = serializers.SerializerMethodField(help_text="Where Jira / GitHub / other systems call back.")
 
     class Meta:
         model = Connector
         fields = ["id", "organization", "project", "name", "kind", "url", "config", "events", "active", "secret",
-                  "has_secret", "created_at", "updated_at"]  # fmt: skip
+                  "has_secret", "inbound_url", "created_at", "updated_at"]  # fmt: skip
 
     def get_fields(self):
         fields = super().get_fields()
@@ -40,6 +41,11 @@ class ConnectorSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def get_has_secret(self, obj) -> bool:
         return bool(obj.secret)
+
+    def get_inbound_url(self, obj) -> str:
+        from django.urls import reverse
+
+        return services.absolute(reverse("inbound", args=[obj.inbound_id]))
 
 
 class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
@@ -56,6 +62,10 @@ class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         response = super().create(request, *args, **kwargs)
         if getattr(self, "_shown_secret", None):
             response.data["signing_secret"] = self._shown_secret
+        if response.status_code == 201 and "id" in response.data:  # shown once; a replay does not repeat it
+            connector = Connector.objects.get(pk=response.data["id"])
+            if connector.inbound_secret and not response.headers.get("Idempotent-Replayed"):
+                response.data["inbound_secret"] = connector.inbound_secret.reveal()
         return response
 
     def perform_create(self, serializer):

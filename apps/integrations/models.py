@@ -4,12 +4,18 @@ A delivery is never edited by hand: each attempt updates its counters; a redeliv
 attempt on the same row (same webhook-id, so receivers can de-duplicate).
 """
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 
 from apps.core.crypto import EncryptedTextField
 from apps.core.models import TimeStampedModel
 from apps.core.tenancy import TenantQuerySet
+
+
+def new_inbound_id() -> str:
+    return secrets.token_urlsafe(18)
 
 
 class Kind(models.TextChoices):
@@ -48,6 +54,10 @@ class Connector(TimeStampedModel):
     )
     config = models.JSONField(default=dict, blank=True)
     secret = EncryptedTextField(blank=True, null=True)
+    # Callbacks from the other side arrive at /hooks/in/<inbound_id>/ (unguessable, so the URL says
+    # nothing about which connectors exist) and are verified with inbound_secret.
+    inbound_id = models.CharField(max_length=40, unique=True, default=new_inbound_id)
+    inbound_secret = EncryptedTextField(blank=True, null=True)
     events = models.JSONField(default=list, help_text="Event types this connector receives.")
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -127,3 +137,36 @@ class TicketLink(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.external_key} ({self.state})"
+
+
+class InboundStatus(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    IGNORED = "ignored", "Ignored (nothing linked)"
+    REJECTED = "rejected", "Rejected"
+
+
+class InboundEvent(models.Model):
+    """Every callback received, accepted or not: the delivery id makes replays detectable."""
+
+    org_lookup = "connector__organization"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="inbound_events")
+    delivery_id = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=InboundStatus.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    ticket = models.ForeignKey(TicketLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "delivery_id"], condition=~models.Q(delivery_id="") & ~models.Q(status="rejected"),
+                name="inbound_delivery_once",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.delivery_id} {self.status}"

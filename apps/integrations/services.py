@@ -8,6 +8,8 @@ it twice at once.
 from __future__ import annotations
 
 import json
+import secrets
+import time
 import uuid
 from datetime import timedelta
 
@@ -21,7 +23,17 @@ from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.integrations import retry, signing, ticketing
-from apps.integrations.models import Connector, Delivery, DeliveryStatus, Event, Kind, TicketLink, TicketState
+from apps.integrations.models import (
+    Connector,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    InboundEvent,
+    InboundStatus,
+    Kind,
+    TicketLink,
+    TicketState,
+)
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 
@@ -80,6 +92,7 @@ def connector_create(*, access: Access, organization: Organization, **fields) ->
     if fields.get("kind", Kind.WEBHOOK) == Kind.WEBHOOK and not fields.get("secret"):
         fields["secret"] = shown = signing.new_secret()
     connector = Connector(organization=organization, created_by=access.user if access else None, **fields)
+    connector.inbound_secret = new_inbound_secret(connector.kind)
     _validate(connector)
     save_unique(connector, field="name", message=f"A connector named {connector.name!r} exists.")
     audit_record(access=access, organization_id=organization.pk, action="connector.create", obj=connector,
@@ -116,6 +129,71 @@ def connector_delete(*, access: Access, connector: Connector) -> None:
     audit_record(access=access, organization_id=connector.organization_id, action="connector.delete",
                  obj=connector, changes=diff(snapshot(connector, CONNECTOR_FIELDS), {}))  # fmt: skip
     connector.delete()
+
+
+def new_inbound_secret(kind: str) -> str:
+    # GitHub and Jira take any string as the HMAC key; Standard Webhooks wants whsec_<base64>.
+    return secrets.token_urlsafe(32) if kind in (Kind.GITHUB, Kind.JIRA) else signing.new_secret()
+
+
+@transaction.atomic
+def inbound_secret_rotate(*, access: Access, connector: Connector) -> str:
+    """A new secret for callbacks from the other side; returned once."""
+    _require_admin(access, connector.organization_id)
+    secret = new_inbound_secret(connector.kind)
+    connector.inbound_secret = secret
+    connector.save(update_fields=["inbound_secret", "updated_at"])
+    audit_record(access=access, organization_id=connector.organization_id, action="connector.rotate_inbound",
+                 obj=connector, changes={"inbound_secret": ["(set)", "(replaced)"]})  # fmt: skip
+    return secret
+
+
+# --- callbacks from the other side ------------------------------------------------------------
+
+
+def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, dict]:
+    """Verify and apply one callback; every outcome is recorded. Returns (HTTP status, JSON body)."""
+    from apps.integrations import inbound
+
+    def reject(status: int, reason: str, delivery_id: str = "") -> tuple[int, dict]:
+        InboundEvent.objects.create(connector=connector, delivery_id=delivery_id[:100], status=InboundStatus.REJECTED,
+                                    detail=reason[:500])  # fmt: skip
+        return status, {"error": {"code": "rejected", "message": reason, "detail": {}}}
+
+    if len(body) > settings.READINESS_INBOUND_MAX_BYTES:
+        return reject(413, f"body larger than {settings.READINESS_INBOUND_MAX_BYTES} bytes")
+    if not connector.inbound_secret:
+        return reject(403, "this connector has no inbound secret; create one on its page")
+    try:
+        update = inbound.PARSERS[connector.kind](headers, body, connector.inbound_secret.reveal(), now=time.time())
+    except inbound.Rejected as exc:
+        return reject(exc.status, exc.reason)
+    with transaction.atomic():
+        if (
+            InboundEvent.objects.filter(connector=connector, delivery_id=update.delivery_id)
+            .exclude(status=InboundStatus.REJECTED)
+            .exists()
+        ):
+            return reject(409, "delivery already received (replay)", update.delivery_id)
+        link = (
+            TicketLink.objects.filter(connector=connector, external_key=update.ticket).first()
+            if update.ticket
+            else None
+        )
+        if link is None or update.state is None:
+            InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id,
+                                        status=InboundStatus.IGNORED,
+                                        detail="no linked ticket or no state change")  # fmt: skip
+            return 202, {"status": "ignored"}
+        before = link.state
+        link.state = update.state
+        link.save(update_fields=["state", "updated_at"])
+        InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id, status=InboundStatus.APPLIED,
+                                    ticket=link, detail=f"{before} → {update.state}")  # fmt: skip
+        audit_record(access=None, organization_id=connector.organization_id, action="ticket.update", obj=link,
+                     changes={"state": [before, update.state],
+                              "via": [None, f"{connector.get_kind_display()} callback"]})  # fmt: skip
+    return 200, {"status": "applied", "ticket": link.external_key, "state": link.state}
 
 
 # --- events ------------------------------------------------------------------------------------

@@ -10,4 +10,6 @@ urlpatterns = [
     path(ORG + "connectors/<int:pk>/delete/", views.ConnectorDeleteView.as_view(), name="connector-delete"),
     path(ORG + "deliveries/<int:pk>/", views.DeliveryDetailView.as_view(), name="delivery-detail"),
     path(ORG + "deliveries/<int:pk>/redeliver/", views.DeliveryRedeliverView.as_view(), name="delivery-redeliver"),
+    path(ORG + "connectors/<int:pk>/inbound-secret/", views.InboundSecretRotateView.as_view(), name="inbound-rotate"),
+    path("hooks/in/<str:inbound_id>/", views.inbound, name="inbound"),
 ]

@@ -3,14 +3,17 @@ import json
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
 from apps.core.errors import ApplicationError
 from apps.integrations import services
 from apps.integrations.forms import ConnectorForm
-from apps.integrations.models import DeliveryStatus, Event
+from apps.integrations.models import Connector, DeliveryStatus, Event
 from apps.integrations.selectors import connector_list, delivery_list
 from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
 from apps.projects.selectors import project_list
@@ -74,6 +77,8 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
             deliveries = deliveries.filter(event=event)
         page = Paginator(deliveries, 25).get_page(self.request.GET.get("page"))
         tickets = connector.tickets.select_related("project")[:50]
+        kwargs.setdefault("inbound_url", services.absolute(reverse("inbound", args=[connector.inbound_id])))
+        kwargs.setdefault("inbound_events", connector.inbound_events.all()[:20])
         return super().get_context_data(connector=connector, page=page, deliveries=page.object_list, tickets=tickets,
                                         statuses=DeliveryStatus.choices, events=Event.choices, status=status,
                                         event=event, **kwargs)  # fmt: skip
@@ -133,3 +138,31 @@ class DeliveryRedeliverView(DeliveryMixin, ActionView):
 
     def back_url(self):
         return reverse("delivery-detail", args=[self.org.slug, self.get_delivery().pk])
+
+
+@csrf_exempt
+@require_POST
+def inbound(request, inbound_id: str):
+    """Callbacks from Jira, GitHub or any system speaking Standard Webhooks. No session, no token:
+    the signature over the raw body is the credential. Every outcome is recorded; never a 500
+    for what the caller sent."""
+    connector = Connector.objects.filter(inbound_id=inbound_id, active=True).select_related("organization").first()
+    if connector is None:
+        return JsonResponse({"error": {"code": "not_found", "message": "Not found.", "detail": {}}}, status=404)
+    status, body = services.inbound_receive(connector, request.headers, request.body)
+    return JsonResponse(body, status=status)
+
+
+class InboundSecretRotateView(ConnectorDetailView):
+    """A new inbound secret, shown once on the page this renders (not in a message cookie)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        if not self.access.can_admin(self.org.pk):
+            raise PermissionDenied("Only owners and admins manage connectors.")
+        secret = services.inbound_secret_rotate(access=self.access, connector=self.get_connector())
+        form = self.form_class(
+            projects=project_list(access=self.access, org_id=self.org.pk), initial=self.get_initial()
+        )
+        return self.render_to_response(self.get_context_data(form=form, new_inbound_secret=secret))

@@ -95,6 +95,20 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
 
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["get"])
+    def findings(self, request, pk=None):
+        """Open findings (failing or pending items, unsigned gates, missed SLOs), each with the key
+        its ticket is filed under and the tickets that track it."""
+        from apps.reports.findings import open_findings  # the reports app builds on this one
+
+        project = self.get_object()
+        rows = open_findings(project, base_url=request.build_absolute_uri("/").rstrip("/"))
+        status_filter = request.query_params.get("kind")
+        if status_filter:
+            rows = [r for r in rows if r["kind"] == status_filter]
+        return Response({"project": project.pk, "count": len(rows), "results": rows})
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["get"])
     def readiness(self, request, pk=None):
         """The current go/no-go decision with its reasons (each linking to its evidence), readiness per
         category, the gates, open follow-ups and the latest report: everything a ticket or CI job needs."""

@@ -59,11 +59,11 @@ def cost_for(project, runs: list[ProbeRun]) -> dict | None:
     return cost
 
 
-def _url(name: str, project, **kwargs) -> str:
+def page_url(name: str, project, **kwargs) -> str:
     return reverse(name, kwargs={"org_slug": project.organization.slug, **kwargs})
 
 
-def _waiver_for(response) -> d.Waiver | None:
+def counting_waiver(response) -> d.Waiver | None:
     """The approved waiver that counts (latest expiry), or None. Revoked and rejected ones never count."""
     approved = [w for w in response.waivers.all() if w.status == WaiverStatus.APPROVED]
     if not approved:
@@ -80,12 +80,12 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
     items = []
     checklists = Checklist.objects.filter(project=project).select_related("template")
     for checklist in checklists:
-        url = _url("checklist-detail", project, pk=checklist.pk)
+        url = page_url("checklist-detail", project, pk=checklist.pk)
         for r in current_responses(checklist).prefetch_related("waivers"):
             items.append(d.Item(key=r.item.key, title=r.item.title, category=checklist.template.category,
-                                severity=r.item.severity, status=r.status, waiver=_waiver_for(r),
+                                severity=r.item.severity, status=r.status, waiver=counting_waiver(r),
                                 url=f"{url}#item-{r.item.key}", function=r.item.function))  # fmt: skip
-    readiness_url = _url("project-readiness", project, slug=project.slug)
+    readiness_url = page_url("project-readiness", project, slug=project.slug)
     gates = []
     for g in gate_states(project):
         rejection = g.rejection
@@ -100,7 +100,7 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
         missed = tuple(c["slo"] for c in summary.get("slo_checks", []) if not c["ok"])
         probes.append(d.Probe(plan=run.plan.name, finished_on=timezone.localdate(run.finished_at),
                               slo_met=summary.get("slo_met"), missed=missed,
-                              url=_url("run-detail", project, pk=run.pk)))  # fmt: skip
+                              url=page_url("run-detail", project, pk=run.pk)))  # fmt: skip
     budget = _price(project.monthly_budget_usd)
     projected = (cost or {}).get("projected_monthly_usd")
     return d.Inputs(

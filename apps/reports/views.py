@@ -11,6 +11,7 @@ from apps.checklists import services as checklists
 from apps.checklists.models import Checklist
 from apps.checklists.selectors import template_list
 from apps.core.errors import ApplicationError
+from apps.integrations.models import TicketLink
 from apps.orgs.mixins import ActionView, OrgMixin
 from apps.orgs.models import Function
 from apps.projects.views import ProjectMixin
@@ -51,6 +52,7 @@ class ReadinessView(ProjectMixin, TemplateView):
             follow_ups=follow_up_list(access=self.access, org_id=self.org.pk, project_id=project.pk)
             .filter(status="open"), reports=reports, figures={"trend": trend} if trend else {},
             verdicts=Verdict.choices, functions=Function.choices, cost=cost_for(project, latest_runs(project)),
+            tickets=TicketLink.objects.visible_to(self.access).filter(project=project).select_related("connector"),
         )  # fmt: skip
 
 

@@ -254,3 +254,31 @@ def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, pro
     report = client.post("/o/acme/projects/support-copilot/reports/new/")
     assert report.status_code == 302 and "/reports/" in report["Location"]
     assert "NO-GO" in client.get(report["Location"]).content.decode()
+
+
+def test_open_findings_list_items_gates_and_their_tickets(world, tokens):
+    from apps.checklists import services as checklists
+    from apps.checklists.models import ChecklistTemplate
+    from apps.integrations import services as integrations
+    from apps.integrations.models import TicketLink
+
+    checklists.ensure_shipped_templates(world.org)
+    security = ChecklistTemplate.objects.get(organization=world.org, key="security")
+    checklist = checklists.checklist_add(access=world.access(world.owner), project=world.project, template=security)
+    connector, _ = integrations.connector_create(access=world.access(world.owner), organization=world.org,
+                                                 name="gh", kind="github", url="https://api.github.com",
+                                                 config={"repo": "acme/bot"}, secret="t",
+                                                 events=["item.blocker_failed"])  # fmt: skip
+    key = f"item:{checklist.pk}:sec.sensitive-data"
+    TicketLink.objects.create(connector=connector, project=world.project, finding_key=key, external_key="42",
+                              url="https://github.com/acme/bot/issues/42")  # fmt: skip
+    client = api_client_for(token=tokens["read"])
+    body = client.get(f"/api/v1/projects/{world.project.pk}/findings/").json()
+    by_key = {f["key"]: f for f in body["results"]}
+    assert body["count"] == len(body["results"]) == 11 + 5  # every security item pending + five default gates
+    assert by_key[key]["tickets"] == [{"connector": "gh", "key": "42", "url": "https://github.com/acme/bot/issues/42",
+                                       "state": "open"}]  # fmt: skip
+    assert by_key[key]["evidence"].startswith("http://testserver/o/acme/checklists/")
+    gates = client.get(f"/api/v1/projects/{world.project.pk}/findings/?kind=gate").json()
+    functions = ("security", "legal", "finance", "engineering", "product")
+    assert {f["key"] for f in gates["results"]} == {f"project:{world.project.pk}:gate:{g}" for g in functions}

@@ -1,0 +1,49 @@
+"""A project's open findings, each with the key its ticket is filed under (the REST surface for
+ticketing systems and CI: what is still wrong, and where it is tracked)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from apps.checklists.models import Checklist, Status
+from apps.checklists.services import current_responses
+from apps.integrations.models import TicketLink
+from apps.reports.evaluation import counting_waiver, latest_runs, page_url
+from apps.signoffs.services import gate_states
+
+
+def open_findings(project, *, base_url: str = "") -> list[dict]:
+    today = timezone.localdate()
+    findings = []
+    for checklist in Checklist.objects.filter(project=project).select_related("template"):
+        url = page_url("checklist-detail", project, pk=checklist.pk)
+        for r in current_responses(checklist).prefetch_related("waivers"):
+            if r.status in (Status.PASS, Status.NOT_APPLICABLE):
+                continue
+            waiver = counting_waiver(r)
+            findings.append({
+                "key": f"item:{checklist.pk}:{r.item.key}", "kind": "item", "title": r.item.title,
+                "severity": r.item.severity, "function": r.item.function, "status": r.status,
+                "waived_until": waiver.expires_on.isoformat() if waiver and waiver.valid_on(today) else None,
+                "evidence": base_url + f"{url}#item-{r.item.key}",
+            })  # fmt: skip
+    readiness = page_url("project-readiness", project, slug=project.slug)
+    for gate in gate_states(project):
+        if gate.status != "approved":
+            findings.append({"key": f"project:{project.pk}:gate:{gate.function}", "kind": "gate",
+                             "title": f"{gate.function} sign-off", "status": gate.status,
+                             "evidence": base_url + f"{readiness}#gate-{gate.function}"})  # fmt: skip
+    for run in latest_runs(project):
+        if (run.summary or {}).get("slo_met") is False:
+            missed = [c["slo"] for c in run.summary.get("slo_checks", []) if not c["ok"]]
+            findings.append({"key": f"plan:{run.plan_id}:slo", "kind": "probe", "status": "fail",
+                             "title": f"{run.plan.name}: SLO missed", "missed": missed,
+                             "evidence": base_url + page_url("run-detail", project, pk=run.pk)})  # fmt: skip
+    tickets = {}
+    for t in TicketLink.objects.filter(project=project).select_related("connector"):
+        tickets.setdefault(t.finding_key, []).append(
+            {"connector": t.connector.name, "key": t.external_key, "url": t.url, "state": t.state}
+        )
+    for finding in findings:
+        finding["tickets"] = tickets.get(finding["key"], [])
+    return findings
