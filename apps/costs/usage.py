@@ -271,9 +271,10 @@ def analyze_usage(
         if first is None:
             rows: Iterator[Row] = iter(())
         else:
-            fmt = fmt or _guess_format(path, first)
+            fmt = fmt or _guess_format(path, first.removeprefix("\ufeff"))
             if fmt not in ("csv", "jsonl"):
                 raise ValueError("fmt must be 'csv' or 'jsonl'")
+            first = first.removeprefix("\ufeff")  # the byte-order mark spreadsheet exports start with
             chained = _chain_first(first, lines)
             rows = _csv_rows(chained, bad) if fmt == "csv" else _jsonl_rows(chained, bad)
         acc = _accumulate(rows, bad, reorder_window_minutes)
@@ -369,6 +370,8 @@ def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
             u[1] += tin
             u[2] += tout
         if tenant is not None and tenant != "":
+            if type(tenant) is not str:
+                tenant = str(tenant)
             t = tenants.get(tenant)
             if t is None:
                 tenants[tenant] = [1, tin, tout]

@@ -76,6 +76,15 @@ def test_timestamps_with_an_offset_are_converted_and_naive_ones_are_utc():
     assert a.per_minute["peak_requests_minute"] == "2026-11-01T10:00:00Z"
 
 
+def test_a_byte_order_mark_and_numeric_ids_are_accepted():
+    a = analyze_usage(_csv("\ufefftimestamp,user,input_tokens,output_tokens\n0,a,1,2\n"))
+    assert a.rows == 1 and a.bad_rows.count == 0
+    b = analyze_usage(
+        io.StringIO('\ufeff{"timestamp": 0, "user": 7, "tenant": 3, "input_tokens": 1, "output_tokens": 2}\n')
+    )
+    assert b.rows == 1 and b.top_users[0]["user"] == "7" and b.top_tenants[0]["tenant"] == "3"
+
+
 def test_a_header_without_the_needed_columns_is_one_bad_row_not_an_exception():
     a = analyze_usage(_csv("when,who,input_tokens\n2026-11-01T10:00:00Z,a,1\n"))
     assert a.rows == 0
