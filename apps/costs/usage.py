@@ -1,0 +1,561 @@
+"""Traffic shape from a usage log, streamed. Plain Python, no Django.
+
+A usage log is CSV (header: timestamp, user or user_id, optional tenant or tenant_id,
+input_tokens, output_tokens) or JSONL with the same keys; timestamps are ISO-8601 (a missing
+offset means UTC) or epoch seconds. Bad rows are counted and the first few kept with their
+line numbers; they never stop the analysis.
+
+Memory: rows are never kept. What grows is
+- one small record per distinct user (requests, tokens, busiest minute): needed for the Gini
+  coefficient and the top-1% share, which depend on every user's total; ~150 bytes a user;
+- one record per distinct minute (a month is 43,800 minutes, a year ~525k);
+- the per-user counts of the last few minutes (`reorder_window_minutes`), to find each user's
+  busiest minute. Logs are written roughly in time order; a row older than the window is
+  still counted in every total, but its minute's per-user split is then approximate
+  (reported as `late_rows`).
+
+Why per minute: capacity is sized for the busiest minute, so one user asking 50 questions in
+a minute needs more replicas than 500 users asking one each spread over the day, though the
+latter is ten times the volume.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import heapq
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apps.costs.pricing import DemandCurve
+
+try:
+    import orjson
+
+    _json_loads = orjson.loads
+    _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
+except ImportError:  # pragma: no cover - orjson is a dependency, json is the fallback
+    import json
+
+    _json_loads = json.loads
+    _JSONError = (ValueError,)
+
+SECONDS_PER_MINUTE = 60
+TOKENS_PER_MTOK = 1_000_000
+# Epoch seconds beyond this (year 5138) are almost surely milliseconds: refused, not guessed.
+_MAX_EPOCH_S = 1e11
+USER_KEYS = ("user", "user_id")
+TENANT_KEYS = ("tenant", "tenant_id")
+# A probe stage needs a positive rate: an idle minute replays at this trickle (≈ nothing).
+IDLE_RATE_PER_S = 0.001
+
+
+@dataclass
+class BadRows:
+    count: int = 0
+    examples: list[dict] = field(default_factory=list)
+    max_examples: int = 20
+
+    def add(self, line: int, reason: str) -> None:
+        self.count += 1
+        if len(self.examples) < self.max_examples:
+            self.examples.append({"line": line, "reason": reason})
+
+
+@dataclass
+class UsageAnalysis:
+    rows: int
+    bad_rows: BadRows
+    users: int
+    tenants: int
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    top_users: list[dict]
+    top_tenants: list[dict]
+    concentration: dict
+    per_minute: dict
+    burstiness: dict
+    capacity: dict | None
+    cost: dict | None
+    late_rows: int
+    # Kept for the methods below, not part of to_dict(): minute (epoch minutes) -> [requests,
+    # input tokens, output tokens]; user / tenant -> [requests, input tokens, output tokens, ...].
+    minutes: dict[int, list[int]] = field(repr=False, default_factory=dict)
+    user_totals: dict[str, list[int]] = field(repr=False, default_factory=dict)
+    tenant_totals: dict[str, list[int]] = field(repr=False, default_factory=dict)
+    prices: tuple[float, float, float] = (0.0, 0.0, 0.0)  # $/request, $/1M input, $/1M output
+
+    def demand_curve(self, *, scale: float = 1.0) -> DemandCurve:
+        """The per-minute arrival curve as requests/s, for `pricing.project_monthly(demand=...)`.
+
+        The curve is repeated to fill a month there, so a log of whole days (or weeks) projects best.
+        """
+        return DemandCurve.per_minute([n / SECONDS_PER_MINUTE * scale for n in self.requests_per_minute()])
+
+    def _usd(self, rec) -> float:
+        per_request, per_mtok_in, per_mtok_out = self.prices
+        return rec[0] * per_request + (rec[1] * per_mtok_in + rec[2] * per_mtok_out) / TOKENS_PER_MTOK
+
+    def costs_by_user(self) -> Iterator[tuple[str, int, int, int, float]]:
+        """(user, requests, input tokens, output tokens, usd) for every user, unordered."""
+        for user, rec in self.user_totals.items():
+            yield user, rec[0], rec[1], rec[2], self._usd(rec)
+
+    def costs_by_tenant(self) -> Iterator[tuple[str, int, int, int, float]]:
+        """(tenant, requests, input tokens, output tokens, usd) for every tenant, unordered."""
+        for tenant, rec in self.tenant_totals.items():
+            yield tenant, rec[0], rec[1], rec[2], self._usd(rec)
+
+    def requests_per_minute(self) -> list[int]:
+        """Requests in every minute from the first to the last, idle minutes as 0."""
+        if not self.minutes:
+            return []
+        lo, hi = min(self.minutes), max(self.minutes)
+        get = self.minutes.get
+        return [get(m, (0,))[0] for m in range(lo, hi + 1)]
+
+    def to_dict(self) -> dict:
+        # Not asdict(self): that would deep-copy the per-user and per-minute tables first.
+        skip = ("minutes", "user_totals", "tenant_totals", "prices")
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        d["bad_rows"] = asdict(self.bad_rows)
+        return d
+
+
+def gini(values: Sequence[float]) -> float:
+    """Gini coefficient of non-negative values: 0 when all are equal, → 1 when one holds everything."""
+    xs = sorted(values)
+    n = len(xs)
+    total = sum(xs)
+    if n == 0 or total == 0:
+        return 0.0
+    weighted = sum(i * x for i, x in enumerate(xs, 1))
+    return 2 * weighted / (n * total) - (n + 1) / n
+
+
+def top_share(values: Sequence[float], fraction: float = 0.01) -> float:
+    """Share of the total held by the top `fraction` of holders (at least one holder)."""
+    n = len(values)
+    total = sum(values)
+    if n == 0 or total == 0:
+        return 0.0
+    k = max(1, math.ceil(n * fraction))
+    return sum(heapq.nlargest(k, values)) / total
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+Row = tuple[int, object, object, object, object, object]  # line, timestamp, user, tenant, input, output
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+
+
+def _guess_format(path: Path | None, first_line: str) -> str:
+    if path is not None:
+        suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+        if suffixes and suffixes[-1] in (".jsonl", ".ndjson", ".json"):
+            return "jsonl"
+        if suffixes and suffixes[-1] == ".csv":
+            return "csv"
+    return "jsonl" if first_line.lstrip().startswith("{") else "csv"
+
+
+def _csv_rows(lines: Iterator[str], bad: BadRows) -> Iterator[Row]:
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        return
+    index = {name: i for i, name in enumerate(header)}
+    missing = [k for k in ("timestamp", "input_tokens", "output_tokens") if k not in index]
+    user_i = next((index[k] for k in USER_KEYS if k in index), None)
+    tenant_i = next((index[k] for k in TENANT_KEYS if k in index), None)
+    if user_i is None and tenant_i is None:
+        missing.append("user (or tenant)")
+    if missing:
+        bad.add(1, f"header lacks {', '.join(missing)}; nothing read")
+        return
+    if user_i is None:
+        user_i = tenant_i  # a tenant-only log: each tenant is one "user"
+    ts_i, in_i, out_i = index["timestamp"], index["input_tokens"], index["output_tokens"]
+    width = max(ts_i, in_i, out_i, user_i, tenant_i if tenant_i is not None else 0) + 1
+    for rec in reader:
+        if len(rec) < width:
+            if rec:  # blank lines are not rows
+                bad.add(reader.line_num, f"{len(rec)} field(s), expected {len(header)}")
+            continue
+        yield (reader.line_num, rec[ts_i], rec[user_i], rec[tenant_i] if tenant_i is not None else None,
+               rec[in_i], rec[out_i])  # fmt: skip
+
+
+def _jsonl_rows(lines: Iterable[str], bad: BadRows) -> Iterator[Row]:
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = _json_loads(line)
+        except _JSONError:
+            bad.add(line_no, "not valid JSON")
+            continue
+        if not isinstance(obj, dict):
+            bad.add(line_no, "not a JSON object")
+            continue
+        get = obj.get
+        user = get("user")
+        if user is None:
+            user = get("user_id")
+        tenant = get("tenant")
+        if tenant is None:
+            tenant = get("tenant_id")
+        if user is None:
+            user = tenant
+        yield line_no, get("timestamp"), user, tenant, get("input_tokens"), get("output_tokens")
+
+
+def _tokens(value) -> int:
+    if type(value) is int:
+        n = value
+    elif isinstance(value, str):
+        try:
+            n = int(value)
+        except ValueError:
+            f = float(value)  # "12.0" from a spreadsheet export is 12; "12.5" is not a count
+            if not f.is_integer():
+                raise
+            n = int(f)
+    elif isinstance(value, float) and value.is_integer():
+        n = int(value)
+    else:
+        raise ValueError
+    if n < 0:
+        raise ValueError
+    return n
+
+
+# --- analysis ------------------------------------------------------------------------------------
+
+
+def analyze_usage(
+    source: str | Path | Iterable[str],
+    *,
+    fmt: str | None = None,
+    top_n: int = 10,
+    max_bad_examples: int = 20,
+    replica_goodput_requests_per_s: float | None = None,
+    replica_goodput_output_tokens_per_s: float | None = None,
+    usd_per_request: float = 0.0,
+    usd_per_mtok_input: float = 0.0,
+    usd_per_mtok_output: float = 0.0,
+    reorder_window_minutes: int = 5,
+) -> UsageAnalysis:
+    """Stream a usage log (a path, or an iterable of text lines) and describe its traffic shape.
+
+    `fmt` is "csv" or "jsonl" (guessed from the suffix or the first line when None). Given a
+    replica's goodput, `capacity` says how many replicas the busiest minute needs; given prices
+    (per request and/or per 1M input/output tokens), `cost` attributes spend per user and tenant.
+    """
+    bad = BadRows(max_examples=max_bad_examples)
+    path = Path(source) if isinstance(source, str | Path) else None
+    handle = _open_text(path) if path is not None else None
+    try:
+        lines: Iterator[str] = iter(handle if handle is not None else source)
+        first = next(lines, None)
+        if first is None:
+            rows: Iterator[Row] = iter(())
+        else:
+            fmt = fmt or _guess_format(path, first.removeprefix("\ufeff"))
+            if fmt not in ("csv", "jsonl"):
+                raise ValueError("fmt must be 'csv' or 'jsonl'")
+            first = first.removeprefix("\ufeff")  # the byte-order mark spreadsheet exports start with
+            chained = _chain_first(first, lines)
+            rows = _csv_rows(chained, bad) if fmt == "csv" else _jsonl_rows(chained, bad)
+        acc = _accumulate(rows, bad, reorder_window_minutes)
+    finally:
+        if handle is not None:
+            handle.close()
+    return _summarise(acc, bad, top_n=top_n, goodput_rps=replica_goodput_requests_per_s,
+                      goodput_tps=replica_goodput_output_tokens_per_s, usd_per_request=usd_per_request,
+                      usd_per_mtok_input=usd_per_mtok_input, usd_per_mtok_output=usd_per_mtok_output)  # fmt: skip
+
+
+def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+@dataclass
+class _Acc:
+    users: dict
+    tenants: dict
+    minutes: dict
+    rows: int
+    late_rows: int
+    busiest_user_minute: tuple[int, str | None, int | None]  # count, user, minute
+    peak_split: tuple[int, int | None, list[int], int]  # total, minute, top user counts, distinct users
+
+
+def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
+    users: dict[str, list[int]] = {}  # user -> [requests, input, output, most requests in one minute]
+    tenants: dict[str, list[int]] = {}
+    minutes: dict[int, list[int]] = {}
+    open_minutes: dict[int, dict[str, int]] = {}  # minute -> user -> requests, the last `window` minutes
+    state = {"busiest": (0, None, None), "peak": (0, None, [], 0)}
+    newest = horizon = -(1 << 62)
+    late = 0
+    good = 0
+    fromiso = datetime.fromisoformat
+
+    def flush(minute: int) -> None:
+        counts = open_minutes.pop(minute)
+        top_count = 0
+        top_user = None
+        for u, c in counts.items():
+            rec = users[u]
+            if c > rec[3]:
+                rec[3] = c
+            if c > top_count:
+                top_count, top_user = c, u
+        if top_count > state["busiest"][0]:
+            state["busiest"] = (top_count, top_user, minute)
+        total = sum(counts.values())
+        if total > state["peak"][0]:
+            state["peak"] = (total, minute, heapq.nlargest(10, counts.values()), len(counts))
+
+    cur_minute = None
+    cur_counts: dict[str, int] = {}
+    for line, ts_raw, user, tenant, in_raw, out_raw in rows:
+        try:
+            if type(ts_raw) is str and len(ts_raw) > 4 and ts_raw[4] == "-":
+                dt = fromiso(ts_raw)
+                if dt.tzinfo is None:
+                    dt = dt.replace(tzinfo=UTC)
+                ts = dt.timestamp()
+            elif type(ts_raw) is bool or ts_raw is None:
+                raise ValueError
+            else:
+                ts = float(ts_raw)
+        except (ValueError, TypeError):
+            bad.add(line, f"bad timestamp {str(ts_raw)[:40]!r}")
+            continue
+        if not 0 <= ts < _MAX_EPOCH_S:  # also refuses NaN
+            bad.add(line, f"timestamp {str(ts_raw)[:40]!r} out of range (epoch milliseconds?)")
+            continue
+        try:
+            tin = _tokens(in_raw)
+            tout = _tokens(out_raw)
+        except (ValueError, TypeError, OverflowError):
+            bad.add(line, f"bad token count(s) {str(in_raw)[:20]!r}, {str(out_raw)[:20]!r}")
+            continue
+        if user is None or user == "":
+            bad.add(line, "missing user")
+            continue
+        if type(user) is not str:
+            user = str(user)
+        good += 1
+        minute = int(ts // SECONDS_PER_MINUTE)
+
+        u = users.get(user)
+        if u is None:
+            users[user] = [1, tin, tout, 0]
+        else:
+            u[0] += 1
+            u[1] += tin
+            u[2] += tout
+        if tenant is not None and tenant != "":
+            if type(tenant) is not str:
+                tenant = str(tenant)
+            t = tenants.get(tenant)
+            if t is None:
+                tenants[tenant] = [1, tin, tout]
+            else:
+                t[0] += 1
+                t[1] += tin
+                t[2] += tout
+        m = minutes.get(minute)
+        if m is None:
+            minutes[minute] = [1, tin, tout]
+        else:
+            m[0] += 1
+            m[1] += tin
+            m[2] += tout
+
+        if minute != cur_minute:
+            if minute > newest:
+                newest = minute
+                horizon = newest - window
+                for old in [k for k in open_minutes if k < horizon]:
+                    flush(old)
+            cur_counts = open_minutes.get(minute)
+            if cur_counts is None:
+                cur_counts = open_minutes[minute] = {}
+            cur_minute = minute
+        if minute < horizon:
+            late += 1
+        cur_counts[user] = cur_counts.get(user, 0) + 1
+    for old in sorted(open_minutes):
+        flush(old)
+    return _Acc(users, tenants, minutes, good, late, state["busiest"], state["peak"])
+
+
+def _minute_iso(minute: int | None) -> str | None:
+    if minute is None:
+        return None
+    return datetime.fromtimestamp(minute * SECONDS_PER_MINUTE, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _summarise(acc: _Acc, bad: BadRows, *, top_n, goodput_rps, goodput_tps, usd_per_request, usd_per_mtok_input,
+               usd_per_mtok_output) -> UsageAnalysis:  # fmt: skip
+    users, minutes = acc.users, acc.minutes
+    requests = sum(m[0] for m in minutes.values())
+    input_tokens = sum(m[1] for m in minutes.values())
+    output_tokens = sum(m[2] for m in minutes.values())
+
+    def usd(rec) -> float:
+        return rec[0] * usd_per_request + (rec[1] * usd_per_mtok_input + rec[2] * usd_per_mtok_output) / TOKENS_PER_MTOK
+
+    priced = bool(usd_per_request or usd_per_mtok_input or usd_per_mtok_output)
+    top_users = [
+        {"user": u, "requests": r[0], "input_tokens": r[1], "output_tokens": r[2],
+         "request_share": r[0] / requests, "max_requests_in_a_minute": r[3],
+         **({"usd": usd(r)} if priced else {})}
+        for u, r in heapq.nlargest(top_n, users.items(), key=lambda kv: kv[1][0])
+    ]  # fmt: skip
+    tenant_key = (lambda kv: usd(kv[1])) if priced else (lambda kv: kv[1][0])
+    top_tenants = [
+        {"tenant": t, "requests": r[0], "input_tokens": r[1], "output_tokens": r[2],
+         **({"usd": usd(r)} if priced else {})}
+        for t, r in heapq.nlargest(top_n, acc.tenants.items(), key=tenant_key)
+    ]  # fmt: skip
+
+    per_user_requests = [r[0] for r in users.values()]
+    per_user_tokens = [r[1] + r[2] for r in users.values()]
+    concentration = {
+        "top_1pct_users": max(1, math.ceil(len(users) * 0.01)) if users else 0,
+        "top_1pct_request_share": top_share(per_user_requests),
+        "top_1pct_token_share": top_share(per_user_tokens),
+        "gini_requests": gini(per_user_requests),
+        "gini_tokens": gini(per_user_tokens),
+    }
+    del per_user_requests, per_user_tokens
+
+    if minutes:
+        first, last = min(minutes), max(minutes)
+        span = last - first + 1
+        peak_req_minute = max(minutes, key=lambda k: minutes[k][0])
+        peak_out_minute = max(minutes, key=lambda k: minutes[k][2])
+        peak_req = minutes[peak_req_minute][0]
+        peak_out = minutes[peak_out_minute][2]
+        peak_in = max(m[1] for m in minutes.values())
+    else:
+        first = last = peak_req_minute = peak_out_minute = None
+        span = peak_req = peak_out = peak_in = 0
+    avg_req = requests / span if span else 0.0
+    avg_out = output_tokens / span if span else 0.0
+    per_minute = {
+        "first_minute": _minute_iso(first),
+        "last_minute": _minute_iso(last),
+        "span_minutes": span,
+        "active_minutes": len(minutes),
+        "peak_requests_per_minute": peak_req,
+        "peak_requests_minute": _minute_iso(peak_req_minute),
+        "average_requests_per_minute": avg_req,
+        "peak_to_average_requests": peak_req / avg_req if avg_req else None,
+        "peak_output_tokens_per_minute": peak_out,
+        "peak_output_tokens_minute": _minute_iso(peak_out_minute),
+        "peak_input_tokens_per_minute": peak_in,
+        "average_output_tokens_per_minute": avg_out,
+        "peak_to_average_output_tokens": peak_out / avg_out if avg_out else None,
+    }
+
+    busiest_count, busiest_user, busiest_minute = acc.busiest_user_minute
+    split_total, split_minute, split_top, split_users = acc.peak_split
+    burstiness = {
+        "max_requests_by_one_user_in_a_minute": busiest_count,
+        "busiest_user": busiest_user,
+        "busiest_user_minute": _minute_iso(busiest_minute),
+        "peak_minute_distinct_users": split_users,
+        "peak_minute_top_user_share": split_top[0] / split_total if split_total else 0.0,
+        "peak_minute_top10_users_share": sum(split_top) / split_total if split_total else 0.0,
+    }
+
+    capacity = None
+    if goodput_rps or goodput_tps:
+        capacity = {"peak_requests_per_s": peak_req / SECONDS_PER_MINUTE,
+                    "peak_output_tokens_per_s": peak_out / SECONDS_PER_MINUTE}  # fmt: skip
+        needs = []
+        if goodput_rps:
+            capacity["replicas_for_peak_minute_by_requests"] = _ceil(peak_req / SECONDS_PER_MINUTE / goodput_rps)
+            capacity["replicas_for_average_by_requests"] = _ceil(avg_req / SECONDS_PER_MINUTE / goodput_rps)
+            needs.append(capacity["replicas_for_peak_minute_by_requests"])
+        if goodput_tps:
+            capacity["replicas_for_peak_minute_by_output_tokens"] = _ceil(peak_out / SECONDS_PER_MINUTE / goodput_tps)
+            capacity["replicas_for_average_by_output_tokens"] = _ceil(avg_out / SECONDS_PER_MINUTE / goodput_tps)
+            needs.append(capacity["replicas_for_peak_minute_by_output_tokens"])
+        capacity["replicas_for_peak_minute"] = max(needs)
+
+    cost = None
+    if priced:
+        total_usd = usd((requests, input_tokens, output_tokens))
+        cost = {
+            "usd_per_request": usd_per_request,
+            "usd_per_mtok_input": usd_per_mtok_input,
+            "usd_per_mtok_output": usd_per_mtok_output,
+            "total_usd": total_usd,
+            "untenanted_usd": total_usd - sum(usd(r) for r in acc.tenants.values()),
+        }
+
+    return UsageAnalysis(
+        rows=acc.rows, bad_rows=bad, users=len(users), tenants=len(acc.tenants), requests=requests,
+        input_tokens=input_tokens, output_tokens=output_tokens, top_users=top_users, top_tenants=top_tenants,
+        concentration=concentration, per_minute=per_minute, burstiness=burstiness, capacity=capacity, cost=cost,
+        late_rows=acc.late_rows, minutes=minutes, user_totals=users, tenant_totals=acc.tenants,
+        prices=(usd_per_request, usd_per_mtok_input, usd_per_mtok_output),
+    )  # fmt: skip
+
+
+def _ceil(x: float) -> int:
+    return max(0, math.ceil(x - 1e-9))
+
+
+# --- replay as a probe profile -------------------------------------------------------------------
+
+
+def probe_profile_from_curve(
+    requests_per_minute: Sequence[float],
+    *,
+    scale: float = 1.0,
+    seconds_per_minute: float = 6.0,
+    minutes_per_stage: int = 1,
+    name: str = "usage",
+) -> dict:
+    """A multi-stage Poisson probe profile that replays a per-minute arrival curve.
+
+    Each minute of the log becomes `seconds_per_minute` seconds of load at the minute's *rate*
+    (requests ÷ 60 × `scale`): compressing time keeps the rate, which is what capacity sees,
+    and sends fewer requests in all. `minutes_per_stage` > 1 merges minutes into one stage at
+    the busiest of them (peaks are what a replay must keep). Consecutive stages at the same
+    rate are merged. Idle minutes replay at IDLE_RATE_PER_S, since a stage needs a rate.
+    """
+    if scale <= 0 or seconds_per_minute <= 0 or minutes_per_stage < 1:
+        raise ValueError("scale, seconds_per_minute and minutes_per_stage must be positive")
+    stages: list[dict] = []
+    for i in range(0, len(requests_per_minute), minutes_per_stage):
+        chunk = requests_per_minute[i : i + minutes_per_stage]
+        rate = round(max(chunk) / SECONDS_PER_MINUTE * scale, 6)
+        rate = rate if rate > 0 else IDLE_RATE_PER_S
+        duration = seconds_per_minute * len(chunk)
+        if stages and stages[-1]["rate"] == rate:
+            stages[-1]["duration"] = round(stages[-1]["duration"] + duration, 6)
+            continue
+        stages.append({"kind": "poisson", "rate": rate, "duration": round(duration, 6), "name": f"{name} m{i}"})
+    if not stages:
+        raise ValueError("the curve is empty")
+    return {"stages": stages}
