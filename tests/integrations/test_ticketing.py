@@ -189,3 +189,21 @@ def test_a_ticket_body_names_the_finding_and_links_back():
     assert json.loads(json.dumps(ticketing.adf(finding.text)))["content"][0]["content"][0]["text"].startswith(
         "SLO missed"
     )
+
+
+@pytest.mark.parametrize(
+    "reply, delay, status, retried",
+    [((404, {}, b'{"message": "Not Found"}'), 0, "failed", False), ((500, {}, b"oops"), 0, "pending", True),
+     ((201, {}, b'{"number": 1}'), 2.5, "pending", True)],
+)  # fmt: skip
+def test_not_found_server_errors_and_timeouts_from_github(world, fake, settings, reply, delay, status, retried):
+    settings.READINESS_OUTBOUND_TIMEOUT_SECONDS = 1
+    fake.replies, fake.delay_s = [reply], delay
+    make(world, fake, "github", {"repo": "acme/copilot"})
+    [d] = services.emit("item.blocker_failed", project=world.project, finding_key="k", data={"title": "x"})
+    services.attempt(d.pk)
+    d.refresh_from_db()
+    assert d.status == status and (d.next_attempt_at is not None) == retried
+    if delay:
+        assert d.response_code is None and "time limit" in d.error  # a hanging server is cut off, then retried
+    assert not TicketLink.objects.exists()
