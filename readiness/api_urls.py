@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
 from apps.core.api import AuditEventViewSet
+from apps.costs.api import PriceViewSet
 from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
 from apps.orgs.api import MembershipViewSet, OrganizationViewSet
 from apps.probes.api import PlanViewSet, RunViewSet
@@ -28,6 +29,7 @@ router.register("follow-ups", FollowUpViewSet, basename="followup")
 router.register("reports", ReportViewSet, basename="report")
 router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("prices", PriceViewSet, basename="price")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.signoffs",
     "apps.reports",
     "apps.integrations",
+    "apps.costs",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +233,8 @@ READINESS_WAIVER_WARNING_DAYS = env_int("READINESS_WAIVER_WARNING_DAYS", 14, min
 MEDIA_ROOT = VAR_DIR / "media"
 READINESS_EVIDENCE_MAX_BYTES = env_int("READINESS_EVIDENCE_MAX_BYTES", 10_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = READINESS_EVIDENCE_MAX_BYTES + 1_000_000
+# Prices older than this many days are flagged as stale on the cost page and in reports.
+READINESS_PRICE_MAX_AGE_DAYS = env_int("READINESS_PRICE_MAX_AGE_DAYS", 90, minimum=1)
 
 # --- integrations (apps/integrations) -----------------------------------------------------
 # Where this deployment is reached: links in webhook payloads and tickets point here.

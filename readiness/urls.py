@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("apps.checklists.urls")),
     path("", include("apps.reports.urls")),
     path("", include("apps.integrations.urls")),
+    path("", include("apps.costs.urls")),
 ]

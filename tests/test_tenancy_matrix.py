@@ -75,6 +75,9 @@ HTML_ROUTES = {
     "delivery-detail": lambda w: {**org_kw(w), "pk": w.delivery.pk},
     "delivery-redeliver": lambda w: {**org_kw(w), "pk": w.delivery.pk},
     "inbound-rotate": lambda w: {**org_kw(w), "pk": w.connector.pk},
+    "project-cost": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "prices": lambda w: org_kw(w),
+    "price-edit": lambda w: {**org_kw(w), "pk": w.price.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -83,7 +86,7 @@ HTML_WRITES = {
     "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
     "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
-    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate",
+    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "price-edit", "project-cost",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
@@ -94,10 +97,12 @@ HTML_POST_ONLY = {
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
     "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
-    "response-evidence", "template-list", "template-detail", "delivery-detail",
+    "response-evidence", "template-list", "template-detail", "delivery-detail", "prices",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
 HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
+# Pages everyone in the org may read, whose POST needs a writer.
+HTML_WRITER_POST = {"project-cost"}
 
 
 def html_methods(name: str) -> list[str]:
@@ -121,6 +126,9 @@ API_DETAIL = {
     "api:proberun-compare": lambda w: {"pk": w.run.pk},
     "api:project-readiness": lambda w: {"pk": w.project.pk},
     "api:project-findings": lambda w: {"pk": w.project.pk},
+    "api:project-cost": lambda w: {"pk": w.project.pk},
+    "api:project-traffic": lambda w: {"pk": w.project.pk},
+    "api:price-detail": lambda w: {"pk": w.price.pk},
     "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
     "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
     "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},
@@ -143,7 +151,7 @@ API_LIST = {
     "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
     "api:probeplan-list", "api:proberun-list", "api:checklisttemplate-list", "api:checklist-list",
     "api:checklistresponse-list", "api:waiver-list", "api:signoff-list", "api:followup-list", "api:report-list",
-    "api:connector-list", "api:delivery-list",
+    "api:connector-list", "api:delivery-list", "api:price-list",
 }  # fmt: skip
 API_POST_ONLY = {
     "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",
@@ -223,7 +231,12 @@ def _readiness_objects(world):
         hooks = {"name": "hooks", "url": "http://127.0.0.1:9/hooks", "events": ["decision.changed"]}
         connector, _ = integrations.connector_create(access=world.access(user), organization=org, **hooks)
         delivery = integrations.emit("decision.changed", project=project)[0]
+        from apps.costs.models import Price
+        from apps.costs.services import ensure_catalog
+
+        ensure_catalog(org)
         objects = {"template": template, "checklist": checklist, "response": response, "waiver": waiver,
+                   "price": Price.objects.filter(organization=org).first(),
                    "connector": connector, "delivery": delivery,
                    "signoff": signoff, "follow_up": signoff.follow_ups.get(),
                    "report": report_create(access=world.access(user), project=project)}  # fmt: skip
@@ -263,7 +276,7 @@ def test_anonymous_is_sent_to_login_from_every_html_page(client, w, name):
 def test_viewer_cannot_write_through_html(client, w, name):
     client.force_login(w.viewer)
     url = reverse(name, kwargs=HTML_ROUTES[name](w))
-    methods = ["post"] if name in HTML_ADMIN_POST else html_methods(name)
+    methods = ["post"] if name in HTML_ADMIN_POST | HTML_WRITER_POST else html_methods(name)
     for method in methods:
         assert getattr(client, method)(url, {"name": "hijack", "role": "owner"}).status_code == 403
 

@@ -95,6 +95,32 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
 
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["get"])
+    def cost(self, request, pk=None):
+        """The monthly options (always-on, autoscaled, business hours, spot, hosted models) for the
+        expected traffic at the measured goodput, the cheapest that meets the SLOs and the saving."""
+        from apps.reports.evaluation import cost_for, latest_runs  # the reports app builds on this one
+
+        project = self.get_object()
+        return Response({"project": project.pk, "cost": cost_for(project, latest_runs(project))})
+
+    @extend_schema(request=dict, responses={200: dict})
+    @action(detail=True, methods=["get", "put"])
+    def traffic(self, request, pk=None):
+        """The expected traffic the projections size capacity for (PUT replaces it)."""
+        from apps.costs import services as costs
+        from apps.costs.api import TrafficSerializer
+
+        project = self.get_object()
+        if request.method == "PUT":
+            body = TrafficSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            profile = costs.traffic_save(access=request_access(request), project=project, **body.validated_data)
+            return Response(TrafficSerializer(profile).data)
+        profile = getattr(project, "traffic", None) if hasattr(project, "traffic") else None
+        return Response(TrafficSerializer(profile).data if profile else None)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["get"])
     def findings(self, request, pk=None):
         """Open findings (failing or pending items, unsigned gates, missed SLOs), each with the key
         its ticket is filed under and the tickets that track it."""

@@ -20,7 +20,6 @@ from apps.integrations.models import Event
 from apps.integrations.services import emit
 from apps.probes.models import ProbeRun
 from apps.reports import decision as d
-from apps.reports.cost import project_cost
 from apps.reports.models import ProjectStatus
 
 
@@ -43,20 +42,10 @@ def _price(value):
 
 
 def cost_for(project, runs: list[ProbeRun]) -> dict | None:
-    """The cost projection from the newest successful run's endpoint and figures, or None."""
-    if not runs:
-        return None
-    run = runs[0]
-    e = run.plan.endpoint
-    endpoint = {"price_model": e.price_model, "gpu_hourly_usd": _price(e.gpu_hourly_usd),
-                "gpus_per_replica": e.gpus_per_replica, "min_replicas": e.min_replicas,
-                "input_usd_per_mtok": _price(e.input_usd_per_mtok),
-                "output_usd_per_mtok": _price(e.output_usd_per_mtok)}  # fmt: skip
-    cost = project_cost(endpoint=endpoint, summary=run.summary, expected_peak_rpm=project.expected_peak_rpm,
-                        prompt_tokens=(run.config or {}).get("prompt_tokens"))  # fmt: skip
-    if cost is not None:
-        cost.update(endpoint=e.name, run_id=run.pk, budget_usd=_price(project.monthly_budget_usd))
-    return cost
+    """The cost projection from the newest successful run (apps/costs), or None without a run."""
+    from apps.costs.services import project_projection  # costs builds on probes, as this module does
+
+    return project_projection(project, runs[0] if runs else None)
 
 
 def page_url(name: str, project, **kwargs) -> str:

@@ -8,6 +8,8 @@ from django.db import transaction
 
 from apps.checklists import services as checklist_services
 from apps.checklists.models import ChecklistTemplate, EvidenceKind
+from apps.costs import services as cost_services
+from apps.costs.models import TrafficProfile
 from apps.integrations import services as integration_services
 from apps.orgs import services as org_services
 from apps.orgs.access import Access
@@ -27,6 +29,10 @@ DEMO_USERS = [
     ("fred", "fred-demo-pass", Role.MEMBER, [Function.FINANCE]),
 ]
 DEMO_CONNECTOR = "demo receiver"
+# Support Copilot's expected production traffic: office hours, three times busier at the peak.
+DEMO_TRAFFIC = {"requests_per_day": 150_000, "input_tokens_per_request": 600, "output_tokens_per_request": 64,
+                "peak_to_average": 3.0, "active_hours_per_day": 14, "active_start_hour": 7,
+                "active_days_per_month": 22}  # fmt: skip
 DEMO_GATES = [{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
 # What the demo project has not done yet: the reasons its first decision is NO-GO.
 DEMO_OPEN = {
@@ -122,6 +128,8 @@ class Command(BaseCommand):
                 slo={"ttft_p95_ms": 500, "tpot_p95_ms": 50, "error_rate": 0.01},
             )
         self._readiness(org, project, owner_access)
+        if not TrafficProfile.objects.filter(project=project).exists():
+            cost_services.traffic_save(access=owner_access, project=project, **DEMO_TRAFFIC)
         if not org.connectors.filter(name=DEMO_CONNECTOR).exists():
             # `make run` starts a receiver on this URL that checks each delivery's signature.
             every_event = integration_services.SUBSCRIBABLE

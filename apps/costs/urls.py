@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.costs import views
+
+ORG = "o/<slug:org_slug>/"
+urlpatterns = [
+    path(ORG + "projects/<slug:slug>/cost/", views.ProjectCostView.as_view(), name="project-cost"),
+    path(ORG + "prices/", views.PriceListView.as_view(), name="prices"),
+    path(ORG + "prices/<int:pk>/edit/", views.PriceEditView.as_view(), name="price-edit"),
+]

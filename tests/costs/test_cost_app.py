@@ -1,0 +1,135 @@
+"""The cost model in the app: the per-org catalog, traffic profiles, projections from a real probe
+run, and the projection feeding the go/no-go."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.costs import services
+from apps.costs.models import Price, TrafficProfile
+from apps.probes import services as probes
+from apps.probes.execution import shard_execute
+from apps.projects import services as projects
+from apps.reports.evaluation import cost_for, latest_runs, refresh_project
+from tests.conftest import api_client_for
+
+TRAFFIC = {"requests_per_day": 200_000, "input_tokens_per_request": 400, "output_tokens_per_request": 8,
+           "peak_to_average": 3.0, "active_hours_per_day": 14, "active_start_hour": 7}  # fmt: skip
+
+
+@pytest.fixture
+def measured(world, simulator):
+    """The project's endpoint on the simulator, probed once (the worker's job done in-process)."""
+    owner = world.access(world.owner)
+    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
+    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
+                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
+                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
+        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    return world
+
+
+def test_each_org_gets_the_catalog_with_sources_and_dates(world):
+    services.ensure_catalog(world.org)
+    services.ensure_catalog(world.org)
+    prices = Price.objects.filter(organization=world.org)
+    assert prices.filter(kind="gpu").count() >= 8 and prices.filter(kind="api").count() >= 7
+    assert all(p.source and p.as_of for p in prices)
+    assert not Price.objects.filter(organization=world.other_org).exists()
+
+
+def test_a_price_edit_is_checked_and_audited(world):
+    services.ensure_catalog(world.org)
+    l4 = Price.objects.get(organization=world.org, name="NVIDIA L4")
+    with pytest.raises(ApplicationError) as exc:
+        services.price_update(access=world.access(world.member), price=l4, usd_per_gpu_hour=-1)
+    assert "usd_per_gpu_hour" in exc.value.detail
+    with pytest.raises(ApplicationError) as exc:
+        services.price_update(access=world.access(world.member), price=l4, as_of=timezone.localdate() + timedelta(1))
+    assert "as_of" in exc.value.detail
+    services.price_update(access=world.access(world.member), price=l4, usd_per_gpu_hour="0.65",
+                          as_of=timezone.localdate(), source="GCP pricing page, read today")  # fmt: skip
+    l4.refresh_from_db()
+    assert float(l4.usd_per_gpu_hour) == 0.65
+    with pytest.raises(ApplicationError) as exc:
+        services.price_update(access=world.access(world.viewer), price=l4, usd_per_gpu_hour="0.1")
+    assert exc.value.status == 403
+
+
+def test_the_prices_api_is_tenant_scoped_and_flags_what_is_stale(client, world):
+    services.ensure_catalog(world.org)
+    services.ensure_catalog(world.other_org)
+    theirs = Price.objects.filter(organization=world.other_org).first()
+    ours = api_client_for(world.member)
+    assert ours.patch(f"/api/v1/prices/{theirs.pk}/", {"source": "x"}, format="json").status_code == 404
+    names = {p["name"] for p in ours.get("/api/v1/prices/?page_size=100").json()["results"]}
+    assert "NVIDIA L4" in names and len(names) == Price.objects.filter(organization=world.org).count()
+    client.force_login(world.member)
+    page = client.get("/o/acme/prices/").content.decode()
+    assert "stale" in page  # the shipped prices are from 2024-2025
+
+
+def test_a_projection_from_a_real_run_names_the_cheapest_option_that_meets_the_slos(measured):
+    world = measured
+    services.traffic_save(access=world.access(world.owner), project=world.project, **TRAFFIC)
+    cost = cost_for(world.project, latest_runs(world.project))
+    options = {o["key"]: o for o in cost["options"]}
+    assert {"always_on", "autoscaled", "business_hours"} <= set(options)
+    assert any(k.startswith("hosted") for k in options)
+    cheapest = options[cost["cheapest"]]
+    assert cheapest["meets_slo"] is True
+    assert cost["projected_monthly_usd"] == round(cheapest["usd_per_month"], 2)
+    assert all(o["usd_per_month"] >= cheapest["usd_per_month"] for o in options.values() if o["meets_slo"])
+    assert options["always_on"]["usd_per_month"] >= cheapest["usd_per_month"]
+    assert cost["saving_vs_always_on_usd"] == pytest.approx(options["always_on"]["usd_per_month"]
+                                                            - cheapest["usd_per_month"], abs=0.01)  # fmt: skip
+    assert cost["cost_per_1m_output_tokens_usd"] > 0 and cost["stale_prices"]
+
+
+def test_the_projection_feeds_the_budget_rule_and_the_decision(measured):
+    world = measured
+    owner = world.access(world.owner)
+    services.traffic_save(access=owner, project=world.project, **TRAFFIC)
+    cheapest = cost_for(world.project, latest_runs(world.project))["projected_monthly_usd"]
+    projects.project_update(access=owner, project=world.project, monthly_budget_usd=round(cheapest * 2, 2))
+    assert "over_budget" not in {r.code for r in refresh_project(world.project).reasons}
+    projects.project_update(access=owner, project=world.project, monthly_budget_usd=round(cheapest / 2, 2))
+    reasons = {r.code: r.message for r in refresh_project(world.project).reasons}
+    assert "over the budget" in reasons["over_budget"]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [({"peak_to_average": 0.5}, "peak_to_average"), ({"active_hours_per_day": 30}, "active_hours_per_day"),
+     ({"active_start_hour": 20, "active_hours_per_day": 10}, "fit inside one day")],
+)  # fmt: skip
+def test_an_inconsistent_traffic_profile_is_refused_with_the_reason(world, fields, message):
+    with pytest.raises(ApplicationError) as exc:
+        services.traffic_save(access=world.access(world.owner), project=world.project, **{**TRAFFIC, **fields})
+    assert message in exc.value.message
+    assert not TrafficProfile.objects.filter(project=world.project).exists()  # nothing half-saved
+
+
+def test_the_cost_page_and_api_show_the_options_and_take_the_traffic(client, measured):
+    world = measured
+    client.force_login(world.member)
+    form = {**TRAFFIC, "active_days_per_month": 30.4, "min_replicas": 1, "scale_down_delay_s": 600,
+            "scale_up_lead_s": 0, "business_hours_per_day": 12, "business_days_per_month": 22,
+            "business_start_hour": 7, "spot_headroom_replicas": 1}  # fmt: skip
+    reply = client.post("/o/acme/projects/support-copilot/cost/", form)
+    assert reply.status_code == 302
+    page = client.get("/o/acme/projects/support-copilot/cost/").content.decode()
+    assert 'data-testid="cost-options"' in page and "Cheapest option that meets the SLOs" in page
+    api = api_client_for(world.viewer)
+    body = api.get(f"/api/v1/projects/{world.project.pk}/cost/").json()
+    assert body["cost"]["cheapest"] and body["cost"]["options"]
+    assert api.put(f"/api/v1/projects/{world.project.pk}/traffic/", TRAFFIC, format="json").status_code == 403
+    member = api_client_for(world.member)
+    changed = member.put(f"/api/v1/projects/{world.project.pk}/traffic/", {**TRAFFIC, "requests_per_day": 1000},
+                         format="json")  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["requests_per_day"] == 1000
+    assert api_client_for(world.outsider).get(f"/api/v1/projects/{world.project.pk}/cost/").status_code == 404
+    assert date.fromisoformat(body["cost"]["stale_prices"][0]["as_of"]) < timezone.localdate()
