@@ -346,13 +346,10 @@ def attempt(delivery_id: int) -> Delivery | None:
                 code, error = None, "the ticketing system answered 2xx without the ticket's key"
             else:
                 if more:  # the action's next request goes right away, as its own attempt
-                    delivery.step, delivery.status, delivery.next_attempt_at = (
-                        delivery.step + 1,
-                        DeliveryStatus.PENDING,
-                        now,
-                    )
+                    delivery.step, delivery.status, delivery.next_attempt_at = delivery.step + 1, "pending", now
                     delivery.response_code, delivery.response_excerpt = code, excerpt
                     delivery.save()
+                    transaction.on_commit(lambda: _enqueue(delivery.pk))
                     return delivery
     _record(delivery, code, excerpt, error, retry_after)
     return delivery
