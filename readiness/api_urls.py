@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
 from apps.core.api import AuditEventViewSet
-from apps.costs.api import PriceViewSet
+from apps.costs.api import PriceViewSet, UsageLogViewSet
 from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
 from apps.orgs.api import MembershipViewSet, OrganizationViewSet
 from apps.probes.api import PlanViewSet, RunViewSet
@@ -30,6 +30,7 @@ router.register("reports", ReportViewSet, basename="report")
 router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("prices", PriceViewSet, basename="price")
+router.register("usage-logs", UsageLogViewSet, basename="usagelog")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

@@ -235,6 +235,8 @@ READINESS_EVIDENCE_MAX_BYTES = env_int("READINESS_EVIDENCE_MAX_BYTES", 10_000_00
 DATA_UPLOAD_MAX_MEMORY_SIZE = READINESS_EVIDENCE_MAX_BYTES + 1_000_000
 # Prices older than this many days are flagged as stale on the cost page and in reports.
 READINESS_PRICE_MAX_AGE_DAYS = env_int("READINESS_PRICE_MAX_AGE_DAYS", 90, minimum=1)
+# Largest usage log accepted for upload (CSV / JSONL, optionally gzipped), in bytes.
+READINESS_USAGE_LOG_MAX_BYTES = env_int("READINESS_USAGE_LOG_MAX_BYTES", 5_000_000_000, minimum=1024)
 
 # --- integrations (apps/integrations) -----------------------------------------------------
 # Where this deployment is reached: links in webhook payloads and tickets point here.

@@ -78,6 +78,9 @@ HTML_ROUTES = {
     "project-cost": lambda w: {**org_kw(w), "slug": w.project.slug},
     "prices": lambda w: org_kw(w),
     "price-edit": lambda w: {**org_kw(w), "pk": w.price.pk},
+    "usage-log-upload": lambda w: {**org_kw(w), "slug": w.project.slug},
+    "usage-log-detail": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
+    "usage-log-apply": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -87,17 +90,19 @@ HTML_WRITES = {
     "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
     "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "price-edit", "project-cost",
+    "usage-log-upload", "usage-log-apply",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
     "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
-    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate",
+    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "usage-log-upload",
+    "usage-log-apply",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
     "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
-    "response-evidence", "template-list", "template-detail", "delivery-detail", "prices",
+    "response-evidence", "template-list", "template-detail", "delivery-detail", "prices", "usage-log-detail",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
 HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
@@ -129,6 +134,8 @@ API_DETAIL = {
     "api:project-cost": lambda w: {"pk": w.project.pk},
     "api:project-traffic": lambda w: {"pk": w.project.pk},
     "api:price-detail": lambda w: {"pk": w.price.pk},
+    "api:usagelog-detail": lambda w: {"pk": w.usage_log.pk},
+    "api:usagelog-apply": lambda w: {"pk": w.usage_log.pk},
     "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
     "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
     "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},
@@ -151,12 +158,12 @@ API_LIST = {
     "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
     "api:probeplan-list", "api:proberun-list", "api:checklisttemplate-list", "api:checklist-list",
     "api:checklistresponse-list", "api:waiver-list", "api:signoff-list", "api:followup-list", "api:report-list",
-    "api:connector-list", "api:delivery-list", "api:price-list",
+    "api:connector-list", "api:delivery-list", "api:price-list", "api:usagelog-list",
 }  # fmt: skip
 API_POST_ONLY = {
     "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",
     "api:checklistresponse-answer", "api:waiver-approve", "api:waiver-reject", "api:waiver-revoke",
-    "api:followup-done", "api:connector-test", "api:delivery-redeliver",
+    "api:followup-done", "api:connector-test", "api:delivery-redeliver", "api:usagelog-apply",
 }  # fmt: skip
 API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail", "api:connector-detail"}
 
@@ -235,7 +242,13 @@ def _readiness_objects(world):
         from apps.costs.services import ensure_catalog
 
         ensure_catalog(org)
-        objects = {"template": template, "checklist": checklist, "response": response, "waiver": waiver,
+        from django.core.files.base import ContentFile
+
+        from apps.costs.models import UsageLog
+
+        usage_log = UsageLog.objects.create(project=project, name="usage.csv", file=ContentFile(b"x", name="u.csv"))
+        objects = {"usage_log": usage_log, "template": template, "checklist": checklist, "response": response,
+                   "waiver": waiver,
                    "price": Price.objects.filter(organization=org).first(),
                    "connector": connector, "delivery": delivery,
                    "signoff": signoff, "follow_up": signoff.follow_ups.get(),

@@ -1,10 +1,15 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
 from apps.costs import services
-from apps.costs.models import Price, TrafficProfile
+from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access
 from apps.orgs.selectors import organization_list
+from apps.projects.selectors import project_list
 
 
 class PriceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -41,3 +46,42 @@ class TrafficSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = TrafficProfile
         fields = services.TRAFFIC_FIELDS
+
+
+class UsageLogSerializer(serializers.ModelSerializer):
+    file = serializers.FileField(write_only=True)
+
+    class Meta:
+        model = UsageLog
+        fields = ["id", "project", "name", "file", "size_bytes", "status", "analysis", "error", "created_at",
+                  "analysed_at"]  # fmt: skip
+        read_only_fields = ["name", "size_bytes", "status", "analysis", "error", "created_at", "analysed_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if "request" in self.context:
+            fields["project"].queryset = project_list(access=request_access(self.context["request"]))
+        return fields
+
+
+class UsageLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Usage logs (multipart upload: `project`, `file`); a worker analyses each. `apply` takes a log's
+    traffic shape as the project's expected traffic."""
+
+    serializer_class = UsageLogSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    filterset_fields = ["project", "status"]
+
+    def get_queryset(self):
+        return UsageLog.objects.visible_to(request_access(self.request)).select_related("project")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.usage_log_upload(access=request_access(self.request), project=data["project"],
+                                                        upload=data["file"])  # fmt: skip
+
+    @extend_schema(request=None, responses=TrafficSerializer)
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def apply(self, request, pk=None):
+        profile = services.usage_log_apply(access=request_access(request), log=self.get_object())
+        return Response(TrafficSerializer(profile).data)

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -73,3 +74,35 @@ class TrafficProfile(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"traffic of {self.project}"
+
+
+class UsageLogStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    ANALYSING = "analysing", "Analysing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class UsageLog(TimeStampedModel):
+    """A usage log uploaded for a project (CSV or JSONL, optionally gzipped), analysed by a worker."""
+
+    org_lookup = "project__organization"
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="usage_logs")
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to="usage/%Y/%m/", max_length=300)
+    size_bytes = models.BigIntegerField(default=0)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=UsageLogStatus.choices, default=UsageLogStatus.QUEUED)
+    analysis = models.JSONField(null=True, blank=True)
+    hourly_requests = models.JSONField(default=list, blank=True)  # for the chart
+    error = models.CharField(max_length=500, blank=True)
+    analysed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name

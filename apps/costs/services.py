@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.core.errors import ApplicationError
 from apps.core.services import audit_record, diff, require_writer, snapshot
 from apps.costs import catalog, pricing
-from apps.costs.models import Price, PriceKind, TrafficProfile
+from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 
@@ -216,3 +216,78 @@ def _hosted_endpoint(out: dict, endpoint, traffic, hosted) -> dict:
                         requests_per_month, 2), "meets_slo": True if name == endpoint.name else None})  # fmt: skip
     out.update(options=options, cheapest=options[0]["key"], projected_monthly_usd=options[0]["usd_per_month"])
     return out
+
+
+# --- usage logs --------------------------------------------------------------------------------
+
+USAGE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz")
+
+
+@transaction.atomic
+def usage_log_upload(*, access: Access, project, upload) -> UsageLog:
+    """Keep the file and queue its analysis (a worker streams it: tens of millions of rows are fine)."""
+    require_writer(access, project.organization_id)
+    name = (upload.name or "").rsplit("/", 1)[-1]
+    if not name.lower().endswith(USAGE_SUFFIXES):
+        raise ApplicationError("A usage log is a .csv or .jsonl file (optionally .gz).",
+                               detail={"file": [f"Expected one of {', '.join(USAGE_SUFFIXES)}."]})  # fmt: skip
+    if upload.size > settings.READINESS_USAGE_LOG_MAX_BYTES:
+        raise ApplicationError(f"The file is larger than {settings.READINESS_USAGE_LOG_MAX_BYTES:,} bytes.",
+                               detail={"file": ["Too large."]})  # fmt: skip
+    log = UsageLog.objects.create(project=project, name=name[:200], file=upload, size_bytes=upload.size,
+                                  uploaded_by=access.user)  # fmt: skip
+    audit_record(access=access, organization_id=project.organization_id, action="usage_log.upload", obj=log,
+                 changes={"name": [None, log.name], "size_bytes": [None, log.size_bytes]})  # fmt: skip
+    transaction.on_commit(lambda: _queue_analysis(log.pk))
+    return log
+
+
+def _queue_analysis(log_id: int) -> None:
+    from apps.costs.tasks import usage_log_analyse_task
+
+    usage_log_analyse_task.delay(log_id)
+
+
+def usage_log_analyse(log_id: int) -> UsageLog | None:
+    """Analyse a queued log once (claimed by a conditional update); failures are stored, not raised."""
+    from apps.costs import usage
+    from apps.reports.evaluation import latest_runs
+
+    if not UsageLog.objects.filter(pk=log_id, status=UsageLogStatus.QUEUED).update(status=UsageLogStatus.ANALYSING):
+        return None
+    log = UsageLog.objects.select_related("project", "project__organization").get(pk=log_id)
+    runs = latest_runs(log.project)
+    replica_rps, usd_per_mtok_output = None, 0.0
+    if runs:
+        overall = (runs[0].summary or {}).get("overall") or {}
+        replicas = runs[0].plan.endpoint.min_replicas or 1
+        replica_rps = (overall.get("goodput") or 0.0) / replicas or None
+        projection = project_projection(log.project, runs[0]) or {}
+        usd_per_mtok_output = projection.get("cost_per_1m_output_tokens_usd") or 0.0
+    try:
+        result = usage.analyze_usage(log.file.path, replica_goodput_requests_per_s=replica_rps,
+                                     usd_per_mtok_output=usd_per_mtok_output)  # fmt: skip
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        log.status, log.error = UsageLogStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
+    else:
+        per_minute = result.requests_per_minute()
+        log.hourly_requests = [sum(per_minute[i : i + 60]) for i in range(0, len(per_minute), 60)][: 24 * 62]
+        log.analysis, log.status, log.error = result.to_dict(), UsageLogStatus.DONE, ""
+    log.analysed_at = timezone.now()
+    log.save()
+    return log
+
+
+@transaction.atomic
+def usage_log_apply(*, access: Access, log: UsageLog) -> TrafficProfile:
+    """Take the log's traffic shape as the project's expected traffic (requests/day, tokens, peak)."""
+    if log.status != UsageLogStatus.DONE:
+        raise ApplicationError("The log has not been analysed yet.", code="conflict", status=409)
+    a = log.analysis
+    days = max(1.0, (a["per_minute"]["span_minutes"] or 0) / 1440)
+    requests = max(1, a["requests"])
+    fields = {"requests_per_day": max(1, round(requests / days)),
+              "input_tokens_per_request": round(a["input_tokens"] / requests),
+              "output_tokens_per_request": max(1, round(a["output_tokens"] / requests)),
+              "peak_to_average": max(1.0, round(a["per_minute"]["peak_to_average_requests"] or 1.0, 2))}  # fmt: skip
+    return traffic_save(access=access, project=log.project, **fields)

@@ -5,6 +5,9 @@ from apps.costs import views
 ORG = "o/<slug:org_slug>/"
 urlpatterns = [
     path(ORG + "projects/<slug:slug>/cost/", views.ProjectCostView.as_view(), name="project-cost"),
+    path(ORG + "projects/<slug:slug>/usage-logs/", views.UsageLogUploadView.as_view(), name="usage-log-upload"),
+    path(ORG + "usage-logs/<int:pk>/", views.UsageLogDetailView.as_view(), name="usage-log-detail"),
+    path(ORG + "usage-logs/<int:pk>/apply/", views.UsageLogApplyView.as_view(), name="usage-log-apply"),
     path(ORG + "prices/", views.PriceListView.as_view(), name="prices"),
     path(ORG + "prices/<int:pk>/edit/", views.PriceEditView.as_view(), name="price-edit"),
 ]

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView
 
@@ -9,9 +10,10 @@ from apps.core.errors import ApplicationError
 from apps.costs import services
 from apps.costs.charts import options_chart
 from apps.costs.forms import PriceForm, TrafficForm
-from apps.costs.models import Price, TrafficProfile
+from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.costs.pricing import price_age_days
-from apps.orgs.mixins import OrgMixin, form_error_from
+from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
+from apps.probes.charts import _layout
 from apps.projects.views import ProjectMixin
 from apps.reports.evaluation import cost_for, latest_runs
 
@@ -30,8 +32,9 @@ class ProjectCostView(ProjectMixin, FormView):
         project = self.get_project()
         cost = cost_for(project, latest_runs(project))
         figure = options_chart(cost) if cost else None
+        logs = UsageLog.objects.visible_to(self.access).filter(project=project)[:20]
         return super().get_context_data(project=project, cost=cost, figures={"options": figure} if figure else {},
-                                        **kwargs)  # fmt: skip
+                                        usage_logs=logs, **kwargs)  # fmt: skip
 
     def post(self, request, *args, **kwargs):
         if not self.access.can_write(self.org.pk):
@@ -85,3 +88,46 @@ class PriceEditView(OrgMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, "Price saved.")
         return redirect("prices", org_slug=self.org.slug)
+
+
+class UsageLogUploadView(ProjectMixin, ActionView):
+    def act(self):
+        upload = self.request.FILES.get("file")
+        if upload is None:
+            raise ApplicationError("Choose a file to upload.")
+        log = services.usage_log_upload(access=self.access, project=self.get_project(), upload=upload)
+        return f"{log.name} uploaded; a worker is analysing it."
+
+    def back_url(self):
+        return reverse("project-cost", args=[self.org.slug, self.get_project().slug]) + "#usage"
+
+
+class UsageLogMixin(OrgMixin):
+    def get_log(self):
+        logs = UsageLog.objects.visible_to(self.access).in_org(self.org.pk).select_related("project")
+        return get_object_or_404(logs, pk=self.kwargs["pk"])
+
+
+class UsageLogDetailView(UsageLogMixin, TemplateView):
+    template_name = "costs/usage_log.html"
+
+    def get_context_data(self, **kwargs):
+        log = self.get_log()
+        figures = {}
+        if log.hourly_requests:
+            bars = {"x": list(range(len(log.hourly_requests))), "y": log.hourly_requests, "type": "bar",
+                    "name": "requests per hour"}  # fmt: skip
+            layout = _layout("Requests per hour (from the first minute of the log)", xaxis={"title": "hour"},
+                             yaxis={"title": "requests"}, height=300)  # fmt: skip
+            figures["hourly"] = {"data": [bars], "layout": layout}
+        return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, **kwargs)
+
+
+class UsageLogApplyView(UsageLogMixin, ActionView):
+    def act(self):
+        profile = services.usage_log_apply(access=self.access, log=self.get_log())
+        return (f"Traffic profile set from the log: {profile.requests_per_day} requests/day, peak-to-average "
+                f"{profile.peak_to_average}.")  # fmt: skip
+
+    def back_url(self):
+        return reverse("project-cost", args=[self.org.slug, self.get_log().project.slug])

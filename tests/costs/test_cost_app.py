@@ -133,3 +133,58 @@ def test_the_cost_page_and_api_show_the_options_and_take_the_traffic(client, mea
     assert changed.status_code == 200 and changed.json()["requests_per_day"] == 1000
     assert api_client_for(world.outsider).get(f"/api/v1/projects/{world.project.pk}/cost/").status_code == 404
     assert date.fromisoformat(body["cost"]["stale_prices"][0]["as_of"]) < timezone.localdate()
+
+
+USAGE_CSV = (
+    "timestamp,user,tenant,input_tokens,output_tokens\n"
+    + "".join(f"2026-11-02T09:00:{s:02d}Z,heavy,acme,300,40\n" for s in range(50))  # one user, 50 in a minute
+    + "".join(f"2026-11-02T{10 + u // 60:02d}:{u % 60:02d}:00Z,user{u},globex,300,40\n" for u in range(500))
+    + "not-a-time,x,acme,1,1\n"
+    + "2026-11-02T12:00:00Z,y,acme,-5,1\n"
+)
+
+
+def test_a_usage_log_is_uploaded_analysed_and_applied_as_the_traffic(client, measured, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.costs.models import UsageLog
+
+    settings.MEDIA_ROOT = tmp_path
+    world = measured
+    client.force_login(world.member)
+    bad = client.post("/o/acme/projects/support-copilot/usage-logs/",
+                      {"file": SimpleUploadedFile("usage.xlsx", b"x")}, follow=True)  # fmt: skip
+    assert ".csv or .jsonl" in bad.content.decode() and not UsageLog.objects.exists()
+    reply = client.post("/o/acme/projects/support-copilot/usage-logs/",
+                        {"file": SimpleUploadedFile("usage.csv", USAGE_CSV.encode())})  # fmt: skip
+    assert reply.status_code == 302
+    log = UsageLog.objects.get()
+    assert log.status == "queued"
+    services.usage_log_analyse(log.pk)  # the worker's job
+    assert services.usage_log_analyse(log.pk) is None  # analysed once
+    log.refresh_from_db()
+    a = log.analysis
+    assert (log.status, a["rows"], a["bad_rows"]["count"], a["users"]) == ("done", 550, 2, 501)
+    assert [b["line"] for b in a["bad_rows"]["examples"]] == [552, 553]
+    # One user's 50 questions in one minute is the busiest minute, not the 500 users spread over the day.
+    assert a["per_minute"]["peak_requests_per_minute"] == 50 and a["burstiness"]["busiest_user"] == "heavy"
+    assert a["capacity"]["replicas_for_peak_minute"] >= 1
+    page = client.get(f"/o/acme/usage-logs/{log.pk}/").content.decode()
+    assert "line 552" in page and "heavy" in page
+    client.post(f"/o/acme/usage-logs/{log.pk}/apply/")
+    profile = TrafficProfile.objects.get(project=world.project)
+    assert profile.requests_per_day == 550 and profile.output_tokens_per_request == 40
+    client.force_login(world.outsider)
+    assert client.get(f"/o/acme/usage-logs/{log.pk}/").status_code == 404
+    assert api_client_for(world.outsider).get(f"/api/v1/usage-logs/{log.pk}/").status_code == 404
+
+
+def test_a_usage_log_that_cannot_be_read_fails_with_its_reason(world, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    log = services.usage_log_upload(access=world.access(world.owner), project=world.project,
+                                    upload=SimpleUploadedFile("usage.csv.gz", b"not gzip at all"))  # fmt: skip
+    services.usage_log_analyse(log.pk)
+    log.refresh_from_db()
+    assert log.status == "failed" and log.error
