@@ -5,6 +5,9 @@ keeps 512 streams open. With every slot busy, the model's decode step is
 decode_ms x (1 + slowdown x 255); the measured inter-token latency (p50) should match it.
 If the simulator fell behind, ITL would exceed the model's step time.
 
+`simulator_cpu_us_per_token` (the simulator process's CPU time over the run ÷ tokens streamed)
+is its cost per token: the headroom the ITL check cannot show until it is gone.
+
     python bench/simulator_capacity.py [--duration 10]
 """
 
@@ -13,12 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from _common import pin_self, start_simulator
 
 from apps.probes.engine.profiles import Stage
 from apps.probes.engine.runner import ProbeConfig, run_probe
 from apps.simulator.scenarios import SimConfig
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -35,7 +46,9 @@ def main() -> None:
             base_url=url, model="sim-llama-3-8b", max_tokens=64, allow_private=True, warmup=3.0,
             stages=[Stage("concurrent", args.duration, concurrency=args.streams)], request_timeout=60,
         )  # fmt: skip
+        cpu_before = cpu_seconds(server.pid)
         result = run_probe(config)
+        cpu = cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait()
@@ -51,6 +64,7 @@ def main() -> None:
         "itl_p50_over_model": round(o["itl_ms"]["p50"] / expected_ms, 3) if o["itl_ms"].get("p50") else None,
         "tokens_per_s": o["output_token_throughput"],
         "errors": o["errors"],
+        "simulator_cpu_us_per_token": round(cpu / max(sum(result.records.output_tokens), 1) * 1e6, 2),
         "client_saturated": result.summary["client_saturated"],
     }, indent=2))  # fmt: skip
 

@@ -152,7 +152,7 @@ class ShardRunner:
             windows=[asdict(w) for w in result.windows],
             extra=extra or None,
             server_metrics=result.server_metrics,
-            loop_lag_ms=distribution(list(self.engine.loop_lag_ms)),
+            loop_lag_ms=distribution(self.engine.measured_loop_lag_ms()),
         )
         return (ShardStatus.CANCELLED if result.summary.get("cancelled") else ShardStatus.DONE), ""
 

@@ -4,17 +4,25 @@ Routes: GET /v1/models, POST /v1/chat/completions and /v1/completions (stream or
 in the last chunk when `stream_options.include_usage`), GET /metrics (Prometheus text),
 GET /health, GET /admin/ground-truth (what was really sent when, per X-Request-Id),
 POST /admin/reset. Plain asyncio, no Django.
+
+Ground truth is what happened on the wire: a token's time is read just before it is written, and
+a request's arrival is when its first bytes reached the host. On Linux the server reads with the
+kernel's receive stamps (apps.core.kernel_time) to know that: its own loop reads a request late
+whenever it is busy writing other streams' tokens (several ms at 64 streams), and that delay is
+the simulator's, not the client's. Elsewhere arrival is our clock when the bytes are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
 
 import orjson
 
+from apps.core.kernel_time import KERNEL_TIMESTAMPS, StampedTransport, enable
 from apps.simulator.model import Deployment, Sequence, clock, metrics_text
 from apps.simulator.scenarios import SimConfig
 
@@ -22,6 +30,7 @@ WORDS = [w.encode() + b" " for w in (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
     "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()]  # fmt: skip
 MAX_BODY = 10 * 1024 * 1024
+ACCEPT_BURST = 64  # connections taken per wake-up, so a wave of connects does not hold up token writes
 
 
 def approx_tokens(text: str) -> int:
@@ -95,7 +104,9 @@ class SimProtocol(asyncio.Protocol):
         self.buf = b""
         self.seq: Sequence | None = None
         self.busy = False
-        self.received_at = 0.0
+        self.buf_at = 0.0  # when the first byte now in buf arrived
+        self.last_read_at = 0.0
+        self.arrival = 0.0  # when the first byte of the request being handled arrived
 
     def connection_made(self, transport):
         self.transport = transport
@@ -106,11 +117,20 @@ class SimProtocol(asyncio.Protocol):
             self.seq = None
 
     def data_received(self, data):
+        # asyncio's transports (no kernel stamps): the bytes are timed when this loop reads them.
+        self.data_received_at(data, clock())
+
+    def data_received_at(self, data: bytes, now: float) -> None:
+        """Bytes that reached the host at `now` (the kernel's receive time, or our clock when read)."""
         if not self.buf:
             # Ground truth "arrival" is when the request's first bytes came in, not when it was
             # parsed: parsing waits while this loop writes tokens for other streams.
-            self.received_at = clock()
+            self.buf_at = now
+        self.last_read_at = now
         self.buf += data
+        self.parse()
+
+    def parse(self) -> None:
         while not self.busy:
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
@@ -133,6 +153,9 @@ class SimProtocol(asyncio.Protocol):
                 return
             body = self.buf[end + 4 : end + 4 + length]
             self.buf = self.buf[end + 4 + length :]
+            self.arrival = self.buf_at
+            if self.buf:
+                self.buf_at = self.last_read_at  # a pipelined next request: its bytes were in the latest read
             self.busy = True
             self.sim.handle(self, method, target.split("?", 1)[0], headers, body)
 
@@ -160,7 +183,7 @@ class SimProtocol(asyncio.Protocol):
         if close:
             self.transport.close()
         elif self.buf:
-            self.data_received(b"")
+            self.parse()
 
 
 class Simulator:
@@ -168,17 +191,48 @@ class Simulator:
         self.config = config or SimConfig()
         self.deployment = Deployment(self.config)
         self.server: asyncio.base_events.Server | None = None
+        self.listener: socket.socket | None = None  # with kernel stamps: our own accept loop
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: SimProtocol(self), host, port, backlog=4096, reuse_address=True)
+        loop = self._loop = asyncio.get_running_loop()
+        if KERNEL_TIMESTAMPS:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.listener = socket.create_server((host, port), family=family, backlog=4096)
+            self.listener.setblocking(False)
+            enable(self.listener)  # accepted sockets inherit it, so a request sent before accept() is stamped too
+            loop.add_reader(self.listener.fileno(), self._accept)
+        else:
+            self.server = await loop.create_server(
+                lambda: SimProtocol(self), host, port, backlog=4096, reuse_address=True
+            )
         if self.config.autoscale:
             self._tasks.append(asyncio.ensure_future(self.deployment.autoscaler()))
 
+    def _accept(self) -> None:
+        listener, loop = self.listener, self._loop
+        for _ in range(ACCEPT_BURST):
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError:
+                # Out of descriptors (or memory): retry shortly rather than spin on a readable listener.
+                loop.remove_reader(listener.fileno())
+                loop.call_later(0.1, self._resume_accept)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio does for its transports
+            StampedTransport(loop, sock, SimProtocol(self))
+
+    def _resume_accept(self) -> None:
+        if self.listener is not None and self.listener.fileno() >= 0:
+            self._loop.add_reader(self.listener.fileno(), self._accept)
+
     @property
     def port(self) -> int:
-        return self.server.sockets[0].getsockname()[1]
+        return (self.listener or self.server.sockets[0]).getsockname()[1]
 
     def base_url(self, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}/v1"
@@ -188,6 +242,9 @@ class Simulator:
             task.cancel()
         if self.server:
             self.server.close()
+        if self.listener is not None and self.listener.fileno() >= 0:
+            self._loop.remove_reader(self.listener.fileno())
+            self.listener.close()
 
     # --- routing -------------------------------------------------------------------------
 
@@ -291,7 +348,7 @@ class Simulator:
             d.record(seq, "length")
             conn.done()
 
-        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault, arrival=conn.received_at)
+        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault, arrival=conn.arrival)
         conn.seq = seq
         if events is not None:
             conn.start_stream(events.role() if chat else b"")

@@ -161,6 +161,37 @@ def test_warm_up_longer_than_the_first_stage_empties_its_window(simulator):
     assert result.summary["overall"]["requests"] == 3
 
 
+def run_with_a_client_stall(probe_config: ProbeConfig, at: float, seconds: float) -> ProbeResult:
+    """Run with the client's own loop blocked for `seconds` from `at` (s after the start)."""
+
+    async def main():
+        run = ProbeRun(probe_config)
+        asyncio.get_running_loop().call_later(at, time.sleep, seconds)
+        return await run.execute()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main())
+
+
+def test_a_client_stall_during_warm_up_does_not_mark_the_run_saturated(simulator):
+    # What opening the first wave of connections does to a run: the client is late during the
+    # warm-up, whose requests are not in the figures, so neither lag counts.
+    result = run_with_a_client_stall(config(simulator, [Stage(CONSTANT, 2.0, rate=10)], warmup=1.0), 0.2, 0.3)
+    assert classes(result) == {"ok"}
+    intended, sent = result.records.intended.tolist(), result.records.sent.tolist()
+    assert max(s - i for i, s in zip(intended, sent, strict=True) if i < 1.0) >= 0.1, "the warm-up was late"
+    assert result.summary["overall"]["schedule_lag_ms"]["p99"] < 50
+    assert result.summary["event_loop_lag_ms"]["max"] < 250
+    assert result.summary["client_saturated"] is False
+
+
+def test_a_client_stall_in_the_measurement_window_marks_the_run_saturated(simulator):
+    result = run_with_a_client_stall(config(simulator, [Stage(CONSTANT, 2.0, rate=10)], warmup=1.0), 1.2, 0.3)
+    assert result.summary["event_loop_lag_ms"]["max"] >= 250
+    assert result.summary["overall"]["schedule_lag_ms"]["max"] >= 100
+    assert result.summary["client_saturated"] is True
+
+
 # --- cancellation --------------------------------------------------------------------------------
 
 

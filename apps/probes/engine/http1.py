@@ -7,7 +7,11 @@ request's sink; a coroutine only waits for the end. Connections are pinned to th
 the guard checked (netguard.pin) and kept alive in a pool.
 
 On Linux, plain-TCP connections go one step further: the time of a read is the kernel's receive
-time of its bytes (SO_TIMESTAMPNS), not the time our callback runs (see StampedTransport).
+time of its bytes (SO_TIMESTAMPNS), not the time our callback runs (apps.core.kernel_time). Why:
+when a decode step ends many streams at once, their bytes arrive together and the loop hands them
+to data_received one after another. A clock reading there puts the processing of the streams
+before into the token times of the streams after (about 2-3 ms at 64 streams on one core, more
+under heavier load), and the loop-lag ticker cannot see it.
 """
 
 from __future__ import annotations
@@ -15,24 +19,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import platform
 import socket
 import ssl
-import struct
-import sys
 import time
 from collections.abc import Callable
 
+from apps.core import kernel_time
+from apps.core.kernel_time import KERNEL_TIMESTAMPS, StampedTransport
+
 MAX_HEAD = 64 * 1024
 MAX_ERROR_BODY = 4096
-READ_SIZE = 64 * 1024  # below glibc's mmap threshold: recvmsg allocates its buffer on every call
-
-# SO_TIMESTAMPNS: the socket module does not export it. 35 with the generic Linux numbering and
-# a 64-bit timespec; elsewhere (sparc, parisc, 32-bit, other systems) we read our own clock.
-SO_TIMESTAMPNS = 35
-_TIMESPEC = struct.Struct("@qq")
-_GENERIC_64 = {"x86_64", "aarch64", "riscv64", "ppc64le", "s390x"}
-KERNEL_TIMESTAMPS = sys.platform == "linux" and platform.machine() in _GENERIC_64
 
 
 class ConnectError(Exception):
@@ -255,120 +251,6 @@ class HTTP11Connection(asyncio.Protocol):
         sink.on_end(now)
 
 
-_wall_offset = [0.0, -1e9]  # [CLOCK_REALTIME - CLOCK_MONOTONIC, when it was measured (monotonic)]
-
-
-def wall_minus_monotonic(now: float) -> float:
-    """The offset between the kernel's receive stamps (wall clock) and ours, re-measured each second.
-
-    Both clocks are slewed alike by NTP, so the offset only moves when the wall clock is stepped.
-    Measured from the tightest of three monotonic/wall/monotonic readings: reading the two clocks
-    per packet instead would put any preemption (or GIL switch) between the two readings into
-    the stamp, making tokens look up to a few hundred microseconds early.
-    """
-    if now - _wall_offset[1] > 1.0:
-        best = (1.0, 0.0)
-        for _ in range(3):
-            before = time.monotonic()
-            wall = time.time()
-            after = time.monotonic()
-            best = min(best, (after - before, wall - (before + after) / 2))
-        _wall_offset[0], _wall_offset[1] = best[1], now
-    return _wall_offset[0]
-
-
-class StampedTransport:
-    """A plain-TCP stand-in for an asyncio transport whose reads carry the kernel's receive time.
-
-    Why: when a decode step ends many streams at once, their bytes arrive together and the loop
-    hands them to data_received one after another. A clock reading there puts the processing of
-    the streams before into the token times of the streams after (about 2-3 ms at 64 streams on
-    one core, more under heavier load), and the loop-lag ticker cannot see it. The kernel stamps
-    each segment as it arrives (CLOCK_REALTIME); converted to the monotonic clock, the client's
-    own processing stays out of the figures. A read that takes in several segments carries the
-    newest one's stamp: never later than our own clock reading would have been.
-    """
-
-    __slots__ = ("_loop", "_sock", "_fd", "_protocol", "_out", "_closing")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: HTTP11Connection):
-        self._loop = loop
-        self._sock = sock
-        self._fd = sock.fileno()
-        self._protocol = protocol
-        self._out = bytearray()
-        self._closing = False
-        protocol.connection_made(self)
-        loop.add_reader(self._fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data, ancdata, _, _ = self._sock.recvmsg(READ_SIZE, 64)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._close(exc)
-            return
-        if not data:
-            self._close(None)  # EOF: the protocol decides whether that ended a response or broke one
-            return
-        now = time.monotonic()
-        for level, kind, payload in ancdata:
-            if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(payload) >= _TIMESPEC.size:
-                sec, nsec = _TIMESPEC.unpack_from(payload)
-                stamped = sec + nsec * 1e-9 - wall_minus_monotonic(now)
-                if now - 1.0 < stamped < now:  # outside: the wall clock was stepped; our own reading is better
-                    now = stamped
-        self._protocol.data_received_at(data, now)
-
-    def write(self, data: bytes) -> None:
-        if self._closing:
-            return
-        if self._out:
-            self._out += data
-            return
-        try:
-            sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            self._close(exc)
-            return
-        if sent < len(data):
-            self._out += data[sent:]
-            self._loop.add_writer(self._fd, self._writable)
-
-    def _writable(self) -> None:
-        try:
-            sent = self._sock.send(self._out)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._close(exc)
-            return
-        del self._out[:sent]
-        if not self._out:
-            self._loop.remove_writer(self._fd)
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def abort(self) -> None:
-        self._close(None)
-
-    close = abort
-
-    def _close(self, exc: BaseException | None) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._loop.remove_reader(self._fd)
-        if self._out:
-            self._loop.remove_writer(self._fd)
-        self._sock.close()
-        self._loop.call_soon(self._protocol.connection_lost, exc)  # as asyncio's transports do
-
-
 class ConnectionPool:
     """Keep-alive connections to one pinned address."""
 
@@ -419,10 +301,7 @@ class ConnectionPool:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio does for its transports
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            except OSError:
-                pass  # reads without a stamp fall back to our clock
+            kernel_time.enable(sock)
             # Not loop.sock_connect: uvloop's resolves the address again, which doubles the cost of
             # opening connections, and the first wave of a run shows it as schedule lag.
             err = sock.connect_ex((self.address, self.port))

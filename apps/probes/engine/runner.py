@@ -186,6 +186,7 @@ class ProbeRun:
         self._in_flight: dict[StreamSink, object] = {}
         self._tasks: set[asyncio.Task] = set()
         self.loop_lag_ms = array("f")
+        self.loop_lag_at = array("d")  # when each late timer fired, seconds from origin
         self.sent = self.completed = self.errors = 0
         self._recent_ttft: list[float] = []
         self.origin = 0.0
@@ -401,7 +402,21 @@ class ProbeRun:
             await asyncio.sleep(max(0.0, expected - self.clock()))
             now = self.clock()
             self.loop_lag_ms.append((now - expected) * 1000)
+            self.loop_lag_at.append(now - self.origin)
             expected = now + LOOP_TICK
+
+    def measured_loop_lag_ms(self) -> list[float]:
+        """Loop-lag samples from the first measurement window on: the ones that can matter.
+
+        A request counted in the figures is sent inside a window, so a stall that was over before
+        the first window began (the warm-up: opening the first wave of connections, say) delayed
+        none of its sends or reads. Later ones count, cool-down and drain included, since counted
+        requests may still be streaming then. A stall straddling the start counts, in full.
+        """
+        if not self.windows:
+            return list(self.loop_lag_ms)
+        start = min(w.start for w in self.windows)
+        return [lag for lag, at in zip(self.loop_lag_ms, self.loop_lag_at, strict=True) if at >= start]
 
     def recent_ttft_p95(self) -> float:
         """p95 TTFT (ms) of the last 500 successful requests: the live figure on progress bars."""
@@ -465,7 +480,7 @@ class ProbeRun:
             self.records,
             self.windows,
             c.slo,
-            loop_lag_ms=list(self.loop_lag_ms),
+            loop_lag_ms=self.measured_loop_lag_ms(),
             saturation_threshold_ms=c.saturation_threshold_ms,
         )
         summary.update(extra)
