@@ -126,6 +126,8 @@ def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, peopl
     assert {c["category"]: c["score"]["score"] for c in snap["categories"]} == {
         "cost": 100, "monitoring": 100, "reliability": 100, "security": 100}  # fmt: skip
     assert snap["probes"][0]["slo_met"] is True and snap["cost"]["projected_monthly_usd"] <= 5000
+    cheapest = next(o for o in snap["cost"]["options"] if o["key"] == snap["cost"]["cheapest"])
+    assert cheapest["meets_slo"] and round(cheapest["usd_per_month"], 2) == snap["cost"]["projected_monthly_usd"]
     assert "latency" in snap["figures"] and snap["changes"] == {"first": True}
 
 
