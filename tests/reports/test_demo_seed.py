@@ -18,3 +18,6 @@ def test_the_demo_project_is_no_go_for_stated_reasons_and_seeding_twice_changes_
     assert any("no load probe" in m for m in messages)  # until make run's first run finishes
     assert status.project.checklists.count() == 4
     assert Connector.objects.filter(organization__slug="acme").count() == 1
+    [log] = status.project.usage_logs.all()
+    assert log.status == "done" and log.analysis["burstiness"]["busiest_user"] == "batch-script"
+    assert status.project.traffic.requests_per_day == 150_000

@@ -130,6 +130,8 @@ class Command(BaseCommand):
         self._readiness(org, project, owner_access)
         if not TrafficProfile.objects.filter(project=project).exists():
             cost_services.traffic_save(access=owner_access, project=project, **DEMO_TRAFFIC)
+        if not project.usage_logs.exists():
+            self._sample_usage_log(project, owner_access)
         if not org.connectors.filter(name=DEMO_CONNECTOR).exists():
             # `make run` starts a receiver on this URL that checks each delivery's signature.
             every_event = integration_services.SUBSCRIBABLE
@@ -138,6 +140,26 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("demo data ready: org acme, users " + " / ".join(u[0] for u in DEMO_USERS))
         )
+
+    def _sample_usage_log(self, project, owner_access) -> None:
+        """Two office days of a pilot's usage (deterministic): 300 users, one of them a script that
+        fires 40 questions in one minute. Analysed here, so the cost page has it at once."""
+        import random
+
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        rng = random.Random(7)
+        lines = ["timestamp,user,tenant,input_tokens,output_tokens"]
+        for day in (2, 3):
+            for _ in range(4000):
+                hour = min(20, max(7, int(rng.gauss(13, 2.5))))
+                user = f"user{int(rng.paretovariate(1.2)) % 300:03d}"
+                stamp = f"2026-11-{day:02d}T{hour:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
+                lines.append(f"{stamp},{user},team-{int(user[4:]) % 7},{rng.randint(200, 1200)},{rng.randint(20, 64)}")
+        lines += [f"2026-11-03T15:42:{s:02d}Z,batch-script,team-0,800,64" for s in range(40)]
+        upload = SimpleUploadedFile("pilot-usage-sample.csv", ("\n".join(lines) + "\n").encode())
+        log = cost_services.usage_log_upload(access=owner_access, project=project, upload=upload)
+        cost_services.usage_log_analyse(log.pk)
 
     def _readiness(self, org, project, owner_access) -> None:
         """Sign-off policy and the four checklists, answered except for what keeps the demo NO-GO."""
