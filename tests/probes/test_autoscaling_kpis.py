@@ -232,7 +232,7 @@ def signal_series() -> dict:
     return {
         **REPLICAS,
         # rises ahead of the breach (24 s) and falls once replicas are ready: the good one
-        "vllm:num_requests_waiting": steps({0: 0, 18: 2, 19: 4, 20: 6, 21: 8, 22: 10, 23: 12, 24: 14, 25: 20, 40: 0}),
+        "vllm:num_requests_waiting": steps({0: 0, 18: 4, 19: 8, 20: 12, 21: 16, 22: 20, 38: 0}),
         # rises only after the breach began: a lagging one
         "vllm:num_requests_running": steps({0: 4, 26: 8, 46: 4}),
         # flat: tells nothing
@@ -249,14 +249,16 @@ def test_the_signal_that_leads_and_tracks_the_breach_ranks_first():
     ]  # fmt: skip
     waiting = by_name["vllm:num_requests_waiting"]
     assert waiting["per_replica"] is True and waiting["baseline"] == 0
-    assert waiting["at_breach"] == 14 and waiting["threshold"] == pytest.approx(9.8)
-    assert waiting["lead_s"] == 2.0, "at 10 (≥ 9.8) from 22 s; the breach began at 24 s"
+    # 20 waiting flags 13 of the 20 breached points (25..37) and 3 of the 81 healthy ones (22..24)
+    assert waiting["at_breach"] == 20 and waiting["separation"] == pytest.approx(13 / 20 - 3 / 81, abs=1e-3)
+    assert waiting["threshold"] == pytest.approx(14)
+    assert waiting["lead_s"] == 3.0, "at 16 (≥ 14) from 21 s; the breach began at 24 s"
     assert waiting["false_positive_rate"] == 0
     assert waiting["tightness"] > 0.5
     running = by_name["vllm:num_requests_running"]
-    assert running["threshold"] == pytest.approx(6.8) and running["lead_s"] == -2.0
+    assert running["at_breach"] == 8 and running["threshold"] == pytest.approx(6.8) and running["lead_s"] == -2.0
     kv = by_name["vllm:kv_cache_usage_perc"]
-    assert kv["threshold"] is None and kv["tightness"] is None and kv["score"] == 0
+    assert kv["threshold"] is None and kv["tightness"] is None and kv["separation"] == 0 and kv["score"] == 0
 
 
 def test_a_signal_high_while_latency_is_fine_is_charged_false_positives():
@@ -276,8 +278,8 @@ def test_the_recommendation_gives_a_keda_scaled_object_and_an_hpa_behavior():
         max_replicas=6,
     )  # fmt: skip
     rec = result["recommendation"]
-    assert rec["signal"] == "vllm:num_requests_waiting" and rec["threshold"] == 9.8
-    assert rec["reasoning"][0].startswith("Scale on vllm:num_requests_waiting per replica at 9.8")
+    assert rec["signal"] == "vllm:num_requests_waiting" and rec["threshold"] == 14
+    assert rec["reasoning"][0].startswith("Scale on vllm:num_requests_waiting per replica at 14:")
     keda = rec["keda"]
     assert keda["apiVersion"] == "keda.sh/v1alpha1" and keda["kind"] == "ScaledObject"
     spec = keda["spec"]
@@ -286,7 +288,7 @@ def test_the_recommendation_gives_a_keda_scaled_object_and_an_hpa_behavior():
     trigger = spec["triggers"][0]
     assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
     assert trigger["metadata"]["query"] == 'sum(vllm:num_requests_waiting{model_name="llama-3-8b"})'
-    assert trigger["metadata"]["threshold"] == "9.8" and "serverAddress" in trigger["metadata"]
+    assert trigger["metadata"]["threshold"] == "14" and "serverAddress" in trigger["metadata"]
     behavior = rec["hpa_behavior"]
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == behavior
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0

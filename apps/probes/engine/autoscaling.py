@@ -605,26 +605,26 @@ def rank_signals(
     """Rank every scraped gauge by how early and how tightly it tracks the latency breach.
 
     Per signal (additive counts divided by available replicas when known: what an HPA
-    AverageValue target sees):
-    - baseline: its median before the step; at_breach: its value when the first breach after
-      the step began (or the highest in the next window, if it had not moved yet);
-    - threshold = baseline + target_fraction·(at_breach − baseline): scale before the breach;
-    - lead_s = breach start − start of the stretch above the threshold leading into it
-      (negative: crossed after the breach; None: never);
+    AverageValue target sees), on the timeline's grid:
     - tightness = Spearman correlation with the rolling p95 TTFT over the run;
-    - false_positive_rate = share of healthy time (outside breaches and `fp_margin_s` before
-      them) spent above the threshold.
-    score = 0.5·max(tightness, 0) + 0.3·min(max(lead, 0)/lead_reference_s, 1) + 0.2·(1 − fp).
-    A signal that does not rise towards the breach (at_breach ≤ baseline) gets no threshold and
-    scores only on its correlation, which is then usually low or negative.
+    - at_breach = the cut that best separates breached grid points (p95 > SLO) from healthy
+      ones: "signal ≥ cut" maximising Youden's J = hit rate − false-alarm rate (`separation`);
+      a signal that does not separate them (J ≤ 0) gets no threshold;
+    - baseline = its median before the step; threshold = baseline +
+      target_fraction·(at_breach − baseline): a target below the breach level, to scale before it;
+    - lead_s = start of the first breach after the step − when the signal reached the threshold
+      in the stretch leading into it (negative: only after the breach began; None: never);
+    - false_positive_rate = share of healthy grid points (away from every breach by more than
+      `fp_margin_s` before and one step after) with the signal at or above the threshold.
+    score = 0.4·max(tightness, 0) + 0.2·max(separation, 0) + 0.2·min(max(lead, 0)/lead_reference_s, 1)
+    + 0.2·(1 − false_positive_rate); a signal without a threshold scores on its correlation only.
     """
     t, p95, dt = tl["t"], tl["ttft_p95_ms"], tl["dt"]
     margin = fp_margin_s if fp_margin_s is not None else lead_reference_s
-    episodes = [e for e in breach_episodes(tl, slo_ttft_p95_ms) if e[1] > step_up]
-    breach = episodes[0][0] if episodes else None
     all_episodes = breach_episodes(tl, slo_ttft_p95_ms)
+    episodes = [e for e in all_episodes if e[1] > step_up]
+    breach = max(episodes[0][0], step_up) if episodes else None
     available = tl["available"]
-    w = max(1, round(tl["window_s"] / dt))
     ranked = []
     for name, raw in tl["signals"].items():
         per_replica = name in ADDITIVE and available is not None
@@ -638,15 +638,14 @@ def rank_signals(
         pre = sorted(v for x, v in zip(t, values, strict=True) if v is not None and x <= step_up)
         baseline = percentile(pre, 50) if pre else 0.0
         at_breach = threshold = lead = fp = None
+        separation = NAN
         if breach is not None:
-            kb = min(bisect_left(t, breach - 1e-9), len(t) - 1)  # the grid point at the breach start
-            here = [v for v in values[kb : kb + w] if v is not None]
-            if here:
-                at_breach = here[0] if here[0] > baseline else max(here)
+            at_breach, separation = best_cut([(v, p > slo_ttft_p95_ms) for v, p in pairs])
             if at_breach is not None and at_breach > baseline:
                 threshold = baseline + target_fraction * (at_breach - baseline)
                 if name in ADDITIVE:
                     threshold = max(threshold, 0.5)
+                kb = min(bisect_left(t, breach - 1e-9), len(t) - 1)  # the grid point at the breach start
                 lead = _lead(t, values, threshold, kb, breach)
         if threshold is not None:
             healthy = above = 0
@@ -658,9 +657,10 @@ def rank_signals(
                 healthy += 1
                 above += v >= threshold
             fp = above / healthy if healthy else 0.0
-        score = 0.5 * max(tight if tight == tight else 0.0, 0.0)
-        score += 0.3 * min(max(lead or 0.0, 0.0) / lead_reference_s, 1.0) if lead_reference_s > 0 else 0.0
-        score += 0.2 * (1 - fp) if fp is not None else 0.0
+        score = 0.4 * max(tight if tight == tight else 0.0, 0.0)
+        if threshold is not None:
+            score += 0.2 * max(separation, 0.0) + 0.2 * (1 - fp)
+            score += 0.2 * min(max(lead or 0.0, 0.0) / lead_reference_s, 1.0) if lead_reference_s > 0 else 0.0
         ranked.append(
             {
                 "signal": name,
@@ -669,6 +669,7 @@ def rank_signals(
                 "at_breach": _clean(at_breach, 4),
                 "threshold": _clean(threshold, 4),
                 "lead_s": _clean(lead),
+                "separation": _clean(separation),
                 "tightness": _clean(tight),
                 "false_positive_rate": _clean(fp),
                 "score": round(score, 4),
@@ -676,6 +677,27 @@ def rank_signals(
         )
     ranked.sort(key=lambda r: (-r["score"], r["signal"]))
     return ranked
+
+
+def best_cut(points: list[tuple[float, bool]]) -> tuple[float | None, float]:
+    """(cut, J): the value c for which "signal ≥ c" best flags the breached points (Youden's J,
+    hit rate − false-alarm rate); among equal J the highest cut. (None, NaN) without both kinds."""
+    positives = sum(1 for _, bad in points if bad)
+    negatives = len(points) - positives
+    if not positives or not negatives:
+        return None, NAN
+    best, best_j = None, -INF
+    hits = alarms = 0
+    ordered = sorted(points, key=lambda p: -p[0])
+    for i, (v, bad) in enumerate(ordered):
+        hits += bad
+        alarms += not bad
+        if i + 1 < len(ordered) and ordered[i + 1][0] == v:
+            continue  # a cut takes every point with this value
+        j = hits / positives - alarms / negatives
+        if j > best_j + 1e-12:
+            best, best_j = v, j
+    return (best, best_j) if best_j > 0 else (None, best_j)
 
 
 def _lead(t: list[float], values: list, threshold: float, kb: int, breach: float) -> float | None:
@@ -776,8 +798,8 @@ def recommend_policy(
     for r in ranking:
         reasoning.append(
             f"{r['signal']}{' per replica' if r['per_replica'] else ''}: score {r['score']:g} "
-            f"(lead {r['lead_s']} s, correlation with p95 TTFT {r['tightness']}, "
-            f"false positives {r['false_positive_rate']}, threshold {r['threshold']})"
+            f"(lead {r['lead_s']} s, correlation with p95 TTFT {r['tightness']}, breach separation "
+            f"{r.get('separation')}, false positives {r['false_positive_rate']}, threshold {r['threshold']})"
         )
     behavior, why = hpa_behavior(kpis)
     reasoning += why
@@ -795,11 +817,20 @@ def recommend_policy(
         }
     signal = top["signal"]
     threshold = _threshold_text(top["threshold"], signal)
+    lead = top["lead_s"]
+    if lead is None:
+        when = "it never reached that level during the breach"
+    elif lead >= 0:
+        when = f"it reached that {lead:g} s before the p95 TTFT breached {kpis['slo_ttft_p95_ms']:g} ms"
+    else:
+        when = (
+            f"it reached that {-lead:g} s after the p95 TTFT breached {kpis['slo_ttft_p95_ms']:g} ms "
+            "(no signal can lead a step this sharp; the threshold still acts as early as the data allows)"
+        )
     reasoning.insert(
         0,
-        f"Scale on {signal}{' per replica' if top['per_replica'] else ''} at {threshold}: it crossed that "
-        f"{top['lead_s']} s before the p95 TTFT breached {kpis['slo_ttft_p95_ms']:g} ms and tracks it "
-        f"with rank correlation {top['tightness']}.",
+        f"Scale on {signal}{' per replica' if top['per_replica'] else ''} at {threshold}: {when}, and it tracks "
+        f"the p95 TTFT with rank correlation {top['tightness']} (breach separation {top['separation']}).",
     )
     if len(ranking) > 1:
         worst = ranking[-1]
