@@ -4,6 +4,7 @@ autoscaling scenario."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -131,8 +132,18 @@ def test_no_breach_means_recovery_at_zero_and_no_recovery_means_none():
 def test_failed_requests_count_as_slo_misses():
     base = hand_built(lambda s: 100.0)
     ok = [not (30 <= s < 32) for s in base.sent]
-    k = kpis(RequestArrays(base.intended, base.sent, base.ttft_ms, base.done, ok), REPLICAS)
+    failing = RequestArrays(base.intended, base.sent, base.ttft_ms, base.done, ok)
+    k = kpis(failing, REPLICAS)
     assert k["breach_episodes"] == [[30.0, 36.0]]
+    assert k["ttft_p99_peak_ms"] is None and any("failed request" in n for n in k["notes"])
+    # The stored timeline is strict JSON: a percentile made of failures is None, its time listed.
+    result = analyze_autoscaling(
+        failing, REPLICAS, step_up=STEP_UP, step_down=STEP_DOWN, slo_ttft_p95_ms=SLO_MS, window=5
+    )
+    tl = result["timeline"]
+    assert tl["ttft_failed_t"] == [31.0, 32.0, 33.0, 34.0, 35.0, 36.0]
+    assert tl["ttft_p95_ms"][30] is None and tl["ttft_p95_ms"][40] == 100.0
+    json.dumps(result, allow_nan=False)
 
 
 def test_backlog_area_is_the_time_requests_spent_in_the_system_within_the_interval():
