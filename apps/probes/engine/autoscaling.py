@@ -482,12 +482,10 @@ def autoscaling_kpis(
             start = t[k] - tl["dt"]
             if start + stay > end + 1e-9:
                 break  # not enough data left to see it stay healthy
-            stays = all(
-                p is None or p <= slo_ttft_p95_ms
-                for x, p in zip(t[k:], p95[k:], strict=True)
-                if x <= start + stay + 1e-9
-            )
-            if stays:
+            j = k
+            while j < len(t) and t[j] <= start + stay + 1e-9 and (p95[j] is None or p95[j] <= slo_ttft_p95_ms):
+                j += 1
+            if j == len(t) or t[j] > start + stay + 1e-9:  # healthy for the whole stay
                 recovered_at = start
                 t_recover = start - step_up
                 break
