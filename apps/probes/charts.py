@@ -130,6 +130,7 @@ def run_figures(run) -> dict[str, dict]:
     if run.timeline:
         figures = {"latency": latency_over_time(run.timeline), **figures}
     for name, fig in (
+        ("autoscaling", autoscaling_chart(run.summary.get("autoscaling") or {})),
         ("errors", errors_breakdown(run.summary)),
         ("server", server_metrics(run.server_metrics)),
         ("sweep", sweep_chart(run.summary)),
@@ -155,4 +156,47 @@ def trend(runs: list) -> dict | None:
     layout = _layout("Trend over the last runs", yaxis={"title": "ms", "rangemode": "tozero"},
                      yaxis2={"title": "tokens/s", "overlaying": "y", "side": "right", "rangemode": "tozero"},
                      height=280)  # fmt: skip
+    return {"data": data, "layout": layout}
+
+
+def autoscaling_chart(analysis: dict) -> dict | None:
+    """Offered / completed rate, rolling p95 TTFT against the SLO, queue, KV cache, desired vs
+    available replicas, with the step and the KPIs (decide, ready, recover) marked."""
+    tl = analysis.get("timeline") or {}
+    t = tl.get("t")
+    if not t:
+        return None
+    line = {"type": "scatter", "mode": "lines"}
+    data = [
+        {**line, "x": t, "y": tl["offered_rps"], "name": "offered req/s", "yaxis": "y2", "line": {"dash": "dot"}},
+        {**line, "x": t, "y": tl["completed_rps"], "name": "completed req/s", "yaxis": "y2"},
+        {**line, "x": t, "y": tl["ttft_p95_ms"], "name": "rolling p95 TTFT (ms)"},
+    ]  # fmt: skip
+    for key, name in (
+        ("waiting", "waiting queue"),
+        ("desired", "replicas desired"),
+        ("available", "replicas available"),
+    ):
+        if tl.get(key):
+            data.append({**line, "x": t, "y": tl[key], "name": name, "yaxis": "y3", "line": {"shape": "hv"}})
+    if tl.get("kv_cache"):
+        data.append({**line, "x": t, "y": [None if v is None else v * 100 for v in tl["kv_cache"]],
+                     "name": "KV cache %", "yaxis": "y3", "line": {"dash": "dash"}})  # fmt: skip
+    marks = (analysis.get("kpis") or {}).get("marks") or {}
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": analysis.get("slo_ttft_p95_ms"),
+               "y1": analysis.get("slo_ttft_p95_ms"), "line": {"color": "#cf222e", "dash": "dash"}}]  # fmt: skip
+    annotations = []
+    for key, label in (("step_up", "step up"), ("decide", "decide"), ("ready", "ready"), ("recover", "recovered"),
+                       ("step_down", "step down")):  # fmt: skip
+        if marks.get(key) is not None:
+            shapes.append({"type": "line", "yref": "paper", "y0": 0, "y1": 1, "x0": marks[key], "x1": marks[key],
+                           "line": {"color": "#57606a", "dash": "dot", "width": 1}})  # fmt: skip
+            annotations.append({"x": marks[key], "yref": "paper", "y": 1.02, "text": label, "showarrow": False,
+                                "font": {"size": 10}})  # fmt: skip
+    layout = _layout("Autoscaling response (SLO dashed red)", height=420, shapes=shapes, annotations=annotations,
+                     xaxis={"title": "seconds from start", "domain": [0, 0.86]},
+                     yaxis={"title": "p95 TTFT ms", "rangemode": "tozero"},
+                     yaxis2={"title": "req/s", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+                     yaxis3={"title": "queue / replicas / %", "overlaying": "y", "side": "right", "position": 0.95,
+                             "anchor": "free", "rangemode": "tozero"})  # fmt: skip
     return {"data": data, "layout": layout}

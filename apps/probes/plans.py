@@ -41,8 +41,10 @@ def parse_profile(profile) -> tuple[list[Stage], SweepSpec | None]:
             profile = json.loads(profile)
         except json.JSONDecodeError as exc:
             raise _err("profile", f"Not JSON: {exc.msg}.") from None
-    if not isinstance(profile, dict) or set(profile) - {"stages", "sweep"} or len(profile) != 1:
-        raise _err("profile", 'Give {"stages": [...]} or {"sweep": {...}}.')
+    if not isinstance(profile, dict) or set(profile) - {"stages", "sweep", "autoscaling"} or len(profile) != 1:
+        raise _err("profile", 'Give {"stages": [...]}, {"sweep": {...}} or {"autoscaling": {...}}.')
+    if "autoscaling" in profile:
+        return autoscaling_stages(profile["autoscaling"]), None
     if "sweep" in profile:
         spec = profile["sweep"]
         if not isinstance(spec, dict):
@@ -63,6 +65,33 @@ def parse_profile(profile) -> tuple[list[Stage], SweepSpec | None]:
         except (TypeError, ValueError) as exc:
             raise _err("profile", f"Stage {i}: {exc}.") from None
     return parsed, None
+
+
+AUTOSCALING_FIELDS = ("base_rate", "peak_rate", "base_s", "hold_s", "after_s")
+
+
+def autoscaling_stages(spec) -> list[Stage]:
+    """An autoscaling probe: open-loop (Poisson) load at `base_rate`, stepped up to `peak_rate` for
+    `hold_s`, then back down for `after_s` (the scale-down is measured there)."""
+    if not isinstance(spec, dict) or set(spec) != set(AUTOSCALING_FIELDS):
+        raise _err("profile", f"An autoscaling profile has exactly {', '.join(AUTOSCALING_FIELDS)}.")
+    if not all(isinstance(spec[k], int | float) and not isinstance(spec[k], bool) and spec[k] > 0
+               for k in AUTOSCALING_FIELDS):  # fmt: skip
+        raise _err("profile", "Autoscaling rates and durations are positive numbers.")
+    if spec["peak_rate"] <= spec["base_rate"]:
+        raise _err("profile", "The peak rate must be above the base rate (it is a step up).")
+    phases = (("base", spec["base_rate"], spec["base_s"]), ("step up", spec["peak_rate"], spec["hold_s"]),
+              ("step down", spec["base_rate"], spec["after_s"]))  # fmt: skip
+    return [Stage.from_dict({"kind": "poisson", "rate": rate, "duration": s, "name": n}) for n, rate, s in phases]
+
+
+def autoscaling_spec(profile) -> dict | None:
+    if isinstance(profile, str):
+        try:
+            profile = json.loads(profile)
+        except json.JSONDecodeError:
+            return None
+    return profile.get("autoscaling") if isinstance(profile, dict) else None
 
 
 def planned_duration(stages: list[Stage], sweep: SweepSpec | None) -> float:
@@ -152,7 +181,12 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
     if fields.get("schedule_cron"):
         parse_cron(fields["schedule_cron"])
     cleaned = dict(fields)
-    cleaned["profile"] = {"sweep": fields["profile"]["sweep"]} if sweep else {"stages": [s.to_dict() for s in stages]}
+    if sweep:
+        cleaned["profile"] = {"sweep": fields["profile"]["sweep"]}
+    elif autoscaling_spec(fields["profile"]):
+        cleaned["profile"] = {"autoscaling": autoscaling_spec(fields["profile"])}  # kept: finalize analyses it
+    else:
+        cleaned["profile"] = {"stages": [s.to_dict() for s in stages]}
     cleaned["slo"] = slo.to_dict()
     return cleaned
 
@@ -220,6 +254,8 @@ def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard
         prompts=prompts, max_tokens=snap["max_tokens"], request_timeout=snap["request_timeout_s"],
         warmup=snap["warmup_s"], cooldown=snap["cooldown_s"], seed=snap["seed"], slo=SLO(**snap["slo"]),
         metrics_url=snap["metrics_url"] or None, allow_private=allow_private, max_requests=max_requests,
+        # An autoscaling probe reads its replicas and queue every second (the KPIs are in seconds).
+        **({"scrape_interval": 1.0} if autoscaling_spec(snap["profile"]) else {}),
         shard_index=shard_index, shard_count=shard_count,
     )  # fmt: skip
     return config, (sweep_driver(sweep) if sweep else None)

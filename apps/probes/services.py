@@ -275,8 +275,11 @@ def probe_run_finalize(run_id: int) -> bool:
     else:
         status, message = RunStatus.SUCCEEDED, ""
     summary["cancelled"] = status == RunStatus.CANCELLED
-    run.summary = summary
     run.server_metrics = next((s.server_metrics for s in shards if s.server_metrics), None)
+    spec = plans.autoscaling_spec(snap["profile"])
+    if spec is not None and len(records):
+        summary["autoscaling"] = _autoscaling_analysis(run, records, spec, snap)
+    run.summary = summary
     span = max([w.end for w in windows] + [run.planned_duration_s])
     run.timeline = timeline(records, span)
     run.request_count = len(records)
@@ -322,6 +325,24 @@ def _after_run(run: ProbeRun) -> None:
     refresh_project(project)
     if run.trigger == Trigger.SCHEDULE and run.status == RunStatus.SUCCEEDED:
         report_create(access=None, project=project, trigger="schedule")
+
+
+def _autoscaling_analysis(run: ProbeRun, records, spec: dict, snap: dict) -> dict:
+    """KPIs, timeline, signal ranking and a recommended KEDA / HPA policy (engine/autoscaling.py)."""
+    from apps.probes.engine.autoscaling import analyze_autoscaling
+
+    slo_ms = (snap.get("slo") or {}).get("ttft_p95_ms") or 1000.0
+    step_up, step_down = spec["base_s"], spec["base_s"] + spec["hold_s"]
+    endpoint = run.plan.endpoint
+    series = (run.server_metrics or {}).get("series") or {}
+    analysis = analyze_autoscaling(
+        records, series, step_up=step_up, step_down=step_down, slo_ttft_p95_ms=slo_ms,
+        window=min(10.0, spec["hold_s"] / 4), stay=min(60.0, spec["hold_s"] / 2), dt=1.0,
+        name=run.plan.name, deployment=endpoint.name, model=endpoint.model_name,
+        min_replicas=endpoint.min_replicas or 1, max_replicas=endpoint.max_replicas,
+    )  # fmt: skip
+    analysis.update(step_up_s=step_up, step_down_s=step_down, slo_ttft_p95_ms=slo_ms)
+    return analysis
 
 
 def _run_windows(snap: dict, shards: list[ProbeShard], records) -> list[Window]:
