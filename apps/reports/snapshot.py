@@ -63,6 +63,8 @@ def _probe(run: ProbeRun) -> dict:
         "plan": run.plan.name, "run_id": run.pk, "endpoint": run.plan.endpoint.name,
         "finished_at": _when(run.finished_at), "slo": s.get("slo"), "slo_checks": s.get("slo_checks", []),
         "slo_met": s.get("slo_met"), "client_saturated": s.get("client_saturated"),
+        "autoscaling": {k: v for k, v in (s.get("autoscaling") or {}).get("kpis", {}).items() if k != "marks"} or None,
+        "recommended_signal": ((s.get("autoscaling") or {}).get("recommendation") or {}).get("signal"),
         "headline": {
             "ttft_p95_ms": o.get("ttft_ms", {}).get("p95"), "tpot_p95_ms": o.get("tpot_ms", {}).get("p95"),
             "e2e_p99_ms": o.get("e2e_ms", {}).get("p99"), "error_rate": o.get("error_rate"),

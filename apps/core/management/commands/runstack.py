@@ -26,11 +26,24 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--simulator-port", type=int, default=8900)
         parser.add_argument("--receiver-port", type=int, default=8901)
+        parser.add_argument("--autoscaling-simulator-port", type=int, default=8902)
 
-    def handle(self, *args, host: str, port: int, simulator_port: int, receiver_port: int, **options):
+    def handle(self, *args, host: str, port: int, simulator_port: int, receiver_port: int,
+               autoscaling_simulator_port: int, **options):  # fmt: skip
         py = sys.executable
         commands = {
             "simulator": [py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port", str(simulator_port)],
+            "autoscaling simulator": [
+                py,
+                "-m",
+                "apps.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(autoscaling_simulator_port),
+                "--scenario",
+                "autoscaling",
+            ],
             "worker": [py, "-m", "celery", "-A", "readiness", "worker", "-l", "info", "--concurrency", "2"],
             "beat": [py, "-m", "celery", "-A", "readiness", "beat", "-l", "info"],
             "web": [py, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
@@ -94,17 +107,20 @@ class Command(BaseCommand):
         return False
 
     def _demo_run(self) -> None:
-        """Run the demo plan once, so a new user finds real charts; later starts leave it be."""
+        """Run the demo plans once (baseline 40 s, autoscaling 4 min), so a new user finds real charts
+        and an autoscaling analysis; later starts leave them be."""
         from apps.orgs.access import Access
         from apps.probes import services
         from apps.probes.models import ProbePlan
 
-        plan = ProbePlan.objects.filter(endpoint__project__organization__slug="acme", name="baseline").first()
-        if plan is None or plan.runs.exists():
-            return
-        owner = plan.endpoint.project.owner
-        run = services.probe_run_start(access=Access.for_user(owner), plan=plan)
-        self.stdout.write(f"  started demo probe run #{run.pk} (40 s) on the simulator")
+        plans = ProbePlan.objects.filter(
+            endpoint__project__organization__slug="acme", name__in=["baseline", "autoscaling"]
+        )
+        for plan in plans.select_related("endpoint__project__owner"):
+            if plan.runs.exists():
+                continue
+            run = services.probe_run_start(access=Access.for_user(plan.endpoint.project.owner), plan=plan)
+            self.stdout.write(f"  started demo probe run #{run.pk} ({plan.name}, {run.planned_duration_s:.0f} s)")
 
     def _banner(self, url: str) -> None:
         logins = "\n".join(f"    {u} / {p}   ({r.label}; {', '.join(f) or 'no function'})" for u, p, r, f in DEMO_USERS)

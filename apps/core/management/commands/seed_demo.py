@@ -29,6 +29,7 @@ DEMO_USERS = [
     ("fred", "fred-demo-pass", Role.MEMBER, [Function.FINANCE]),
 ]
 DEMO_CONNECTOR = "demo receiver"
+DEMO_AUTOSCALING_ENDPOINT = "simulator (autoscaling)"
 # Support Copilot's expected production traffic: office hours, three times busier at the peak.
 DEMO_TRAFFIC = {"requests_per_day": 150_000, "input_tokens_per_request": 600, "output_tokens_per_request": 64,
                 "peak_to_average": 3.0, "active_hours_per_day": 14, "active_start_hour": 7,
@@ -49,9 +50,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--simulator-url", default="http://127.0.0.1:8900/v1")
         parser.add_argument("--receiver-url", default="http://127.0.0.1:8901/hooks/readiness")
+        parser.add_argument("--autoscaling-simulator-url", default="http://127.0.0.1:8902/v1")
 
     @transaction.atomic
-    def handle(self, *args, simulator_url: str, receiver_url: str, **options):
+    def handle(self, *args, simulator_url: str, receiver_url: str, autoscaling_simulator_url: str, **options):
         User = get_user_model()
         users = {}
         for username, password, _, _ in DEMO_USERS:
@@ -127,6 +129,7 @@ class Command(BaseCommand):
                 prompt_tokens=256,
                 slo={"ttft_p95_ms": 500, "tpot_p95_ms": 50, "error_rate": 0.01},
             )
+        self._autoscaling_demo(project, owner_access, autoscaling_simulator_url)
         self._readiness(org, project, owner_access)
         if not TrafficProfile.objects.filter(project=project).exists():
             cost_services.traffic_save(access=owner_access, project=project, **DEMO_TRAFFIC)
@@ -140,6 +143,25 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("demo data ready: org acme, users " + " / ".join(u[0] for u in DEMO_USERS))
         )
+
+    def _autoscaling_demo(self, project, owner_access, url: str) -> None:
+        """A second endpoint on the simulator's autoscaling scenario (1 → 6 replicas, 20 s cold start)
+        and an autoscaling plan: 3 req/s, a step to 30 req/s for 2 min, back down for 90 s."""
+        if not project.endpoints.filter(name=DEMO_AUTOSCALING_ENDPOINT).exists():
+            project_services.endpoint_create(
+                access=owner_access, project=project, name=DEMO_AUTOSCALING_ENDPOINT, base_url=url,
+                model_name="sim-llama-3-8b", metrics_url=url.removesuffix("/v1") + "/metrics",
+                price_model=PriceModel.SELF_HOSTED, gpu_type="NVIDIA L4", gpus_per_replica=1,
+                gpu_hourly_usd=Decimal("0.80"), min_replicas=1, max_replicas=6,
+            )  # fmt: skip
+        endpoint = project.endpoints.get(name=DEMO_AUTOSCALING_ENDPOINT)
+        if not endpoint.probe_plans.filter(name="autoscaling").exists():
+            probe_services.probe_plan_create(
+                access=owner_access, endpoint=endpoint, name="autoscaling", max_tokens=64, prompt_tokens=256,
+                profile={"autoscaling": {"base_rate": 3, "peak_rate": 30, "base_s": 30, "hold_s": 120,
+                                         "after_s": 90}},
+                slo={"ttft_p95_ms": 500},
+            )  # fmt: skip
 
     def _sample_usage_log(self, project, owner_access) -> None:
         """Two office days of a pilot's usage (deterministic): 300 users, one of them a script that
