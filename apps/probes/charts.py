@@ -172,6 +172,9 @@ def autoscaling_chart(analysis: dict) -> dict | None:
         {**line, "x": t, "y": tl["completed_rps"], "name": "completed req/s", "yaxis": "y2"},
         {**line, "x": t, "y": tl["ttft_p95_ms"], "name": "rolling p95 TTFT (ms)"},
     ]  # fmt: skip
+    if tl.get("canary_ttft_p95_ms"):
+        data.append({**line, "x": t, "y": tl["canary_ttft_p95_ms"], "name": "canary p95 TTFT (ms)",
+                     "line": {"dash": "dashdot"}})  # fmt: skip
     for key, name in (
         ("waiting", "waiting queue"),
         ("desired", "replicas desired"),

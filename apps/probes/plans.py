@@ -7,13 +7,14 @@ UI, the API and the scheduler, and every refusal names the field and the limit.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from apps.core.errors import ApplicationError
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet
-from apps.probes.engine.runner import ProbeConfig
+from apps.probes.engine.runner import Canary, ProbeConfig
 from apps.probes.engine.stats import SLO, Window, planned_spans, stage_windows
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
 
@@ -67,22 +68,75 @@ def parse_profile(profile) -> tuple[list[Stage], SweepSpec | None]:
     return parsed, None
 
 
-AUTOSCALING_FIELDS = ("base_rate", "peak_rate", "base_s", "hold_s", "after_s")
+AUTOSCALING_REQUIRED = ("base_rate", "base_s", "hold_s", "after_s")
+AUTOSCALING_OPTIONAL = ("peak_rate", "peak_multiple", "replica_capacity_rps", "canary_rate", "capacity_source")
+DEFAULT_CANARY_RATE = 1.0
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_autoscaling(spec) -> dict:
+    """An autoscaling profile: open-loop (Poisson) load at `base_rate` for `base_s`, stepped up for
+    `hold_s`, then back down for `after_s` (the scale-down is measured there).
+
+    The step goes to `peak_rate`, or to `peak_multiple` x one replica's capacity: the given
+    `replica_capacity_rps`, or else the highest SLO-meeting rate of the endpoint's latest sweep,
+    looked up when a run starts. A canary of tiny requests runs alongside at `canary_rate`
+    (default 1/s; 0 turns it off).
+    """
+    if not isinstance(spec, dict):
+        raise _err("profile", "The autoscaling profile must be an object.")
+    missing = [k for k in AUTOSCALING_REQUIRED if k not in spec]
+    unknown = sorted(set(spec) - set(AUTOSCALING_REQUIRED) - set(AUTOSCALING_OPTIONAL))
+    if missing or unknown:
+        raise _err("profile", f"An autoscaling profile has {', '.join(AUTOSCALING_REQUIRED)}, either peak_rate or "
+                              f"peak_multiple, and optionally replica_capacity_rps and canary_rate"
+                              f"{'; missing: ' + ', '.join(missing) if missing else ''}"
+                              f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}.")  # fmt: skip
+    numbers = [k for k in spec if k != "capacity_source"]
+    if not isinstance(spec.get("capacity_source", ""), str):
+        raise _err("profile", "capacity_source is a note (text).")
+    if not all(_positive(spec[k]) or (k == "canary_rate" and spec[k] == 0) for k in numbers):
+        raise _err("profile", "Autoscaling rates and durations are positive numbers (canary_rate may be 0).")
+    if ("peak_rate" in spec) == ("peak_multiple" in spec):
+        raise _err("profile", "Give either peak_rate (requests/s) or peak_multiple (x one replica's capacity).")
+    if "peak_multiple" in spec and spec["peak_multiple"] <= 1:
+        raise _err("profile", "peak_multiple must be above 1 (it is a step up beyond one replica's capacity).")
+    peak = autoscaling_peak(spec)
+    if peak is not None and peak <= spec["base_rate"]:
+        raise _err("profile", f"The peak rate ({peak:g}/s) must be above the base rate (it is a step up).")
+    return spec
+
+
+def autoscaling_peak(spec: dict) -> float | None:
+    """The step's rate, or None while it waits for a sweep to measure one replica's capacity."""
+    if "peak_rate" in spec:
+        return float(spec["peak_rate"])
+    if spec.get("replica_capacity_rps"):
+        return round(spec["peak_multiple"] * spec["replica_capacity_rps"], 3)
+    return None
+
+
+def autoscaling_resolved(spec: dict, capacity_rps: float, source: str) -> dict:
+    """The spec with one replica's measured capacity filled in (what a run's snapshot keeps)."""
+    return check_autoscaling({**spec, "replica_capacity_rps": round(capacity_rps, 3), "capacity_source": source})
 
 
 def autoscaling_stages(spec) -> list[Stage]:
-    """An autoscaling probe: open-loop (Poisson) load at `base_rate`, stepped up to `peak_rate` for
-    `hold_s`, then back down for `after_s` (the scale-down is measured there)."""
-    if not isinstance(spec, dict) or set(spec) != set(AUTOSCALING_FIELDS):
-        raise _err("profile", f"An autoscaling profile has exactly {', '.join(AUTOSCALING_FIELDS)}.")
-    if not all(isinstance(spec[k], int | float) and not isinstance(spec[k], bool) and spec[k] > 0
-               for k in AUTOSCALING_FIELDS):  # fmt: skip
-        raise _err("profile", "Autoscaling rates and durations are positive numbers.")
-    if spec["peak_rate"] <= spec["base_rate"]:
-        raise _err("profile", "The peak rate must be above the base rate (it is a step up).")
-    phases = (("base", spec["base_rate"], spec["base_s"]), ("step up", spec["peak_rate"], spec["hold_s"]),
+    spec = check_autoscaling(spec)
+    # Unresolved (the peak comes from a sweep at start): the stages' durations are known, and the
+    # base rate stands in for the step until then; the org's rate limit is checked again at start.
+    peak = autoscaling_peak(spec) or spec["base_rate"]
+    phases = (("base", spec["base_rate"], spec["base_s"]), ("step up", peak, spec["hold_s"]),
               ("step down", spec["base_rate"], spec["after_s"]))  # fmt: skip
     return [Stage.from_dict({"kind": "poisson", "rate": rate, "duration": s, "name": n}) for n, rate, s in phases]
+
+
+def autoscaling_canary(spec: dict | None) -> Canary | None:
+    rate = (spec or {}).get("canary_rate", DEFAULT_CANARY_RATE) if spec is not None else 0
+    return Canary(rate=rate) if rate else None
 
 
 def autoscaling_spec(profile) -> dict | None:
@@ -256,6 +310,7 @@ def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard
         metrics_url=snap["metrics_url"] or None, allow_private=allow_private, max_requests=max_requests,
         # An autoscaling probe reads its replicas and queue every second (the KPIs are in seconds).
         **({"scrape_interval": 1.0} if autoscaling_spec(snap["profile"]) else {}),
+        canary=autoscaling_canary(autoscaling_spec(snap["profile"])),
         shard_index=shard_index, shard_count=shard_count,
     )  # fmt: skip
     return config, (sweep_driver(sweep) if sweep else None)

@@ -49,6 +49,17 @@ def previous_run(run: ProbeRun):
     )
 
 
+def latest_sweep_capacity(endpoint_id: int) -> tuple[float, ProbeRun] | None:
+    """The highest SLO-meeting rate of the endpoint's latest successful sweep that found one: the
+    capacity an autoscaling probe's step is a multiple of."""
+    runs = ProbeRun.objects.filter(plan__endpoint_id=endpoint_id, status="succeeded", summary__has_key="sweep")
+    for run in runs.order_by("-finished_at")[:20].only("pk", "summary", "finished_at"):
+        rate = (run.summary.get("sweep") or {}).get("max_rate_meeting_slo")
+        if rate:
+            return float(rate), run
+    return None
+
+
 def run_progress(run: ProbeRun) -> dict:
     """Live figures of a run, summed over its shards (uses prefetched shards when present)."""
     import time as _time

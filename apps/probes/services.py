@@ -16,7 +16,8 @@ from apps.core.errors import ApplicationError
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
 from apps.probes import plans
-from apps.probes.engine.stats import SLO, Window, summarize
+from apps.probes.engine.records import CANARY_STAGE
+from apps.probes.engine.stats import SLO, Window, summarize, summarize_canary
 from apps.probes.models import (
     SHARD_FINISHED,
     ProbeLimits,
@@ -27,7 +28,7 @@ from apps.probes.models import (
     ShardStatus,
     Trigger,
 )  # fmt: skip
-from apps.probes.selectors import previous_run, run_records
+from apps.probes.selectors import latest_sweep_capacity, previous_run, run_records
 from apps.probes.timeline import timeline
 
 PLAN_FIELDS = [
@@ -195,8 +196,11 @@ def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Tr
             f"The organization's max tokens per day ({limits.max_tokens_per_day}) is used up.",
             code="limit_exceeded", status=429,
         )  # fmt: skip
-    stages, sweep = plans.parse_profile(plan.profile)
     snap = plans.snapshot(plan)
+    spec = plans.autoscaling_spec(plan.profile)
+    if spec is not None and plans.autoscaling_peak(spec) is None:
+        snap["profile"] = {"autoscaling": _autoscaling_capacity(plan, spec, limits)}
+    stages, sweep = plans.parse_profile(snap["profile"])
     run = ProbeRun.objects.create(
         organization_id=org_id, plan=plan, trigger=trigger, config=snap, shard_count=plan.parallelism,
         planned_duration_s=plans.planned_duration(stages, sweep), start_at=time.time() + START_DELAY_S,
@@ -207,6 +211,22 @@ def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Tr
                  changes={"trigger": [None, trigger], "shards": [None, run.shard_count]})  # fmt: skip
     transaction.on_commit(lambda: _enqueue(run))
     return run
+
+
+def _autoscaling_capacity(plan: ProbePlan, spec: dict, limits: plans.Limits) -> dict:
+    """Fill in one replica's capacity from the endpoint's latest sweep, so the step is a known
+    multiple of it; the resolved peak must still be within the org's rate limit."""
+    found = latest_sweep_capacity(plan.endpoint_id)
+    if found is None:
+        raise ApplicationError(
+            "This autoscaling plan steps to a multiple of one replica's capacity, and no sweep on this endpoint "
+            "has found one yet: run a sweep plan first, or give replica_capacity_rps or peak_rate.",
+            code="capacity_unknown", status=409, detail={"profile": ["No sweep result on this endpoint yet."]},
+        )  # fmt: skip
+    rate, sweep_run = found
+    resolved = plans.autoscaling_resolved(spec, rate, f"sweep run #{sweep_run.pk}")
+    plans.validate_plan({k: getattr(plan, k) for k in PLAN_FIELDS} | {"profile": {"autoscaling": resolved}}, limits)
+    return resolved
 
 
 def _enqueue(run: ProbeRun) -> None:
@@ -249,10 +269,13 @@ def probe_run_finalize(run_id: int) -> bool:
         return False
     run = ProbeRun.objects.get(pk=run_id)
     shards = list(run.shards.order_by("index"))
-    records = run_records(run)
+    # The canary's tiny requests are summarized apart: they are a yardstick, not part of the load.
+    records, canary = run_records(run).split(CANARY_STAGE)
     snap = run.config
     windows = _run_windows(snap, shards, records)
     summary = summarize(records, windows, SLO(**snap["slo"]))
+    if len(canary):
+        summary["canary"] = summarize_canary(canary, windows, SLO(**snap["slo"]))
     lags = [s.loop_lag_ms for s in shards if s.loop_lag_ms]
     if lags:
         # Each shard measured its own loop; the run is as trustworthy as its busiest shard.
@@ -278,12 +301,12 @@ def probe_run_finalize(run_id: int) -> bool:
     run.server_metrics = next((s.server_metrics for s in shards if s.server_metrics), None)
     spec = plans.autoscaling_spec(snap["profile"])
     if spec is not None and len(records):
-        summary["autoscaling"] = _autoscaling_analysis(run, records, spec, snap)
+        summary["autoscaling"] = _autoscaling_analysis(run, records, canary, spec, snap)
     run.summary = summary
     span = max([w.end for w in windows] + [run.planned_duration_s])
     run.timeline = timeline(records, span)
-    run.request_count = len(records)
-    run.output_tokens = sum(records.output_tokens)
+    run.request_count = len(records) + len(canary)
+    run.output_tokens = sum(records.output_tokens) + sum(canary.output_tokens)
     run.status = status
     run.error_message = message
     run.finished_at = timezone.now()
@@ -327,7 +350,7 @@ def _after_run(run: ProbeRun) -> None:
         report_create(access=None, project=project, trigger="schedule")
 
 
-def _autoscaling_analysis(run: ProbeRun, records, spec: dict, snap: dict) -> dict:
+def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict) -> dict:
     """KPIs, timeline, signal ranking and a recommended KEDA / HPA policy (engine/autoscaling.py)."""
     from apps.probes.engine.autoscaling import analyze_autoscaling
 
@@ -337,11 +360,15 @@ def _autoscaling_analysis(run: ProbeRun, records, spec: dict, snap: dict) -> dic
     series = (run.server_metrics or {}).get("series") or {}
     analysis = analyze_autoscaling(
         records, series, step_up=step_up, step_down=step_down, slo_ttft_p95_ms=slo_ms,
-        window=min(10.0, spec["hold_s"] / 4), stay=min(60.0, spec["hold_s"] / 2), dt=1.0,
+        window=max(1.0, min(10.0, spec["hold_s"] / 4)), stay=min(60.0, spec["hold_s"] / 2), dt=1.0,
         name=run.plan.name, deployment=endpoint.name, model=endpoint.model_name,
         min_replicas=endpoint.min_replicas or 1, max_replicas=endpoint.max_replicas,
+        replica_capacity_rps=spec.get("replica_capacity_rps"), canary=canary if len(canary) else None,
     )  # fmt: skip
-    analysis.update(step_up_s=step_up, step_down_s=step_down, slo_ttft_p95_ms=slo_ms)
+    analysis.update(
+        step_up_s=step_up, step_down_s=step_down, slo_ttft_p95_ms=slo_ms, peak_rate=plans.autoscaling_peak(spec),
+        replica_capacity_rps=spec.get("replica_capacity_rps"), capacity_source=spec.get("capacity_source"),
+    )  # fmt: skip
     return analysis
 
 

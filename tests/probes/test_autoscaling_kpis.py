@@ -383,3 +383,21 @@ def test_the_simulators_autoscaling_scenario_separates_a_good_signal_from_a_bad_
     assert waiting["score"] > kv["score"] + 0.1, analysis["ranking"]
     assert waiting["tightness"] > kv["tightness"]
     assert analysis["recommendation"]["signal"] != "vllm:kv_cache_usage_perc"
+
+
+def test_the_canary_shows_the_wait_of_a_tiny_request_before_and_during_the_step():
+    times = arrivals(1, 0, 100)
+    ttft = [800.0 if 25 <= s < 40 else 50.0 for s in times]
+    ok = [s != 60 for s in times]  # one canary fails after the step down: counted, not in the peak
+    canary = RequestArrays(times, times, ttft, [s + t / 1000 for s, t in zip(times, ttft, strict=True)], ok)
+    result = analyze_autoscaling(hand_built(lambda s: 100.0), REPLICAS, step_up=STEP_UP, step_down=STEP_DOWN,
+                                 slo_ttft_p95_ms=SLO_MS, window=5, stay=10, canary=canary)  # fmt: skip
+    k = result["kpis"]
+    assert (k["canary_requests"], k["canary_failed"]) == (100, 1)
+    assert k["canary_ttft_p95_base_ms"] == 50.0 and k["canary_ttft_p95_peak_ms"] == 800.0
+    series = result["timeline"]["canary_ttft_p95_ms"]
+    assert len(series) == len(result["timeline"]["t"]) and series[30] == 800.0 and series[10] == 50.0
+    assert None in series[60:66]  # the failed one: a rolling percentile made of a failure is no figure
+    without = analyze_autoscaling(hand_built(lambda s: 100.0), REPLICAS, step_up=STEP_UP, step_down=STEP_DOWN,
+                                  slo_ttft_p95_ms=SLO_MS, window=5, stay=10)  # fmt: skip
+    assert "canary_requests" not in without["kpis"] and without["timeline"]["canary_ttft_p95_ms"] is None

@@ -584,3 +584,27 @@ def test_malformed_target_urls_are_refused(url):
     with pytest.raises(OutboundRefused) as exc:
         ProbeRun(ProbeConfig(base_url=url, model="m", stages=[Stage(SYNCHRONOUS, 1)], allow_private=True))
     assert exc.value.code == "url_invalid"
+
+
+def test_a_canary_of_tiny_requests_runs_beside_the_load_and_stays_out_of_its_figures(simulator):
+    from apps.probes.engine.records import CANARY_STAGE
+    from apps.probes.engine.runner import Canary
+
+    stages = [Stage(CONSTANT, 2.0, rate=10), Stage(CONSTANT, 2.0, rate=20)]
+    _, result = execute(config(simulator, stages, max_tokens=16, canary=Canary(rate=4, prompt_tokens=3, max_tokens=2)))
+    canary = [i for i, st in enumerate(result.records.stage) if st == CANARY_STAGE]
+    assert len(canary) == 16  # 4/s over the 4 s of stages
+    assert {result.records.output_tokens[i] for i in canary} == {2}
+    assert {result.records.input_tokens[i] for i in canary} <= {3, 4}  # the simulator counts words (+ the prefix)
+    assert result.summary["canary"]["requests"] == 16 and result.summary["canary"]["ttft_ms"]["n"] == 16
+    load = len(result.records) - len(canary)
+    assert result.summary["overall"]["requests"] == load == 60
+    assert {s["requests"] for s in result.summary["stages"]} == {20, 40}
+
+
+def test_only_the_first_shard_sends_the_canary(simulator):
+    from apps.probes.engine.runner import Canary
+
+    stages = [Stage(CONSTANT, 1.0, rate=10)]
+    _, second = execute(config(simulator, stages, canary=Canary(rate=5), shard_index=1, shard_count=2))
+    assert "canary" not in second.summary and len(second.records) == 5

@@ -284,8 +284,9 @@ def timeline_json(tl: dict, digits: int = 3) -> dict:
         return [None if v is None or v != v or v == INF else round(v, digits) for v in values]
 
     out = {k: v for k, v in tl.items() if k not in ("signals",)}
-    for key in ("offered_rps", "completed_rps", "ttft_p95_ms", "ttft_p99_ms", "waiting", "running", "kv_cache"):
-        out[key] = col(tl[key])
+    for key in ("offered_rps", "completed_rps", "ttft_p95_ms", "ttft_p99_ms", "waiting", "running", "kv_cache",
+                "canary_ttft_p95_ms"):  # fmt: skip
+        out[key] = col(tl.get(key))
     out["signals"] = {name: col(values) for name, values in tl["signals"].items()}
     out["ttft_failed_t"] = [t for t, p in zip(tl["t"], tl["ttft_p95_ms"], strict=True) if p == INF]
     return out
@@ -523,6 +524,29 @@ def autoscaling_kpis(
         "recover": _clean(recovered_at) if after_step else None,
     }
     return kpis
+
+
+def canary_series(canary: RequestArrays, n: int, *, dt: float, window: float) -> list[float | None]:
+    """The canary's rolling p95 TTFT on the run's grid of `n` bins (None where none was sent)."""
+    p95 = timeline(canary, {}, dt=dt, window=window)["ttft_p95_ms"][:n]
+    return p95 + [None] * (n - len(p95))
+
+
+def canary_kpis(canary: RequestArrays, tl: dict, *, step_up: float, step_down: float | None) -> dict:
+    """What a tiny request waited for: its p95 TTFT before the step (the floor), its worst rolling
+    p95 during the step (the queueing every user saw), and the canary requests that failed."""
+    hold_end = step_down if step_down is not None else tl["t"][-1]
+    before = sorted(f for f, a, ok in zip(canary.ttft_ms, canary.intended, canary.ok, strict=True)
+                    if ok and f == f and a < step_up)  # fmt: skip
+    during = [p for x, p in zip(tl["t"], tl["canary_ttft_p95_ms"], strict=True)
+              if p is not None and step_up < x <= hold_end]  # fmt: skip
+    peak = max(during) if during else None
+    return {
+        "canary_requests": len(canary),
+        "canary_failed": sum(1 for ok in canary.ok if not ok),
+        "canary_ttft_p95_base_ms": _clean(_percentile(before, 95)) if before else None,
+        "canary_ttft_p95_peak_ms": None if peak is None or peak == INF else _clean(peak),
+    }
 
 
 def _overprovisioning(tl, series, step_up, step_down, capacity, notes) -> dict:
@@ -880,11 +904,14 @@ def analyze_autoscaling(
     stay: float = 60.0,
     dt: float = 1.0,
     replica_capacity_rps: float | None = None,
+    canary: RequestArrays | Records | None = None,
     **policy,
 ) -> dict:
     """KPIs, timeline, signal ranking and recommended policy of one run, JSON-ready."""
     if isinstance(requests, Records):
         requests = request_arrays(requests)
+    if isinstance(canary, Records):
+        canary = request_arrays(canary)
     tl = timeline(requests, series, dt=dt, window=window)
     kpis = autoscaling_kpis(
         requests,
@@ -898,6 +925,9 @@ def analyze_autoscaling(
         replica_capacity_rps=replica_capacity_rps,
         tl=tl,
     )
+    if canary is not None and len(canary):
+        tl["canary_ttft_p95_ms"] = canary_series(canary, len(tl["t"]), dt=dt, window=window)
+        kpis.update(canary_kpis(canary, tl, step_up=step_up, step_down=step_down))
     lead_ref = max(kpis["t_ready_s"] or 0.0, window)
     ranking = rank_signals(tl, step_up=step_up, slo_ttft_p95_ms=slo_ttft_p95_ms, lead_reference_s=lead_ref)
     return {

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 ERROR_CLASSES = ("ok", "timeout", "connect", "429", "5xx", "4xx", "malformed", "cancelled")
 OK, TIMEOUT, CONNECT, HTTP_429, HTTP_5XX, HTTP_4XX, MALFORMED, CANCELLED = range(len(ERROR_CLASSES))
 TOKENS_USAGE, TOKENS_COUNTED = 0, 1  # where output/input token counts came from
+CANARY_STAGE = 0xFFFF  # the stage index of canary requests (runner.Canary): never a real stage
 
 NAN = float("nan")
 _COLUMNS = (
@@ -103,6 +104,19 @@ class Records:
         self.token_source.append(token_source)
         self.stage.append(stage)
         self.seq.append(seq)
+
+    def split(self, stage: int) -> tuple[Records, Records]:
+        """(the other rows, the rows of `stage`), each with its ITL histograms: how a canary's
+        requests are kept apart from the load they run beside."""
+        rest, chosen = Records(), Records()
+        rows = self.stage
+        for name, _ in _COLUMNS:
+            column = getattr(self, name)
+            getattr(rest, name).extend(v for v, st in zip(column, rows, strict=True) if st != stage)
+            getattr(chosen, name).extend(v for v, st in zip(column, rows, strict=True) if st == stage)
+        for st, hist in self.itl.items():
+            (chosen if st == stage else rest).itl[st] = hist
+        return rest, chosen
 
     def itl_for(self, stage: int) -> LogHistogram:
         hist = self.itl.get(stage)

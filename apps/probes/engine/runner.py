@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 from apps.core.netguard import pin
 from apps.probes.engine import openai
 from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
-from apps.probes.engine.profiles import OPEN_LOOP, Stage, arrival_times, shard, shard_concurrency
+from apps.probes.engine.profiles import CONSTANT, OPEN_LOOP, Stage, arrival_times, shard, shard_concurrency
 from apps.probes.engine.prompts import Prompt, PromptSet
 from apps.probes.engine.records import (
+    CANARY_STAGE,
     CANCELLED,
     CONNECT,
     HTTP_4XX,
@@ -37,7 +38,7 @@ from apps.probes.engine.records import (
 )  # fmt: skip
 from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.sse import MalformedStream, SSEParser
-from apps.probes.engine.stats import SLO, Window, stage_windows, summarize
+from apps.probes.engine.stats import SLO, Window, stage_windows, summarize, summarize_canary
 
 NAN = math.nan
 LOOP_TICK = 0.002  # often enough to catch the bursts that delay token timestamps
@@ -50,6 +51,24 @@ def api_base(url: str) -> tuple[str, str]:
     if not path:
         path = "/v1"
     return f"{parts.scheme}://{parts.netloc}", path
+
+
+@dataclass(frozen=True)
+class Canary:
+    """Tiny requests at a low constant rate beside the load. Their TTFT is almost all queueing and
+    scheduling delay, so they show what any user waits for while the deployment scales, apart from
+    the prompt sizes of the load itself. They are recorded as stage CANARY_STAGE and kept out of
+    the run's figures (summarized on their own as "canary")."""
+
+    rate: float = 1.0
+    prompt_tokens: int = 8
+    max_tokens: int = 4
+
+    def __post_init__(self):
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            raise ValueError("the canary rate must be a positive number (requests/s)")
+        if self.prompt_tokens < 1 or self.max_tokens < 1:
+            raise ValueError("the canary's prompt_tokens and max_tokens must be at least 1")
 
 
 @dataclass
@@ -75,6 +94,7 @@ class ProbeConfig:
     shard_index: int = 0
     shard_count: int = 1
     cancel_grace: float = 2.0
+    canary: Canary | None = None  # sent by shard 0 only, beside the stages (not a sweep)
 
 
 class StreamSink(ResponseSink):
@@ -182,7 +202,7 @@ class ProbeRun:
         self.pool = ConnectionPool(
             self.target.address, self.target.port, tls=self.target.scheme == "https", server_hostname=self.target.host
         )
-        self._bodies: dict[int, bytes] = {}
+        self._bodies: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self._in_flight: dict[StreamSink, object] = {}
         self._tasks: set[asyncio.Task] = set()
         self.loop_lag_ms = array("f")
@@ -196,13 +216,13 @@ class ProbeRun:
 
     # --- requests --------------------------------------------------------------------------
 
-    def _request_bytes(self, prompt: Prompt, seq: int) -> bytes:
+    def _request_bytes(self, prompt: Prompt, seq: int, max_tokens: int) -> bytes:
         """The request, built once per prompt; only the X-Request-Id differs between sends."""
-        key = id(prompt)
+        key = (id(prompt), max_tokens)
         parts = self._bodies.get(key)
         if parts is None:
             c = self.config
-            body = openai.request_body(c.api, c.model, prompt.text, c.max_tokens, c.extra_body)
+            body = openai.request_body(c.api, c.model, prompt.text, max_tokens, c.extra_body)
             headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
             if c.api_key:
                 headers["Authorization"] = f"Bearer {c.api_key}"
@@ -220,10 +240,11 @@ class ProbeRun:
         self.sent += 1
         return seq
 
-    async def _request(self, intended: float, stage: int, seq: int) -> int:
+    async def _request(self, intended: float, stage: int, seq: int, prompts: PromptSet | None = None,
+                       max_tokens: int | None = None) -> int:  # fmt: skip
         """One request; `intended` is its scheduled send time (seconds from origin). Returns its error class."""
-        prompt = self.prompts.next()
-        payload = self._request_bytes(prompt, seq)
+        prompt = (prompts or self.prompts).next()
+        payload = self._request_bytes(prompt, seq, max_tokens or self.config.max_tokens)
         loop = asyncio.get_running_loop()
         sink = StreamSink(loop.create_future())
         try:
@@ -382,6 +403,17 @@ class ProbeRun:
         self.windows.append(window)
         return window
 
+    async def _canary(self, until: float) -> None:
+        """The canary's sends, from the origin to `until` (the end of the last stage)."""
+        canary = self.config.canary
+        prompts = PromptSet.synthetic(prompt_tokens=canary.prompt_tokens, seed=self.config.seed + 0xCA)
+        for t in arrival_times(Stage(CONSTANT, until, rate=canary.rate), seed=0):
+            await self._sleep_until(t)  # wakes at once on cancel
+            if self.cancel.is_set() or not self._budget_left():
+                return
+            await self._until(t)
+            self._spawn(self._request(t, CANARY_STAGE, self._take_seq(), prompts, canary.max_tokens))
+
     async def _drain(self) -> None:
         """Let in-flight requests finish: all of them normally, `cancel_grace` seconds after a cancel."""
         if not self._tasks:
@@ -459,6 +491,8 @@ class ProbeRun:
             helpers.append(asyncio.ensure_future(scraper.run(stop)))
         if self.on_progress:
             helpers.append(asyncio.ensure_future(self._report(stop)))
+        if c.canary is not None and driver is None and c.shard_index == 0:
+            helpers.append(asyncio.ensure_future(self._canary(sum(s.duration for s in c.stages))))
         extra: dict = {}
         try:
             if driver is not None:
@@ -476,14 +510,17 @@ class ProbeRun:
             self.pool.close()
         if not self.windows:
             self.windows = [Window(0, "none", 0.0, 0.0)]
+        records, canary = self.records.split(CANARY_STAGE)
         summary = summarize(
-            self.records,
+            records,
             self.windows,
             c.slo,
             loop_lag_ms=self.measured_loop_lag_ms(),
             saturation_threshold_ms=c.saturation_threshold_ms,
         )
         summary.update(extra)
+        if len(canary):
+            summary["canary"] = summarize_canary(canary, self.windows, c.slo)
         summary["cancelled"] = self.cancel.is_set()
         meta = {
             "target": c.base_url,

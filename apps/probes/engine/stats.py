@@ -286,3 +286,11 @@ def summarize(
         "latencies_trustworthy": not saturated,
         "token_counts_estimated": overall["token_counts_estimated"] > 0,
     }
+
+
+def summarize_canary(canary: Records, windows: list[Window], slo: SLO) -> dict:
+    """The canary's figures over the whole run, warm-up and cool-down included: it measures what a
+    tiny request waits for at every moment, so no part of the run is excluded."""
+    end = max([w.end for w in windows] + [max(canary.intended, default=0.0) + 1e-6])
+    stage = canary.stage[0] if len(canary) else 0
+    return summarize_window(canary, Window(stage, "canary", 0.0, end), slo, canary.itl.get(stage))

@@ -260,3 +260,16 @@ def test_log_histogram_p99_9_of_a_thousand_values_is_not_the_single_outlier():
     hist.add(1.0)
     # nearest rank 999 of 1000 is 10 ms; numpy-style interpolation would give 10.99 ms.
     assert hist.percentile(99.9) == pytest.approx(0.010, rel=0.01)
+
+
+def test_split_parts_one_stage_from_the_rest_with_its_histogram_and_loses_no_row():
+    requests = simulated_requests(4, 400)
+    rec = build(requests)
+    rest, chosen = rec.split(1)
+    assert len(rest) + len(chosen) == len(rec) and set(chosen.stage) == {1} and set(rest.stage) == {0}
+    assert list(chosen.itl) == [1] and list(rest.itl) == [0]
+    assert sorted(rest.seq.tolist() + chosen.seq.tolist()) == list(range(400))
+    only_stage_1 = build([r for r in requests if r[0][9] == 1])
+    assert columns(chosen) == columns(only_stage_1) and histograms(chosen) == histograms(only_stage_1)
+    nothing, everything = rec.split(0xFFFF)[1], rec.split(0xFFFF)[0]
+    assert len(nothing) == 0 and columns(everything) == columns(rec)
