@@ -81,6 +81,7 @@ HTML_ROUTES = {
     "usage-log-upload": lambda w: {**org_kw(w), "slug": w.project.slug},
     "usage-log-detail": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-apply": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
+    "usage-log-replay": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -90,14 +91,14 @@ HTML_WRITES = {
     "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
     "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "price-edit", "project-cost",
-    "usage-log-upload", "usage-log-apply",
+    "usage-log-upload", "usage-log-apply", "usage-log-replay",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
     "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
     "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "usage-log-upload",
-    "usage-log-apply",
+    "usage-log-apply", "usage-log-replay",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
@@ -136,6 +137,7 @@ API_DETAIL = {
     "api:price-detail": lambda w: {"pk": w.price.pk},
     "api:usagelog-detail": lambda w: {"pk": w.usage_log.pk},
     "api:usagelog-apply": lambda w: {"pk": w.usage_log.pk},
+    "api:usagelog-replay": lambda w: {"pk": w.usage_log.pk},
     "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
     "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
     "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},
@@ -164,6 +166,7 @@ API_POST_ONLY = {
     "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",
     "api:checklistresponse-answer", "api:waiver-approve", "api:waiver-reject", "api:waiver-revoke",
     "api:followup-done", "api:connector-test", "api:delivery-redeliver", "api:usagelog-apply",
+    "api:usagelog-replay",
 }  # fmt: skip
 API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail", "api:connector-detail"}
 

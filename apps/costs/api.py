@@ -5,10 +5,12 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
+from apps.core.idempotency import idempotent
 from apps.costs import services
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access
 from apps.orgs.selectors import organization_list
+from apps.probes.api import PlanSerializer
 from apps.projects.selectors import project_list
 
 
@@ -64,6 +66,12 @@ class UsageLogSerializer(serializers.ModelSerializer):
         return fields
 
 
+class ReplaySerializer(StrictFieldsMixin, serializers.Serializer):
+    endpoint = serializers.IntegerField()
+    scale = serializers.FloatField(default=1.0)
+    seconds_per_minute = serializers.FloatField(default=6.0)
+
+
 class UsageLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Usage logs (multipart upload: `project`, `file`); a worker analyses each. `apply` takes a log's
     traffic shape as the project's expected traffic."""
@@ -79,6 +87,29 @@ class UsageLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data = serializer.validated_data
         serializer.instance = services.usage_log_upload(access=request_access(self.request), project=data["project"],
                                                         upload=data["file"])  # fmt: skip
+
+    @extend_schema(request=ReplaySerializer, responses=PlanSerializer)
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def replay(self, request, pk=None):
+        """A probe plan replaying the log's busiest hour on one of the project's endpoints (honours
+        Idempotency-Key: a retried call returns the same plan instead of failing on its name)."""
+        log = self.get_object()
+        body = ReplaySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+
+        def produce():
+            endpoint = log.project.endpoints.filter(pk=data["endpoint"]).first()
+            plan = services.usage_log_replay_plan(
+                access=request_access(request),
+                log=log,
+                endpoint=endpoint,
+                scale=data["scale"],
+                seconds_per_minute=data["seconds_per_minute"],
+            )
+            return Response(PlanSerializer(plan, context={"request": request}).data, status=201)
+
+        return idempotent(request, produce)
 
     @extend_schema(request=None, responses=TrafficSerializer)
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])

@@ -273,6 +273,7 @@ def usage_log_analyse(log_id: int) -> UsageLog | None:
         per_minute = result.requests_per_minute()
         log.hourly_requests = [sum(per_minute[i : i + 60]) for i in range(0, len(per_minute), 60)][: 24 * 62]
         log.analysis, log.status, log.error = result.to_dict(), UsageLogStatus.DONE, ""
+        log.analysis["busiest_hour"] = result.busiest_hour()
     log.analysed_at = timezone.now()
     log.save()
     return log
@@ -291,3 +292,32 @@ def usage_log_apply(*, access: Access, log: UsageLog) -> TrafficProfile:
               "output_tokens_per_request": max(1, round(a["output_tokens"] / requests)),
               "peak_to_average": max(1.0, round(a["per_minute"]["peak_to_average_requests"] or 1.0, 2))}  # fmt: skip
     return traffic_save(access=access, project=log.project, **fields)
+
+
+def usage_log_replay_plan(*, access: Access, log: UsageLog, endpoint, scale: float = 1.0,
+                          seconds_per_minute: float = 6.0):  # fmt: skip
+    """A probe plan on one of the project's endpoints that replays the log's busiest hour: each
+    minute becomes `seconds_per_minute` seconds of Poisson load at that minute's rate x `scale`,
+    with the log's average prompt and completion sizes. Checked against the org's probe limits."""
+    from apps.costs import usage
+    from apps.probes.services import probe_plan_create
+
+    require_writer(access, log.project.organization_id)
+    if log.status != UsageLogStatus.DONE:
+        raise ApplicationError("The log has not been analysed yet.", code="conflict", status=409)
+    if endpoint is None or endpoint.project_id != log.project_id:
+        raise ApplicationError("Choose an endpoint of this log's project.",
+                               detail={"endpoint": ["Not an endpoint of this project."]})  # fmt: skip
+    curve = ((log.analysis or {}).get("busiest_hour") or {}).get("requests_per_minute") or []
+    if not any(curve):
+        raise ApplicationError("The log has no requests to replay.", code="conflict", status=409)
+    for name, value in (("scale", scale), ("seconds_per_minute", seconds_per_minute)):
+        if not (isinstance(value, int | float) and value == value and 0 < value <= 1e6):
+            raise ApplicationError(f"{name} must be a positive number.", detail={name: ["Must be positive."]})
+    profile = usage.probe_profile_from_curve(curve, scale=scale, seconds_per_minute=seconds_per_minute, name="minute")
+    requests = max(1, log.analysis["requests"])
+    return probe_plan_create(
+        access=access, endpoint=endpoint, name=f"replay {log.name} x{scale:g}"[:100], profile=profile,
+        prompt_tokens=max(1, round(log.analysis["input_tokens"] / requests)),
+        max_tokens=max(1, round(log.analysis["output_tokens"] / requests)),
+    )  # fmt: skip

@@ -51,6 +51,7 @@ USER_KEYS = ("user", "user_id")
 TENANT_KEYS = ("tenant", "tenant_id")
 # A probe stage needs a positive rate: an idle minute replays at this trickle (≈ nothing).
 IDLE_RATE_PER_S = 0.001
+REPLAY_MINUTES = 60
 
 
 @dataclass
@@ -117,6 +118,12 @@ class UsageAnalysis:
         lo, hi = min(self.minutes), max(self.minutes)
         get = self.minutes.get
         return [get(m, (0,))[0] for m in range(lo, hi + 1)]
+
+    def busiest_hour(self) -> dict:
+        """The hour around the log's busiest minute (busiest_window): the curve a replay plan sends."""
+        start, counts = busiest_window(self.requests_per_minute(), REPLAY_MINUTES)
+        return {"from": _minute_iso(min(self.minutes) + start) if self.minutes else None,
+                "requests_per_minute": counts}  # fmt: skip
 
     def to_dict(self) -> dict:
         # Not asdict(self): that would deep-copy the per-user and per-minute tables first.
@@ -526,6 +533,26 @@ def _ceil(x: float) -> int:
 
 
 # --- replay as a probe profile -------------------------------------------------------------------
+
+
+def busiest_window(requests_per_minute: Sequence[int], minutes: int = 60) -> tuple[int, list[int]]:
+    """(first minute, counts) of the `minutes`-long stretch a replay should send: one that holds the
+    busiest minute (capacity is sized for peaks, and one user's burst can out-weigh a busy hour of
+    spread-out traffic), with the most requests among those; ties go to the earliest."""
+    if minutes < 1:
+        raise ValueError("the window must be at least a minute")
+    curve = list(requests_per_minute)
+    if len(curve) <= minutes:
+        return 0, curve
+    peak = curve.index(max(curve))
+    first, last = max(0, peak - minutes + 1), min(peak, len(curve) - minutes)
+    total = sum(curve[first : first + minutes])
+    best_start, best = first, total
+    for start in range(first + 1, last + 1):
+        total += curve[start + minutes - 1] - curve[start - 1]
+        if total > best:
+            best_start, best = start, total
+    return best_start, curve[best_start : best_start + minutes]
 
 
 def probe_profile_from_curve(

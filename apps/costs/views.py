@@ -120,7 +120,34 @@ class UsageLogDetailView(UsageLogMixin, TemplateView):
             layout = _layout("Requests per hour (from the first minute of the log)", xaxis={"title": "hour"},
                              yaxis={"title": "requests"}, height=300)  # fmt: skip
             figures["hourly"] = {"data": [bars], "layout": layout}
-        return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, **kwargs)
+        hour = (log.analysis or {}).get("busiest_hour") or {}
+        replay = {"from": hour.get("from"), "requests": sum(hour.get("requests_per_minute") or []),
+                  "endpoints": log.project.endpoints.order_by("name")} if hour else None  # fmt: skip
+        return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, replay=replay, **kwargs)
+
+
+class UsageLogReplayView(UsageLogMixin, ActionView):
+    """Create a probe plan replaying the log's busiest hour on a chosen endpoint, then open it."""
+
+    plan = None
+
+    def act(self):
+        log = self.get_log()
+        data = self.request.POST
+        endpoint = log.project.endpoints.filter(pk=data.get("endpoint") or None).first() if (
+            data.get("endpoint") or "").isdigit() else None  # fmt: skip
+        try:
+            scale, seconds = float(data.get("scale") or 1), float(data.get("seconds_per_minute") or 6)
+        except ValueError:
+            raise ApplicationError("Scale and seconds per minute are numbers.") from None
+        self.plan = services.usage_log_replay_plan(access=self.access, log=log, endpoint=endpoint, scale=scale,
+                                                   seconds_per_minute=seconds)  # fmt: skip
+        return f"Plan “{self.plan.name}” created: start it to test the endpoint against the log's busiest hour."
+
+    def back_url(self):
+        if self.plan is not None:
+            return reverse("plan-detail", args=[self.org.slug, self.plan.pk])
+        return reverse("usage-log-detail", args=[self.org.slug, self.get_log().pk])
 
 
 class UsageLogApplyView(UsageLogMixin, ActionView):

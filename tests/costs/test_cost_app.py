@@ -188,3 +188,68 @@ def test_a_usage_log_that_cannot_be_read_fails_with_its_reason(world, settings, 
     services.usage_log_analyse(log.pk)
     log.refresh_from_db()
     assert log.status == "failed" and log.error
+
+
+def _analysed_log(world, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    log = services.usage_log_upload(access=world.access(world.owner), project=world.project,
+                                    upload=SimpleUploadedFile("usage.csv", USAGE_CSV.encode()))  # fmt: skip
+    services.usage_log_analyse(log.pk)
+    log.refresh_from_db()
+    return log
+
+
+def test_a_replay_plan_sends_the_logs_busiest_hour_at_its_rates_and_runs(client, measured, settings, tmp_path):
+    from apps.probes.models import ProbePlan
+
+    world = measured
+    log = _analysed_log(world, settings, tmp_path)
+    hour = log.analysis["busiest_hour"]
+    assert hour["from"] == "2026-11-02T09:00:00Z" and hour["requests_per_minute"][:2] == [50, 0]
+    client.force_login(world.member)
+    page = client.get(f"/o/acme/usage-logs/{log.pk}/").content.decode()
+    assert 'data-testid="replay-form"' in page and "50 requests in 60 minutes" in page
+    reply = client.post(f"/o/acme/usage-logs/{log.pk}/replay/",
+                        {"endpoint": world.endpoint.pk, "scale": "120", "seconds_per_minute": "0.1"})  # fmt: skip
+    plan = ProbePlan.objects.get(name="replay usage.csv x120")
+    assert reply.status_code == 302 and reply["Location"] == f"/o/acme/plans/{plan.pk}/"
+    stages = plan.profile["stages"]
+    # Minute 0 held 50 requests: 50/60 per second x 120 = 100/s, for 0.1 s; then 59 idle minutes.
+    assert stages[0] == {"kind": "poisson", "rate": 100.0, "duration": 0.1, "name": "minute m0"}
+    assert len(stages) == 2 and stages[1]["duration"] == pytest.approx(5.9)
+    assert (plan.prompt_tokens, plan.max_tokens) == (300, 40)  # the log's average sizes
+    run = probes.probe_run_start(access=world.access(world.member), plan=plan)
+    for shard in run.shards.all():
+        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.summary["stages"][0]["requests"] > 0
+
+
+def test_a_replay_over_the_api_is_idempotent_and_bad_input_is_refused_with_nothing_created(world, settings,
+                                                                                             tmp_path):  # fmt: skip
+    from apps.probes.models import ProbePlan
+
+    log = _analysed_log(world, settings, tmp_path)
+    api = api_client_for(world.member)
+    url = f"/api/v1/usage-logs/{log.pk}/replay/"
+    body = {"endpoint": world.endpoint.pk, "scale": 2, "seconds_per_minute": 3}
+    first = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="replay-1")
+    again = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="replay-1")
+    assert first.status_code == 201 and again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    assert ProbePlan.objects.filter(name__startswith="replay").count() == 1
+    duplicate = api.post(url, body, format="json")  # no key: the name is taken, a clear refusal
+    assert duplicate.status_code == 400 and "name" in duplicate.json()["error"]["detail"]
+    for bad, field in (({**body, "endpoint": world.other_endpoint.pk}, "endpoint"), ({**body, "scale": 0}, "scale"),
+                       ({**body, "seconds_per_minute": -1}, "seconds_per_minute"), ({**body, "oops": 1}, "oops"),
+                       ({**body, "seconds_per_minute": 100}, "profile")):  # fmt: skip
+        reply = api.post(url, bad, format="json")
+        assert reply.status_code == 400, (bad, reply.json())
+        assert field in reply.json()["error"]["detail"], (bad, reply.json())
+    assert ProbePlan.objects.filter(name__startswith="replay").count() == 1
+    assert api_client_for(world.viewer).post(url, body, format="json").status_code == 403
+    assert api_client_for(world.outsider).post(url, body, format="json").status_code == 404
+    log.status = "queued"
+    log.save()
+    assert api.post(url, {**body, "scale": 3}, format="json").status_code == 409

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from apps.costs.pricing import ReplicaSpec, Traffic, project_monthly
-from apps.costs.usage import IDLE_RATE_PER_S, analyze_usage, gini, probe_profile_from_curve, top_share
+from apps.costs.usage import (
+    IDLE_RATE_PER_S,
+    analyze_usage,
+    busiest_window,
+    gini,
+    probe_profile_from_curve,
+    top_share,
+)
 from apps.probes.engine.profiles import Stage
 
 
@@ -263,6 +270,28 @@ def test_probe_profile_from_a_usage_log():
     assert a.requests_per_minute() == [30, 0, 1]
     stages = probe_profile_from_curve(a.requests_per_minute(), seconds_per_minute=10)["stages"]
     assert [s["rate"] for s in stages] == [0.5, IDLE_RATE_PER_S, round(1 / 60, 6)]
+
+
+@pytest.mark.parametrize(
+    "curve, minutes, expected",
+    [([0, 1, 5, 5, 0, 9, 0], 2, (4, [0, 9])),  # the busiest minute, though 5+5 is more in all
+     ([4, 9, 1, 9, 5], 2, (0, [4, 9])),  # around the first busiest minute, the stretch with more
+     ([3, 3, 3], 2, (0, [3, 3])),  # ties: the earliest
+     ([1, 2], 5, (0, [1, 2])),  # shorter than the window: all of it
+     ([], 60, (0, [])),
+     ([0] * 100 + [7] + [0] * 100, 60, (41, [0] * 59 + [7]))],  # the first window that holds the peak
+)  # fmt: skip
+def test_the_replayed_window_holds_the_busiest_minute_and_the_most_requests_around_it(curve, minutes, expected):
+    assert busiest_window(curve, minutes) == expected
+
+
+def test_the_busiest_hour_of_a_log_says_when_it_starts():
+    rows = [(T0 + 60 * m, "a", "t", 1, 1) for m in range(90)] + [(T0 + 60 * 70 + i, "b", "t", 1, 1) for i in range(30)]
+    hour = analyze_usage(_log(rows)).busiest_hour()
+    assert len(hour["requests_per_minute"]) == 60 and sum(hour["requests_per_minute"]) == 90
+    assert hour["requests_per_minute"][-1] == 31 and hour["from"] == "2026-11-02T09:11:00Z"
+    with pytest.raises(ValueError):
+        busiest_window([1], 0)
 
 
 def _write_log(path, rows: int, *, users: int, rows_per_minute: int = 10_000) -> None:
