@@ -81,11 +81,17 @@ def probe_limits_update(*, access: Access, org, **fields) -> ProbeLimits:
 
 
 def usage_today(org_id: int) -> tuple[int, int]:
-    since = timezone.now() - timedelta(days=1)
-    agg = ProbeRun.objects.filter(organization_id=org_id, created_at__gte=since).aggregate(
-        r=Sum("request_count"), t=Sum("output_tokens")
-    )
-    return agg["r"] or 0, agg["t"] or 0
+    """(requests, output tokens) of the org's runs of the last 24 hours. A run still going has no
+    totals yet: its shards' sent counters count, with tokens at the plan's max_tokens (the most
+    it can use), so two long runs cannot both start on the same remaining budget."""
+    runs = ProbeRun.objects.filter(organization_id=org_id, created_at__gte=timezone.now() - timedelta(days=1))
+    agg = runs.aggregate(r=Sum("request_count"), t=Sum("output_tokens"))
+    requests, tokens = agg["r"] or 0, agg["t"] or 0
+    active = runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FINALIZING])
+    for run in active.annotate(sent_so_far=Sum("shards__sent")).only("config"):
+        requests += run.sent_so_far or 0
+        tokens += (run.sent_so_far or 0) * run.config.get("max_tokens", 0)
+    return requests, tokens
 
 
 # --- plans ---------------------------------------------------------------------------------

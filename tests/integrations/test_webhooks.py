@@ -270,3 +270,21 @@ def test_the_pages_create_a_webhook_show_deliveries_and_send_a_test(client, worl
     client.force_login(world.outsider)
     assert client.get(f"/o/acme/deliveries/{delivery.pk}/").status_code == 404
     assert client.get(f"/o/globex/deliveries/{delivery.pk}/").status_code == 404
+
+
+def test_the_deliveries_pager_keeps_the_filters(client, world, receiver):
+    from apps.integrations.models import Delivery
+
+    client.force_login(world.owner)
+    client.post("/o/acme/connectors/", {"name": "hook", "url": receiver.url, "events": ["decision.changed"],
+                                        "active": "on"})  # fmt: skip
+    connector = world.org.connectors.get()
+    Delivery.objects.bulk_create(
+        [Delivery(connector=connector, event="test", event_id=f"msg_{i}", payload={}, status="dead")
+         for i in range(30)] + [Delivery(connector=connector, event="test", event_id="msg_ok", payload={},
+                                         status="succeeded")]
+    )  # fmt: skip
+    first = client.get(f"/o/acme/connectors/{connector.pk}/?status=dead&event=test").content.decode()
+    assert "Page 1 of 2" in first and "?status=dead&amp;event=test&amp;page=2" in first
+    second = client.get(f"/o/acme/connectors/{connector.pk}/?status=dead&event=test&page=2").content.decode()
+    assert "Page 2 of 2" in second and "Succeeded" not in second.split('data-testid="deliveries"')[1]

@@ -87,6 +87,21 @@ def test_a_used_up_daily_request_budget_refuses_new_runs(world):
     assert "max requests per day (100)" in response.json()["error"]["message"]
 
 
+def test_a_run_still_going_counts_toward_the_daily_budget_by_what_it_has_sent(world):
+    from apps.probes.models import ProbeShard
+
+    plan = make_plan(world, world.endpoint, max_tokens=10)
+    ProbeLimits.objects.create(organization=world.org, max_requests_per_day=1000, max_tokens_per_day=500)
+    run = services.probe_run_start(access=world.access(world.owner), plan=plan)
+    assert services.usage_today(world.org.pk) == (0, 0)
+    ProbeRun.objects.filter(pk=run.pk).update(status="running")
+    ProbeShard.objects.filter(run=run).update(sent=50)  # the worker's heartbeat
+    assert services.usage_today(world.org.pk) == (50, 500)
+    with pytest.raises(ApplicationError, match="max tokens per day"):
+        services.probe_run_start(access=world.access(world.owner), plan=plan)
+    assert services.usage_today(world.other_org.pk) == (0, 0)  # another org's budget is its own
+
+
 def test_a_cron_schedule_creates_a_beat_entry_that_follows_the_plan(world):
     from django_celery_beat.models import PeriodicTask
 

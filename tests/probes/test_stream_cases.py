@@ -572,3 +572,26 @@ def test_an_error_response_does_not_leave_a_broken_connection_in_the_pool(serve)
     assert error_classes(result) == ["ok", "5xx"] * 3
     # Failed requests abort their connection; the next request opens a fresh one.
     assert result.meta["connections_opened"] == 3
+
+
+def test_a_kept_alive_connection_closed_as_it_is_reused_is_retried_once_on_a_new_one(serve):
+    # The server answers one request per connection and closes the next without a reply: what a
+    # client sees when an idle timeout races its send. Each such request is resent on a new connection.
+    server = None
+
+    def script(seen):
+        if sum(1 for r in server.requests if r.connection == seen.connection) > 1:
+            return [CLOSE]
+        return chunked(ROLE, delta(content="hi"), usage(1), DONE)
+
+    server = serve(script)
+    result = probe(server, requests=4)
+    assert error_classes(result) == ["ok"] * 4
+    assert server.connections == 4 and result.meta["stale_connection_retries"] == 3
+
+
+def test_a_fresh_connection_closed_before_a_reply_is_not_retried(serve):
+    server = serve([CLOSE])
+    result = probe(server, requests=2)
+    assert error_classes(result) == ["connect", "connect"] and server.connections == 2
+    assert result.meta["stale_connection_retries"] == 0

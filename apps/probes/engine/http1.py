@@ -78,6 +78,7 @@ class HTTP11Connection(asyncio.Protocol):
         self.sink: ResponseSink | None = None
         self.closed = False
         self.reusable = False
+        self.requests = 0  # sent on this connection: more than one means it was reused
         self._buf = b""
         self._state = _IDLE
         self._remaining = 0
@@ -117,6 +118,7 @@ class HTTP11Connection(asyncio.Protocol):
     def send(self, head_and_body: bytes, sink: ResponseSink) -> None:
         self.sink = sink
         self.reusable = False
+        self.requests += 1
         self._state = _HEAD
         self._buf = b""
         self.transport.write(head_and_body)
@@ -275,8 +277,9 @@ class ConnectionPool:
         self._idle: list[HTTP11Connection] = []
         self.opened = 0
 
-    async def acquire(self) -> HTTP11Connection:
-        while self._idle:
+    async def acquire(self, *, fresh: bool = False) -> HTTP11Connection:
+        """An idle kept-alive connection, or a new one (always new when `fresh`)."""
+        while self._idle and not fresh:
             conn = self._idle.pop()
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn

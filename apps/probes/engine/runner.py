@@ -208,6 +208,7 @@ class ProbeRun:
         self.loop_lag_ms = array("f")
         self.loop_lag_at = array("d")  # when each late timer fired, seconds from origin
         self.sent = self.completed = self.errors = 0
+        self.retried_stale = 0  # requests resent after a reused connection was closed under them
         self._recent_ttft: list[float] = []
         self.origin = 0.0
         self._stage_label = ""
@@ -246,28 +247,37 @@ class ProbeRun:
         prompt = (prompts or self.prompts).next()
         payload = self._request_bytes(prompt, seq, max_tokens or self.config.max_tokens)
         loop = asyncio.get_running_loop()
-        sink = StreamSink(loop.create_future())
-        try:
-            conn = await self.pool.acquire()
-        except ConnectError:
-            self._record(intended, NAN, sink, prompt, stage, CONNECT, seq)
-            return CONNECT
-        sent = self.clock()
-        self._in_flight[sink] = conn
-        conn.send(payload, sink)
-        timer = loop.call_later(self.config.request_timeout, self._expire, sink, conn, TIMEOUT)
-        error = OK
-        try:
-            await sink.future
-        except _Expired as exc:
-            error = exc.error_class
-        except ProtocolError:
-            error = MALFORMED
-        except (ConnectionError, OSError):
-            error = CONNECT if sink.status == 0 else MALFORMED  # dropped before or during the stream
-        finally:
-            timer.cancel()
-            self._in_flight.pop(sink, None)
+        for fresh in (False, True):
+            sink = StreamSink(loop.create_future())
+            try:
+                conn = await self.pool.acquire(fresh=fresh)
+            except ConnectError:
+                self._record(intended, NAN, sink, prompt, stage, CONNECT, seq)
+                return CONNECT
+            sent = self.clock()
+            self._in_flight[sink] = conn
+            conn.send(payload, sink)
+            timer = loop.call_later(self.config.request_timeout, self._expire, sink, conn, TIMEOUT)
+            error = OK
+            try:
+                await sink.future
+            except _Expired as exc:
+                error = exc.error_class
+            except ProtocolError:
+                error = MALFORMED
+            except (ConnectionError, OSError):
+                error = CONNECT if sink.status == 0 else MALFORMED  # dropped before or during the stream
+            finally:
+                timer.cancel()
+                self._in_flight.pop(sink, None)
+            if error == CONNECT and conn.requests > 1 and not fresh and not self.cancel.is_set():
+                # A kept-alive connection the server closed as we reused it, before any reply (its
+                # idle timeout raced our send): retried once on a new connection, as HTTP clients
+                # do. The retry's send time is the one recorded, so the delay shows as schedule lag.
+                conn.abort()
+                self.retried_stale += 1
+                continue
+            break
         if error == OK:
             error = self._status_class(sink)
         if error == OK:
@@ -531,6 +541,7 @@ class ProbeRun:
             "shard": [c.shard_index, c.shard_count],
             "stages": [s.to_dict() for s in c.stages],
             "connections_opened": self.pool.opened,
+            "stale_connection_retries": self.retried_stale,
             "origin_monotonic": self.origin,  # record times are seconds after this CLOCK_MONOTONIC reading
             "record_bytes": self.records.nbytes,
         }
