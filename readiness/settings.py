@@ -14,6 +14,7 @@ from apps.core.env import (
     env_str,
     env_url,
     random_secret_key,
+    redis_neighbour_db,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -118,7 +119,9 @@ BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # The cache on its own database (by default the broker's + 1): a cache clear must not drop queued tasks.
+    REDIS_CACHE_URL = env_url("REDIS_CACHE_URL", schemes=("redis", "rediss", "unix")) or redis_neighbour_db(REDIS_URL)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
 else:
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -63,6 +63,17 @@ def env_url(name: str, *, schemes: tuple[str, ...]) -> str:
         allowed = ", ".join(schemes)
         raise ImproperlyConfigured(f"{name} must use one of the schemes {allowed}; got {raw!r}")
     return raw
+
+
+def redis_neighbour_db(url: str) -> str:
+    """The same Redis server's next database (redis://h:6379/0 -> /1): where the cache goes by
+    default, so clearing the cache can never flush the broker's queues. Other URLs (a unix
+    socket, a database given by name) are returned unchanged."""
+    parts = urlsplit(url)
+    db = parts.path.strip("/") or "0"
+    if parts.scheme not in ("redis", "rediss") or not db.isdigit():
+        return url
+    return urlunsplit(parts._replace(path=f"/{int(db) + 1}"))
 
 
 def env_secret_file(name: str, path: Path, *, generate) -> str:

@@ -54,3 +54,15 @@ def test_env_example_documents_every_variable_the_settings_read():
     documented = set(re.findall(r"^([A-Z_]+)=", example, flags=re.M))
     assert read, "the regex found no env reads: the test would prove nothing"
     assert read - documented == set()
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [("redis://redis:6379/0", "redis://redis:6379/1"), ("redis://:pw@h:6379/7", "redis://:pw@h:6379/8"),
+     ("rediss://h:6380", "rediss://h:6380/1"), ("redis://h/", "redis://h/1"),
+     ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0")],
+)  # fmt: skip
+def test_the_cache_goes_on_the_brokers_neighbour_database(url, expected):
+    from apps.core.env import redis_neighbour_db
+
+    assert redis_neighbour_db(url) == expected
