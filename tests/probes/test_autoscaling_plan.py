@@ -12,6 +12,15 @@ from apps.simulator.scenarios import scenario
 SPEC = {"base_rate": 5, "peak_rate": 40, "base_s": 4, "hold_s": 12, "after_s": 8}
 
 
+def _run(access, plan):
+    """Start a run and do the worker's job in-process."""
+    run = services.probe_run_start(access=access, plan=plan)
+    for shard in run.shards.all():
+        shard_execute(shard_id=shard.pk, org_id=plan.endpoint.project.organization_id)
+    run.refresh_from_db()
+    return run
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [({**SPEC, "peak_rate": 5}, "above the base rate"), ({**SPEC, "hold_s": 0}, "positive"),
@@ -37,10 +46,7 @@ def test_an_autoscaling_run_stores_its_kpis_ranking_and_policy(client, world, st
                                         metrics_url=sim.base_url.removesuffix("/v1") + "/metrics")  # fmt: skip
     plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="autoscale", max_tokens=20,
                                       profile={"autoscaling": SPEC}, slo={"ttft_p95_ms": 300})  # fmt: skip
-    run = services.probe_run_start(access=owner, plan=plan)
-    for shard in run.shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
-    run.refresh_from_db()
+    run = _run(owner, plan)
     assert run.status == "succeeded"
     analysis = run.summary["autoscaling"]
     k = analysis["kpis"]
@@ -62,14 +68,6 @@ def test_an_autoscaling_run_stores_its_kpis_ranking_and_policy(client, world, st
     assert 'data-testid="recovery-pill"' in page and "SLO missed" not in page
 
 
-def _run(world, plan):
-    run = services.probe_run_start(access=world.access(world.owner), plan=plan)
-    for shard in run.shards.all():
-        shard_execute(shard_id=shard.pk, org_id=plan.endpoint.project.organization_id)
-    run.refresh_from_db()
-    return run
-
-
 def test_a_step_given_as_a_multiple_of_capacity_takes_the_capacity_from_the_endpoints_latest_sweep(world, started):
     sim = started(scenario("steady", slots=4, max_replicas=1))
     owner = world.access(world.owner)
@@ -86,10 +84,10 @@ def test_a_step_given_as_a_multiple_of_capacity_takes_the_capacity_from_the_endp
     sweep_spec = {"start_rate": 2, "step_duration": 2, "step_warmup": 0.5, "max_steps": 3, "refine_steps": 0}
     sweep_plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="sweep", max_tokens=8,
                                             profile={"sweep": sweep_spec}, slo={"ttft_p95_ms": 500})  # fmt: skip
-    sweep = _run(world, sweep_plan)
+    sweep = _run(owner, sweep_plan)
     capacity = sweep.summary["sweep"]["max_rate_meeting_slo"]
     assert sweep.status == "succeeded" and capacity
-    run = _run(world, plan)
+    run = _run(owner, plan)
     resolved = run.config["profile"]["autoscaling"]
     assert resolved["replica_capacity_rps"] == round(capacity, 3)
     assert resolved["capacity_source"] == f"sweep run #{sweep.pk}"
@@ -119,10 +117,7 @@ def test_another_orgs_sweep_never_sets_this_endpoints_capacity(world, started):
     sweep_spec = {"start_rate": 2, "step_duration": 2, "step_warmup": 0.5, "max_steps": 2, "refine_steps": 0}
     sweep_plan = services.probe_plan_create(access=outsider, endpoint=other, name="sweep", max_tokens=8,
                                             profile={"sweep": sweep_spec}, slo={"ttft_p95_ms": 500})  # fmt: skip
-    run = services.probe_run_start(access=outsider, plan=sweep_plan)
-    for shard in run.shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.other_org.pk)
-    run.refresh_from_db()
+    run = _run(outsider, sweep_plan)
     assert run.summary["sweep"]["max_rate_meeting_slo"]
     owner = world.access(world.owner)
     spec = {"base_rate": 1, "peak_multiple": 2, "base_s": 2, "hold_s": 3, "after_s": 2}
@@ -145,10 +140,7 @@ def test_an_autoscaling_run_counts_for_the_decision_by_its_recovery_and_shows_in
                                         metrics_url=sim.base_url.removesuffix("/v1") + "/metrics")  # fmt: skip
     plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="autoscale", max_tokens=20,
                                       profile={"autoscaling": SPEC}, slo={"ttft_p95_ms": 300})  # fmt: skip
-    run = services.probe_run_start(access=owner, plan=plan)
-    for shard in run.shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
-    run.refresh_from_db()
+    run = _run(owner, plan)
     recovered = run.summary["autoscaling"]["kpis"]["t_recover_s"] is not None
     [probe] = collect_inputs(world.project).probes
     assert probe.slo_met is recovered  # the transient breach itself is not a missed SLO
