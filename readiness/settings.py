@@ -240,6 +240,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = READINESS_EVIDENCE_MAX_BYTES + 1_000_000
 READINESS_PRICE_MAX_AGE_DAYS = env_int("READINESS_PRICE_MAX_AGE_DAYS", 90, minimum=1)
 # Largest usage log accepted for upload (CSV / JSONL, optionally gzipped), in bytes.
 READINESS_USAGE_LOG_MAX_BYTES = env_int("READINESS_USAGE_LOG_MAX_BYTES", 5_000_000_000, minimum=1024)
+# Usage logs already on the server (a shared volume, a synced bucket): each org sees only its own
+# folder, <dir>/<org slug>/, and may analyse a file there instead of uploading it.
+READINESS_USAGE_LOG_IMPORT_DIR = Path(env_str("READINESS_USAGE_LOG_IMPORT_DIR", str(VAR_DIR / "usage-imports")))
 
 # --- integrations (apps/integrations) -----------------------------------------------------
 # Where this deployment is reached: links in webhook payloads and tickets point here.

@@ -82,6 +82,7 @@ HTML_ROUTES = {
     "usage-log-detail": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-apply": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-replay": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
+    "usage-log-from-stored": lambda w: {**org_kw(w), "slug": w.project.slug},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
@@ -91,14 +92,14 @@ HTML_WRITES = {
     "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
     "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "price-edit", "project-cost",
-    "usage-log-upload", "usage-log-apply", "usage-log-replay",
+    "usage-log-upload", "usage-log-apply", "usage-log-replay", "usage-log-from-stored",
 }  # fmt: skip
 HTML_POST_ONLY = {
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
     "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
     "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "usage-log-upload",
-    "usage-log-apply", "usage-log-replay",
+    "usage-log-apply", "usage-log-replay", "usage-log-from-stored",
 }  # fmt: skip
 HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
@@ -168,6 +169,8 @@ API_POST_ONLY = {
     "api:followup-done", "api:connector-test", "api:delivery-redeliver", "api:usagelog-apply",
     "api:usagelog-replay",
 }  # fmt: skip
+# Collection routes that name an object of the org in their query: the outsider naming org A's gets 404.
+API_QUERY = {"api:usagelog-stored-logs": lambda w: f"?project={w.project.pk}"}
 API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail", "api:connector-detail"}
 
 
@@ -182,7 +185,7 @@ def _names(patterns, prefix=""):
 
 def test_every_route_is_in_the_matrix():
     names = {n for n in _names(get_resolver().url_patterns) if not n.startswith(IGNORED_NAMESPACES)}
-    covered = PUBLIC | set(HTML_ROUTES) | set(API_DETAIL) | API_LIST
+    covered = PUBLIC | set(HTML_ROUTES) | set(API_DETAIL) | API_LIST | set(API_QUERY)
     assert names - covered == set(), "add the new route to the tenancy matrix"
 
 
@@ -331,7 +334,13 @@ def test_outsider_api_lists_hold_nothing_of_org_a(w, name):
     assert "acme" not in text and "Support Copilot" not in text and "sk-acme" not in text
 
 
-@pytest.mark.parametrize("name", sorted(set(API_DETAIL) | API_LIST))
+@pytest.mark.parametrize("name", sorted(API_QUERY))
+def test_outsider_gets_404_naming_org_as_objects_in_a_query(w, name):
+    assert api_client_for(w.outsider).get(reverse(name) + API_QUERY[name](w)).status_code == 404
+    assert api_client_for(w.owner).get(reverse(name) + API_QUERY[name](w)).status_code == 200
+
+
+@pytest.mark.parametrize("name", sorted(set(API_DETAIL) | API_LIST | set(API_QUERY)))
 def test_anonymous_gets_401_from_every_api_route(w, name):
     url = _api_detail_url(w, name) if name in API_DETAIL else reverse(name)
     response = api_client_for().get(url)

@@ -1,12 +1,15 @@
-from drf_spectacular.utils import extend_schema
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
+from apps.core.errors import ApplicationError
 from apps.core.idempotency import idempotent
-from apps.costs import services
+from apps.costs import services, stored
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access
 from apps.orgs.selectors import organization_list
@@ -50,20 +53,33 @@ class TrafficSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         fields = services.TRAFFIC_FIELDS
 
 
-class UsageLogSerializer(serializers.ModelSerializer):
-    file = serializers.FileField(write_only=True)
+class UsageLogSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    file = serializers.FileField(write_only=True, required=False)
 
     class Meta:
         model = UsageLog
-        fields = ["id", "project", "name", "file", "size_bytes", "status", "analysis", "error", "created_at",
-                  "analysed_at"]  # fmt: skip
+        fields = ["id", "project", "name", "file", "stored_name", "size_bytes", "status", "analysis", "error",
+                  "created_at", "analysed_at"]  # fmt: skip
         read_only_fields = ["name", "size_bytes", "status", "analysis", "error", "created_at", "analysed_at"]
+
+    def validate(self, attrs):
+        if bool(attrs.get("file")) == bool(attrs.get("stored_name")):
+            raise serializers.ValidationError(
+                {"file": ["Give either a file to upload or the stored_name of a log in the org's import folder."]}
+            )
+        return attrs
 
     def get_fields(self):
         fields = super().get_fields()
         if "request" in self.context:
             fields["project"].queryset = project_list(access=request_access(self.context["request"]))
         return fields
+
+
+class StoredLogSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    modified = serializers.DateTimeField()
 
 
 class ReplaySerializer(StrictFieldsMixin, serializers.Serializer):
@@ -73,20 +89,38 @@ class ReplaySerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class UsageLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Usage logs (multipart upload: `project`, `file`); a worker analyses each. `apply` takes a log's
-    traffic shape as the project's expected traffic."""
+    """Usage logs: a multipart upload (`project`, `file`) or a log already stored on the server
+    (`project`, `stored_name`; see `stored`); a worker analyses each. `apply` takes a log's traffic
+    shape as the project's expected traffic; `replay` makes a probe plan of its busiest hour."""
 
     serializer_class = UsageLogSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
     filterset_fields = ["project", "status"]
 
     def get_queryset(self):
         return UsageLog.objects.visible_to(request_access(self.request)).select_related("project")
 
     def perform_create(self, serializer):
-        data = serializer.validated_data
-        serializer.instance = services.usage_log_upload(access=request_access(self.request), project=data["project"],
-                                                        upload=data["file"])  # fmt: skip
+        data, access = serializer.validated_data, request_access(self.request)
+        if data.get("stored_name"):
+            serializer.instance = services.usage_log_from_stored(access=access, project=data["project"],
+                                                                 name=data["stored_name"])  # fmt: skip
+        else:
+            serializer.instance = services.usage_log_upload(access=access, project=data["project"],
+                                                            upload=data["file"])  # fmt: skip
+
+    @extend_schema(
+        parameters=[OpenApiParameter("project", int, required=True)], responses=StoredLogSerializer(many=True)
+    )
+    @action(detail=False, methods=["get"], url_path="stored")
+    def stored_logs(self, request):
+        """The logs stored on the server in the project's organization's import folder."""
+        project_id = request.query_params.get("project", "")
+        if not project_id.isdigit():
+            raise ApplicationError("Give ?project=<id>.", detail={"project": ["A project id is required."]})
+        project = get_object_or_404(project_list(access=request_access(request)), pk=int(project_id))
+        files = stored.listing(settings.READINESS_USAGE_LOG_IMPORT_DIR, project.organization.slug)
+        return Response(StoredLogSerializer(files, many=True).data)
 
     @extend_schema(request=ReplaySerializer, responses=PlanSerializer)
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])

@@ -84,13 +84,15 @@ class UsageLogStatus(models.TextChoices):
 
 
 class UsageLog(TimeStampedModel):
-    """A usage log uploaded for a project (CSV or JSONL, optionally gzipped), analysed by a worker."""
+    """A usage log for a project (CSV or JSONL, optionally gzipped), analysed by a worker: uploaded
+    (`file`), or already stored on the server in the org's import folder (`stored_name`)."""
 
     org_lookup = "project__organization"
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="usage_logs")
     name = models.CharField(max_length=200)
-    file = models.FileField(upload_to="usage/%Y/%m/", max_length=300)
+    file = models.FileField(upload_to="usage/%Y/%m/", max_length=300, blank=True)
+    stored_name = models.CharField(max_length=500, blank=True, help_text="relative to the org's import folder")
     size_bytes = models.BigIntegerField(default=0)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=UsageLogStatus.choices, default=UsageLogStatus.QUEUED)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.core.services import audit_record, diff, require_writer, snapshot
-from apps.costs import catalog, pricing
+from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
@@ -220,7 +220,7 @@ def _hosted_endpoint(out: dict, endpoint, traffic, hosted) -> dict:
 
 # --- usage logs --------------------------------------------------------------------------------
 
-USAGE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".csv.gz", ".jsonl.gz", ".ndjson.gz")
+USAGE_SUFFIXES = stored.SUFFIXES
 
 
 @transaction.atomic
@@ -240,6 +240,29 @@ def usage_log_upload(*, access: Access, project, upload) -> UsageLog:
                  changes={"name": [None, log.name], "size_bytes": [None, log.size_bytes]})  # fmt: skip
     transaction.on_commit(lambda: _queue_analysis(log.pk))
     return log
+
+
+def usage_log_from_stored(*, access: Access, project, name: str) -> UsageLog:
+    """Analyse a log already on the server, in the org's import folder (nothing is copied)."""
+    require_writer(access, project.organization_id)
+    try:
+        path = stored.resolve(settings.READINESS_USAGE_LOG_IMPORT_DIR, project.organization.slug, name)
+    except stored.StoredLogError as exc:
+        raise ApplicationError(str(exc), detail={"stored_name": [str(exc)]}) from None
+    log = UsageLog.objects.create(project=project, name=path.name[:200], stored_name=name.strip(),
+                                  size_bytes=path.stat().st_size, uploaded_by=access.user)  # fmt: skip
+    audit_record(access=access, organization_id=project.organization_id, action="usage_log.from_stored", obj=log,
+                 changes={"stored_name": [None, log.stored_name], "size_bytes": [None, log.size_bytes]})  # fmt: skip
+    transaction.on_commit(lambda: _queue_analysis(log.pk))
+    return log
+
+
+def _usage_log_path(log: UsageLog):
+    """Where the worker reads the log: the upload, or the stored file, resolved again (it may have
+    been moved, or a symlink changed, since it was chosen)."""
+    if log.file:
+        return log.file.path
+    return stored.resolve(settings.READINESS_USAGE_LOG_IMPORT_DIR, log.project.organization.slug, log.stored_name)
 
 
 def _queue_analysis(log_id: int) -> None:
@@ -265,7 +288,7 @@ def usage_log_analyse(log_id: int) -> UsageLog | None:
         projection = project_projection(log.project, runs[0]) or {}
         usd_per_mtok_output = projection.get("cost_per_1m_output_tokens_usd") or 0.0
     try:
-        result = usage.analyze_usage(log.file.path, replica_goodput_requests_per_s=replica_rps,
+        result = usage.analyze_usage(_usage_log_path(log), replica_goodput_requests_per_s=replica_rps,
                                      usd_per_mtok_output=usd_per_mtok_output)  # fmt: skip
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         log.status, log.error = UsageLogStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]

@@ -6,6 +6,11 @@ ORG = "o/<slug:org_slug>/"
 urlpatterns = [
     path(ORG + "projects/<slug:slug>/cost/", views.ProjectCostView.as_view(), name="project-cost"),
     path(ORG + "projects/<slug:slug>/usage-logs/", views.UsageLogUploadView.as_view(), name="usage-log-upload"),
+    path(
+        ORG + "projects/<slug:slug>/usage-logs/stored/",
+        views.UsageLogFromStoredView.as_view(),
+        name="usage-log-from-stored",
+    ),
     path(ORG + "usage-logs/<int:pk>/", views.UsageLogDetailView.as_view(), name="usage-log-detail"),
     path(ORG + "usage-logs/<int:pk>/apply/", views.UsageLogApplyView.as_view(), name="usage-log-apply"),
     path(ORG + "usage-logs/<int:pk>/replay/", views.UsageLogReplayView.as_view(), name="usage-log-replay"),

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.generic import FormView, TemplateView
 
 from apps.core.errors import ApplicationError
-from apps.costs import services
+from apps.costs import services, stored
 from apps.costs.charts import options_chart
 from apps.costs.forms import PriceForm, TrafficForm
 from apps.costs.models import Price, TrafficProfile, UsageLog
@@ -33,8 +33,9 @@ class ProjectCostView(ProjectMixin, FormView):
         cost = cost_for(project, latest_runs(project))
         figure = options_chart(cost) if cost else None
         logs = UsageLog.objects.visible_to(self.access).filter(project=project)[:20]
+        stored_logs = stored.listing(settings.READINESS_USAGE_LOG_IMPORT_DIR, self.org.slug)
         return super().get_context_data(project=project, cost=cost, figures={"options": figure} if figure else {},
-                                        usage_logs=logs, **kwargs)  # fmt: skip
+                                        usage_logs=logs, stored_logs=stored_logs, **kwargs)  # fmt: skip
 
     def post(self, request, *args, **kwargs):
         if not self.access.can_write(self.org.pk):
@@ -97,6 +98,16 @@ class UsageLogUploadView(ProjectMixin, ActionView):
             raise ApplicationError("Choose a file to upload.")
         log = services.usage_log_upload(access=self.access, project=self.get_project(), upload=upload)
         return f"{log.name} uploaded; a worker is analysing it."
+
+    def back_url(self):
+        return reverse("project-cost", args=[self.org.slug, self.get_project().slug]) + "#usage"
+
+
+class UsageLogFromStoredView(ProjectMixin, ActionView):
+    def act(self):
+        log = services.usage_log_from_stored(access=self.access, project=self.get_project(),
+                                             name=self.request.POST.get("stored_name", ""))  # fmt: skip
+        return f"{log.stored_name} queued; a worker is analysing it where it is stored."
 
     def back_url(self):
         return reverse("project-cost", args=[self.org.slug, self.get_project().slug]) + "#usage"

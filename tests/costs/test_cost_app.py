@@ -253,3 +253,82 @@ def test_a_replay_over_the_api_is_idempotent_and_bad_input_is_refused_with_nothi
     log.status = "queued"
     log.save()
     assert api.post(url, {**body, "scale": 3}, format="json").status_code == 409
+
+
+@pytest.fixture
+def import_dir(settings, tmp_path):
+    """The server's import folder with one log for acme, one for globex, and traps."""
+    root = tmp_path / "imports"
+    (root / "acme" / "2026").mkdir(parents=True)
+    (root / "globex").mkdir(parents=True)
+    (root / "acme" / "2026" / "november.csv").write_text(USAGE_CSV)
+    (root / "globex" / "secret.csv").write_text(USAGE_CSV)
+    (root / "acme" / "notes.txt").write_text("not a log")
+    (root / "acme" / "leak.csv").symlink_to(root / "globex" / "secret.csv")  # a link out of the folder
+    settings.READINESS_USAGE_LOG_IMPORT_DIR = root
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return root
+
+
+def test_a_log_stored_on_the_server_is_listed_analysed_in_place_and_audited(client, world, import_dir):
+    from apps.core.models import AuditEvent
+    from apps.costs.models import UsageLog
+
+    client.force_login(world.member)
+    page = client.get("/o/acme/projects/support-copilot/cost/").content.decode()
+    listed = page.split('data-testid="stored-logs"')[1].split("</form>")[0]
+    assert "2026/november.csv" in listed and "leak.csv" not in listed and "notes.txt" not in listed
+    assert "secret.csv" not in listed
+    reply = client.post("/o/acme/projects/support-copilot/usage-logs/stored/", {"stored_name": "2026/november.csv"})
+    assert reply.status_code == 302
+    log = UsageLog.objects.get()
+    assert (log.stored_name, log.name, bool(log.file)) == ("2026/november.csv", "november.csv", False)
+    assert log.size_bytes == len(USAGE_CSV)
+    services.usage_log_analyse(log.pk)
+    log.refresh_from_db()
+    assert log.status == "done" and log.analysis["rows"] == 550
+    assert AuditEvent.objects.filter(action="usage_log.from_stored", organization=world.org).exists()
+    api = api_client_for(world.member)
+    names = [f["name"] for f in api.get(f"/api/v1/usage-logs/stored/?project={world.project.pk}").json()]
+    assert names == ["2026/november.csv"]
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("../globex/secret.csv", "no absolute path, no '..'"), (None, "no absolute path, no '..'"),
+     ("leak.csv", "outside your organization's folder"), ("secret.csv", "No stored log named"),
+     ("notes.txt", "A usage log is one of"), ("", "Give either a file")],
+)  # fmt: skip
+def test_a_stored_name_outside_the_orgs_folder_is_refused_and_nothing_is_queued(world, import_dir, name, message):
+    from apps.costs.models import UsageLog
+
+    name = str(import_dir / "globex" / "secret.csv") if name is None else name  # an absolute path
+    api = api_client_for(world.member)
+    reply = api.post("/api/v1/usage-logs/", {"project": world.project.pk, "stored_name": name}, format="json")
+    assert reply.status_code == 400 and message in str(reply.json()), reply.json()
+    assert not UsageLog.objects.exists()
+
+
+def test_the_stored_api_needs_both_or_neither_and_keeps_to_the_callers_projects(world, import_dir):
+    api = api_client_for(world.member)
+    both = api.post("/api/v1/usage-logs/", {"project": world.project.pk}, format="json")
+    assert both.status_code == 400 and "either a file" in str(both.json())
+    assert api.get("/api/v1/usage-logs/stored/").status_code == 400
+    assert api.get(f"/api/v1/usage-logs/stored/?project={world.other_project.pk}").status_code == 404
+    outsider_list = api_client_for(world.outsider).get(f"/api/v1/usage-logs/stored/?project={world.project.pk}")
+    assert outsider_list.status_code == 404
+    viewer = api_client_for(world.viewer).post("/api/v1/usage-logs/", {"project": world.project.pk,
+                                                "stored_name": "2026/november.csv"}, format="json")  # fmt: skip
+    assert viewer.status_code == 403
+    outsider = api_client_for(world.outsider).post("/api/v1/usage-logs/", {"project": world.project.pk,
+                                                    "stored_name": "2026/november.csv"}, format="json")  # fmt: skip
+    assert outsider.status_code == 400 and "project" in str(outsider.json())  # not one of theirs
+
+
+def test_a_stored_log_that_vanished_before_its_analysis_fails_with_the_reason(world, import_dir):
+    log = services.usage_log_from_stored(access=world.access(world.owner), project=world.project,
+                                         name="2026/november.csv")  # fmt: skip
+    (import_dir / "acme" / "2026" / "november.csv").unlink()
+    services.usage_log_analyse(log.pk)
+    log.refresh_from_db()
+    assert log.status == "failed" and "No stored log named '2026/november.csv'" in log.error
