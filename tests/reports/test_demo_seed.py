@@ -21,3 +21,9 @@ def test_the_demo_project_is_no_go_for_stated_reasons_and_seeding_twice_changes_
     [log] = status.project.usage_logs.all()
     assert log.status == "done" and log.analysis["burstiness"]["busiest_user"] == "batch-script"
     assert status.project.traffic.requests_per_day == 150_000
+    from django.conf import settings
+
+    from apps.costs import stored
+
+    names = [f["name"] for f in stored.listing(settings.READINESS_USAGE_LOG_IMPORT_DIR, "acme")]
+    assert "pilot/usage-2026-11.csv" in names  # to try "analyse one already stored on the server"

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -179,9 +180,14 @@ class Command(BaseCommand):
                 stamp = f"2026-11-{day:02d}T{hour:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
                 lines.append(f"{stamp},{user},team-{int(user[4:]) % 7},{rng.randint(200, 1200)},{rng.randint(20, 64)}")
         lines += [f"2026-11-03T15:42:{s:02d}Z,batch-script,team-0,800,64" for s in range(40)]
-        upload = SimpleUploadedFile("pilot-usage-sample.csv", ("\n".join(lines) + "\n").encode())
+        content = ("\n".join(lines) + "\n").encode()
+        upload = SimpleUploadedFile("pilot-usage-sample.csv", content)
         log = cost_services.usage_log_upload(access=owner_access, project=project, upload=upload)
         cost_services.usage_log_analyse(log.pk)
+        # The same log in the org's import folder, to try "analyse one already stored on the server".
+        folder = settings.READINESS_USAGE_LOG_IMPORT_DIR / project.organization.slug / "pilot"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "usage-2026-11.csv").write_bytes(content)
 
     def _readiness(self, org, project, owner_access) -> None:
         """Sign-off policy and the four checklists, answered except for what keeps the demo NO-GO."""
