@@ -319,3 +319,43 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     [change] = [r for r in receiver.received if r.json()["type"] == "decision.changed"]
     assert change.verified and change.json()["data"]["to"] == "GO"
     server.shutdown()
+
+
+def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(page, live_server, simulator, transactional_db,
+                                                                    tmp_path, settings):  # fmt: skip
+    from apps.costs import services as costs
+    from apps.costs.models import UsageLog
+    from apps.orgs.access import Access
+    from apps.probes.models import ProbePlan
+    from apps.projects import services as projects
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    kim = make_user("kim")
+    org = org_services.organization_create(name="Hooli", slug="hooli", owner=kim)
+    project = projects.project_create(access=Access.for_user(kim), organization=org, name="Search Assist")
+    projects.endpoint_create(access=Access.for_user(kim), project=project, name="sim", base_url=simulator.base_url,
+                             model_name="sim-llama-3-8b", price_model="hosted_api", input_usd_per_mtok=1,
+                             output_usd_per_mtok=2)  # fmt: skip
+    rows = ["timestamp,user,tenant,input_tokens,output_tokens"]
+    rows += [f"2026-11-02T09:00:{s:02d}Z,bot,t1,500,50" for s in range(50)]  # one user, 50 in a minute
+    rows += [f"2026-11-02T{10 + u // 60:02d}:{u % 60:02d}:00Z,u{u},t2,500,50" for u in range(300)]
+    log_file = tmp_path / "search-usage.csv"
+    log_file.write_text("\n".join(rows) + "\n")
+
+    _login(page, live_server.url, "kim")
+    page.goto(f"{live_server.url}/o/hooli/projects/{project.slug}/cost/")
+    page.set_input_files("#usage input[type=file]", str(log_file))
+    page.click("#usage button:has-text('Upload')")
+    page.wait_for_selector(".msg.success")
+    costs.usage_log_analyse(UsageLog.objects.get().pk)  # the worker's job
+    page.click("[data-testid=usage-logs] >> text=search-usage.csv")
+    summary = page.inner_text("[data-testid=usage-summary]")
+    assert "50 requests at 2026-11-02T09:00" in summary and "(bot)" in summary
+    form = page.locator("[data-testid=replay-form]")
+    form.locator("input[name=scale]").fill("2")
+    form.locator("input[name=seconds_per_minute]").fill("1")
+    form.locator("button:has-text('Create replay plan')").click()
+    page.wait_for_url("**/o/hooli/plans/**")
+    assert "replay search-usage.csv x2" in page.inner_text("h1")
+    plan = ProbePlan.objects.get()
+    assert plan.profile["stages"][0]["rate"] == round(50 / 60 * 2, 6) and plan.max_tokens == 50
