@@ -145,8 +145,8 @@ class UsageLogReplayView(UsageLogMixin, ActionView):
     def act(self):
         log = self.get_log()
         data = self.request.POST
-        endpoint = log.project.endpoints.filter(pk=data.get("endpoint") or None).first() if (
-            data.get("endpoint") or "").isdigit() else None  # fmt: skip
+        raw = data.get("endpoint", "")
+        endpoint = log.project.endpoints.filter(pk=int(raw)).first() if raw.isdigit() else None
         try:
             scale, seconds = float(data.get("scale") or 1), float(data.get("seconds_per_minute") or 6)
         except ValueError:
