@@ -195,6 +195,10 @@ class Deployment:
                 for replica in sorted(self.replicas, key=lambda r: r.used)[: current - desired]:
                     replica.draining = True
                 self._below_since = None
+            else:
+                # The HPA reports its stabilised recommendation: the highest of the window, so
+                # desired replicas do not drop before the scale-down does.
+                desired = current
         else:
             self._below_since = None
         self.desired = desired
