@@ -18,6 +18,22 @@ from apps.projects import services as project_services
 from apps.simulator.server import start_in_thread
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at the end, on PostgreSQL, the sessions other threads
+    (the live server, shard runners) left open are closed, so the test database can be dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     # Tests talk to servers on 127.0.0.1; the guard tests turn this off where they need to.
