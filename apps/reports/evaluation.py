@@ -18,6 +18,7 @@ from apps.core.notify import notify
 from apps.core.services import audit_record
 from apps.integrations.models import Event
 from apps.integrations.services import emit
+from apps.probes.engine.autoscaling import recovery_verdict
 from apps.probes.models import ProbeRun
 from apps.reports import decision as d
 from apps.reports.models import ProjectStatus
@@ -91,10 +92,9 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
         missed = tuple(c["slo"] for c in summary.get("slo_checks", []) if not c["ok"])
         slo_met = summary.get("slo_met")
         if summary.get("autoscaling"):
-            # An autoscaling probe breaches on purpose when it steps the load up: it passes when the
-            # latency comes back under the SLO and stays there (T_recover measured).
-            recovered = summary["autoscaling"]["kpis"].get("t_recover_s") is not None
-            slo_met, missed = recovered, () if recovered else ("latency did not recover after the step",)
+            # An autoscaling probe breaches on purpose when it steps the load up: judged by its recovery.
+            slo_met, why = recovery_verdict(summary["autoscaling"]["kpis"])
+            missed = () if slo_met else (why,)
         probes.append(d.Probe(plan=run.plan.name, finished_on=timezone.localdate(run.finished_at),
                               slo_met=slo_met, missed=missed,
                               url=page_url("run-detail", project, pk=run.pk)))  # fmt: skip

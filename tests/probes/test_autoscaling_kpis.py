@@ -16,8 +16,10 @@ from apps.probes.engine.autoscaling import (
     backlog_area,
     count_flaps,
     direction_changes,
+    k8s_name,
     rank_signals,
     recommend_policy,
+    recovery_verdict,
     request_arrays,
     timeline,
     to_yaml,
@@ -401,3 +403,41 @@ def test_the_canary_shows_the_wait_of_a_tiny_request_before_and_during_the_step(
     without = analyze_autoscaling(hand_built(lambda s: 100.0), REPLICAS, step_up=STEP_UP, step_down=STEP_DOWN,
                                   slo_ttft_p95_ms=SLO_MS, window=5, stay=10)  # fmt: skip
     assert "canary_requests" not in without["kpis"] and without["timeline"]["canary_ttft_p95_ms"] is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("simulator (autoscaling)", "simulator-autoscaling"), ("vLLM L4 / prod", "vllm-l4-prod"), ("---", "llm"),
+     ("x" * 80, "x" * 56), ("Ünïcode ök", "n-code-k")],
+)  # fmt: skip
+def test_kubernetes_names_are_dns_labels(text, expected):
+    assert k8s_name(text) == expected
+
+
+def test_a_policy_for_an_endpoint_with_a_display_name_uses_a_kubernetes_name():
+    result = analyze_autoscaling(hand_built(slow_between_24_and_40), signal_series(), step_up=STEP_UP,
+                                 step_down=STEP_DOWN, slo_ttft_p95_ms=SLO_MS, window=5, stay=10,
+                                 name="Load (autoscaling)", deployment="simulator (autoscaling)")  # fmt: skip
+    keda = result["recommendation"]["keda"]
+    assert keda["metadata"]["name"] == "load-autoscaling-scaler"
+    assert keda["spec"]["scaleTargetRef"] == {"name": "simulator-autoscaling"}
+    assert any("put your Deployment's name there" in line for line in result["recommendation"]["reasoning"])
+
+
+@pytest.mark.parametrize(
+    "kpis, passed, why",
+    [({"t_recover_s": 24.0, "recovered_before_step_down": True}, True, "recovered 24 s after the step"),
+     ({"t_recover_s": 0.0, "recovered_before_step_down": True}, True, "recovered 0 s"),  # never breached
+     ({"t_recover_s": 132.0, "recovered_before_step_down": False}, False, "only after the step down (132 s"),
+     ({"t_recover_s": None, "recovered_before_step_down": False}, False, "did not recover"),
+     ({"t_recover_s": 30.0}, True, "recovered 30 s")],  # a run analysed before the flag existed
+)  # fmt: skip
+def test_an_autoscaling_run_passes_only_when_latency_recovers_while_the_step_is_held(kpis, passed, why):
+    ok, reason = recovery_verdict(kpis)
+    assert ok is passed and why in reason
+
+
+def test_a_recovery_that_comes_with_the_step_down_is_not_one_under_load():
+    k = kpis(hand_built(lambda s: 1000.0 if 24 <= s < 55 else 100.0), REPLICAS, stay=10)
+    assert k["t_recover_s"] is not None and k["recovered_before_step_down"] is False
+    assert recovery_verdict(k)[0] is False

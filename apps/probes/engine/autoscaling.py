@@ -16,6 +16,7 @@ as SLO attainment does (DESIGN.md).
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -526,6 +527,18 @@ def autoscaling_kpis(
     return kpis
 
 
+def recovery_verdict(kpis: dict) -> tuple[bool, str]:
+    """(passed, why) of an autoscaling run for the go/no-go. It breaches on purpose when the load
+    steps up, so it passes when latency came back under the SLO, and stayed, while the step was
+    still held: a recovery that only came with the step down shows the load going away, not the
+    deployment catching up."""
+    if kpis.get("t_recover_s") is None:
+        return False, "latency did not recover after the step"
+    if not kpis.get("recovered_before_step_down", True):
+        return False, f"latency recovered only after the step down ({kpis['t_recover_s']:g} s after the step)"
+    return True, f"latency recovered {kpis['t_recover_s']:g} s after the step"
+
+
 def canary_series(canary: RequestArrays, n: int, *, dt: float, window: float) -> list[float | None]:
     """The canary's rolling p95 TTFT on the run's grid of `n` bins (None where none was sent)."""
     p95 = timeline(canary, {}, dt=dt, window=window)["ttft_p95_ms"][:n]
@@ -803,6 +816,13 @@ def hpa_behavior(kpis: dict) -> tuple[dict, list[str]]:
     return {"scaleUp": scale_up, "scaleDown": scale_down}, why
 
 
+def k8s_name(text: str, fallback: str = "llm", max_length: int = 56) -> str:
+    """A DNS-1123 label from a display name ("simulator (autoscaling)" -> "simulator-autoscaling"):
+    what Kubernetes accepts as a resource name (56 leaves room for the "-scaler" suffix)."""
+    label = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_length].strip("-")
+    return label or fallback
+
+
 def recommend_policy(
     kpis: dict,
     ranking: list[dict],
@@ -857,13 +877,15 @@ def recommend_policy(
     if len(ranking) > 1:
         worst = ranking[-1]
         reasoning.insert(1, f"Worst candidate: {worst['signal']} (score {worst['score']:g}).")
+    reasoning.append(f"scaleTargetRef names the Deployment {k8s_name(deployment)!r} (the endpoint's name as a "
+                     "Kubernetes name): put your Deployment's name there.")  # fmt: skip
     top_replicas = max_replicas or int(max(kpis.get("replicas_desired_max") or 1, min_replicas) * 2)
     keda = {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": {"name": f"{name}-scaler"},
+        "metadata": {"name": f"{k8s_name(name)}-scaler"},
         "spec": {
-            "scaleTargetRef": {"name": deployment},
+            "scaleTargetRef": {"name": k8s_name(deployment)},
             "minReplicaCount": min_replicas,
             "maxReplicaCount": top_replicas,
             "pollingInterval": 5 if (kpis.get("t_ready_s") or 60) < 60 else 15,
