@@ -135,7 +135,10 @@ def autoscaling_stages(spec) -> list[Stage]:
 
 
 def autoscaling_canary(spec: dict | None) -> Canary | None:
-    rate = (spec or {}).get("canary_rate", DEFAULT_CANARY_RATE) if spec is not None else 0
+    """The canary of an autoscaling plan (None for other plans, or when canary_rate is 0)."""
+    if spec is None:
+        return None
+    rate = spec.get("canary_rate", DEFAULT_CANARY_RATE)
     return Canary(rate=rate) if rate else None
 
 

@@ -107,9 +107,12 @@ class Records:
 
     def split(self, stage: int) -> tuple[Records, Records]:
         """(the other rows, the rows of `stage`), each with its ITL histograms: how a canary's
-        requests are kept apart from the load they run beside."""
-        rest, chosen = Records(), Records()
+        requests are kept apart from the load they run beside. Without such rows (every run but an
+        autoscaling one) nothing is copied: the records themselves are "the other rows"."""
         rows = self.stage
+        if stage not in rows:
+            return self, Records()
+        rest, chosen = Records(), Records()
         for name, _ in _COLUMNS:
             column = getattr(self, name)
             getattr(rest, name).extend(v for v, st in zip(column, rows, strict=True) if st != stage)
