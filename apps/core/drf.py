@@ -1,9 +1,13 @@
-"""DRF plumbing shared by every app: pagination, the one error shape, strict input."""
+"""DRF plumbing shared by every app: pagination, the one error shape, strict input, CSV."""
+
+import csv
+import io
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -56,3 +60,36 @@ class StrictFieldsMixin:
             if unknown:
                 raise exceptions.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+class CSVRenderer(BaseRenderer):
+    """What makes `?format=csv` (or `Accept: text/csv`) reach an action that offers it.
+
+    DRF reads the `format` query parameter itself and answers 404 for a format no renderer
+    is called, before the action runs. Actions stream their CSV themselves (a run's records do
+    not fit one response body); a list of flat dicts that reaches this renderer is written as CSV.
+    """
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        out = io.StringIO()
+        rows = data if isinstance(data, list) else []
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue().encode(self.charset)
+
+
+class CSVErrorsAsJSONMixin:
+    """An error is the one JSON error shape even where CSV was asked for: a client reading the
+    CSV must not take an error for rows, and the error shape has no CSV form."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        renderer = getattr(request, "accepted_renderer", None)
+        if isinstance(response, Response) and response.exception and isinstance(renderer, CSVRenderer):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)

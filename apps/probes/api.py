@@ -2,18 +2,30 @@ import csv
 
 import django_filters
 from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
-from apps.core.drf import StrictFieldsMixin
+from apps.core.drf import CSVErrorsAsJSONMixin, CSVRenderer, StrictFieldsMixin
 from apps.core.idempotency import IdempotentCreateMixin, idempotent
 from apps.orgs.access import request_access
 from apps.probes import services
 from apps.probes.engine.report import request_rows
 from apps.probes.models import ProbePlan, ProbeRun
-from apps.probes.selectors import plan_list, run_comparison, run_list, run_progress, run_records, run_with_shards
+from apps.probes.selectors import (
+    plan_list,
+    run_comparison,
+    run_list,
+    run_progress,
+    run_record_rows,
+    run_records,
+    run_with_shards,
+)
 from apps.projects.selectors import endpoint_list
 
 
@@ -32,7 +44,7 @@ class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         fields = [
             "id", "endpoint", "organization", "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens",
             "prompts_jsonl", "max_tokens", "seed", "slo", "metrics_url", "parallelism", "request_timeout_s",
-            "schedule_cron", "regression_threshold_pct", "created_at", "updated_at",
+            "schedule_cron", "regression_threshold_pct", "request_id_header", "created_at", "updated_at",
         ]  # fmt: skip
         validators = []
 
@@ -84,7 +96,7 @@ class RunDetailSerializer(RunListSerializer):
     progress = serializers.SerializerMethodField()
 
     class Meta(RunListSerializer.Meta):
-        fields = RunListSerializer.Meta.fields + ["config", "progress", "summary", "cancel_requested_at"]
+        fields = RunListSerializer.Meta.fields + ["config", "progress", "summary", "diagnosis", "cancel_requested_at"]
 
     def get_progress(self, run) -> dict:
         return run_progress(run)
@@ -138,7 +150,7 @@ class RunFilter(django_filters.FilterSet):
         fields = ["organization", "plan", "endpoint", "status", "trigger", "since"]
 
 
-class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RunViewSet(CSVErrorsAsJSONMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Probe runs: progress while they run, the summary when done, their records, comparisons."""
 
     filterset_class = RunFilter
@@ -162,18 +174,18 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(RunDetailSerializer(run, context=self.get_serializer_context()).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, description="csv for a streamed CSV of all records")],
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv for a streamed CSV of all records")
+        ],
         responses={200: serializers.ListSerializer(child=serializers.DictField())},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer])
     def records(self, request, pk=None):
-        """Per-request records: paginated JSON, or `?format=csv` streamed."""
+        """Per-request records: paginated JSON, or `?format=csv` (or `Accept: text/csv`) streamed."""
         run = self.get_object()
-        records = run_records(run)
-        if request.query_params.get("format") == "csv":
-            return _csv_response(records, f"run-{run.pk}-requests.csv")
-        rows = list(request_rows(records))
-        page = self.paginate_queryset(rows)
+        if request.accepted_renderer.format == CSVRenderer.format:
+            return _csv_response(run_records(run), f"run-{run.pk}-requests.csv")
+        page = self.paginate_queryset(run_record_rows(run))
         return self.get_paginated_response(page)
 
     @extend_schema(parameters=[OpenApiParameter("with", int, required=True)], responses={200: dict})
@@ -214,3 +226,19 @@ def _csv_response(records, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+class EndpointCompatibilityView(APIView):
+    """An endpoint's compatibility report: GET the stored one (null until checked), POST to run the
+    check again (a handful of requests, no load; writers only)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        endpoint = get_object_or_404(endpoint_list(access=request_access(request)), pk=pk)
+        return Response({"endpoint": endpoint.pk, "compatibility": endpoint.compatibility})
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        endpoint = get_object_or_404(endpoint_list(access=request_access(request)), pk=pk)
+        report = services.endpoint_compatibility_check(access=request_access(request), endpoint=endpoint)
+        return Response({"endpoint": endpoint.pk, "compatibility": report})

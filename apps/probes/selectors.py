@@ -2,6 +2,7 @@ from django.db.models import Prefetch
 
 from apps.orgs.access import Access
 from apps.probes.engine.records import Records
+from apps.probes.engine.report import request_rows
 from apps.probes.models import ProbePlan, ProbeRecordBatch, ProbeRun, ProbeShard
 
 
@@ -39,6 +40,60 @@ def run_records(run: ProbeRun) -> Records:
     for batch in ProbeRecordBatch.objects.filter(shard__run=run).order_by("shard__index", "sequence").iterator():
         merged.extend(Records.from_bytes(bytes(batch.data)))
     return merged
+
+
+class RecordRows:
+    """A run's request rows (`request_rows` of `run_records`), in the same order, read a slice at a time.
+
+    A page of the records API shows a few rows of a run that may hold millions, so instead of
+    decoding every batch this reads each batch's `count` (a small column, one query) and then
+    fetches and decodes only the batches that hold the slice. The order is the stored order,
+    shard by shard, batch by batch, rows as their shard recorded them: the order the API has
+    always paged in. It is not sorted by send time; a whole-run sort would need every batch for
+    every page again.
+
+    `batches_read` and `bytes_read` say what the slices so far have decoded.
+    """
+
+    def __init__(self, run: ProbeRun):
+        batches = ProbeRecordBatch.objects.filter(shard__run=run).order_by("shard__index", "sequence")
+        # A batch without rows (a flush of inter-token latencies only) holds nothing a page shows.
+        self._spans = [(pk, count) for pk, count in batches.values_list("pk", "count") if count]
+        self._total = sum(count for _, count in self._spans)
+        self.batches_read = 0
+        self.bytes_read = 0
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __getitem__(self, key: slice) -> list[dict]:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("record rows are read in contiguous slices")
+        start, stop, _ = key.indices(self._total)
+        wanted, first = [], 0  # (batch pk, index of its first row in the run)
+        for pk, count in self._spans:
+            if first >= stop:
+                break
+            if first + count > start:
+                wanted.append((pk, first))
+            first += count
+        if not wanted:
+            return []
+        data = ProbeRecordBatch.objects.filter(pk__in=[pk for pk, _ in wanted]).order_by().values_list("pk", "data")
+        blobs = dict(data)
+        rows: list[dict] = []
+        for pk, first in wanted:
+            blob = bytes(blobs[pk])
+            self.batches_read += 1
+            self.bytes_read += len(blob)
+            records = Records.from_bytes(blob)
+            rows.extend(request_rows(records.since(max(start - first, 0), min(stop - first, len(records)))))
+        return rows
+
+
+def run_record_rows(run: ProbeRun) -> RecordRows:
+    """The rows of `run_records(run)` as a sliceable sequence that decodes only what a slice needs."""
+    return RecordRows(run)
 
 
 def previous_run(run: ProbeRun):
