@@ -7,7 +7,7 @@ from apps.core.api import AuditEventViewSet
 from apps.costs.api import PriceViewSet, UsageLogViewSet
 from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
 from apps.orgs.api import MembershipViewSet, OrganizationViewSet
-from apps.probes.api import PlanViewSet, RunViewSet
+from apps.probes.api import EndpointCompatibilityView, PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
 from apps.reports.api import ReportViewSet
 from apps.signoffs.api import FollowUpViewSet, SignoffViewSet
@@ -35,5 +35,6 @@ router.register("usage-logs", UsageLogViewSet, basename="usagelog")
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[]), name="docs"),
+    path("endpoints/<int:pk>/compatibility/", EndpointCompatibilityView.as_view(), name="endpoint-compatibility"),
     path("", include(router.urls)),
 ]

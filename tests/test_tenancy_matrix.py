@@ -35,6 +35,7 @@ HTML_ROUTES = {
     "endpoint-create": lambda w: {**org_kw(w), "slug": w.project.slug},
     "endpoint-edit": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
     "endpoint-test": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
+    "endpoint-compatibility": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
     "endpoint-delete": lambda w: {**org_kw(w), "pk": w.endpoint.pk},
     "plan-create": lambda w: {**org_kw(w), "endpoint_pk": w.endpoint.pk},
     "plan-detail": lambda w: {**org_kw(w), "pk": w.plan.pk},
@@ -109,7 +110,7 @@ HTML_GET_ONLY = {
 # Pages everyone in the org may read, whose POST needs an admin.
 HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
 # Pages everyone in the org may read, whose POST needs a writer.
-HTML_WRITER_POST = {"project-cost"}
+HTML_WRITER_POST = {"project-cost", "endpoint-compatibility"}
 
 
 def html_methods(name: str) -> list[str]:
@@ -124,6 +125,7 @@ API_DETAIL = {
     "api:project-detail": lambda w: {"pk": w.project.pk},
     "api:endpoint-detail": lambda w: {"pk": w.endpoint.pk},
     "api:endpoint-test-connection": lambda w: {"pk": w.endpoint.pk},
+    "api:endpoint-compatibility": lambda w: {"pk": w.endpoint.pk},
     "api:auditevent-detail": lambda w: {"pk": w.org_events().first().pk},
     "api:probeplan-detail": lambda w: {"pk": w.plan.pk},
     "api:probeplan-start": lambda w: {"pk": w.plan.pk},

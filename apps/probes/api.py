@@ -2,11 +2,14 @@ import csv
 
 import django_filters
 from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from apps.core.drf import CSVErrorsAsJSONMixin, CSVRenderer, StrictFieldsMixin
 from apps.core.idempotency import IdempotentCreateMixin, idempotent
@@ -41,7 +44,7 @@ class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         fields = [
             "id", "endpoint", "organization", "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens",
             "prompts_jsonl", "max_tokens", "seed", "slo", "metrics_url", "parallelism", "request_timeout_s",
-            "schedule_cron", "regression_threshold_pct", "created_at", "updated_at",
+            "schedule_cron", "regression_threshold_pct", "request_id_header", "created_at", "updated_at",
         ]  # fmt: skip
         validators = []
 
@@ -93,7 +96,7 @@ class RunDetailSerializer(RunListSerializer):
     progress = serializers.SerializerMethodField()
 
     class Meta(RunListSerializer.Meta):
-        fields = RunListSerializer.Meta.fields + ["config", "progress", "summary", "cancel_requested_at"]
+        fields = RunListSerializer.Meta.fields + ["config", "progress", "summary", "diagnosis", "cancel_requested_at"]
 
     def get_progress(self, run) -> dict:
         return run_progress(run)
@@ -223,3 +226,19 @@ def _csv_response(records, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+class EndpointCompatibilityView(APIView):
+    """An endpoint's compatibility report: GET the stored one (null until checked), POST to run the
+    check again (a handful of requests, no load; writers only)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        endpoint = get_object_or_404(endpoint_list(access=request_access(request)), pk=pk)
+        return Response({"endpoint": endpoint.pk, "compatibility": endpoint.compatibility})
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        endpoint = get_object_or_404(endpoint_list(access=request_access(request)), pk=pk)
+        report = services.endpoint_compatibility_check(access=request_access(request), endpoint=endpoint)
+        return Response({"endpoint": endpoint.pk, "compatibility": report})

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from apps.core.guarded_http import GuardPolicy, guarded_request
 from apps.core.netguard import OutboundRefused
-from apps.probes.engine import openai
+from apps.probes.engine import compat, openai
 from apps.probes.engine.profiles import CONCURRENT, CONSTANT, POISSON, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet
-from apps.probes.engine.report import format_summary, progress_line, write_csv, write_json
-from apps.probes.engine.runner import ProbeConfig, ProbeRun, api_base, new_event_loop
-from apps.probes.engine.stats import SLO
+from apps.probes.engine.report import format_diagnosis, format_summary, progress_line, write_csv, write_json
+from apps.probes.engine.runner import PreflightFailed, ProbeConfig, ProbeRun, api_base, new_event_loop
+from apps.probes.engine.stats import SLO, format_error_details
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
 
 PROFILES = (SYNCHRONOUS, CONCURRENT, CONSTANT, POISSON, "sweep")
@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_out", type=Path, help="write summary + stages + requests as JSON")
     parser.add_argument("--csv", dest="csv_out", type=Path, help="write per-request records as CSV")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--request-id-header", default=openai.DEFAULT_REQUEST_ID_HEADER, metavar="NAME|none",
+                        help="header carrying each request's UUID (default X-Request-Id; none: no id)")  # fmt: skip
+    parser.add_argument("--check", action="store_true",
+                        help="no load: a handful of requests, then a table of what the server supports")  # fmt: skip
+    parser.add_argument("--no-preflight", dest="preflight", action="store_false",
+                        help="skip the one request sent before the load to check that the server answers")  # fmt: skip
 
 
 def stages_from(options: dict) -> tuple[list[Stage], object]:
@@ -120,14 +126,18 @@ def config_from(options: dict, *, allow_private_default: bool) -> tuple[ProbeCon
     stages, driver = stages_from(options)
     policy = GuardPolicy(allow_private=allow_private, timeout_seconds=min(options["timeout"], 30))
     model = options.get("model") or first_model(options["url"], options.get("api_key"), policy)
-    config = ProbeConfig(
-        base_url=options["url"], model=model, stages=stages, api=options["api"], api_key=options.get("api_key"),
-        prompts=prompts, max_tokens=options["max_tokens"], extra_body=extra, request_timeout=options["timeout"],
-        warmup=options["warmup"], cooldown=options["cooldown"], seed=options["seed"], slo=slo,
-        metrics_url=options.get("metrics_url"), scrape_interval=options["scrape_interval"],
-        allow_private=allow_private, max_requests=options.get("max_requests"),
-        saturation_threshold_ms=options["saturation_threshold_ms"],
-    )  # fmt: skip
+    try:
+        config = ProbeConfig(
+            base_url=options["url"], model=model, stages=stages, api=options["api"], api_key=options.get("api_key"),
+            prompts=prompts, max_tokens=options["max_tokens"], extra_body=extra, request_timeout=options["timeout"],
+            warmup=options["warmup"], cooldown=options["cooldown"], seed=options["seed"], slo=slo,
+            metrics_url=options.get("metrics_url"), scrape_interval=options["scrape_interval"],
+            allow_private=allow_private, max_requests=options.get("max_requests"),
+            saturation_threshold_ms=options["saturation_threshold_ms"],
+            request_id_header=options.get("request_id_header", openai.DEFAULT_REQUEST_ID_HEADER),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return config, driver
 
 
@@ -138,6 +148,8 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
     except UsageError as exc:
         err.write(f"error: {exc}\n")
         return 2
+    if options.get("check"):
+        return run_check(config, options, out=out, err=err)
     total = sum(s.duration for s in config.stages) or None
     tty = err.isatty()
 
@@ -154,6 +166,10 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
             probe = ProbeRun(config, cancel=cancel, on_progress=show)
         except OutboundRefused as exc:
             raise UsageError(f"refused: {exc}") from None
+        if options.get("preflight", True):
+            checked = await probe.preflight()
+            for dropped in checked["dropped"]:
+                err.write(f"note: the server refuses {dropped['part']} ({dropped['why']}): sent without it\n")
         return await probe.execute(driver)
 
     try:
@@ -161,6 +177,9 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
             result = runner.run(main())
     except UsageError as exc:
         err.write(f"error: {exc}\n")
+        return 2
+    except PreflightFailed as exc:
+        err.write(format_diagnosis(exc.diagnosis) + "\n")
         return 2
     if tty and not options.get("quiet"):
         err.write("\n")
@@ -181,7 +200,21 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
         return 2
     if sum(errors.values()) == overall["requests"]:
         # Without an SLO this would exit 0: a CI gate must not pass a run in which nothing worked.
-        classes = ", ".join(f"{name} {count}" for name, count in sorted(errors.items()))
-        err.write(f"error: no request succeeded ({classes}); is {config.base_url} an OpenAI-compatible API?\n")
+        details = format_error_details(result.summary["error_details"])
+        err.write("error: no request succeeded:\n" + "".join(f"  {line}\n" for line in details))
         return 2
     return 1 if result.summary["slo_met"] is False else 0
+
+
+def run_check(config: ProbeConfig, options: dict, *, out, err) -> int:
+    """`--check`: the compatibility table; exit 0 when streaming works, 2 when it does not."""
+    try:
+        report = compat.run_check(config)
+    except OutboundRefused as exc:
+        err.write(f"error: refused: {exc}\n")
+        return 2
+    out.write(f"compatibility of {config.base_url} (model {config.model})\n{compat.format_table(report)}\n")
+    if options.get("json_out"):
+        with open(options["json_out"], "w") as fh:
+            json.dump(report, fh)
+    return 0 if report["streaming"] else 2

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from apps.core.netguard import OutboundRefused
 from apps.probes import plans
+from apps.probes.engine.runner import PreflightFailed, new_event_loop
 from apps.probes.engine.runner import ProbeRun as EngineRun
-from apps.probes.engine.runner import new_event_loop
 from apps.probes.engine.stats import distribution
 from apps.probes.models import ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus, ShardStatus
 
@@ -44,6 +44,7 @@ class ShardRunner:
         self.flushed = 0
         self.itl_snapshot: dict = {}
         self.batches = 0
+        self.preflight: dict | None = None
         self.ready = threading.Event()
 
     # --- the engine's thread -------------------------------------------------------------
@@ -57,6 +58,8 @@ class ShardRunner:
                 self.engine = EngineRun(config, cancel=self.cancel)
             finally:
                 self.ready.set()
+            # One request before any load: a server that refuses it stops the shard with a diagnosis.
+            self.preflight = await self.engine.preflight()
             delay = self.run.start_at - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -114,10 +117,13 @@ class ShardRunner:
         endpoint = Endpoint.objects.filter(pk=snap["endpoint_id"]).first()
         if endpoint is not None and endpoint.api_key:
             endpoint_key = endpoint.api_key.reveal()
-        config, driver = plans.engine_config(
-            snap, api_key=endpoint_key, allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
-            shard_index=self.shard.index, shard_count=self.run.shard_count,
-        )  # fmt: skip
+        try:
+            config, driver = plans.engine_config(
+                snap, api_key=endpoint_key, allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
+                shard_index=self.shard.index, shard_count=self.run.shard_count,
+            )  # fmt: skip
+        except ValueError as exc:  # e.g. a stored key with a line break in it: never sent
+            return ShardStatus.FAILED, str(exc)
         if self.shard.index != 0:
             config.metrics_url = None  # one scraper per run is enough
         thread = threading.Thread(
@@ -142,12 +148,18 @@ class ShardRunner:
         self.report()
         self.flush()
         if self.error is not None:
+            if isinstance(self.error, PreflightFailed):
+                ProbeShard.objects.filter(pk=self.shard.pk).update(diagnosis=self.error.diagnosis)
+                return ShardStatus.FAILED, self.error.diagnosis["message"]
             if isinstance(self.error, OutboundRefused):
                 return ShardStatus.FAILED, f"refused: {self.error}"
             log.exception("probe shard %s failed", self.shard.pk, exc_info=self.error)
             return ShardStatus.FAILED, f"{type(self.error).__name__}: {self.error}"[:500]
         result = self.result
         extra = {k: v for k, v in result.summary.items() if k == "sweep"}
+        # What the run sent: the optional parts kept, and those the preflight found refused.
+        extra["request"] = {"parts": result.meta["request_parts"], "dropped": result.meta["dropped_parts"],
+                            "request_id": result.meta["request_id"]}  # fmt: skip
         ProbeShard.objects.filter(pk=self.shard.pk).update(
             windows=[asdict(w) for w in result.windows],
             extra=extra or None,

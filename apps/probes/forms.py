@@ -36,6 +36,9 @@ class PlanForm(forms.Form):
     parallelism = forms.IntegerField(min_value=1, initial=1, help_text="worker tasks sharing the load")
     metrics_url = forms.CharField(required=False, help_text="Prometheus URL; empty: the endpoint's")
     request_timeout_s = forms.FloatField(min_value=1, initial=60, label="Request timeout (s)")
+    request_id_header = forms.CharField(required=False, max_length=100, label="Request-id header",
+                                        help_text="each request's UUID goes in this header; empty: the endpoint's "
+                                                  "(X-Request-Id unless changed); none: no id")  # fmt: skip
     seed = forms.IntegerField(initial=0)
     schedule_cron = forms.CharField(required=False, label="Schedule (cron, UTC)", help_text="e.g. 0 6 * * 1-5")
     regression_threshold_pct = forms.FloatField(min_value=0, initial=20, label="Regression threshold (%)")

@@ -43,6 +43,9 @@ class ProbePlan(TimeStampedModel):
     metrics_url = models.CharField(max_length=500, blank=True)
     parallelism = models.PositiveSmallIntegerField(default=1)
     request_timeout_s = models.FloatField(default=60)
+    request_id_header = models.CharField(
+        max_length=100, blank=True, help_text="empty: the endpoint's; a header name; or 'none' for no request id"
+    )
     schedule_cron = models.CharField(max_length=120, blank=True, help_text="minute hour day month weekday")
     regression_threshold_pct = models.FloatField(default=20)
     periodic_task = models.OneToOneField(
@@ -103,6 +106,8 @@ class ProbeRun(TimeStampedModel):
     timeline = models.JSONField(null=True, blank=True)  # per-interval series for the charts
     regression = models.JSONField(null=True, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
+    # Why a run could not start: the preflight's status, body excerpt, request as sent and hint.
+    diagnosis = models.JSONField(null=True, blank=True)
     request_count = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
 
@@ -153,6 +158,7 @@ class ProbeShard(models.Model):
     extra = models.JSONField(null=True, blank=True)  # e.g. the sweep's report
     loop_lag_ms = models.JSONField(null=True, blank=True)  # p99 etc. of the event-loop lag
     error_message = models.CharField(max_length=500, blank=True)
+    diagnosis = models.JSONField(null=True, blank=True)  # a failed preflight, in full
 
     objects = TenantQuerySet.as_manager()
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 
 from apps.core.errors import ApplicationError
 from apps.core.netguard import OutboundRefused, parse_http_url
+from apps.probes.engine import openai
 from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet
 from apps.probes.engine.runner import Canary, ProbeConfig
@@ -237,6 +239,11 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
         prompts_from_jsonl(fields["prompts_jsonl"])
     if fields.get("schedule_cron"):
         parse_cron(fields["schedule_cron"])
+    if fields.get("request_id_header"):
+        try:
+            openai.request_id_header(fields["request_id_header"])
+        except ValueError as exc:
+            raise _err("request_id_header", f"{exc}.") from None
     cleaned = dict(fields)
     if sweep:
         cleaned["profile"] = {"sweep": fields["profile"]["sweep"]}
@@ -295,7 +302,18 @@ def snapshot(plan) -> dict:
         "metrics_url": plan.metrics_url or endpoint.metrics_url,
         "parallelism": plan.parallelism,
         "request_timeout_s": plan.request_timeout_s,
+        # One correlation-id nonce for all the run's shards; the optional request parts the endpoint's
+        # last compatibility check found refused are left out from the start.
+        "request_id_header": plan.request_id_header or endpoint.request_id_header or "none",
+        "request_id_nonce": int.from_bytes(os.urandom(6), "big"),
+        "parts_off": refused_parts(endpoint.compatibility),
     }
+
+
+def refused_parts(compatibility: dict | None) -> list[str]:
+    """The optional request parts a compatibility check found the server refuses."""
+    accepts = (compatibility or {}).get("accepts") or {}
+    return sorted(part for part in openai.OPTIONAL_PARTS if accepts.get(part) is False)
 
 
 def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard_index: int, shard_count: int,
@@ -315,6 +333,8 @@ def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard
         **({"scrape_interval": 1.0} if autoscaling_spec(snap["profile"]) else {}),
         canary=autoscaling_canary(autoscaling_spec(snap["profile"])),
         shard_index=shard_index, shard_count=shard_count,
+        request_id_header=snap.get("request_id_header", openai.DEFAULT_REQUEST_ID_HEADER),
+        request_id_nonce=snap.get("request_id_nonce"), parts_off=frozenset(snap.get("parts_off") or ()),
     )  # fmt: skip
     return config, (sweep_driver(sweep) if sweep else None)
 

@@ -13,11 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.core.netguard import OutboundRefused
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
 from apps.probes import plans
+from apps.probes.engine import compat
 from apps.probes.engine.records import CANARY_STAGE
-from apps.probes.engine.stats import SLO, Window, summarize, summarize_canary
+from apps.probes.engine.runner import ProbeConfig
+from apps.probes.engine.stats import SLO, Window, format_error_details, summarize, summarize_canary
 from apps.probes.models import (
     SHARD_FINISHED,
     ProbeLimits,
@@ -34,6 +37,7 @@ from apps.probes.timeline import timeline
 PLAN_FIELDS = [
     "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens", "prompts_jsonl", "max_tokens", "seed", "slo",
     "metrics_url", "parallelism", "request_timeout_s", "schedule_cron", "regression_threshold_pct",
+    "request_id_header",
 ]  # fmt: skip
 LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
 START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
@@ -180,6 +184,42 @@ def probe_plan_delete(*, access: Access, plan: ProbePlan) -> None:
     plan.delete()
 
 
+# --- endpoint compatibility ----------------------------------------------------------------
+
+COMPAT_REQUEST_TIMEOUT_S = 10.0
+COMPAT_BUDGET_S = 60.0
+
+
+def endpoint_compatibility_check(*, access: Access, endpoint) -> dict:
+    """Run the compatibility check (engine/compat.py) against `endpoint`, store it on the endpoint
+    (probes then leave out the request parts it refuses) and return it. Network trouble is a result,
+    not an error; a refused target (SSRF guard) or a malformed stored key is an error."""
+    org_id = endpoint.project.organization_id
+    require_writer(access, org_id)
+    try:
+        config = ProbeConfig(
+            base_url=endpoint.base_url, model=endpoint.model_name, stages=[], api=endpoint.api_flavour,
+            api_key=endpoint.api_key.reveal() if endpoint.api_key else None, request_timeout=COMPAT_REQUEST_TIMEOUT_S,
+            metrics_url=endpoint.metrics_url or None, allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
+            request_id_header=endpoint.request_id_header or None,
+        )  # fmt: skip
+        report = compat.run_check(config, budget_s=COMPAT_BUDGET_S)
+    except (OutboundRefused, ValueError) as exc:
+        raise ApplicationError(f"Cannot check this endpoint: {exc}", code="refused") from None
+    except TimeoutError:
+        raise ApplicationError(
+            f"The check took longer than {COMPAT_BUDGET_S:g} s: the server answers too slowly or not at all.",
+            code="timeout", status=504,
+        ) from None  # fmt: skip
+    report["checked_at"] = timezone.now().isoformat()
+    type(endpoint).objects.filter(pk=endpoint.pk).update(compatibility=report)
+    endpoint.compatibility = report
+    refused = plans.refused_parts(report)
+    audit_record(access=access, organization_id=org_id, action="endpoint.check_compatibility", obj=endpoint,
+                 changes={"streaming": [None, report["streaming"]], "refused_parts": [None, refused]})  # fmt: skip
+    return report
+
+
 # --- runs ----------------------------------------------------------------------------------
 
 
@@ -297,7 +337,10 @@ def probe_run_finalize(run_id: int) -> bool:
     starts = [s.origin_wall for s in shards if s.origin_wall is not None]
     summary["shard_start_skew_s"] = round(max(starts) - min(starts), 3) if starts else None
     failed = [s for s in shards if s.status == ShardStatus.FAILED]
-    if failed:
+    run.diagnosis = next((s.diagnosis for s in shards if s.diagnosis), None)
+    if run.diagnosis is not None:
+        status, message = RunStatus.FAILED, run.diagnosis["message"]
+    elif failed:
         status, message = RunStatus.FAILED, "; ".join(f"shard {s.index}: {s.error_message}" for s in failed)[:500]
     elif run.cancel_requested_at:
         status, message = RunStatus.CANCELLED, ""
@@ -331,10 +374,14 @@ def _announce_run(run: ProbeRun, project) -> None:
     key = f"plan:{run.plan_id}"
     data = {"plan": run.plan.name, "run": run.pk, "trigger": run.trigger, "status": run.status,
             "url": reverse("run-detail", kwargs={"org_slug": project.organization.slug, "pk": run.pk})}  # fmt: skip
-    if run.status == RunStatus.FAILED:
-        emit(Event.PROBE_FAILED, project=project, finding_key=key, data={**data, "error": run.error_message})
-        return
     summary = run.summary or {}
+    # What the server said, bounded and redacted: "4xx: 400 x 338: {...}" lines and the preflight's hint.
+    data["errors"] = format_error_details(summary.get("error_details") or {})
+    if run.status == RunStatus.FAILED:
+        diagnosis = run.diagnosis and {k: run.diagnosis.get(k) for k in ("status", "content_type", "body", "hint")}
+        emit(Event.PROBE_FAILED, project=project, finding_key=key,
+             data={**data, "error": run.error_message, "diagnosis": diagnosis})  # fmt: skip
+        return
     if run.status == RunStatus.SUCCEEDED and summary.get("slo_met") is False:
         missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
         emit(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})

@@ -5,6 +5,11 @@ from apps.probes import views
 o = "o/<slug:org_slug>/"
 urlpatterns = [
     path(o + "endpoints/<int:endpoint_pk>/plans/new/", views.PlanCreateView.as_view(), name="plan-create"),
+    path(
+        o + "endpoints/<int:pk>/compatibility/",
+        views.EndpointCompatibilityView.as_view(),
+        name="endpoint-compatibility",
+    ),  # fmt: skip
     path(o + "plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
     path(o + "plans/<int:pk>/edit/", views.PlanEditView.as_view(), name="plan-edit"),
     path(o + "plans/<int:pk>/start/", views.PlanStartView.as_view(), name="plan-start"),

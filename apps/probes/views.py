@@ -10,6 +10,7 @@ from apps.core.errors import ApplicationError
 from apps.orgs.mixins import OrgMixin, form_error_from
 from apps.probes import charts, services
 from apps.probes.api import _csv_response
+from apps.probes.engine import compat
 from apps.probes.forms import LimitsForm, PlanForm
 from apps.probes.models import ProbeLimits
 from apps.probes.selectors import plan_list, run_comparison, run_list, run_progress, run_records, run_with_shards
@@ -205,3 +206,33 @@ class LimitsView(OrgMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, "Probe limits saved.")
         return redirect("probe-limits", org_slug=self.org.slug)
+
+
+class EndpointCompatibilityView(OrgMixin, TemplateView):
+    """The endpoint's last compatibility check; writers run a new one with POST."""
+
+    template_name = "probes/endpoint_compatibility.html"
+
+    def get_endpoint(self):
+        return get_object_or_404(endpoint_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        endpoint = self.get_endpoint()
+        report = endpoint.compatibility
+        return super().get_context_data(endpoint=endpoint, report=report,
+                                        rows=compat.rows(report) if report else [], **kwargs)  # fmt: skip
+
+    def post(self, request, org_slug, pk):
+        endpoint = self.get_endpoint()  # an outsider gets 404 before a viewer gets 403
+        if not self.access.can_write(self.org.pk):
+            raise PermissionDenied
+        try:
+            report = services.endpoint_compatibility_check(access=self.access, endpoint=endpoint)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            if report["streaming"]:
+                messages.success(request, f"{endpoint.name}: checked; probes send what this server accepts.")
+            else:
+                messages.error(request, f"{endpoint.name}: streaming does not work; see the table.")
+        return redirect("endpoint-compatibility", org_slug=self.org.slug, pk=endpoint.pk)

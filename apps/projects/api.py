@@ -181,9 +181,9 @@ class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "api_key", "clear_api_key", "has_api_key", "metrics_url", "price_model", "gpu_type",
             "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas",
             "input_usd_per_mtok", "output_usd_per_mtok", "last_check_at", "last_check_ok",
-            "last_check_detail", "created_at", "updated_at",
+            "last_check_detail", "request_id_header", "compatibility", "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["last_check_at", "last_check_ok", "last_check_detail"]
+        read_only_fields = ["last_check_at", "last_check_ok", "last_check_detail", "compatibility"]
         validators = []
 
     def get_fields(self):

@@ -40,7 +40,7 @@ class EndpointForm(ServiceModelForm):
         fields = [
             "name", "base_url", "api_flavour", "model_name", "api_key", "metrics_url",
             "price_model", "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas",
-            "max_replicas", "input_usd_per_mtok", "output_usd_per_mtok",
+            "max_replicas", "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
         ]  # fmt: skip
 
     def __init__(self, *args, **kwargs):

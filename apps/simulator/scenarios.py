@@ -35,6 +35,9 @@ class SimConfig:
     drop: float = 0.0
     seed: int = 0
     ground_truth_limit: int = 1_000_000
+    # strictness, as real servers have it
+    strict_request_id: bool = False  # a non-UUID X-Request-Id gets 400 with an empty body (starlette-context)
+    refuse_fields: str = ""  # comma-separated body fields answered with 400 (old Azure OpenAI: stream_options)
 
     def with_overrides(self, **overrides) -> SimConfig:
         known = {f.name for f in fields(self)}
@@ -71,6 +74,10 @@ SCENARIOS: dict[str, SimConfig] = {
         malformed=0.01,
         drop=0.005,
     ),  # fmt: skip
+    # A steady deployment behind a strict request-id middleware that also refuses `stream_options`:
+    # the probe must send only what it accepts (a UUID id; the usage option dropped after a preflight).
+    "strict": SimConfig(replicas=2, min_replicas=2, max_replicas=2, slots=16, strict_request_id=True,
+                        refuse_fields="stream_options"),  # fmt: skip
     # Zero compute: every response is written at once. For measuring the probe client.
     "instant": SimConfig(replicas=1, min_replicas=1, max_replicas=1, slots=1_000_000, instant=True),
 }

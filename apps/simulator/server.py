@@ -266,6 +266,9 @@ class Simulator:
             self.deployment.ground_truth.clear()
             conn.respond(200, {"ok": True})
         elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
+            if c.strict_request_id and not _is_uuid(headers.get("x-request-id")):
+                conn.respond(400, b"", content_type="text/plain")  # what starlette-context answers: nothing
+                return
             self.completion(conn, path.endswith("chat/completions"), headers, body)
         else:
             conn.respond(404, {"error": {"message": f"no route {method} {path}"}})
@@ -295,6 +298,11 @@ class Simulator:
             return
         if max_tokens < 1:
             conn.respond(400, {"error": {"message": "max_tokens must be at least 1"}})
+            return
+        refused = [f for f in c.refuse_fields.split(",") if f and f in req]
+        if refused:
+            message = f"Unrecognized request argument supplied: {refused[0]}"
+            conn.respond(400, {"error": {"message": message, "type": "invalid_request_error", "param": None}})
             return
         rid = headers.get("x-request-id") or f"cmpl-{uuid.uuid4().hex[:16]}"
         stream = bool(req.get("stream"))
@@ -417,3 +425,13 @@ class ThreadedSimulator:
 
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: SimConfig | None = None) -> ThreadedSimulator:
     return ThreadedSimulator(config, host, port)
+
+
+def _is_uuid(value: str | None) -> bool:
+    """A missing id is fine (one is made up); a present one must be a canonical UUID."""
+    if value is None:
+        return True
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.simulator.scenarios import SimConfig
+from apps.probes.engine.openai import RequestIds
+from apps.simulator.scenarios import SimConfig, scenario
 from apps.simulator.server import start_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,8 +114,10 @@ def test_a_url_without_v1_works_and_the_model_is_read_from_the_server(custom_mod
     data = json.loads(out_json.read_text())
     assert data["meta"]["model"] == "sim-custom-7b"
     assert {r["error"] for r in data["requests"]} == {"ok"}
-    # The requests really went to /v1/chat/completions of that simulator.
-    assert len(sim.deployment.ground_truth) == len(data["requests"])
+    # The requests really went to /v1/chat/completions of that simulator, after one preflight request.
+    shards = [RequestIds.parse(rid)[1] for rid in sim.deployment.ground_truth]
+    assert shards.count(RequestIds.PREFLIGHT_SHARD) == 1
+    assert len(shards) - 1 == len(data["requests"])
 
 
 def test_progress_lines_go_to_stderr_without_quiet(simulator):
@@ -172,14 +175,13 @@ def test_an_unreachable_endpoint_without_model_exits_2(tmp_path):
     assert proc.stderr.startswith("error: could not read /v1/models") and "--model" in proc.stderr
 
 
-def test_an_unreachable_endpoint_with_a_model_exits_2():
+def test_an_unreachable_endpoint_with_a_model_stops_at_the_preflight_with_exit_2():
     proc = probe(f"http://127.0.0.1:{closed_port()}/v1", "--allow-private", "--model", "m",
                  "--profile", "constant", "--rate", "5", "--duration", "1", "--quiet")  # fmt: skip
-    assert "errors: connect" in proc.stdout, "the summary is still printed"
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: ") and "unreachable" in proc.stderr
-
-
+    assert proc.stdout == "", "no load was sent, so there is no summary"
+    assert proc.stderr.startswith("error: preflight failed: connect")
+    assert "Could not connect" in proc.stderr
 def test_a_server_without_a_model_list_is_named_by_its_status_when_picking_the_model(file_server):
     proc = probe(file_server, "--allow-private", "--duration", "1", "--quiet")
     assert proc.returncode == 2
@@ -187,9 +189,79 @@ def test_a_server_without_a_model_list_is_named_by_its_status_when_picking_the_m
     assert "OpenAI-compatible" in proc.stderr and "--model" in proc.stderr
 
 
+def test_a_server_that_refuses_the_preflight_stops_the_run_with_status_body_and_hint(file_server):
+    proc = probe(file_server, "--allow-private", "--model", "m", "--profile", "constant", "--rate", "20",
+                 "--duration", "1", "--quiet", "--api-key", "sk-test-secret-0123456789")  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    err = proc.stderr
+    assert err.startswith("error: preflight failed: HTTP 501")
+    assert "status        501  content-type text/html" in err
+    assert "Unsupported method" in err, "the body excerpt is shown"
+    assert "hint" in err and "gateway" in err
+    assert "POST /v1/chat/completions HTTP/1.1" in err, "the request as sent"
+    assert "Authorization: Bearer [redacted]" in err and "sk-test-secret" not in err
+
+
 def test_a_run_in_which_no_request_succeeded_exits_2_even_without_an_slo(file_server):
     proc = probe(file_server, "--allow-private", "--model", "m", "--profile", "constant", "--rate", "20",
-                 "--duration", "1", "--quiet")  # fmt: skip
+                 "--duration", "1", "--quiet", "--no-preflight")  # fmt: skip
     assert "errors: 5xx" in proc.stdout, "the summary is still printed"
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: no request succeeded (5xx ") and "OpenAI-compatible" in proc.stderr
+    assert proc.stderr.startswith("error: no request succeeded:")
+    assert "5xx: 501 x " in proc.stderr and "Unsupported method" in proc.stderr, "statuses and a sample body"
+
+
+def test_a_wrong_api_key_stops_at_the_preflight_with_the_key_hint(started):
+    sim = started(SimConfig(api_key="right-key"))
+    proc = probe(sim.base_url, "--allow-private", "--model", "m", "--duration", "1", "--quiet", "--api-key", "wrong")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: preflight failed: HTTP 401")
+    assert "invalid api key" in proc.stderr and "API key" in proc.stderr
+
+
+def test_a_strict_server_is_probed_with_zero_refusals(started, tmp_path):
+    """A server that refuses a non-UUID X-Request-Id (400, empty body) and `stream_options`: the engine
+    sends a UUID, drops the refused field after the preflight, says so, and measures with no errors."""
+    sim = started(scenario("strict"))
+    out_json = tmp_path / "out.json"
+    proc = probe(sim.base_url, "--allow-private", "--model", "m", "--profile", "concurrent", "--concurrency", "4",
+                 "--duration", "1", "--max-tokens", "4", "--quiet", "--json", str(out_json))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out_json.read_text())
+    assert data["summary"]["overall"]["errors"] == {}
+    assert len(data["requests"]) >= 4 and {r["error"] for r in data["requests"]} == {"ok"}
+    assert data["meta"]["dropped_parts"] == [{"part": "stream_options", "why": "HTTP 400 with it, 200 without"}]
+    assert data["meta"]["request_parts"] == ["accept", "request_id"]
+    assert "note: the server refuses stream_options" in proc.stderr
+    assert "note: sent without stream_options" in proc.stdout
+    # Every load request reached the server under a UUID that names its shard and sequence.
+    load = [RequestIds.parse(rid) for rid in sim.deployment.ground_truth]
+    assert sorted(ids[2] for ids in load if ids and ids[1] == 0) == sorted(r["seq"] for r in data["requests"])
+
+
+@pytest.mark.parametrize(("header", "sent"), [("none", None), ("X-Correlation-Id", "X-Correlation-Id")])
+def test_the_request_id_header_can_be_renamed_or_switched_off(simulator, tmp_path, header, sent):
+    out_json = tmp_path / "out.json"
+    proc = probe(simulator.base_url, "--allow-private", "--model", "m", "--profile", "synchronous",
+                 "--duration", "0.5", "--max-tokens", "2", "--quiet", "--request-id-header", header,
+                 "--json", str(out_json))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out_json.read_text())["meta"]["request_id"]["header"] == sent
+    # The simulator keys its ground truth on X-Request-Id only: without one it names requests itself.
+    assert all(rid.startswith("cmpl-") for rid in simulator.deployment.ground_truth)
+
+
+def test_a_bad_request_id_header_name_is_a_usage_error(simulator):
+    proc = probe(simulator.base_url, "--allow-private", "--model", "m", "--request-id-header", "Bad Header:")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "not an HTTP header name" in proc.stderr
+
+
+def test_an_api_key_with_a_line_break_is_refused_before_anything_is_sent(simulator):
+    proc = probe(simulator.base_url, "--allow-private", "--model", "m", "--api-key", "sk-a\r\nX-Evil: 1")
+    assert proc.returncode == 2
+    assert "control" in proc.stderr
+    assert simulator.deployment.ground_truth == {}
+
+

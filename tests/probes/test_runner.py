@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from apps.core.netguard import OutboundRefused
+from apps.probes.engine.openai import RequestIds
 from apps.probes.engine.profiles import (
     CONCURRENT,
     CONSTANT,
@@ -426,8 +427,9 @@ def test_timings_match_the_simulators_ground_truth_within_a_few_milliseconds(sta
     assert len(records) >= 20 and classes(result) == {"ok"}
     assert len(requests) == len(records)
     ttft_err, e2e_err = [], []
+    ids = RequestIds(0, int(result.meta["request_id"]["nonce"], 16))
     for i in range(len(records)):
-        t = requests[f"0-{records.seq[i]}"]
+        t = requests[ids.text(records.seq[i]).decode()]
         assert t["tokens"] == records.output_tokens[i] == 16
         # Same process, same monotonic clock: the request reached the server after we sent it.
         assert run.origin + records.sent[i] <= t["arrival"]
@@ -455,6 +457,7 @@ result = run_probe(ProbeConfig(
 ))
 with open(out, "wb") as fh:
     fh.write(result.records.to_bytes())
+print(result.meta["request_id"]["nonce"])
 """
 
 
@@ -470,9 +473,11 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_schedule(simulator
         )  # fmt: skip
         for i in (0, 1)
     ]
+    nonces = []
     for proc in procs:
-        _, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err.decode()
+        nonces.append(int(out.decode().strip(), 16))
     shards = [Records.from_bytes((tmp_path / f"shard{i}.bin").read_bytes()) for i in (0, 1)]
     assert abs(len(shards[0]) - len(shards[1])) <= 1
     merged = Records()
@@ -481,9 +486,9 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_schedule(simulator
     assert len(merged) == len(schedule)
     assert sorted(merged.intended.tolist()) == schedule
     assert set(merged.error.tolist()) == {OK}
-    # Each shard tags its requests "<shard>-<seq>": together they are every request, once.
+    # Each shard tags its requests with a UUID carrying (shard, seq): together they are every request, once.
     truth = httpx.get(root_url(simulator) + "/admin/ground-truth", timeout=5).json()["requests"]
-    expected_ids = {f"{i}-{seq}" for i, part in enumerate(shards) for seq in part.seq}
+    expected_ids = {RequestIds(i, nonces[i]).text(seq).decode() for i, part in enumerate(shards) for seq in part.seq}
     assert set(truth) == expected_ids
     # One unsharded run sends the same number of requests.
     unsharded = run_probe(config(simulator, [stage], max_tokens=4, seed=7))

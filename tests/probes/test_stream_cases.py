@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ import pytest
 from apps.probes.engine import http1, openai
 from apps.probes.engine.profiles import CONCURRENT, SYNCHRONOUS, Stage
 from apps.probes.engine.records import ERROR_CLASSES, TOKENS_COUNTED, TOKENS_USAGE
-from apps.probes.engine.runner import ProbeConfig, ProbeResult, ProbeRun, new_event_loop, run_probe
+from apps.probes.engine.runner import PreflightFailed, ProbeConfig, ProbeResult, ProbeRun, new_event_loop, run_probe
 
 # --- the scripted server -------------------------------------------------------------------------
 
@@ -42,8 +43,8 @@ class Seen:
 
     @property
     def seq(self) -> int:
-        """The engine's send order, from X-Request-Id "<shard>-<seq>"."""
-        return int(self.headers["x-request-id"].split("-")[1])
+        """The engine's send order, from the UUID in X-Request-Id (openai.RequestIds)."""
+        return openai.RequestIds.parse(self.headers["x-request-id"])[2]
 
 
 class ScriptedServer:
@@ -147,8 +148,10 @@ def delta(finish_reason=None, **fields) -> bytes:
     })  # fmt: skip
 
 
-def usage(completion_tokens: int, prompt_tokens: int = 7) -> bytes:
-    return event({
+def usage(completion_tokens: int, prompt_tokens: int = 7, finish: str | None = "stop") -> bytes:
+    """The end of an answer as vLLM writes it: a chunk with the finish_reason, then the usage chunk
+    (empty choices), here in one write. `finish=None` leaves the finish_reason out: a cut-off stream."""
+    return (delta(finish_reason=finish) if finish else b"") + event({
         "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "scripted", "choices": [],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
@@ -305,14 +308,28 @@ def test_the_request_asks_for_a_stream_with_usage_and_carries_a_request_id(serve
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["max_tokens"] == 7 and body["model"] == "scripted"
     assert first.headers["authorization"] == "Bearer sk-test"
-    assert (first.headers["x-request-id"], second.headers["x-request-id"]) == ("0-0", "0-1")
+    ids = [uuid.UUID(r.headers["x-request-id"]) for r in (first, second)]
+    # Canonical UUIDs (strict servers refuse anything else) that still carry shard and send order.
+    assert [str(i) for i in ids] == [r.headers["x-request-id"] for r in (first, second)]
+    assert [openai.RequestIds.parse(str(i))[1:] for i in ids] == [(0, 0), (0, 1)]
+    assert ids[0].version == 8
+
+
+@pytest.mark.parametrize(("header", "seen"), [(None, None), ("X-Correlation-Id", "x-correlation-id")])
+def test_the_correlation_header_can_be_renamed_or_left_out(serve, header, seen):
+    server = serve(chunked(ROLE, delta(content="a"), usage(1), DONE))
+    probe(server, request_id_header=header)
+    headers = server.requests[0].headers
+    assert "x-request-id" not in headers
+    if seen:
+        assert uuid.UUID(headers[seen]).version == 8
 
 
 # --- token counts --------------------------------------------------------------------------------
 
 
 def test_without_a_usage_chunk_tokens_are_counted_and_flagged_as_estimated(serve):
-    server = serve(chunked(ROLE, delta(content="a"), delta(content="b"), delta(content="c"), DONE))
+    server = serve(chunked(ROLE, delta(content="a"), delta(content="b"), delta("stop", content="c"), DONE))
     result = probe(server)
     row = only(result)
     assert ERROR_CLASSES[row["error"]] == "ok"
@@ -489,7 +506,7 @@ def test_an_error_event_inside_a_200_stream_fails_the_request(serve):
 @pytest.mark.parametrize(
     ("steps", "expected"),
     [
-        ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), 0.05, CLOSE], "malformed"),
+        ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), 0.05, CLOSE], "truncated"),
         ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a"))[:20], 0.05, CLOSE], "malformed"),
         ([b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 5000\r\n\r\n" + ROLE, 0.05, CLOSE],
          "malformed"),
@@ -501,6 +518,74 @@ def test_a_connection_closed_mid_response_is_not_ok(serve, steps, expected):
     result = probe(serve(steps))
     assert error_classes(result) == [expected]
     assert result.summary["overall"]["errors"] == {expected: 1}
+
+
+# --- cut-off streams -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        chunked(ROLE, delta(content="a"), delta(content="b"), usage(2, finish=None), DONE),
+        [b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n", ROLE, delta(content="a"),
+         delta(content="b"), CLOSE],
+        [STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), chunk(delta(content="b")), 0.05, CLOSE],
+    ],
+    ids=["done-without-finish-reason", "eof-without-finish-reason", "dropped-mid-stream"],
+)  # fmt: skip
+def test_a_stream_that_ends_without_a_finish_reason_is_truncated_not_an_answer(serve, steps):
+    result = probe(serve(steps))
+    assert error_classes(result) == ["truncated"]
+    overall = result.summary["overall"]
+    # Its tokens are not a completed answer: no throughput, no latency figures from it.
+    assert overall["completed_in_window"] == 0 and overall["output_token_throughput"] == 0
+    assert overall["ttft_ms"] == {"n": 0}
+    assert result.summary["truncated"]["count"] == 1
+    assert result.summary["truncated"]["output_tokens"]["max"] == 2  # cut off after two tokens
+    details = result.summary["error_details"]["truncated"]
+    assert details["count"] == 1 and details["statuses"] == {"200": 1}
+    assert "without a finish_reason" in details["samples"][0]["body"]
+
+
+def test_a_finish_reason_then_a_dropped_connection_is_still_a_complete_answer(serve):
+    steps = [STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), chunk(delta("length", content="b")), 0.05, CLOSE]
+    assert error_classes(probe(serve(steps))) == ["ok"]
+
+
+def test_a_finish_only_chunk_completes_an_answer(serve):
+    server = serve(chunked(ROLE, delta(content="a"), delta(finish_reason="length"), DONE))
+    assert error_classes(probe(server)) == ["ok"]
+
+
+# --- error details -------------------------------------------------------------------------------
+
+
+def test_each_error_class_keeps_its_statuses_and_up_to_three_distinct_redacted_bodies(serve):
+    bodies = [{"detail": "model x not found"}, {"detail": "bad max_tokens"}, {"detail": "no"}, {"detail": "more"}]
+
+    def script(seen):
+        i = seen.seq
+        if i < 6:  # the same refusal twice, then others
+            return [json_response(400, bodies[max(0, i - 2)] if i >= 2 else bodies[0])]
+        return [json_response(401, {"error": "Incorrect API key provided: sk-live-abcdef0123456789"})]
+
+    result = probe(serve(script), requests=7, api_key="sk-live-abcdef0123456789")
+    details = result.summary["error_details"]
+    assert details["4xx"]["count"] == 7
+    assert details["4xx"]["statuses"] == {"400": 6, "401": 1}
+    samples = [s["body"] for s in details["4xx"]["samples"]]
+    assert len(samples) == 3 and len(set(samples)) == 3
+    assert samples[0] == json.dumps(bodies[0])
+    assert all(s["status"] == 400 for s in details["4xx"]["samples"])
+    # The per-request rows keep the status too.
+    assert sorted(set(result.records.status)) == [400, 401]
+
+
+def test_an_error_body_never_shows_the_api_key(serve):
+    key = "sk-live-abcdef0123456789"
+    server = serve([json_response(401, {"error": f"Incorrect API key provided: {key}", "echo": f"Bearer {key}"})])
+    body = probe(server, api_key=key).summary["error_details"]["4xx"]["samples"][0]["body"]
+    assert key not in body and "[redacted]" in body
 
 
 def test_a_garbage_status_line_is_malformed(serve):
@@ -595,3 +680,90 @@ def test_a_fresh_connection_closed_before_a_reply_is_not_retried(serve):
     result = probe(server, requests=2)
     assert error_classes(result) == ["connect", "connect"] and server.connections == 2
     assert result.meta["stale_connection_retries"] == 0
+
+
+# --- preflight -----------------------------------------------------------------------------------
+
+
+def preflight(server: ScriptedServer, **overrides) -> tuple[ProbeRun, dict]:
+    fields = dict(base_url=server.url, model="scripted", stages=[Stage(SYNCHRONOUS, 1)], allow_private=True,
+                  request_timeout=5.0, api_key="sk-preflight-0123456789")  # fmt: skip
+    fields.update(overrides)
+
+    async def main():
+        run = ProbeRun(ProbeConfig(**fields))
+        try:
+            return run, await run.preflight()
+        finally:
+            run.pool.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main())
+
+
+GOOD = chunked(ROLE, delta(content="a"), usage(1), DONE)
+
+
+def test_a_preflight_that_works_sends_one_request_and_drops_nothing(serve):
+    server = serve(GOOD)
+    _, report = preflight(server)
+    assert report == {"ok": True, "parts": ["accept", "request_id", "stream_options"], "dropped": [], "requests": 1}
+    assert len(server.requests) == 1
+    assert json.loads(server.requests[0].body)["max_tokens"] <= 16
+
+
+def test_a_server_that_refuses_the_accept_header_gets_requests_without_it(serve):
+    def script(seen):
+        if seen.headers.get("accept") == "text/event-stream":
+            return [json_response(406, {"detail": "Not Acceptable"})]
+        return GOOD
+
+    server = serve(script)
+    run, report = preflight(server)
+    assert report["dropped"] == [{"part": "accept", "why": "HTTP 406 with it, 200 without"}]
+    assert run.parts == {"request_id", "stream_options"}
+    # with all, bare, then each part alone
+    assert len(server.requests) == 5
+    result = probe(server, parts_off=frozenset({"accept"}))
+    assert error_classes(result) == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("response", "status", "hint"),
+    [
+        (json_response(500, {"message": "chat template not found"}), 500, "chat template"),
+        (json_response(404, {"detail": "Not Found"}), 404, "/v1"),
+        (json_response(403, {"error": "forbidden"}), 403, "API key"),
+        (json_response(422, {"detail": [{"loc": ["body", "model"], "msg": "field required"}]}), 422, "field"),
+        (with_length(b'{"choices": [{"message": {"content": "hi"}}]}', content_type=b"application/json")[0]
+         + b'{"choices": [{"message": {"content": "hi"}}]}', 200, "ignores"),
+    ],
+    ids=["500-template", "404-base-url", "403-key", "422-field", "200-json-not-a-stream"],
+)  # fmt: skip
+def test_a_failed_preflight_says_status_body_request_and_a_hint(serve, response, status, hint):
+    server = serve([response])
+    with pytest.raises(PreflightFailed) as failed:
+        preflight(server)
+    d = failed.value.diagnosis
+    assert d["status"] == status
+    assert hint in d["hint"]
+    assert d["body"] and len(d["body"]) <= 501
+    assert d["request"].startswith("POST /v1/chat/completions HTTP/1.1\r\n")
+    assert "Bearer [redacted]" in d["request"] and "sk-preflight" not in d["request"]
+    assert d["message"].startswith(f"preflight failed: HTTP {status}")
+
+
+def test_a_long_error_body_is_cut_to_500_bytes_in_the_diagnosis(serve):
+    server = serve([json_response(500, {"trace": "x" * 5000})])
+    with pytest.raises(PreflightFailed) as failed:
+        preflight(server)
+    assert len(failed.value.diagnosis["body"]) == 501 and failed.value.diagnosis["body"].endswith("…")
+
+
+def test_a_refusal_that_persists_without_the_optional_parts_fails_with_every_attempt_listed(serve):
+    server = serve([json_response(400, {"error": "model 'scripted' does not exist"})])
+    with pytest.raises(PreflightFailed) as failed:
+        preflight(server)
+    d = failed.value.diagnosis
+    assert [a["parts"] for a in d["attempts"]] == [["accept", "request_id", "stream_options"], []]
+    assert "does not exist" in d["body"]

@@ -8,6 +8,7 @@ import time
 
 import httpx
 
+from apps.probes.engine.openai import RequestIds
 from apps.probes.engine.profiles import CONCURRENT, SYNCHRONOUS, Stage
 from apps.probes.engine.records import ERROR_CLASSES
 from apps.probes.engine.runner import ProbeConfig, ProbeResult, run_probe
@@ -106,7 +107,7 @@ def test_a_malformed_share_produces_events_the_engine_classifies_as_malformed(st
 def test_a_dropped_stream_is_not_ok_and_a_hung_request_times_out(started):
     dropping = started(scenario("flaky", **{**NO_FAULTS, "drop": 1.0}))
     result = probe(dropping, Stage(SYNCHRONOUS, 30), max_requests=2, max_tokens=6)
-    assert class_counts(result) == {"malformed": 2}
+    assert class_counts(result) == {"truncated": 2}, "a dropped stream is a cut-off answer, never an answer"
     assert list(result.records.token_events) == [3, 3], "cut in the middle of the stream"
     hanging = started(scenario("flaky", **{**NO_FAULTS, "hang": 1.0}))
     result = probe(hanging, Stage(SYNCHRONOUS, 30), max_requests=1, request_timeout=0.5)
@@ -123,7 +124,8 @@ def test_the_instant_scenario_writes_a_whole_16_token_stream_at_once(started):
     assert class_counts(result) == {"ok": 3}
     assert list(records.output_tokens) == [16] * 3 and list(records.token_events) == [16] * 3
     truth = httpx.get(root(sim) + "/admin/ground-truth", timeout=5).json()["requests"]
-    assert set(truth) == {"0-0", "0-1", "0-2"}
+    ids = RequestIds(0, int(result.meta["request_id"]["nonce"], 16))
+    assert set(truth) == {ids.text(seq).decode() for seq in range(3)}
     for t in truth.values():
         assert t["first"] == t["last"] and t["tokens"] == 16 and t["status"] == "length"
     # Everything arrives in one read: the first and last token events carry the same timestamp.

@@ -14,9 +14,15 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 
-# error classes (DESIGN.md): index is what a record stores
-ERROR_CLASSES = ("ok", "timeout", "connect", "429", "5xx", "4xx", "malformed", "cancelled")
-OK, TIMEOUT, CONNECT, HTTP_429, HTTP_5XX, HTTP_4XX, MALFORMED, CANCELLED = range(len(ERROR_CLASSES))
+import orjson
+
+# error classes (DESIGN.md): index is what a record stores (new classes go at the end: stored
+# records keep their meaning). "truncated": a 200 stream that ended ([DONE] or EOF) without a
+# finish_reason, a cut-off answer, never counted as a completed one.
+ERROR_CLASSES = ("ok", "timeout", "connect", "429", "5xx", "4xx", "malformed", "cancelled", "truncated")
+OK, TIMEOUT, CONNECT, HTTP_429, HTTP_5XX, HTTP_4XX, MALFORMED, CANCELLED, TRUNCATED = range(len(ERROR_CLASSES))
+MAX_SAMPLES = 3  # distinct sample bodies kept per error class
+MAX_SAMPLE_CHARS = 500
 TOKENS_USAGE, TOKENS_COUNTED = 0, 1  # where output/input token counts came from
 CANARY_STAGE = 0xFFFF  # the stage index of canary requests (runner.Canary): never a real stage
 
@@ -24,8 +30,10 @@ NAN = float("nan")
 _COLUMNS = (
     ("intended", "d"), ("sent", "d"), ("first", "d"), ("last", "d"),
     ("input_tokens", "I"), ("output_tokens", "I"), ("token_events", "I"),
-    ("error", "B"), ("token_source", "B"), ("stage", "H"), ("seq", "I"),
+    ("error", "B"), ("token_source", "B"), ("stage", "H"), ("status", "H"), ("seq", "I"),
 )  # fmt: skip
+_V1_COLUMNS = tuple(c for c in _COLUMNS if c[0] != "status")  # stored before HTTP statuses were kept
+_V2 = b"RDY2"  # the head of a stored blob that has the status column and error samples
 
 
 class LogHistogram:
@@ -84,15 +92,19 @@ class Records:
     error: array = field(default_factory=lambda: array("B"))
     token_source: array = field(default_factory=lambda: array("B"))
     stage: array = field(default_factory=lambda: array("H"))
-    seq: array = field(default_factory=lambda: array("I"))  # send order in its shard: X-Request-Id "<shard>-<seq>"
+    status: array = field(default_factory=lambda: array("H"))  # the HTTP status (0: no response)
+    seq: array = field(default_factory=lambda: array("I"))  # send order in its shard (openai.RequestIds)
     itl: dict[int, LogHistogram] = field(default_factory=dict)  # stage -> histogram
+    # error class -> up to MAX_SAMPLES distinct {"status", "body"} (bounded, redacted by the runner)
+    samples: dict[int, list[dict]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.intended)
 
     def append(
-        self, intended, sent, first, last, input_tokens, output_tokens, token_events, error, token_source, stage, seq
-    ):
+        self, intended, sent, first, last, input_tokens, output_tokens, token_events, error, token_source, stage, seq,
+        status=0,
+    ):  # fmt: skip
         self.intended.append(intended)
         self.sent.append(sent)
         self.first.append(first)
@@ -103,7 +115,19 @@ class Records:
         self.error.append(error)
         self.token_source.append(token_source)
         self.stage.append(stage)
-        self.seq.append(seq)
+        self.status.append(status)
+        self.seq.append(seq)  # last: a reader on another thread takes len(seq) as the rows complete
+
+    def add_sample(self, error: int, status: int, body: str) -> None:
+        """Keep `body` as an example of `error` if it is new and there is room (bounded)."""
+        kept = self.samples.setdefault(error, [])
+        if len(kept) < MAX_SAMPLES and not any(s["body"] == body for s in kept):
+            kept.append({"status": status or None, "body": body[:MAX_SAMPLE_CHARS]})
+
+    def _merge_samples(self, other: Records) -> None:
+        for error, kept in other.samples.items():
+            for sample in kept:
+                self.add_sample(error, sample["status"] or 0, sample["body"])
 
     def split(self, stage: int) -> tuple[Records, Records]:
         """(the other rows, the rows of `stage`), each with its ITL histograms: how a canary's
@@ -119,6 +143,7 @@ class Records:
             getattr(chosen, name).extend(v for v, st in zip(column, rows, strict=True) if st == stage)
         for st, hist in self.itl.items():
             (chosen if st == stage else rest).itl[st] = hist
+        rest.samples = self.samples  # the examples are few: both halves keep them
         return rest, chosen
 
     def itl_for(self, stage: int) -> LogHistogram:
@@ -133,6 +158,7 @@ class Records:
             getattr(self, name).extend(getattr(other, name))
         for stage, hist in other.itl.items():
             self.itl_for(stage).merge(hist)
+        self._merge_samples(other)
 
     def since(self, start: int, end: int, itl_before: dict[int, array] | None = None) -> Records:
         """Rows [start, end), with the ITL counts added since `itl_before` (a counts snapshot):
@@ -149,6 +175,8 @@ class Records:
             counts = array("Q", hist.counts) if before is None else array("Q", map(int.__sub__, hist.counts, before))
             if any(counts):
                 part.itl[stage] = LogHistogram(counts)
+        # Every flush carries the samples so far (a few small strings); merging drops repeats.
+        part.samples = {error: list(kept) for error, kept in list(self.samples.items())}  # list(): atomic copy
         return part
 
     def itl_snapshot(self) -> dict[int, array]:
@@ -164,27 +192,34 @@ class Records:
     # --- storage: a compact binary blob (zlib), for a database column or a file ---------------
 
     def to_bytes(self) -> bytes:
-        parts = [struct.pack("<II", len(self), len(self.itl))]
+        parts = [_V2, struct.pack("<II", len(self), len(self.itl))]
         for name, _ in _COLUMNS:
             parts.append(getattr(self, name).tobytes())
         for stage, hist in sorted(self.itl.items()):
             nz = [(i, c) for i, c in enumerate(hist.counts) if c]
             parts.append(struct.pack("<HI", stage, len(nz)))
             parts.extend(struct.pack("<HQ", i, c) for i, c in nz)
+        samples = orjson.dumps({str(k): v for k, v in self.samples.items()})
+        parts += [struct.pack("<I", len(samples)), samples]
         return zlib.compress(b"".join(parts), 6)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Records:
+        """Read a stored blob: this version's, or one stored before statuses and samples were kept."""
         raw = memoryview(zlib.decompress(blob))
-        n, n_hist = struct.unpack_from("<II", raw, 0)
-        offset = 8
+        v2 = raw[:4] == _V2
+        offset = 4 if v2 else 0
+        n, n_hist = struct.unpack_from("<II", raw, offset)
+        offset += 8
         rec = cls()
-        for name, code in _COLUMNS:
+        for name, code in _COLUMNS if v2 else _V1_COLUMNS:
             col = array(code)
             size = col.itemsize * n
             col.frombytes(raw[offset : offset + size])
             setattr(rec, name, col)
             offset += size
+        if not v2:
+            rec.status = array("H", bytes(2 * n))
         for _ in range(n_hist):
             stage, nz = struct.unpack_from("<HI", raw, offset)
             offset += 6
@@ -193,4 +228,8 @@ class Records:
                 i, c = struct.unpack_from("<HQ", raw, offset)
                 offset += 10
                 hist.counts[i] = c
+        if v2:
+            (size,) = struct.unpack_from("<I", raw, offset)
+            stored = orjson.loads(bytes(raw[offset + 4 : offset + 4 + size]))
+            rec.samples = {int(k): v for k, v in stored.items()}
         return rec

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from apps.probes.engine.records import ERROR_CLASSES, TOKENS_USAGE, Records
 from apps.probes.engine.runner import ProbeResult, Progress
+from apps.probes.engine.stats import format_error_details
 
 
 def progress_line(p: Progress, total_seconds: float | None) -> str:
@@ -31,23 +32,64 @@ def _fmt(d: dict, key: str) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.1f}"
 
 
+COLUMNS = (
+    ("stage", lambda st: st["stage"][:32]),
+    ("req", lambda st: f"{st['requests']:,}"),
+    ("req/s", lambda st: f"{st['request_throughput']:,.1f}"),
+    ("tok/s", lambda st: f"{st['output_token_throughput']:,.0f}"),
+    ("good/s", lambda st: f"{st['goodput']:,.1f}"),
+    ("err%", lambda st: f"{st['error_rate'] * 100:.2f}"),
+    ("TTFT p50", lambda st: _fmt(st["ttft_ms"], "p50")),
+    ("p95", lambda st: _fmt(st["ttft_ms"], "p95")),
+    ("p99", lambda st: _fmt(st["ttft_ms"], "p99")),
+    ("TPOT p95", lambda st: _fmt(st["tpot_ms"], "p95")),
+    ("ITL p95", lambda st: _fmt(st["itl_ms"], "p95")),
+    ("E2E p99", lambda st: _fmt(st["e2e_ms"], "p99")),
+    ("lag p99", lambda st: _fmt(st["schedule_lag_ms"], "p99")),
+)
+
+
+def table(rows: list[dict]) -> list[str]:
+    """The figures as a table whose columns are as wide as their widest value, two spaces apart
+    (fixed widths ran wide numbers together)."""
+    cells = [[name for name, _ in COLUMNS]] + [[cell(st) for _, cell in COLUMNS] for st in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    return [
+        "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
+
+
+def format_diagnosis(d: dict) -> str:
+    """A failed preflight, for the console: what came back, what was sent, what to check."""
+    lines = [f"error: {d['message']}"]
+    if d.get("status"):
+        lines.append(f"  status        {d['status']}  content-type {d.get('content_type') or '(none)'}")
+        lines.append(f"  body          {d.get('body') or '(empty body)'}")
+    lines.append(f"  hint          {d['hint']}")
+    tried = "; ".join(f"{'+'.join(a['parts']) or 'no optional parts'}: {a['status'] or a['error_class']}"
+                      for a in d.get("attempts", []))  # fmt: skip
+    if tried:
+        lines.append(f"  tried         {tried}")
+    lines.append("  request as sent (credentials redacted):")
+    lines.extend("    " + line for line in d["request"].splitlines())
+    return "\n".join(lines)
+
+
 def format_summary(result: ProbeResult) -> str:
     s = result.summary
     lines = [f"target {result.meta['target']}  model {result.meta['model']}  api {result.meta['api']}"]
-    header = f"{'stage':<24}{'req':>8}{'req/s':>9}{'tok/s':>10}{'good/s':>9}{'err%':>7}"
-    header += f"{'TTFT p50':>10}{'p95':>8}{'p99':>8}{'TPOT p95':>10}{'ITL p95':>9}{'E2E p99':>10}{'lag p99':>9}"
-    lines.append(header)
-    for st in [*s["stages"], s["overall"]]:
-        lines.append(
-            f"{st['stage'][:23]:<24}{st['requests']:>8}{st['request_throughput']:>9.1f}"
-            f"{st['output_token_throughput']:>10.0f}{st['goodput']:>9.1f}{st['error_rate'] * 100:>7.2f}"
-            f"{_fmt(st['ttft_ms'], 'p50'):>10}{_fmt(st['ttft_ms'], 'p95'):>8}{_fmt(st['ttft_ms'], 'p99'):>8}"
-            f"{_fmt(st['tpot_ms'], 'p95'):>10}{_fmt(st['itl_ms'], 'p95'):>9}{_fmt(st['e2e_ms'], 'p99'):>10}"
-            f"{_fmt(st['schedule_lag_ms'], 'p99'):>9}"
-        )
+    lines.extend(table([*s["stages"], s["overall"]]))
     lines.append("latencies in ms; TTFT/TPOT/ITL/E2E as defined in DESIGN.md (probe semantics)")
     if s["overall"]["errors"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in s["overall"]["errors"].items()))
+    lines.extend(f"  {line}" for line in format_error_details(s.get("error_details") or {}))
+    cut = s.get("truncated") or {}
+    if cut.get("count"):
+        lines.append(f"cut off: {cut['count']} streams ended without a finish_reason (not counted as answers), "
+                     f"after {cut['output_tokens'].get('p50', 0):g} tokens (median)")  # fmt: skip
+    for dropped in result.meta.get("dropped_parts") or []:
+        lines.append(f"note: sent without {dropped['part']}: the server refused it ({dropped['why']})")
     if s["token_counts_estimated"]:
         lines.append("NOTE token counts estimated: the server sent no usage; output tokens = token events")
     if s["client_saturated"]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from apps.core.netguard import pin
-from apps.probes.engine import openai
+from apps.probes.engine import diagnosis, openai
 from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
 from apps.probes.engine.profiles import CONSTANT, OPEN_LOOP, Stage, arrival_times, shard, shard_concurrency
 from apps.probes.engine.prompts import Prompt, PromptSet
@@ -26,14 +26,17 @@ from apps.probes.engine.records import (
     CANARY_STAGE,
     CANCELLED,
     CONNECT,
+    ERROR_CLASSES,
     HTTP_4XX,
     HTTP_5XX,
     HTTP_429,
     MALFORMED,
+    MAX_SAMPLES,
     OK,
     TIMEOUT,
     TOKENS_COUNTED,
     TOKENS_USAGE,
+    TRUNCATED,
     Records,
 )  # fmt: skip
 from apps.probes.engine.scrape import MetricsScraper
@@ -95,12 +98,31 @@ class ProbeConfig:
     shard_count: int = 1
     cancel_grace: float = 2.0
     canary: Canary | None = None  # sent by shard 0 only, beside the stages (not a sweep)
+    request_id_header: str | None = openai.DEFAULT_REQUEST_ID_HEADER  # None: send no correlation id
+    request_id_nonce: int | None = None  # shared by a run's shards (random when None)
+    parts_off: frozenset[str] = frozenset()  # optional request parts known to be refused (openai.OPTIONAL_PARTS)
+
+    def __post_init__(self):
+        key = self.api_key
+        if key is not None and (not key.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key)):
+            # Written into the request head: a CR or LF would inject header lines.
+            raise ValueError("the API key contains control or non-ASCII characters")
+        self.request_id_header = openai.request_id_header(self.request_id_header)
+
+
+class PreflightFailed(Exception):
+    """The one request sent before any load failed: `diagnosis` says how, and what to check."""
+
+    def __init__(self, diagnosis: dict):
+        super().__init__(diagnosis["message"])
+        self.diagnosis = diagnosis
 
 
 class StreamSink(ResponseSink):
     """Turns a streamed completion into the request's timings, as its bytes arrive."""
 
-    __slots__ = ("parser", "first", "last", "events", "gaps", "usage", "malformed", "stream_error", "done")
+    __slots__ = ("parser", "first", "last", "events", "gaps", "usage", "malformed", "stream_error", "done",
+                 "finished", "error_payload", "note")  # fmt: skip
 
     def __init__(self, future):
         super().__init__(future)
@@ -113,16 +135,23 @@ class StreamSink(ResponseSink):
         self.malformed = False
         self.stream_error = False
         self.done = False
+        self.finished = False  # a finish_reason was seen: the server says the answer is complete
+        self.error_payload = b""  # the first {"error": ...} event, for the error samples
+        self.note = ""  # what failed when there is no body to show (connect, timeout)
 
     def on_head(self, status, headers, now):
         self.status = status
+        self.headers = headers
         if status == 200:
             self.parser = SSEParser()
+            self.max_body = diagnosis.EXCERPT_BYTES  # the stream's first bytes: shown if it is not a stream
 
     def on_data(self, data, now):
         if self.parser is None:
             super().on_data(data, now)
             return
+        if len(self.body) < self.max_body:
+            self.body += data[: self.max_body - len(self.body)]
         try:
             events = self.parser.feed(data)
         except MalformedStream:
@@ -132,9 +161,11 @@ class StreamSink(ResponseSink):
             self._event(payload, now)
 
     def _event(self, payload: bytes, now: float) -> None:
-        kind, usage = openai.classify(payload)
+        kind, usage, finished = openai.classify_event(payload)
         if usage is not None:
             self.usage = usage
+        if finished:
+            self.finished = True
         if kind == openai.EV_TOKEN:
             if self.events:
                 self.gaps.append(now - self.last)
@@ -148,6 +179,7 @@ class StreamSink(ResponseSink):
             self.malformed = True  # the run goes on; this request counts as "malformed"
         elif kind == openai.EV_ERROR:
             self.stream_error = True
+            self.error_payload = self.error_payload or payload[: diagnosis.EXCERPT_BYTES]
 
     def on_end(self, now):
         if self.parser is not None:
@@ -203,6 +235,13 @@ class ProbeRun:
             self.target.address, self.target.port, tls=self.target.scheme == "https", server_hostname=self.target.host
         )
         self._bodies: dict[tuple[int, int], tuple[bytes, bytes]] = {}
+        # The optional parts this run sends: all but those known refused (the preflight may drop more).
+        self.parts = set(openai.OPTIONAL_PARTS) - set(config.parts_off)
+        if config.request_id_header is None:
+            self.parts.discard(openai.PART_REQUEST_ID)
+        self.dropped: list[dict] = []  # parts the preflight found refused, and why
+        self.ids = openai.RequestIds(config.shard_index, config.request_id_nonce)
+        self.secrets = tuple(s for s in (config.api_key,) if s)
         self._in_flight: dict[StreamSink, object] = {}
         self._tasks: set[asyncio.Task] = set()
         self.loop_lag_ms = array("f")
@@ -217,22 +256,33 @@ class ProbeRun:
 
     # --- requests --------------------------------------------------------------------------
 
+    def _build(self, prompt: Prompt, max_tokens: int, parts: set[str]) -> tuple[bytes, bytes]:
+        """(head without its final CRLF, body): the correlation id, different per send, goes between."""
+        c = self.config
+        body = openai.request_body(c.api, c.model, prompt.text, max_tokens, c.extra_body,
+                                   stream_usage=openai.PART_STREAM_OPTIONS in parts)  # fmt: skip
+        headers = {"Content-Type": "application/json"}
+        if openai.PART_ACCEPT in parts:
+            headers["Accept"] = "text/event-stream"
+        if c.api_key:
+            headers["Authorization"] = f"Bearer {c.api_key}"
+        path = self.base_path + openai.request_path(c.api)
+        full = request_head("POST", path, self.host_header, headers, body)
+        return full[: len(full) - len(body) - 2], body
+
+    def _with_id(self, head: bytes, body: bytes, request_id: bytes | None) -> bytes:
+        if request_id is None:
+            return b"%s\r\n%s" % (head, body)
+        return b"%s%s: %s\r\n\r\n%s" % (head, self.config.request_id_header.encode(), request_id, body)
+
     def _request_bytes(self, prompt: Prompt, seq: int, max_tokens: int) -> bytes:
-        """The request, built once per prompt; only the X-Request-Id differs between sends."""
+        """The request, built once per prompt; only the correlation id differs between sends."""
         key = (id(prompt), max_tokens)
         parts = self._bodies.get(key)
         if parts is None:
-            c = self.config
-            body = openai.request_body(c.api, c.model, prompt.text, max_tokens, c.extra_body)
-            headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-            if c.api_key:
-                headers["Authorization"] = f"Bearer {c.api_key}"
-            path = self.base_path + openai.request_path(c.api)
-            full = request_head("POST", path, self.host_header, headers, body)
-            head = full[: len(full) - len(body) - 2]  # the head without its final CRLF: one more header goes there
-            parts = self._bodies[key] = (head, body)
+            parts = self._bodies[key] = self._build(prompt, max_tokens, self.parts)
         head, body = parts
-        return b"%sX-Request-Id: %d-%d\r\n\r\n%s" % (head, self.config.shard_index, seq, body)
+        return self._with_id(head, body, self.ids.text(seq) if openai.PART_REQUEST_ID in self.parts else None)
 
     def _take_seq(self) -> int:
         # Counted when a send is scheduled, not when its coroutine starts, so the request
@@ -246,14 +296,20 @@ class ProbeRun:
         """One request; `intended` is its scheduled send time (seconds from origin). Returns its error class."""
         prompt = (prompts or self.prompts).next()
         payload = self._request_bytes(prompt, seq, max_tokens or self.config.max_tokens)
+        sink, sent, error = await self._exchange(payload)
+        self._record(intended, sent - self.origin, sink, prompt, stage, error, seq)
+        return error
+
+    async def _exchange(self, payload: bytes) -> tuple[StreamSink, float, int]:
+        """Send one request and read its answer: (sink, send time, error class)."""
         loop = asyncio.get_running_loop()
         for fresh in (False, True):
             sink = StreamSink(loop.create_future())
             try:
                 conn = await self.pool.acquire(fresh=fresh)
-            except ConnectError:
-                self._record(intended, NAN, sink, prompt, stage, CONNECT, seq)
-                return CONNECT
+            except ConnectError as exc:
+                sink.note = str(exc)
+                return sink, NAN, CONNECT
             sent = self.clock()
             self._in_flight[sink] = conn
             conn.send(payload, sink)
@@ -263,10 +319,13 @@ class ProbeRun:
                 await sink.future
             except _Expired as exc:
                 error = exc.error_class
-            except ProtocolError:
-                error = MALFORMED
-            except (ConnectionError, OSError):
-                error = CONNECT if sink.status == 0 else MALFORMED  # dropped before or during the stream
+            except ProtocolError as exc:
+                error, sink.note = MALFORMED, f"not valid HTTP: {exc}"
+            except (ConnectionError, OSError) as exc:
+                sink.note = f"{type(exc).__name__}: {exc}"
+                # Dropped before any answer, or during a stream: a cut-off stream is judged by what
+                # arrived (an answer whose finish_reason came is complete; one without was cut off).
+                error = CONNECT if sink.status == 0 else MALFORMED if sink.parser is None else TRUNCATED
             finally:
                 timer.cancel()
                 self._in_flight.pop(sink, None)
@@ -278,14 +337,15 @@ class ProbeRun:
                 self.retried_stale += 1
                 continue
             break
-        if error == OK:
+        if error in (OK, TRUNCATED):
             error = self._status_class(sink)
+        if error == TIMEOUT:
+            sink.note = f"no complete answer within {self.config.request_timeout:g} s ({sink.events} token events)"
         if error == OK:
             self.pool.release(conn)
         else:
             conn.abort()
-        self._record(intended, sent - self.origin, sink, prompt, stage, error, seq)
-        return error
+        return sink, sent, error
 
     @staticmethod
     def _status_class(sink: StreamSink) -> int:
@@ -293,10 +353,104 @@ class ProbeRun:
         if s == 200:
             if sink.malformed or (sink.events == 0 and not sink.done):
                 return MALFORMED  # a 200 that is not an event stream (an HTML page, plain JSON, nothing)
-            return HTTP_5XX if sink.stream_error else OK
+            if sink.stream_error:
+                return HTTP_5XX
+            # [DONE] or the end of the body without a finish_reason: the answer was cut off.
+            return OK if sink.finished else TRUNCATED
         if s == 429:
             return HTTP_429
         return HTTP_5XX if s >= 500 else HTTP_4XX
+
+    def _sample(self, sink: StreamSink, error: int, out_tokens: int) -> str:
+        """What the user should see of one failed request (redacted, bounded)."""
+        if error == TRUNCATED:
+            how = "after [DONE]" if sink.done else "at the end of the body" if not sink.note else "when dropped"
+            return f"stream ended without a finish_reason {how}, after {out_tokens} tokens"
+        if sink.stream_error:
+            return diagnosis.excerpt(sink.error_payload, self.secrets)
+        if sink.status and sink.body:
+            return diagnosis.excerpt(sink.body, self.secrets)
+        if sink.note:
+            return diagnosis.redact(sink.note, self.secrets)
+        return "(empty body)" if sink.status else ERROR_CLASSES[error]
+
+    # --- preflight ---------------------------------------------------------------------------
+
+    REFUSAL_STATUSES = (400, 406, 415, 422)  # what a server answers to a field or header it will not take
+
+    PREFLIGHT_PROMPT = Prompt("Say hello in one short sentence.", 8)
+
+    async def _attempt(self, parts: set[str], number: int, *, prompt: Prompt | None = None,
+                       max_tokens: int | None = None) -> dict:  # fmt: skip
+        """One request (not load) with `parts` of the optional ones: what happened, in full."""
+        max_tokens = max_tokens or min(self.config.max_tokens, 16)
+        head, body = self._build(prompt or self.PREFLIGHT_PROMPT, max_tokens, parts)
+        request_id = openai.RequestIds(openai.RequestIds.PREFLIGHT_SHARD, self.ids.nonce).text(number)
+        sink, _, error = await self._exchange(
+            self._with_id(head, body, request_id if openai.PART_REQUEST_ID in parts else None)
+        )
+        sent_head = head + (b"%s: %s\r\n" % (self.config.request_id_header.encode(), request_id)
+                            if openai.PART_REQUEST_ID in parts else b"") + b"\r\n"  # fmt: skip
+        return {"parts": parts, "error": error, "sink": sink, "head": sent_head, "body": body}
+
+    async def preflight(self) -> dict:
+        """One request before any load. If the server refuses it for an optional part (a 400, 406,
+        415 or 422), the request is tried once with no optional parts; if that works, each part is
+        tried alone and those it refuses are dropped for the run. Anything else that fails raises
+        PreflightFailed with the diagnosis: a run never sends thousands of requests that all fail
+        the same way. Returns what was sent and what was dropped."""
+        number = 0
+        first = await self._attempt(set(self.parts), number)
+        attempts = [first]
+        if first["error"] not in (OK, TRUNCATED) and first["sink"].status in self.REFUSAL_STATUSES and self.parts:
+            number += 1
+            bare = await self._attempt(set(), number)
+            attempts.append(bare)
+            if bare["error"] in (OK, TRUNCATED):
+                refused = []
+                for part in sorted(self.parts):
+                    number += 1
+                    alone = await self._attempt({part}, number)
+                    attempts.append(alone)
+                    if alone["error"] not in (OK, TRUNCATED):
+                        refused.append(part)
+                # Each alone passed but not together: send none of them rather than guess.
+                refused = refused or sorted(self.parts)
+                why = f"HTTP {first['sink'].status} with it, 200 without"
+                self.dropped = [{"part": part, "why": why} for part in refused]
+                self.parts -= set(refused)
+                self._bodies.clear()
+                first = bare
+        if first["error"] not in (OK, TRUNCATED):
+            raise PreflightFailed(self._diagnosis(first, attempts))
+        report = {"ok": True, "parts": sorted(self.parts), "dropped": self.dropped, "requests": len(attempts)}
+        if first["error"] == TRUNCATED:
+            report["warning"] = diagnosis.hint(200, "truncated")
+        return report
+
+    def _diagnosis(self, attempt: dict, attempts: list[dict]) -> dict:
+        sink, error = attempt["sink"], ERROR_CLASSES[attempt["error"]]
+        content_type = sink.headers.get(b"content-type", b"").decode("latin-1") if sink.status else ""
+        body = self._sample(sink, attempt["error"], sink.events) if sink.status else ""
+        status_text = f"HTTP {sink.status}" if sink.status else error
+        first_line = (body or "(empty body)").strip().splitlines()[0][:200] if sink.status else sink.note
+        return {
+            "error_class": error,
+            "status": sink.status or None,
+            "content_type": content_type,
+            "body": body,
+            "request": diagnosis.describe_request(attempt["head"], attempt["body"], self.secrets),
+            "hint": diagnosis.hint(sink.status, error, content_type=content_type, body=body),
+            "message": f"preflight failed: {status_text}: {first_line}"[:300],
+            "attempts": [
+                {
+                    "parts": sorted(a["parts"]),
+                    "status": a["sink"].status or None,
+                    "error_class": ERROR_CLASSES[a["error"]],
+                }
+                for a in attempts
+            ],  # fmt: skip
+        }
 
     def _expire(self, sink: StreamSink, conn, error_class: int) -> None:
         sink.on_error(_Expired(error_class))
@@ -310,7 +464,10 @@ class ProbeRun:
             in_tok, out_tok, source = sink.usage[0] or prompt.approx_tokens, sink.usage[1], TOKENS_USAGE
         else:
             in_tok, out_tok, source = prompt.approx_tokens, sink.events, TOKENS_COUNTED
-        self.records.append(intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage, seq)
+        self.records.append(intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage, seq,
+                            sink.status)  # fmt: skip
+        if error != OK and error != CANCELLED and len(self.records.samples.get(error, ())) < MAX_SAMPLES:
+            self.records.add_sample(error, sink.status, self._sample(sink, error, out_tok))
         if error == OK:
             self.completed += 1
             if sink.gaps and out_tok:
@@ -541,6 +698,13 @@ class ProbeRun:
             "shard": [c.shard_index, c.shard_count],
             "stages": [s.to_dict() for s in c.stages],
             "connections_opened": self.pool.opened,
+            "request_id": {
+                "header": c.request_id_header if openai.PART_REQUEST_ID in self.parts else None,
+                "nonce": f"{self.ids.nonce:012x}",
+                "shard": c.shard_index,
+            },  # fmt: skip
+            "request_parts": sorted(self.parts),
+            "dropped_parts": self.dropped,
             "stale_connection_retries": self.retried_stale,
             "origin_monotonic": self.origin,  # record times are seconds after this CLOCK_MONOTONIC reading
             "record_bytes": self.records.nbytes,

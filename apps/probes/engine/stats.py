@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
-from apps.probes.engine.records import ERROR_CLASSES, OK, TOKENS_COUNTED, LogHistogram, Records
+from apps.probes.engine.records import ERROR_CLASSES, OK, TOKENS_COUNTED, TRUNCATED, LogHistogram, Records
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -243,6 +243,40 @@ def slo_checks(summary: dict, slo: SLO) -> list[dict]:
     return checks
 
 
+def error_details(records: Records) -> dict:
+    """Per error class over the whole run: how many, by HTTP status, and up to 3 distinct sample
+    bodies (redacted when recorded), so "400 x 338" comes with what the server said."""
+    counts: dict[int, dict[int, int]] = {}
+    for err, status in zip(records.error, records.status, strict=True):
+        if err != OK:
+            by_status = counts.setdefault(err, {})
+            by_status[status] = by_status.get(status, 0) + 1
+    return {
+        ERROR_CLASSES[err]: {
+            "count": sum(by_status.values()),
+            "statuses": {str(code): n for code, n in sorted(by_status.items()) if code},
+            "samples": records.samples.get(err, []),
+        }
+        for err, by_status in sorted(counts.items())
+    }
+
+
+def truncation(records: Records) -> dict:
+    """Cut-off streams: how many, and how many tokens had arrived when each was cut."""
+    tokens = [n for err, n in zip(records.error, records.output_tokens, strict=True) if err == TRUNCATED]
+    return {"count": len(tokens), "output_tokens": distribution(tokens)}
+
+
+def format_error_details(details: dict) -> list[str]:
+    """One line per class and status: `4xx: 400 x 338: {"detail": ...}`."""
+    lines = []
+    for name, d in details.items():
+        statuses = ", ".join(f"{code} x {n}" for code, n in d["statuses"].items()) or f"x {d['count']}"
+        sample = d["samples"][0]["body"] if d["samples"] else ""
+        lines.append(f"{name}: {statuses}" + (f": {sample}" if sample else ""))
+    return lines
+
+
 def summarize(
     records: Records,
     windows: list[Window],
@@ -285,6 +319,8 @@ def summarize(
         "saturation_threshold_ms": saturation_threshold_ms,
         "latencies_trustworthy": not saturated,
         "token_counts_estimated": overall["token_counts_estimated"] > 0,
+        "error_details": error_details(records),
+        "truncated": truncation(records),
     }
 
 

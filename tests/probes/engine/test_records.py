@@ -9,6 +9,7 @@ from apps.probes.engine.records import (
     _COLUMNS,
     ERROR_CLASSES,
     OK,
+    TIMEOUT,
     TOKENS_COUNTED,
     TOKENS_USAGE,
     LogHistogram,
@@ -125,7 +126,7 @@ def test_extend_adds_a_stage_histogram_the_receiver_did_not_have():
 
 def test_row_returns_every_column_of_one_request():
     rec = Records()
-    rec.append(1.0, 1.5, 2.0, 3.0, 10, 20, 15, OK, TOKENS_COUNTED, 2, 7)
+    rec.append(1.0, 1.5, 2.0, 3.0, 10, 20, 15, OK, TOKENS_COUNTED, 2, 7, 200)
     assert rec.row(0) == {
         "intended": 1.0,
         "sent": 1.5,
@@ -137,6 +138,7 @@ def test_row_returns_every_column_of_one_request():
         "error": OK,
         "token_source": TOKENS_COUNTED,
         "stage": 2,
+        "status": 200,
         "seq": 7,
     }
 
@@ -172,9 +174,9 @@ def test_a_round_trip_keeps_extreme_column_values_and_histogram_counts():
     assert histograms(back) == histograms(rec)
 
 
-def test_storage_costs_at_most_52_bytes_per_record():
+def test_storage_costs_at_most_54_bytes_per_record():
     rec = build(simulated_requests(3, 1000))
-    assert rec.nbytes / len(rec) <= 52
+    assert rec.nbytes / len(rec) <= 54  # 52 + the HTTP status, kept for the error details
     assert len(rec.to_bytes()) < rec.nbytes  # and compresses
 
 
@@ -273,3 +275,39 @@ def test_split_parts_one_stage_from_the_rest_with_its_histogram_and_loses_no_row
     assert columns(chosen) == columns(only_stage_1) and histograms(chosen) == histograms(only_stage_1)
     nothing, everything = rec.split(0xFFFF)[1], rec.split(0xFFFF)[0]
     assert len(nothing) == 0 and columns(everything) == columns(rec)
+
+
+def test_a_blob_stored_before_statuses_were_kept_still_reads_with_status_zero():
+    import struct
+    import zlib
+    from array import array
+
+    # The layout of the first storage format: no head, no status column, no samples.
+    columns = [("d", [0.5]), ("d", [0.6]), ("d", [0.7]), ("d", [0.9]), ("I", [12]), ("I", [3]), ("I", [3]),
+               ("B", [OK]), ("B", [TOKENS_USAGE]), ("H", [0]), ("I", [41])]  # fmt: skip
+    raw = struct.pack("<II", 1, 0) + b"".join(array(code, values).tobytes() for code, values in columns)
+    rec = Records.from_bytes(zlib.compress(raw))
+    assert rec.row(0)["seq"] == 41
+    assert rec.row(0)["output_tokens"] == 3
+    assert rec.row(0)["status"] == 0
+    assert rec.samples == {}
+
+
+def test_error_samples_are_kept_distinct_bounded_and_survive_storage_and_merging():
+    from apps.probes.engine.records import HTTP_4XX, MAX_SAMPLE_CHARS, MAX_SAMPLES
+
+    a, b = Records(), Records()
+    for i in range(5):
+        a.add_sample(HTTP_4XX, 400, f"body {i}")
+    a.add_sample(HTTP_4XX, 400, "body 0")
+    assert [s["body"] for s in a.samples[HTTP_4XX]] == ["body 0", "body 1", "body 2"]
+    b.add_sample(HTTP_4XX, 422, "x" * 10_000)
+    b.add_sample(TIMEOUT, 0, "no answer")
+    stored = Records.from_bytes(b.to_bytes())
+    assert stored.samples[TIMEOUT] == [{"status": None, "body": "no answer"}]
+    assert len(stored.samples[HTTP_4XX][0]["body"]) == MAX_SAMPLE_CHARS
+    merged = Records()
+    merged.extend(stored)
+    merged.extend(Records.from_bytes(a.to_bytes()))
+    assert len(merged.samples[HTTP_4XX]) == MAX_SAMPLES
+    assert merged.samples[TIMEOUT][0]["body"] == "no answer"
