@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.checklists.models import Checklist
 from apps.checklists.services import current_responses
 from apps.probes import charts as probe_charts
+from apps.probes.engine.stats import format_error_details
 from apps.probes.models import ProbeRun
 from apps.reports import charts, decision
 from apps.reports.evaluation import collect_inputs, cost_for, latest_runs, reasons_json
@@ -65,6 +66,9 @@ def _probe(run: ProbeRun) -> dict:
         "slo_met": s.get("slo_met"), "client_saturated": s.get("client_saturated"),
         "autoscaling": {k: v for k, v in (s.get("autoscaling") or {}).get("kpis", {}).items() if k != "marks"} or None,
         "recommended_signal": ((s.get("autoscaling") or {}).get("recommendation") or {}).get("signal"),
+        # What failed and what the server said ("4xx: 400 x 3: {...}"), and the cut-off streams.
+        "errors": format_error_details(s.get("error_details") or {}),
+        "truncated": (s.get("truncated") or {}).get("count", 0),
         "headline": {
             "ttft_p95_ms": o.get("ttft_ms", {}).get("p95"), "tpot_p95_ms": o.get("tpot_ms", {}).get("p95"),
             "e2e_p99_ms": o.get("e2e_ms", {}).get("p99"), "error_rate": o.get("error_rate"),

@@ -767,3 +767,13 @@ def test_a_refusal_that_persists_without_the_optional_parts_fails_with_every_att
     d = failed.value.diagnosis
     assert [a["parts"] for a in d["attempts"]] == [["accept", "request_id", "stream_options"], []]
     assert "does not exist" in d["body"]
+
+
+def test_a_transient_refusal_at_the_preflight_is_tried_again_before_the_run_fails(serve):
+    server = serve(lambda seen: [json_response(503, {"error": "warming up"})] if len(server.requests) == 1 else GOOD)
+    _, report = preflight(server)
+    assert report["ok"] and report["requests"] == 2
+    always = serve([json_response(503, {"error": "down"})])
+    with pytest.raises(PreflightFailed) as failed:
+        preflight(always)
+    assert [a["status"] for a in failed.value.diagnosis["attempts"]] == [503, 503, 503]

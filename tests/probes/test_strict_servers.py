@@ -140,3 +140,36 @@ def test_viewers_read_the_compatibility_but_cannot_run_it_and_outsiders_get_404(
     outsider = api_client_for(world.outsider)
     for method in (outsider.get, outsider.post):
         assert method(f"/api/v1/endpoints/{world.endpoint.pk}/compatibility/").status_code == 404
+
+
+# --- the errors reach the report and the webhook -------------------------------------------------
+
+
+def test_a_failed_preflight_reaches_the_webhook_payload_with_its_diagnosis_and_no_key(world, started):
+    from apps.integrations import services as integrations
+    from apps.integrations.models import Delivery
+
+    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hooks",
+                                  url="http://127.0.0.1:9/hook", events=["probe.failed"])  # fmt: skip
+    sim = started(SimConfig(api_key="the-right-key"))
+    run = run_plan(world, point(world, sim, api_key=KEY))
+    payload = Delivery.objects.get(event="probe.failed").payload
+    assert payload["data"]["run"] == run.pk
+    assert payload["data"]["diagnosis"]["status"] == 401 and "API key" in payload["data"]["diagnosis"]["hint"]
+    assert "invalid api key" in payload["data"]["diagnosis"]["body"]
+    assert KEY not in str(payload)
+
+
+def test_a_report_names_each_error_class_with_its_status_and_what_the_server_said(world, started, client):
+    from apps.reports.services import report_create
+
+    sim = started(scenario("flaky", fail_429=0.5, fail_500=0.0, hang=0.0, malformed=0.0, drop=0.0, seed=5))
+    run = run_plan(world, point(world, sim))
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.summary["error_details"]["429"]["statuses"] == {"429": run.summary["error_details"]["429"]["count"]}
+    report = report_create(access=world.access(world.owner), project=world.project)
+    probe = next(p for p in report.snapshot["probes"] if p["run_id"] == run.pk)
+    assert probe["errors"][0].startswith("429: 429 x ") and "injected fault" in probe["errors"][0]
+    client.force_login(world.viewer)
+    page = client.get(reverse("report-detail", kwargs={"org_slug": "acme", "pk": report.pk})).content.decode()
+    assert 'data-testid="report-errors"' in page and "injected fault" in page

@@ -377,6 +377,9 @@ class ProbeRun:
     # --- preflight ---------------------------------------------------------------------------
 
     REFUSAL_STATUSES = (400, 406, 415, 422)  # what a server answers to a field or header it will not take
+    TRANSIENT_STATUSES = (429, 500, 502, 503, 504)  # may pass on a second try: the preflight tries again
+    PREFLIGHT_RETRIES = 2
+    PREFLIGHT_RETRY_DELAY_S = 1.0
 
     PREFLIGHT_PROMPT = Prompt("Say hello in one short sentence.", 8)
 
@@ -402,6 +405,13 @@ class ProbeRun:
         number = 0
         first = await self._attempt(set(self.parts), number)
         attempts = [first]
+        for _ in range(self.PREFLIGHT_RETRIES):  # one unlucky 429 or 5xx must not fail a whole run
+            if first["sink"].status not in self.TRANSIENT_STATUSES:
+                break
+            await asyncio.sleep(self.PREFLIGHT_RETRY_DELAY_S)
+            number += 1
+            first = await self._attempt(set(self.parts), number)
+            attempts.append(first)
         if first["error"] not in (OK, TRUNCATED) and first["sink"].status in self.REFUSAL_STATUSES and self.parts:
             number += 1
             bare = await self._attempt(set(), number)
