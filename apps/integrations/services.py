@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
+from apps.core.headers import header_value_problem
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.integrations import retry, signing, ticketing
@@ -73,6 +74,11 @@ def _validate(connector: Connector) -> None:
             errors["config"] = [f"{Kind(connector.kind).label} needs {', '.join(missing)} in config."]
         elif connector.kind == Kind.GITHUB and str(connector.config["repo"]).count("/") != 1:
             errors["config"] = ['repo is "owner/name".']
+    # A str is a secret being saved now (a stored one comes back as an EncryptedSecret). Ticketing
+    # tokens go in an Authorization header; a webhook secret is an HMAC key that the receiving side
+    # types in too, where a line break or a control character is a paste mistake it never matches.
+    if isinstance(connector.secret, str) and (problem := header_value_problem(connector.secret)):
+        errors["secret"] = [problem]
     if connector.kind != Kind.WEBHOOK and not connector.secret:
         errors["secret"] = ["The API token (Jira, GitHub) or password / bearer token (ServiceNow) is required."]
     if connector.project_id and connector.project.organization_id != connector.organization_id:

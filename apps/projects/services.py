@@ -9,6 +9,7 @@ from django.utils.text import slugify
 from apps.checklists.services import readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
+from apps.core.headers import header_value_problem
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
@@ -138,6 +139,9 @@ def _validate_endpoint(endpoint: Endpoint) -> None:
         errors["base_url"] = ["This field is required."]
     if not endpoint.model_name:
         errors["model_name"] = ["This field is required."]
+    # A str is a key being saved now; a stored one comes back as an EncryptedSecret.
+    if isinstance(endpoint.api_key, str) and (problem := header_value_problem(endpoint.api_key)):
+        errors["api_key"] = [problem]
     if endpoint.api_flavour not in ApiFlavour.values:
         errors["api_flavour"] = ["Unknown API flavour."]
     for name in ("gpu_hourly_usd", "input_usd_per_mtok", "output_usd_per_mtok"):

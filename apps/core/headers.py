@@ -1,0 +1,26 @@
+"""Secrets we send in HTTP request headers (endpoint API keys, connector tokens), checked when saved.
+
+Plain Python, no Django: the services that save such secrets call it, and so may anything else.
+"""
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as (part of) an HTTP header value, or None when it can.
+
+    A CR or LF ends the header line and starts a new one: a key like "sk-1\\r\\nX-Evil: 1" would
+    inject a header into every request the probe sends. Other control characters (tab and DEL
+    included) have no place in a key or token and are refused by servers and proxies. Outside
+    ASCII is refused too, stricter than the Latin-1 an HTTP/1.1 header may carry, because httpx
+    (the connection test, connector deliveries) encodes header values as ASCII and would fail
+    every request with that key instead of refusing it once, here. The message names the kind
+    of character and its position, never the value.
+    """
+    for position, char in enumerate(value, start=1):
+        code = ord(char)
+        if char in "\r\n":
+            return f"Only printable ASCII characters are allowed: character {position} is a line break (CR or LF)."
+        if code < 0x20 or code == 0x7F:
+            return f"Only printable ASCII characters are allowed: character {position} is a control character."
+        if code > 0x7E:
+            return f"Only printable ASCII characters are allowed: character {position} is not ASCII."
+    return None
