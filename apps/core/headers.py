@@ -1,7 +1,26 @@
-"""Secrets we send in HTTP request headers (endpoint API keys, connector tokens), checked when saved.
+"""What we put in HTTP request headers, checked when saved: secrets (endpoint API keys, connector
+tokens) and header names chosen by users (the probe's correlation header).
 
-Plain Python, no Django: the services that save such secrets call it, and so may anything else.
+Plain Python, no Django: the services that save them call it, and so does the probe engine.
 """
+
+import re
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
+# Headers the probe sets itself: a correlation id under one of these names would clash.
+_RESERVED = {"host", "content-length", "content-type", "authorization", "accept", "transfer-encoding", "connection"}
+
+
+def request_id_header(value: str | None) -> str | None:
+    """A header name for the correlation id, or None for "none"/empty (send no id); ValueError otherwise."""
+    value = (value or "").strip()
+    if not value or value.lower() == "none":
+        return None
+    if not _TOKEN.fullmatch(value) or len(value) > 100:
+        raise ValueError(f"{value!r} is not an HTTP header name (letters, digits and -, or none)")
+    if value.lower() in _RESERVED:
+        raise ValueError(f"{value} is a header the request already sets; pick another name, or none")
+    return value
 
 
 def header_value_problem(value: str) -> str | None:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from apps.core.errors import ApplicationError
+from apps.core.headers import request_id_header
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.probes.engine import openai
 from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
@@ -241,7 +242,7 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
         parse_cron(fields["schedule_cron"])
     if fields.get("request_id_header"):
         try:
-            openai.request_id_header(fields["request_id_header"])
+            request_id_header(fields["request_id_header"])
         except ValueError as exc:
             raise _err("request_id_header", f"{exc}.") from None
     cleaned = dict(fields)

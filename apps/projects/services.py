@@ -9,7 +9,7 @@ from django.utils.text import slugify
 from apps.checklists.services import readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
-from apps.core.headers import header_value_problem
+from apps.core.headers import header_value_problem, request_id_header
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
@@ -23,7 +23,7 @@ PROJECT_FIELDS = [
 ENDPOINT_FIELDS = [
     "name", "base_url", "api_flavour", "model_name", "api_key", "metrics_url", "price_model",
     "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas",
-    "input_usd_per_mtok", "output_usd_per_mtok",
+    "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
 ]  # fmt: skip
 
 
@@ -144,6 +144,10 @@ def _validate_endpoint(endpoint: Endpoint) -> None:
         errors["api_key"] = [problem]
     if endpoint.api_flavour not in ApiFlavour.values:
         errors["api_flavour"] = ["Unknown API flavour."]
+    try:
+        request_id_header(endpoint.request_id_header)
+    except ValueError as exc:
+        errors["request_id_header"] = [f"{exc}."]
     for name in ("gpu_hourly_usd", "input_usd_per_mtok", "output_usd_per_mtok"):
         value = getattr(endpoint, name)
         if value is not None and Decimal(value) < 0:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import uuid
 
 import orjson
@@ -27,21 +26,6 @@ PART_STREAM_OPTIONS = "stream_options"  # {"include_usage": true}: the server's 
 PART_ACCEPT = "accept"  # Accept: text/event-stream
 OPTIONAL_PARTS = (PART_REQUEST_ID, PART_STREAM_OPTIONS, PART_ACCEPT)
 DEFAULT_REQUEST_ID_HEADER = "X-Request-Id"
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
-_RESERVED_HEADERS = {"host", "content-length", "content-type", "authorization", "accept", "transfer-encoding",
-                     "connection"}  # fmt: skip
-
-
-def request_id_header(value: str | None) -> str | None:
-    """A header name for the correlation id, or None for "none"/empty: send no id at all."""
-    value = (value or "").strip()
-    if not value or value.lower() == "none":
-        return None
-    if not _TOKEN.fullmatch(value) or len(value) > 100:
-        raise ValueError(f"{value!r} is not an HTTP header name (letters, digits and -, or none)")
-    if value.lower() in _RESERVED_HEADERS:
-        raise ValueError(f"{value} is a header the request already sets; pick another name, or none")
-    return value
 
 
 class RequestIds:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from apps.core.headers import request_id_header
 from apps.core.netguard import pin
 from apps.probes.engine import diagnosis, openai
 from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
@@ -107,7 +108,7 @@ class ProbeConfig:
         if key is not None and (not key.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key)):
             # Written into the request head: a CR or LF would inject header lines.
             raise ValueError("the API key contains control or non-ASCII characters")
-        self.request_id_header = openai.request_id_header(self.request_id_header)
+        self.request_id_header = request_id_header(self.request_id_header)
 
 
 class PreflightFailed(Exception):
