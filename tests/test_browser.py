@@ -359,3 +359,65 @@ def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(page, live_se
     assert "replay search-usage.csv x2" in page.inner_text("h1")
     plan = ProbePlan.objects.get()
     assert plan.profile["stages"][0]["rate"] == round(50 / 60 * 2, 6) and plan.max_tokens == 50
+
+
+def _shot(page, name: str) -> None:
+    """Screenshots for a person to look at, when READINESS_SHOTS names a folder."""
+    folder = os.environ.get("READINESS_SHOTS")
+    if folder:
+        for width, height in ((1440, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=f"{folder}/{name}-{width}.png", full_page=True)
+        page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def test_a_member_checks_compatibility_and_reads_why_a_run_could_not_start(page, live_server, started,
+                                                                           transactional_db):  # fmt: skip
+    from apps.orgs.access import Access
+    from apps.probes import services as probe_services
+    from apps.probes.execution import shard_execute
+    from apps.projects import services as project_services
+    from apps.simulator.scenarios import SimConfig, scenario
+
+    user = make_user("dana")
+    org = org_services.organization_create(name="Initech", slug="initech", owner=user)
+    access = Access.for_user(user)
+    project = project_services.project_create(access=access, organization=org, name="Claims Assistant")
+    strict = started(scenario("strict"))
+    endpoint = project_services.endpoint_create(
+        access=access, project=project, name="strict-vllm", base_url=strict.base_url, model_name="sim-llama-3-8b",
+        price_model="hosted_api", input_usd_per_mtok=1, output_usd_per_mtok=2,
+    )  # fmt: skip
+
+    page.goto(live_server.url + "/")
+    page.fill("#id_username", "dana")
+    page.fill("#id_password", "pw-dana")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/o/initech/")
+    page.goto(f"{live_server.url}/o/initech/projects/{project.slug}/")
+    page.click("text=Compatibility")
+    assert page.is_visible("[data-testid=never-checked]")
+    page.click("[data-testid=check-compatibility]")
+    page.wait_for_selector("[data-testid=compatibility-table]")
+    row = page.locator("[data-testid=compatibility-table] tr", has_text="accepts stream_options")
+    assert row.locator(".pill").inner_text() == "no"
+    assert "left out by probes" in row.inner_text()
+    _shot(page, "compatibility")
+
+    # A key the server refuses: the run stops at its preflight and its page says why.
+    keyed = started(SimConfig(api_key="the-right-key"))
+    project_services.endpoint_update(
+        access=access, endpoint=endpoint, base_url=keyed.base_url, api_key="sk-wrong-key-0123"
+    )
+    profile = {"stages": [{"kind": "poisson", "rate": 5, "duration": 1}]}
+    plan = probe_services.probe_plan_create(access=access, endpoint=endpoint, name="baseline", profile=profile)
+    run = probe_services.probe_run_start(access=access, plan=plan)
+    for shard in run.shards.all():
+        shard_execute(shard_id=shard.pk, org_id=org.pk)
+    page.goto(f"{live_server.url}/o/initech/runs/{run.pk}/")
+    diagnosis = page.locator("[data-testid=diagnosis]")
+    assert diagnosis.is_visible()
+    assert "API key" in diagnosis.inner_text() and "HTTP 401" in diagnosis.inner_text()
+    assert "Bearer [redacted]" in page.locator("[data-testid=diagnosis-request]").inner_text()
+    assert "sk-wrong-key" not in page.content()
+    _shot(page, "diagnosis")

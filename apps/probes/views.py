@@ -1,4 +1,5 @@
 import json
+from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -219,7 +220,8 @@ class EndpointCompatibilityView(OrgMixin, TemplateView):
     def get_context_data(self, **kwargs):
         endpoint = self.get_endpoint()
         report = endpoint.compatibility
-        return super().get_context_data(endpoint=endpoint, report=report,
+        checked_at = datetime.fromisoformat(report["checked_at"]) if report and report.get("checked_at") else None
+        return super().get_context_data(endpoint=endpoint, report=report, checked_at=checked_at,
                                         rows=compat.rows(report) if report else [], **kwargs)  # fmt: skip
 
     def post(self, request, org_slug, pk):
