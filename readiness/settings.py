@@ -223,7 +223,10 @@ READINESS_PROBE_MAX_REQUESTS_PER_DAY = env_int("READINESS_PROBE_MAX_REQUESTS_PER
 READINESS_PROBE_MAX_TOKENS_PER_DAY = env_int("READINESS_PROBE_MAX_TOKENS_PER_DAY", 500_000_000, minimum=1)
 READINESS_PROBE_MAX_PARALLELISM = env_int("READINESS_PROBE_MAX_PARALLELISM", 8, minimum=1)
 # The Celery queue probe shards are sent to (a dedicated worker pool can consume only this one).
-READINESS_PROBE_QUEUE = env_str("READINESS_PROBE_QUEUE", "celery")
+# Probe shards run on their own queue (a worker started with -Q probes): one org's long probes
+# must not hold up everyone's webhook deliveries and usage-log analyses on the default queue.
+READINESS_PROBE_QUEUE = env_str("READINESS_PROBE_QUEUE", "probes")
+READINESS_PROBE_MAX_ACTIVE_RUNS = env_int("READINESS_PROBE_MAX_ACTIVE_RUNS", 3, minimum=1)
 # A running shard that has not reported for this long is declared lost by the reaper.
 READINESS_PROBE_HEARTBEAT_TIMEOUT_S = env_int("READINESS_PROBE_HEARTBEAT_TIMEOUT_S", 30, minimum=5)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apps.core.errors import ApplicationError
 from apps.core.headers import request_id_header
@@ -32,6 +32,16 @@ class Limits:
     max_requests_per_day: int
     max_tokens_per_day: int
     max_parallelism: int
+    max_active_runs: int = 3
+
+
+# Bounds on the per-request numbers, whatever an org's limits: beyond them a plan is a mistake or
+# an attack on the workers (2e9 max_tokens, a negative or 1e300 s timeout).
+MAX_TOKENS_PER_REQUEST = 131_072
+MAX_PROMPT_TOKENS = 262_144
+MAX_REQUEST_TIMEOUT_S = 3600.0
+MAX_SEED = 2**31 - 1
+MAX_REGRESSION_THRESHOLD_PCT = 10_000.0
 
 
 def _err(field: str, message: str):
@@ -226,11 +236,17 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
             "profile",
             f"The plan runs {duration:g} s, beyond the organization's max duration of {limits.max_duration_s} s.",
         )
-    warmup, cooldown = float(fields.get("warmup_s") or 0), float(fields.get("cooldown_s") or 0)
-    if warmup < 0 or cooldown < 0 or (sweep is None and warmup + cooldown >= duration):
+    warmup = _bounded(fields, "warmup_s", 0, duration, default=0)
+    cooldown = _bounded(fields, "cooldown_s", 0, duration, default=0)
+    if sweep is None and warmup + cooldown >= duration:
         raise _err("warmup_s", "Warm-up and cool-down must be >= 0 and together shorter than the run.")
-    if int(fields.get("max_tokens") or 0) < 1:
-        raise _err("max_tokens", "max_tokens must be at least 1.")
+    _bounded(fields, "max_tokens", 1, MAX_TOKENS_PER_REQUEST, default=128, integer=True)
+    _bounded(fields, "prompt_tokens", 1, MAX_PROMPT_TOKENS, default=256, integer=True)
+    timeout = _bounded(fields, "request_timeout_s", 0, MAX_REQUEST_TIMEOUT_S, default=60)
+    if timeout == 0:
+        raise _err("request_timeout_s", "The request timeout must be above 0 s.")
+    _bounded(fields, "seed", 0, MAX_SEED, default=0, integer=True)
+    _bounded(fields, "regression_threshold_pct", 0, MAX_REGRESSION_THRESHOLD_PCT, default=20)
     if fields.get("metrics_url"):
         try:
             parse_http_url(fields["metrics_url"])
@@ -254,6 +270,41 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
         cleaned["profile"] = {"stages": [s.to_dict() for s in stages]}
     cleaned["slo"] = slo.to_dict()
     return cleaned
+
+
+def _bounded(fields: dict, name: str, low: float, high: float, *, default: float, integer: bool = False) -> float:
+    """fields[name] as a finite number in [low, high] (the default when absent), or a clear error."""
+    value = fields.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _err(name, f"{name} must be a number.") from None
+    if isinstance(value, bool) or not math.isfinite(number) or (integer and number != int(number)):
+        raise _err(name, f"{name} must be a finite {'whole ' if integer else ''}number.")
+    if not low <= number <= high:
+        raise _err(name, f"{name} must be between {low:g} and {high:g}.")
+    return number
+
+
+def run_request_budget(remaining_requests: int, remaining_tokens: int, max_tokens: int, planned: float | None,
+                       max_active_runs: int) -> int:  # fmt: skip
+    """How many requests a run may send: its hard stop, passed to the engine, and what it reserves
+    of the day's budget while it runs. An open-loop plan needs what its schedule sends; a closed
+    loop or a sweep (the server's speed decides) gets at most 1/N of what is left, N being the
+    org's cap on runs at once, so that a few runs can share the day."""
+    left = min(remaining_requests, remaining_tokens // max(max_tokens, 1))
+    if planned is not None:
+        # Poisson arrivals scatter around rate x duration (by about its square root): the headroom
+        # keeps a normal schedule from meeting its own hard stop.
+        return max(0, min(left, math.ceil(planned * 1.2) + 20))
+    return max(0, left // max(max_active_runs, 1) or left)
+
+
+def shard_share(total: int, index: int, count: int) -> int:
+    """Shard `index`'s part of `total` requests: the parts add up to the total exactly."""
+    return total // count + (1 if index < total % count else 0)
 
 
 def prompts_from_jsonl(text: str) -> PromptSet:
@@ -320,6 +371,11 @@ def refused_parts(compatibility: dict | None) -> list[str]:
 def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard_index: int, shard_count: int,
                   max_requests: int | None = None) -> tuple[ProbeConfig, object]:  # fmt: skip
     stages, sweep = parse_profile(snap["profile"])
+    if max_requests is None and snap.get("max_requests") is not None:
+        # The day's budget the run reserved at start, split exactly between the shards: a hard stop.
+        max_requests = shard_share(snap["max_requests"], shard_index, shard_count)
+    if sweep is not None and snap.get("max_rate"):
+        sweep = replace(sweep, max_rate=snap["max_rate"])  # a sweep never grows past the org's max rate
     prompts = (
         prompts_from_jsonl(snap["prompts_jsonl"])
         if snap.get("prompts_jsonl")

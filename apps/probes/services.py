@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import timedelta
 
@@ -16,12 +17,14 @@ from apps.core.errors import ApplicationError
 from apps.core.netguard import OutboundRefused
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
+from apps.orgs.models import Organization
 from apps.probes import plans
 from apps.probes.engine import compat
 from apps.probes.engine.records import CANARY_STAGE
 from apps.probes.engine.runner import ProbeConfig
 from apps.probes.engine.stats import SLO, Window, format_error_details, summarize, summarize_canary
 from apps.probes.models import (
+    ACTIVE_STATUSES,
     SHARD_FINISHED,
     ProbeLimits,
     ProbePlan,
@@ -40,6 +43,7 @@ PLAN_FIELDS = [
     "request_id_header",
 ]  # fmt: skip
 LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
+LIMIT_CEILING = 1e12  # beyond any real limit, and within every database's integer columns
 START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
 
 
@@ -60,6 +64,7 @@ def probe_limits(org_id: int) -> plans.Limits:
         max_requests_per_day=pick("max_requests_per_day", "READINESS_PROBE_MAX_REQUESTS_PER_DAY"),
         max_tokens_per_day=pick("max_tokens_per_day", "READINESS_PROBE_MAX_TOKENS_PER_DAY"),
         max_parallelism=settings.READINESS_PROBE_MAX_PARALLELISM,
+        max_active_runs=settings.READINESS_PROBE_MAX_ACTIVE_RUNS,
     )
 
 
@@ -72,8 +77,12 @@ def probe_limits_update(*, access: Access, org, **fields) -> ProbeLimits:
     if unknown:
         raise ApplicationError("Unknown fields.", detail={k: ["Unknown field."] for k in unknown})
     for name, value in fields.items():
-        if value is not None and value <= 0:
-            raise ApplicationError(f"{name} must be positive.", detail={name: ["Must be positive."]})
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ApplicationError(f"{name} must be a positive number.", detail={name: ["Must be a positive number."]})
+        if value > LIMIT_CEILING:
+            raise ApplicationError(f"{name} must be at most {LIMIT_CEILING:g}.", detail={name: ["Too large."]})
     limits, _ = ProbeLimits.objects.get_or_create(organization=org)
     before = snapshot(limits, LIMIT_FIELDS)
     for name, value in fields.items():
@@ -85,16 +94,18 @@ def probe_limits_update(*, access: Access, org, **fields) -> ProbeLimits:
 
 
 def usage_today(org_id: int) -> tuple[int, int]:
-    """(requests, output tokens) of the org's runs of the last 24 hours. A run still going has no
-    totals yet: its shards' sent counters count, with tokens at the plan's max_tokens (the most
-    it can use), so two long runs cannot both start on the same remaining budget."""
+    """(requests, output tokens) of the org's runs of the last 24 hours. A finished run counts what
+    it sent; a run still queued or going counts what it reserved at start (its hard stop, and its
+    max_tokens for each), so that runs started together cannot spend the same budget twice. Runs
+    started before reservations existed count what they have sent so far."""
     runs = ProbeRun.objects.filter(organization_id=org_id, created_at__gte=timezone.now() - timedelta(days=1))
-    agg = runs.aggregate(r=Sum("request_count"), t=Sum("output_tokens"))
-    requests, tokens = agg["r"] or 0, agg["t"] or 0
-    active = runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FINALIZING])
-    for run in active.annotate(sent_so_far=Sum("shards__sent")).only("config"):
-        requests += run.sent_so_far or 0
-        tokens += (run.sent_so_far or 0) * run.config.get("max_tokens", 0)
+    done = runs.exclude(status__in=ACTIVE_STATUSES).aggregate(r=Sum("request_count"), t=Sum("output_tokens"))
+    requests, tokens = done["r"] or 0, done["t"] or 0
+    for run in runs.filter(status__in=ACTIVE_STATUSES).annotate(sent_so_far=Sum("shards__sent")).only("config"):
+        reserved = run.config.get("max_requests")
+        count = reserved if reserved is not None else run.sent_so_far or 0
+        requests += count
+        tokens += count * run.config.get("max_tokens", 0)
     return requests, tokens
 
 
@@ -228,9 +239,18 @@ def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Tr
     """Queue a run of `plan` (one shard per unit of parallelism); tasks are sent on commit."""
     org_id = plan.endpoint.project.organization_id
     require_writer(access, org_id)
+    # One start at a time per org: the checks below read what other starts reserve.
+    Organization.objects.select_for_update().filter(pk=org_id).first()
     limits = probe_limits(org_id)
     # The plan was valid when saved; limits may have been lowered since.
     plans.validate_plan({k: getattr(plan, k) for k in PLAN_FIELDS}, limits)
+    active = ProbeRun.objects.filter(organization_id=org_id, status__in=ACTIVE_STATUSES).count()
+    if active >= limits.max_active_runs:
+        raise ApplicationError(
+            f"The organization already has {active} probe runs queued or running (at most "
+            f"{limits.max_active_runs} at once); wait for one to finish or cancel one.",
+            code="limit_exceeded", status=429,
+        )  # fmt: skip
     requests_today, tokens_today = usage_today(org_id)
     if requests_today >= limits.max_requests_per_day:
         raise ApplicationError(
@@ -247,6 +267,20 @@ def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Tr
     if spec is not None and plans.autoscaling_peak(spec) is None:
         snap["profile"] = {"autoscaling": _autoscaling_capacity(plan, spec, limits)}
     stages, sweep = plans.parse_profile(snap["profile"])
+    canary = plans.autoscaling_canary(plans.autoscaling_spec(snap["profile"]))
+    planned = plans.max_requests_estimate(stages, sweep)
+    if planned is not None and canary is not None:
+        planned += canary.rate * sum(s.duration for s in stages)
+    snap["max_requests"] = plans.run_request_budget(
+        limits.max_requests_per_day - requests_today, limits.max_tokens_per_day - tokens_today,
+        snap["max_tokens"], planned, limits.max_active_runs,
+    )  # fmt: skip
+    if snap["max_requests"] < 1:
+        raise ApplicationError(
+            f"What is left of the organization's max tokens per day ({limits.max_tokens_per_day}) does not cover "
+            f"one request of {snap['max_tokens']} tokens.", code="limit_exceeded", status=429,
+        )  # fmt: skip
+    snap["max_rate"] = limits.max_rate
     run = ProbeRun.objects.create(
         organization_id=org_id, plan=plan, trigger=trigger, config=snap, shard_count=plan.parallelism,
         planned_duration_s=plans.planned_duration(stages, sweep), start_at=time.time() + START_DELAY_S,

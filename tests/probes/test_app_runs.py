@@ -81,25 +81,105 @@ def test_a_used_up_daily_request_budget_refuses_new_runs(world):
     plan = make_plan(world, world.endpoint)
     ProbeLimits.objects.create(organization=world.org, max_requests_per_day=100)
     run = services.probe_run_start(access=world.access(world.owner), plan=plan)
-    ProbeRun.objects.filter(pk=run.pk).update(request_count=100)
+    ProbeRun.objects.filter(pk=run.pk).update(request_count=100, status="succeeded")
     response = api_client_for(world.owner).post(reverse("api:probeplan-start", kwargs={"pk": plan.pk}))
     assert response.status_code == 429
     assert "max requests per day (100)" in response.json()["error"]["message"]
 
 
-def test_a_run_still_going_counts_toward_the_daily_budget_by_what_it_has_sent(world):
-    from apps.probes.models import ProbeShard
-
-    plan = make_plan(world, world.endpoint, max_tokens=10)
-    ProbeLimits.objects.create(organization=world.org, max_requests_per_day=1000, max_tokens_per_day=500)
+def test_a_run_still_going_counts_toward_the_daily_budget_by_what_it_reserved(world):
+    plan = make_plan(world, world.endpoint, max_tokens=10)  # poisson 20/s for 3 s: about 60 requests
+    ProbeLimits.objects.create(organization=world.org, max_requests_per_day=1000, max_tokens_per_day=1000)
     run = services.probe_run_start(access=world.access(world.owner), plan=plan)
-    assert services.usage_today(world.org.pk) == (0, 0)
-    ProbeRun.objects.filter(pk=run.pk).update(status="running")
-    ProbeShard.objects.filter(run=run).update(sent=50)  # the worker's heartbeat
-    assert services.usage_today(world.org.pk) == (50, 500)
-    with pytest.raises(ApplicationError, match="max tokens per day"):
-        services.probe_run_start(access=world.access(world.owner), plan=plan)
+    reserved = run.config["max_requests"]
+    assert 60 <= reserved <= 100, "its schedule with headroom, not the whole day"
+    assert services.usage_today(world.org.pk) == (reserved, reserved * 10)
+    # Finished, it counts what it really sent.
+    ProbeRun.objects.filter(pk=run.pk).update(status="succeeded", request_count=7, output_tokens=70)
+    assert services.usage_today(world.org.pk) == (7, 70)
     assert services.usage_today(world.other_org.pk) == (0, 0)  # another org's budget is its own
+
+
+def test_twenty_starts_against_a_budget_of_ten_requests_never_reserve_more_than_ten(world):
+    """What must survive: the day's budget. Every start reserves its hard stop (a closed loop at
+    most 1/3 of what is left, 3 runs being allowed at once), so together the accepted runs' shards
+    may send at most 10 requests, and the other starts are refused."""
+    plan = make_plan(world, world.endpoint, parallelism=8,
+                     profile={"stages": [{"kind": "concurrent", "concurrency": 512, "duration": 3600}]})  # fmt: skip
+    ProbeLimits.objects.create(organization=world.org, max_requests_per_day=10)
+    accepted, refused = [], 0
+    for _ in range(20):
+        try:
+            accepted.append(services.probe_run_start(access=world.access(world.owner), plan=plan))
+        except ApplicationError as exc:
+            assert exc.status == 429
+            refused += 1
+    assert refused == 20 - len(accepted) >= 17
+    shares = [
+        plans.engine_config(run.config, api_key=None, allow_private=True, shard_index=i, shard_count=8)[0].max_requests
+        for run in accepted for i in range(8)
+    ]  # fmt: skip
+    assert sum(shares) == sum(run.config["max_requests"] for run in accepted) <= 10
+    assert ProbeShard.objects.filter(run__in=accepted).count() == 8 * len(accepted)
+
+
+def test_the_engine_stops_at_the_reserved_budget(world, sim_endpoint):
+    plan = make_plan(world, sim_endpoint, profile={"stages": [{"kind": "concurrent", "concurrency": 4,
+                                                               "duration": 30}]})  # fmt: skip
+    ProbeLimits.objects.create(organization=world.org, max_requests_per_day=12)
+    run = services.probe_run_start(access=world.access(world.owner), plan=plan)
+    assert run.config["max_requests"] == 4, "a closed loop may take 1/3 of what is left (3 runs at once)"
+    shard_execute(shard_id=run.shards.get().pk, org_id=world.org.pk)
+    run.refresh_from_db()
+    assert run.request_count == 4
+    assert run.finished_at is not None
+
+
+def test_an_org_has_at_most_a_few_runs_queued_or_running_at_once(world, settings):
+    settings.READINESS_PROBE_MAX_ACTIVE_RUNS = 2
+    plan = make_plan(world, world.endpoint)
+    first = services.probe_run_start(access=world.access(world.owner), plan=plan)
+    services.probe_run_start(access=world.access(world.owner), plan=plan)
+    with pytest.raises(ApplicationError, match="at most 2 at once") as info:
+        services.probe_run_start(access=world.access(world.owner), plan=plan)
+    assert info.value.status == 429
+    services.probe_run_cancel(access=world.access(world.owner), run=first)
+    ProbeRun.objects.filter(pk=first.pk).update(status="cancelled")
+    assert services.probe_run_start(access=world.access(world.owner), plan=plan).pk  # room again
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("max_tokens", 2_000_000_000, "between 1 and 131072"),
+        ("prompt_tokens", 2_000_000_000, "between 1 and 262144"),
+        ("request_timeout_s", -1, "between 0 and 3600"),
+        ("request_timeout_s", 1e300, "between 0 and 3600"),
+        ("request_timeout_s", 0, "above 0"),
+        ("request_timeout_s", float("nan"), "finite"),
+        ("warmup_s", float("inf"), "finite"),
+        ("seed", -5, "between 0"),
+        ("regression_threshold_pct", 1e9, "between 0 and 10000"),
+        ("max_tokens", 1.5, "whole"),
+    ],
+)  # fmt: skip
+def test_every_number_of_a_plan_is_bounded_with_a_named_error(world, field, value, words):
+    with pytest.raises(ApplicationError) as info:
+        make_plan(world, world.endpoint, **{field: value})
+    assert words in " ".join(info.value.detail[field])
+    assert world.endpoint.probe_plans.count() == 0
+
+
+def test_a_sweep_never_steps_past_the_orgs_max_rate(world, sim_endpoint):
+    plan = make_plan(world, sim_endpoint, profile={"sweep": {"start_rate": 4, "growth": 4, "step_duration": 1.2,
+                                                             "step_warmup": 0.2, "max_steps": 4}})  # fmt: skip
+    services.probe_limits_update(access=world.access(world.owner), org=world.org, max_rate=10)
+    run = services.probe_run_start(access=world.access(world.owner), plan=plan)
+    shard_execute(shard_id=run.shards.get().pk, org_id=world.org.pk)
+    run.refresh_from_db()
+    rates = [step["offered_rate"] for step in run.summary["sweep"]["steps"]]
+    assert rates == [4, 10], "4, then 16 clamped to the limit, where the search stops"
+    assert run.summary["sweep"]["stopped_at_max_rate"] is True
 
 
 def test_a_cron_schedule_creates_a_beat_entry_that_follows_the_plan(world):
@@ -269,3 +349,11 @@ def test_the_project_page_shows_each_plans_latest_run_and_trend(client, world):
     text = page.content.decode()
     assert f'href="/o/acme/runs/{runs[-1].pk}/"' in text and "succeeded" in text
     assert f'id="fig-trend-{plan.pk}"' in text and "plotly.min.js" in text
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1, 0, 1e300, True, "10"])
+def test_an_org_limit_must_be_a_positive_finite_number(world, value):
+    with pytest.raises(ApplicationError) as info:
+        services.probe_limits_update(access=world.access(world.owner), org=world.org, max_rate=value)
+    assert "max_rate" in info.value.detail
+    assert not ProbeLimits.objects.filter(organization=world.org, max_rate__isnull=False).exists()

@@ -498,7 +498,7 @@ class ProbeRun:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _budget_left(self) -> bool:
+    def budget_left(self) -> bool:
         m = self.config.max_requests
         return m is None or self.sent < m
 
@@ -540,7 +540,7 @@ class ProbeRun:
                 cap = asyncio.Semaphore(max(shard_concurrency(stage.concurrency, c.shard_index, c.shard_count), 1))
             dispatched = self.stage_arrivals[index] = []
             for t in times:
-                if self.cancel.is_set() or not self._budget_left():
+                if self.cancel.is_set() or not self.budget_left():
                     break
                 await self._until(t)
                 if self.cancel.is_set():
@@ -554,7 +554,7 @@ class ProbeRun:
                     self._spawn(self._request(t, index, seq))
             if self.cancel.is_set():
                 pass  # in-flight streams get their grace in _drain
-            elif not self._budget_left():
+            elif not self.budget_left():
                 if self._tasks:  # the budget is spent: finish what is in flight, then stop
                     await asyncio.wait(set(self._tasks))
             else:
@@ -564,7 +564,7 @@ class ProbeRun:
 
             async def worker():
                 backoff = 0.0
-                while not self.cancel.is_set() and self._budget_left() and self.clock() - self.origin < end:
+                while not self.cancel.is_set() and self.budget_left() and self.clock() - self.origin < end:
                     error = await self._request(self.clock() - self.origin, index, self._take_seq())
                     if error == CONNECT:
                         # A refused connection fails in microseconds: back off instead of hammering.
@@ -574,7 +574,7 @@ class ProbeRun:
                         backoff = 0.0
 
             await asyncio.gather(*(worker() for _ in range(workers)))
-        stopped_early = self.cancel.is_set() or not self._budget_left()
+        stopped_early = self.cancel.is_set() or not self.budget_left()
         stopped = min(end, self.clock() - self.origin) if stopped_early else end
         self._t = end
         window = Window(index, stage.label, start + warmup, max(stopped, start + warmup))
@@ -587,7 +587,7 @@ class ProbeRun:
         prompts = PromptSet.synthetic(prompt_tokens=canary.prompt_tokens, seed=self.config.seed + 0xCA)
         for t in arrival_times(Stage(CONSTANT, until, rate=canary.rate), seed=0):
             await self._sleep_until(t)  # wakes at once on cancel
-            if self.cancel.is_set() or not self._budget_left():
+            if self.cancel.is_set() or not self.budget_left():
                 return
             await self._until(t)
             self._spawn(self._request(t, CANARY_STAGE, self._take_seq(), prompts, canary.max_tokens))
@@ -677,7 +677,7 @@ class ProbeRun:
                 extra = await driver(self)
             else:
                 for index, stage in enumerate(c.stages):
-                    if self.cancel.is_set() or not self._budget_left():
+                    if self.cancel.is_set() or not self.budget_left():
                         break
                     await self.run_stage(stage, index)
                 self._apply_run_windows()

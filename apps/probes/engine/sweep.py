@@ -24,6 +24,7 @@ class SweepSpec:
     refine_steps: int = 2
     kind: str = POISSON
     keep_up: float = 0.9
+    max_rate: float | None = None  # never step beyond this (the org's limit): the search stops there
 
     def __post_init__(self):
         if self.growth <= 1:
@@ -81,23 +82,29 @@ def sweep_driver(spec: SweepSpec):
             steps.append(result)
             return result
 
+        ceiling = spec.max_rate or float("inf")
         rate = spec.start_rate
         if rate is None:
             baseline = await step(None, SYNCHRONOUS)
             rate = max(baseline["achieved_rate"], 0.1)
+        rate = min(rate, ceiling)
         good = bad = chosen = None
+        capped = False
         for _ in range(spec.max_steps):
-            if run.cancel.is_set():
+            if run.cancel.is_set() or not run.budget_left():
                 break
             result = await step(rate, spec.kind)
             if result["slo_ok"] and result["keeps_up"]:
                 good, chosen = rate, result
-                rate *= spec.growth
+                if rate >= ceiling:
+                    capped = True  # good at the highest rate allowed: nothing above may be tried
+                    break
+                rate = min(rate * spec.growth, ceiling)
             else:
                 bad = rate
                 break
         for _ in range(spec.refine_steps if good is not None and bad is not None else 0):
-            if run.cancel.is_set():
+            if run.cancel.is_set() or not run.budget_left():
                 break
             mid = (good + bad) / 2
             result = await step(mid, spec.kind)
@@ -111,6 +118,7 @@ def sweep_driver(spec: SweepSpec):
                 "max_rate_meeting_slo": round(good, 3) if good is not None else None,
                 "first_failing_rate": round(bad, 3) if bad is not None else None,
                 "stopped_at_saturation": bad is not None,
+                "stopped_at_max_rate": capped,
                 "operating_point": chosen,
             }
         }

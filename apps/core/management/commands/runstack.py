@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from apps.core.management.commands.seed_demo import ADMIN, DEMO_USERS
@@ -31,6 +32,11 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, simulator_port: int, receiver_port: int,
                autoscaling_simulator_port: int, **options):  # fmt: skip
         py = sys.executable
+
+        def worker(queue: str, name: str) -> list[str]:
+            return [py, "-m", "celery", "-A", "readiness", "worker", "-l", "info", "--concurrency", "2",
+                    "-Q", queue, "-n", f"{name}@%h"]  # fmt: skip
+
         commands = {
             "simulator": [py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port", str(simulator_port)],
             "autoscaling simulator": [
@@ -44,7 +50,10 @@ class Command(BaseCommand):
                 "--scenario",
                 "autoscaling",
             ],
-            "worker": [py, "-m", "celery", "-A", "readiness", "worker", "-l", "info", "--concurrency", "2"],
+            # Two workers: probe shards on their own queue, so a long probe never holds up webhook
+            # deliveries, reports and usage-log analyses on the default one.
+            "worker": worker("celery", "default"),
+            "probe worker": worker(settings.READINESS_PROBE_QUEUE, "probes"),
             "beat": [py, "-m", "celery", "-A", "readiness", "beat", "-l", "info"],
             "web": [py, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
         }
