@@ -44,9 +44,27 @@ class PinnedTarget:
     address: str  # the checked IP to connect to
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the low 32 bits are an IPv4 address
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4 2002::/16, NAT64), if any: a
+    6to4 address wrapping 127.0.0.1 or 169.254.169.254 reaches just what the IPv4 one would."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def check_address(ip: IPAddress, *, allow_private: bool) -> None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    wrapped = embedded_ipv4(ip)
+    if wrapped is not None:
+        ip = wrapped
     if any(ip in net for net in ALWAYS_REFUSED if net.version == ip.version):
         raise OutboundRefused(
             f"{ip} is a link-local or cloud-metadata address; requests there are always refused",
@@ -54,7 +72,9 @@ def check_address(ip: IPAddress, *, allow_private: bool) -> None:
         )
     if ip.is_multicast or (ip.is_reserved and not ip.is_loopback):  # ::1 sits in the reserved ::/8
         raise OutboundRefused(f"{ip} is a multicast or reserved address", code="address_forbidden")
-    if not ip.is_global and not allow_private:
+    # Site-local fec0::/10 is deprecated but still routed inside some networks; Python counts it global.
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
+    if (not ip.is_global or site_local) and not allow_private:
         kind = "loopback" if ip.is_loopback else "private"
         raise OutboundRefused(
             f"{ip} is a {kind} address; set READINESS_ALLOW_PRIVATE_ENDPOINTS=true to allow it",

@@ -18,6 +18,8 @@ ALWAYS_REFUSED = [
     "100.100.100.200",  # Alibaba Cloud metadata
     "0.0.0.0",
     "::ffff:169.254.169.254",  # IPv4-mapped metadata address
+    "2002:a9fe:a9fe::1",  # 6to4 wrapping 169.254.169.254
+    "64:ff9b::a9fe:a9fe",  # NAT64 wrapping 169.254.169.254
 ]
 
 PRIVATE = [
@@ -30,9 +32,13 @@ PRIVATE = [
     "100.64.0.1",  # carrier-grade NAT
     "::ffff:10.0.0.1",  # IPv4-mapped private address
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
+    "fec0::1",  # deprecated site-local, still routed inside some networks
+    "2002:7f00:1::1",  # 6to4 wrapping 127.0.0.1
+    "2002:a00:1::",  # 6to4 wrapping 10.0.0.1
+    "64:ff9b::a00:1",  # NAT64 wrapping 10.0.0.1
 ]
 
-PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888"]
+PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "2002:808:808::1"]  # the last: 6to4 of 8.8.8.8
 
 
 def refusal(func, *args, **kwargs) -> OutboundRefused:
