@@ -16,8 +16,10 @@ import httpx
 from apps.core.netguard import OutboundRefused, PinnedTarget, pin
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
-# Credentials never follow a redirect to another origin (a hostile endpoint would collect them).
-SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+# Only these headers follow a redirect to another origin. Credentials come in many names (an
+# X-API-Key, a gateway's token header, a webhook signature): an allow-list cannot miss one the way
+# a list of sensitive names can, and a hostile endpoint's redirect would collect it.
+CROSS_ORIGIN_HEADERS = {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "x-request-id"}
 
 
 def _origin(url: str) -> tuple:
@@ -142,7 +144,7 @@ def _follow(method, url, policy, headers, json, content, started, deadline, trac
                         raise OutboundRefused(f"more than {policy.max_redirects} redirects", code="too_many_redirects")
                     next_url = urljoin(current_url, response.headers["location"])
                     if _origin(next_url) != _origin(current_url):
-                        headers = {k: v for k, v in (headers or {}).items() if k.lower() not in SENSITIVE_HEADERS}
+                        headers = {k: v for k, v in (headers or {}).items() if k.lower() in CROSS_ORIGIN_HEADERS}
                     current_url = next_url
                     redirects.append(current_url)
                     if response.status_code == 303:

@@ -362,15 +362,17 @@ def test_a_redirect_to_a_malformed_url_is_not_followed_and_fails_as_an_http_erro
 def test_credentials_are_not_forwarded_on_a_redirect_to_another_origin(serve):
     second = serve(ok(b"second"))
     first = serve(redirect_to(second.url("/there")))
-    sent = {"Authorization": "Bearer sk-secret", "Cookie": "session=1", "X-Request-Id": "abc"}
+    sent = {"Authorization": "Bearer sk-secret", "Cookie": "session=1", "X-Request-Id": "abc",
+            "X-Api-Key": "custom-secret", "Webhook-Signature": "v1,sig", "X-Gateway-Token": "tok"}  # fmt: skip
 
     response = guarded_request("GET", first.url("/here"), policy=GuardPolicy(allow_private=True), headers=sent)
 
     assert response.body == b"second"
     assert first.seen[0].headers["Authorization"] == "Bearer sk-secret"
     assert first.seen[0].headers["Cookie"] == "session=1"
-    assert "Authorization" not in second.seen[0].headers
-    assert "Cookie" not in second.seen[0].headers
+    assert first.seen[0].headers["X-Api-Key"] == "custom-secret"
+    for name in ("Authorization", "Cookie", "X-Api-Key", "Webhook-Signature", "X-Gateway-Token"):
+        assert name not in second.seen[0].headers, f"{name} followed the redirect to another origin"
     assert second.seen[0].headers["X-Request-Id"] == "abc"
 
 
