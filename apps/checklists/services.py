@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -272,6 +275,7 @@ def response_answer(*, access: Access, response: ItemResponse, status: str, na_r
         raise ApplicationError("Unknown status.", detail={"status": [f"One of {', '.join(Status.values)}."]})
     if status == Status.NOT_APPLICABLE and not na_reason.strip():
         raise ApplicationError("Say why the item does not apply.", detail={"na_reason": ["Required for N/A."]})
+    evidence_url = _evidence_checked(evidence_text, evidence_url, evidence_file)
     has_evidence = (
         evidence_text.strip() or evidence_url or evidence_file or (response.evidence_file and status == response.status)
     )
@@ -294,6 +298,32 @@ def response_answer(*, access: Access, response: ItemResponse, status: str, na_r
     _announce_blocker(response, status_before)
     readiness_changed(project)
     return response
+
+
+EVIDENCE_TEXT_MAX_CHARS = 20_000
+EVIDENCE_URL_MAX_CHARS = 500
+
+
+def _evidence_checked(text: str, url: str, upload) -> str:
+    """The limits on evidence, the same for the page and the API: the file's size, the note's
+    length, and an http(s) link (rendered as a link: no javascript: or data: URLs). Returns the URL."""
+    limit = settings.READINESS_EVIDENCE_MAX_BYTES
+    if upload is not None and upload.size > limit:
+        raise ApplicationError(f"The file is larger than {limit:,} bytes.",
+                               detail={"evidence_file": [f"At most {limit:,} bytes."]})  # fmt: skip
+    if len(text) > EVIDENCE_TEXT_MAX_CHARS:
+        message = f"At most {EVIDENCE_TEXT_MAX_CHARS:,} characters."
+        raise ApplicationError(f"The note is too long. {message}", detail={"evidence_text": [message]})
+    url = url.strip()
+    if url:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            url = ""
+        if not url or len(url) > EVIDENCE_URL_MAX_CHARS:
+            message = f"Give an http(s) URL of at most {EVIDENCE_URL_MAX_CHARS} characters."
+            raise ApplicationError("The evidence link is not a valid http(s) URL.", detail={"evidence_url": [message]})
+    return url
 
 
 def evaluate_automatic(project, *, probe_summary: dict | None, cost: dict | None) -> list[ItemResponse]:

@@ -69,30 +69,13 @@ class ResponseMixin(OrgMixin):
 
 class ResponseAnswerView(ResponseMixin, ActionView):
     def act(self):
-        upload = self.request.FILES.get("evidence_file")
-        if upload is not None and upload.size > settings.READINESS_EVIDENCE_MAX_BYTES:
-            raise ApplicationError(f"The file is larger than {settings.READINESS_EVIDENCE_MAX_BYTES:,} bytes.")
         post = self.request.POST
         response = services.response_answer(
             access=self.access, response=self.get_response(), status=post.get("status", ""),
             na_reason=post.get("na_reason", ""), evidence_text=post.get("evidence_text", ""),
-            evidence_url=_checked_url(post.get("evidence_url", "")), evidence_file=upload,
+            evidence_url=post.get("evidence_url", ""), evidence_file=self.request.FILES.get("evidence_file"),
         )  # fmt: skip
         return f"“{response.item.title}” is now {response.get_status_display().lower()}."
-
-
-def _checked_url(value: str) -> str:
-    from django.core.exceptions import ValidationError
-    from django.core.validators import URLValidator
-
-    value = value.strip()
-    if value:
-        try:
-            URLValidator(schemes=["http", "https"])(value)
-        except ValidationError:
-            raise ApplicationError("The evidence link is not a valid http(s) URL.",
-                                   detail={"evidence_url": ["Give an http(s) URL."]}) from None  # fmt: skip
-    return value
 
 
 class ResponseEvidenceView(ResponseMixin, View):

@@ -232,6 +232,27 @@ def test_an_oversized_evidence_file_is_refused_and_the_answer_kept(client, world
     assert r.status == "pending" and not r.evidence_file
 
 
+def test_evidence_limits_hold_over_the_api_as_on_the_page(world, security, settings, tmp_path):
+    """What must survive: the earlier answer. An oversized file, an overlong note or a link that is
+    not http(s) sent over the API is refused with the field named, as the page refuses it."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT, settings.READINESS_EVIDENCE_MAX_BYTES = tmp_path, 10
+    r = response(security, "sec.supply-chain")
+    client = api_client_for(world.member)
+    url = f"/api/v1/checklist-responses/{r.pk}/answer/"
+    big = client.post(url, {"status": "pass", "evidence_file": SimpleUploadedFile("big.bin", b"x" * 100)})
+    assert big.status_code == 400 and "evidence_file" in big.json()["error"]["detail"]
+    long_note = client.post(url, {"status": "pass", "evidence_text": "x" * 20_001}, format="json")
+    assert long_note.status_code == 400 and "evidence_text" in long_note.json()["error"]["detail"]
+    with pytest.raises(ApplicationError) as info:  # the service itself, whatever the caller
+        checklists.response_answer(access=world.access(world.member), response=r, status="pass",
+                                   evidence_url="javascript:alert(1)")  # fmt: skip
+    assert "evidence_url" in info.value.detail
+    r.refresh_from_db()
+    assert r.status == "pending" and not r.evidence_file and not r.evidence_text
+
+
 # --- automatic items from a completed probe run -------------------------------------------------
 
 
