@@ -161,14 +161,48 @@ def template_save_version(
         raise ApplicationError("A template needs a key, a name and a category.",
                                detail={"name": ["Required."], "category": ["Required."]})  # fmt: skip
     clean = validate_items(items)
+    previous = ChecklistTemplate.objects.filter(organization=organization, key=key).order_by("-version").first()
+    weakened = weakened_blockers({i.key: i.material() for i in previous.items.all()} if previous else {},
+                                 {i["key"]: i for i in clean})  # fmt: skip
+    _require_blocker_owner(access, organization.pk, weakened, "publish a version that removes or downgrades")
     template = ChecklistTemplate.objects.create(
         organization=organization, key=key, version=_next_version(organization, key), name=name.strip(),
         category=category, change_note=change_note[:300], created_by=access.user,
     )  # fmt: skip
     _create_items(template, clean)
+    changes = {"version": [None, template.version], "items": [None, len(clean)]}
+    if weakened:
+        changes["blockers_removed"] = [None, [w["key"] for w in weakened]]
     audit_record(access=access, organization_id=organization.pk, action="template.version", obj=template,
-                 changes={"version": [None, template.version], "items": [None, len(clean)]})  # fmt: skip
+                 changes=changes)  # fmt: skip
     return template
+
+
+def weakened_blockers(before: dict[str, dict], after: dict[str, dict]) -> list[dict]:
+    """Blockers of `before` that `after` drops or downgrades: {key, function, now} each. Items are
+    key -> fields with at least severity and function."""
+    out = []
+    for key, item in before.items():
+        if item["severity"] != Severity.BLOCKER:
+            continue
+        now = after.get(key)
+        if now is None or now["severity"] != Severity.BLOCKER:
+            out.append({"key": key, "function": item["function"], "now": now["severity"] if now else "removed"})
+    return out
+
+
+def _require_blocker_owner(access: Access, org_id: int, weakened: list[dict], what: str) -> None:
+    """Removing or downgrading a blocker is for an admin, or for someone holding the function of
+    every such blocker: a member cannot make their own failing blockers disappear."""
+    if not weakened or access.can_admin(org_id):
+        return
+    missing = sorted({w["function"] for w in weakened if not holds_function(access, org_id, w["function"])})
+    if missing:
+        keys = ", ".join(w["key"] for w in weakened)
+        raise ApplicationError(
+            f"Only an admin or a holder of the {', '.join(missing)} function can {what} blockers ({keys}).",
+            code="forbidden", status=403,
+        )  # fmt: skip
 
 
 def template_diff(old: ChecklistTemplate | None, new: ChecklistTemplate) -> dict:
@@ -230,6 +264,9 @@ def checklist_upgrade(*, access: Access, checklist: Checklist, template: Checkli
     if template.version <= checklist.template.version:
         raise ApplicationError(f"The checklist is already at version {checklist.template.version}.")
     changes = template_diff(checklist.template, template)
+    weakened = weakened_blockers({i.key: i.material() for i in checklist.template.items.all()},
+                                 {i.key: i.material() for i in template.items.all()})  # fmt: skip
+    _require_blocker_owner(access, project.organization_id, weakened, "upgrade to a version that removes or downgrades")
     current = {r.item.key: r for r in current_responses(checklist)}
     keep = {c["key"] for c in changes["unchanged"] + changes["reworded"]}
     for item in template.items.all():
@@ -242,9 +279,18 @@ def checklist_upgrade(*, access: Access, checklist: Checklist, template: Checkli
     old = str(checklist.template)
     checklist.template = template
     checklist.save(update_fields=["template", "updated_at"])
-    audit_record(access=access, organization_id=project.organization_id, action="checklist.upgrade", obj=checklist,
-                 changes={"template": [old, str(template)], **{k: [None, [c["key"] for c in v]]
-                          for k, v in changes.items() if v and k != "unchanged"}})  # fmt: skip
+    record = {"template": [old, str(template)], **{k: [None, [c["key"] for c in v]]
+              for k, v in changes.items() if v and k != "unchanged"}}  # fmt: skip
+    if weakened:  # in full: the report shows which blockers went away, and to what
+        record["blockers_removed"] = [None, weakened]
+    changes["blockers_removed"] = weakened
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="checklist.upgrade",
+        obj=checklist,
+        changes=record,
+    )
     readiness_changed(project)
     return changes
 

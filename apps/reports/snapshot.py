@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.checklists.models import Checklist
 from apps.checklists.services import current_responses
+from apps.core.models import AuditEvent
 from apps.probes import charts as probe_charts
 from apps.probes.engine.stats import format_error_details
 from apps.probes.models import ProbeRun
@@ -78,6 +79,20 @@ def _probe(run: ProbeRun) -> dict:
     }  # fmt: skip
 
 
+def _blockers_removed(checklist) -> list[dict]:
+    """Blockers that upgrades of this checklist dropped or downgraded, with who and when: a report
+    must show that a blocker went away, not just that it no longer fails."""
+    events = AuditEvent.objects.filter(
+        organization_id=checklist.project.organization_id, action="checklist.upgrade", object_id=str(checklist.pk)
+    ).order_by("created_at")
+    return [
+        {"key": w["key"], "function": w["function"], "now": w["now"], "by": e.actor_label, "at": _when(e.created_at),
+         "upgrade": (e.changes.get("template") or [None, None])[1]}
+        for e in events for w in (e.changes.get("blockers_removed") or [None, []])[1] or []
+        if isinstance(w, dict)
+    ]  # fmt: skip
+
+
 def build_snapshot(project) -> dict:
     today = timezone.localdate()
     runs = latest_runs(project)
@@ -93,7 +108,8 @@ def build_snapshot(project) -> dict:
         t = checklist.template
         categories.append({"category": t.category, "name": t.name, "template": t.key, "version": t.version,
                            "checklist_id": checklist.pk, "score": scores.get(t.category, {}),
-                           "items": [_item(r, today) for r in responses]})  # fmt: skip
+                           "items": [_item(r, today) for r in responses],
+                           "blockers_removed": _blockers_removed(checklist)})  # fmt: skip
     probes = [_probe(r) for r in runs]
     figures = {}
     newest = ProbeRun.objects.filter(pk=runs[0].pk).only("timeline").first() if runs else None

@@ -229,7 +229,17 @@ def gate_holders(project, functions) -> list:
 def follow_up_close(*, access: Access, follow_up: FollowUp, note: str = "") -> FollowUp:
     project = follow_up.project
     require_writer(access, project.organization_id)
-    follow_up = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
+    follow_up = FollowUp.objects.select_for_update().select_related("decision").get(pk=follow_up.pk)
+    decision = follow_up.decision
+    # A condition is the approver's: closing it is their call, or a colleague's in the same function.
+    # An org token is nobody, and never may (a personal token acts as its person).
+    if access.user is None or not (
+        access.user.pk == decision.decided_by_id or holds_function(access, project.organization_id, decision.function)
+    ):
+        raise ApplicationError(
+            f"Only the approver who set this condition, or someone holding the {decision.function} function, "
+            "can close it.", code="forbidden", status=403,
+        )  # fmt: skip
     if follow_up.status == FollowUpStatus.DONE:
         raise ApplicationError("The follow-up is already done.", code="conflict", status=409)
     follow_up.status, follow_up.closed_at, follow_up.note = FollowUpStatus.DONE, timezone.now(), note.strip()[:500]

@@ -80,6 +80,43 @@ def test_a_new_version_keeps_the_old_and_reports_what_changed(world, security):
     assert [c["key"] for c in diff["added"]] == ["sec.new"]
 
 
+def test_a_member_cannot_make_a_blocker_disappear_and_a_removal_shows_in_the_audit_and_report(world, security):
+    """What must survive: a failing blocker's reason. A member without the blocker's function can
+    neither publish a version that drops or downgrades it nor upgrade to one; an admin can, and
+    the audit log and the next report say which blocker went, to what, and who did it."""
+    from apps.reports.services import report_create
+
+    v1 = template(world.org)
+    member = world.access(world.member)  # engineering, not security
+    blocker = next(i for i in v1.items.all() if i.severity == "blocker" and i.function == "security")
+    checklists.response_answer(access=world.access(world.owner), response=response(security, blocker.key),
+                               status="fail", evidence_text="prompts logged unredacted")  # fmt: skip
+    items = [i for i in _items_of(v1) if i["key"] != blocker.key]
+    with pytest.raises(ApplicationError) as info:
+        checklists.template_save_version(access=member, organization=world.org, key=v1.key, name=v1.name,
+                                         category=v1.category, items=items)  # fmt: skip
+    assert info.value.status == 403 and blocker.key in info.value.message
+    assert ChecklistTemplate.objects.filter(organization=world.org, key=v1.key).count() == 1
+    # Downgrading is removing too.
+    downgraded = [{**i, "severity": "minor"} if i["key"] == blocker.key else i for i in _items_of(v1)]
+    with pytest.raises(ApplicationError):
+        checklists.template_save_version(access=member, organization=world.org, key=v1.key, name=v1.name,
+                                         category=v1.category, items=downgraded)  # fmt: skip
+    v2 = checklists.template_save_version(access=world.access(world.owner), organization=world.org, key=v1.key,
+                                          name=v1.name, category=v1.category, items=items)  # fmt: skip
+    published = AuditEvent.objects.get(action="template.version", object_id=str(v2.pk))
+    assert published.changes["blockers_removed"] == [None, [blocker.key]]
+    with pytest.raises(ApplicationError) as info:
+        checklists.checklist_upgrade(access=member, checklist=security, template=v2)
+    assert info.value.status == 403
+    security.refresh_from_db()
+    assert security.template == v1
+    checklists.checklist_upgrade(access=world.access(world.owner), checklist=security, template=v2)
+    snap = report_create(access=world.access(world.owner), project=world.project).snapshot
+    removed = next(c for c in snap["categories"] if c["checklist_id"] == security.pk)["blockers_removed"]
+    assert [(r["key"], r["now"], r["by"]) for r in removed] == [(blocker.key, "removed", "owner")]
+
+
 @pytest.mark.parametrize(
     "items, field",
     [

@@ -211,6 +211,31 @@ def test_conditions_become_follow_ups_and_keep_the_gate_conditional_until_done(w
     assert "gate_conditions" not in codes(world)
 
 
+def test_only_the_approver_or_a_holder_of_its_function_closes_a_condition(world, team, tokens):
+    """What must survive: the approver's condition. Finance, or an org token, cannot close an
+    engineering approver's condition; the approver or another engineer can."""
+    from apps.orgs.access import Access
+    from apps.orgs.models import ApiToken
+
+    decision = signoffs.signoff_decide(access=team["eng"], project=world.project, function="engineering",
+                                       verdict="approve_with_conditions", conditions=["a", "b"])  # fmt: skip
+    first, second = decision.follow_ups.order_by("pk")
+    org_token = Access.for_token(ApiToken.objects.get(lookup_id=tokens["read_write"].split("_")[1]))
+    for access in (team["fin"], org_token):
+        with pytest.raises(ApplicationError) as info:
+            signoffs.follow_up_close(access=access, follow_up=first, note="closing it for them")
+        assert info.value.status == 403 and "engineering" in info.value.message
+    first.refresh_from_db()
+    assert first.status == "open"
+    signoffs.follow_up_close(access=team["eng"], follow_up=first, note="done")  # the approver
+    make_user("eng2")
+    org_services.membership_add(access=team["owner"], org=world.org, username="eng2", role=Role.MEMBER,
+                                functions=["engineering"])  # fmt: skip
+    colleague = world.access(Membership.objects.get(user__username="eng2").user)
+    signoffs.follow_up_close(access=colleague, follow_up=second, note="done too")  # same function
+    assert set(decision.follow_ups.values_list("status", flat=True)) == {"done"}
+
+
 # --- staleness ----------------------------------------------------------------------------------
 
 
