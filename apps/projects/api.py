@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
+from apps.core.errors import ApplicationError
 from apps.core.idempotency import IdempotentCreateMixin
 from apps.core.netguard import OutboundRefused, parse_http_url
 from apps.orgs.access import request_access
@@ -117,7 +118,9 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
             profile = costs.traffic_save(access=request_access(request), project=project, **body.validated_data)
             return Response(TrafficSerializer(profile).data)
         profile = getattr(project, "traffic", None) if hasattr(project, "traffic") else None
-        return Response(TrafficSerializer(profile).data if profile else None)
+        if profile is None:  # an empty 200 is no JSON at all: say what is missing instead
+            raise ApplicationError("No expected traffic is set for this project yet.", code="not_found", status=404)
+        return Response(TrafficSerializer(profile).data)
 
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["get"])

@@ -332,3 +332,9 @@ def test_a_stored_log_that_vanished_before_its_analysis_fails_with_the_reason(wo
     services.usage_log_analyse(log.pk)
     log.refresh_from_db()
     assert log.status == "failed" and "No stored log named '2026/november.csv'" in log.error
+
+
+def test_the_traffic_of_a_project_without_one_is_a_404_in_the_error_shape(world):
+    response = api_client_for(world.member).get(f"/api/v1/projects/{world.project.pk}/traffic/")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "No expected traffic is set for this project yet."
