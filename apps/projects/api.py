@@ -30,9 +30,11 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         required=False,
         help_text="Organization slug; may be omitted when the caller belongs to one organization.",
     )
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    # Method fields, not defaults: a field's default is skipped on PATCH, and the answer then lacks
+    # a property the schema requires; a project made by an org token has no owner (null).
+    owner = serializers.SerializerMethodField()
     slug = serializers.SlugField(max_length=60, required=False)
-    endpoint_count = serializers.IntegerField(read_only=True, default=0)
+    endpoint_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
@@ -42,6 +44,13 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "created_at", "updated_at",
         ]  # fmt: skip
         validators = []  # uniqueness is the service's job (one clear error, on every path)
+
+    def get_owner(self, project) -> str | None:
+        return project.owner.username if project.owner_id else None
+
+    def get_endpoint_count(self, project) -> int:
+        count = getattr(project, "endpoint_count", None)  # annotated by the list's queryset
+        return count if count is not None else project.endpoints.count()
 
     def get_fields(self):
         fields = super().get_fields()
