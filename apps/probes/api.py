@@ -17,6 +17,7 @@ from apps.orgs.access import request_access
 from apps.probes import services
 from apps.probes.engine.report import request_rows
 from apps.probes.models import ProbePlan, ProbeRun
+from apps.probes.schemas import ProfileField, SLOField
 from apps.probes.selectors import (
     plan_list,
     run_comparison,
@@ -32,12 +33,8 @@ from apps.projects.selectors import endpoint_list
 class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     endpoint = serializers.PrimaryKeyRelatedField(queryset=ProbePlan.objects.none())
     organization = serializers.CharField(source="endpoint.project.organization.slug", read_only=True)
-    profile = serializers.JSONField(
-        help_text='{"stages": [{"kind": "poisson", "rate": 5, "duration": 60}]} or {"sweep": {...}}'
-    )
-    slo = serializers.JSONField(
-        required=False, help_text='{"ttft_p95_ms": 500, "error_rate": 0.01} or "ttft_p95=500ms,error_rate=1%"'
-    )
+    profile = ProfileField()
+    slo = SLOField(required=False)
 
     class Meta:
         model = ProbePlan
