@@ -241,11 +241,29 @@ READINESS_EVIDENCE_MAX_BYTES = env_int("READINESS_EVIDENCE_MAX_BYTES", 10_000_00
 DATA_UPLOAD_MAX_MEMORY_SIZE = READINESS_EVIDENCE_MAX_BYTES + 1_000_000
 # Prices older than this many days are flagged as stale on the cost page and in reports.
 READINESS_PRICE_MAX_AGE_DAYS = env_int("READINESS_PRICE_MAX_AGE_DAYS", 90, minimum=1)
-# Largest usage log accepted for upload (CSV / JSONL, optionally gzipped), in bytes.
-READINESS_USAGE_LOG_MAX_BYTES = env_int("READINESS_USAGE_LOG_MAX_BYTES", 5_000_000_000, minimum=1024)
+# Largest usage log accepted for upload (CSV / JSONL, optionally gzipped), in bytes; checked by
+# the upload service. Bigger logs go in the import folder below.
+READINESS_USAGE_LOG_MAX_BYTES = env_int("READINESS_USAGE_LOG_MAX_BYTES", 500_000_000, minimum=1024)
 # Usage logs already on the server (a shared volume, a synced bucket): each org sees only its own
 # folder, <dir>/<org slug>/, and may analyse a file there instead of uploading it.
 READINESS_USAGE_LOG_IMPORT_DIR = Path(env_str("READINESS_USAGE_LOG_IMPORT_DIR", str(VAR_DIR / "usage-imports")))
+# All usage logs an organization has uploaded (and not deleted) together, in bytes.
+READINESS_USAGE_LOG_ORG_QUOTA_BYTES = env_int("READINESS_USAGE_LOG_ORG_QUOTA_BYTES", 2_000_000_000, minimum=1024)
+# One analysis stops with an error naming the cap beyond: this many bytes read after
+# decompression (a gzip bomb), this many rows, this many distinct users + tenants + minutes.
+READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES = env_int("READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES", 10_000_000_000,
+                                                     minimum=1024)  # fmt: skip
+READINESS_USAGE_LOG_MAX_ROWS = env_int("READINESS_USAGE_LOG_MAX_ROWS", 100_000_000, minimum=1)
+READINESS_USAGE_LOG_MAX_DISTINCT = env_int("READINESS_USAGE_LOG_MAX_DISTINCT", 5_000_000, minimum=1)
+# Time limits of one analysis (seconds): past the soft one it fails with a message; the hard one
+# kills the worker process (the reaper then fails the log).
+READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S = env_int("READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S", 1800, minimum=1)
+READINESS_USAGE_LOG_TIME_LIMIT_S = env_int("READINESS_USAGE_LOG_TIME_LIMIT_S", 1860, minimum=2)
+if READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S >= READINESS_USAGE_LOG_TIME_LIMIT_S:
+    raise ImproperlyConfigured("READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S must be below READINESS_USAGE_LOG_TIME_LIMIT_S")
+# An analysis whose worker has not reported for this long is presumed dead: the reaper fails it,
+# and a redelivered message may claim it again. The worker reports every quarter of this.
+READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S = env_int("READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S", 120, minimum=10)
 
 # --- integrations (apps/integrations) -----------------------------------------------------
 # Where this deployment is reached: links in webhook payloads and tickets point here.
@@ -277,6 +295,7 @@ CELERY_BEAT_SCHEDULE = {
     # Expiring waivers and ageing probes change decisions without any event: re-evaluate hourly.
     "readiness-refresh": {"task": "apps.reports.tasks.readiness_refresh_task", "schedule": 3600.0},
     "deliveries-due": {"task": "apps.integrations.tasks.deliveries_due_task", "schedule": 10.0},
+    "usage-log-reaper": {"task": "apps.costs.tasks.usage_log_reaper_task", "schedule": 30.0},
 }
 
 # --- logging --------------------------------------------------------------------------------

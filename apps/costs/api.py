@@ -88,10 +88,11 @@ class ReplaySerializer(StrictFieldsMixin, serializers.Serializer):
     seconds_per_minute = serializers.FloatField(default=6.0)
 
 
-class UsageLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """Usage logs: a multipart upload (`project`, `file`) or a log already stored on the server
     (`project`, `stored_name`; see `stored`); a worker analyses each. `apply` takes a log's traffic
-    shape as the project's expected traffic; `replay` makes a probe plan of its busiest hour."""
+    shape as the project's expected traffic; `replay` makes a probe plan of its busiest hour.
+    DELETE removes a log and its uploaded file, freeing the organization's storage quota."""
 
     serializer_class = UsageLogSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -108,6 +109,9 @@ class UsageLogViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         else:
             serializer.instance = services.usage_log_upload(access=access, project=data["project"],
                                                             upload=data["file"])  # fmt: skip
+
+    def perform_destroy(self, instance):
+        services.usage_log_delete(access=request_access(self.request), log=instance)
 
     @extend_schema(
         parameters=[OpenApiParameter("project", int, required=True)], responses=StoredLogSerializer(many=True)

@@ -100,11 +100,20 @@ class UsageLog(TimeStampedModel):
     hourly_requests = models.JSONField(default=list, blank=True)  # for the chart
     error = models.CharField(max_length=500, blank=True)
     analysed_at = models.DateTimeField(null=True, blank=True)
+    # The analysis in progress: which attempt holds it (a token a redelivered message cannot
+    # guess), when its worker last reported, and how many workers have claimed it. A worker
+    # whose heartbeat went stale is presumed dead: a redelivery may claim the log again, and
+    # the reaper fails it.
+    claim = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # The reaper's query: analyses whose heartbeat is old.
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="usagelog_status_heartbeat")]
 
     def __str__(self) -> str:
         return self.name

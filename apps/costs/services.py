@@ -7,10 +7,17 @@ newest successful probe run (its SLO-compliant throughput, per replica), the end
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
+import zlib
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
@@ -19,6 +26,8 @@ from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
+
+logger = logging.getLogger(__name__)
 
 PRICE_FIELDS = ["name", "provider", "usd_per_gpu_hour", "spot_usd_per_gpu_hour", "hbm_gb", "hbm_bandwidth_gb_per_s",
                 "usd_per_mtok_input", "usd_per_mtok_output", "source", "as_of"]  # fmt: skip
@@ -225,21 +234,56 @@ USAGE_SUFFIXES = stored.SUFFIXES
 
 @transaction.atomic
 def usage_log_upload(*, access: Access, project, upload) -> UsageLog:
-    """Keep the file and queue its analysis (a worker streams it: tens of millions of rows are fine)."""
+    """Keep the file and queue its analysis (a worker streams it: tens of millions of rows are fine).
+
+    Refused beyond READINESS_USAGE_LOG_MAX_BYTES for the file, and beyond the organization's
+    READINESS_USAGE_LOG_ORG_QUOTA_BYTES for all its uploaded logs together."""
     require_writer(access, project.organization_id)
     name = (upload.name or "").rsplit("/", 1)[-1]
     if not name.lower().endswith(USAGE_SUFFIXES):
         raise ApplicationError("A usage log is a .csv or .jsonl file (optionally .gz).",
                                detail={"file": [f"Expected one of {', '.join(USAGE_SUFFIXES)}."]})  # fmt: skip
-    if upload.size > settings.READINESS_USAGE_LOG_MAX_BYTES:
-        raise ApplicationError(f"The file is larger than {settings.READINESS_USAGE_LOG_MAX_BYTES:,} bytes.",
-                               detail={"file": ["Too large."]})  # fmt: skip
-    log = UsageLog.objects.create(project=project, name=name[:200], file=upload, size_bytes=upload.size,
+    size, most = upload.size, settings.READINESS_USAGE_LOG_MAX_BYTES
+    if size > most:
+        message = (f"The file is {size:,} bytes; an uploaded usage log may be at most {most:,} bytes "
+                   "(READINESS_USAGE_LOG_MAX_BYTES). Gzip it, or have an operator put it in the "
+                   "organization's import folder.")  # fmt: skip
+        raise ApplicationError(message, detail={"file": [message]})
+    # Lock the organization's row so that two uploads at once cannot both fit in the last space.
+    Organization.objects.select_for_update().get(pk=project.organization_id)
+    used = _usage_logs_stored_bytes(project.organization_id)
+    quota = settings.READINESS_USAGE_LOG_ORG_QUOTA_BYTES
+    if used + size > quota:
+        message = (f"The organization's usage logs already take {used:,} of its {quota:,} bytes "
+                   f"(READINESS_USAGE_LOG_ORG_QUOTA_BYTES); this {size:,}-byte file does not fit. "
+                   "Delete logs that are no longer needed (API: DELETE /api/v1/usage-logs/<id>/).")  # fmt: skip
+        raise ApplicationError(message, detail={"file": [message]})
+    log = UsageLog.objects.create(project=project, name=name[:200], file=upload, size_bytes=size,
                                   uploaded_by=access.user)  # fmt: skip
     audit_record(access=access, organization_id=project.organization_id, action="usage_log.upload", obj=log,
                  changes={"name": [None, log.name], "size_bytes": [None, log.size_bytes]})  # fmt: skip
     transaction.on_commit(lambda: _queue_analysis(log.pk))
     return log
+
+
+def _usage_logs_stored_bytes(org_id: int) -> int:
+    """Bytes of the org's uploaded logs (logs in the import folder are the operator's, not counted)."""
+    uploaded = UsageLog.objects.filter(project__organization_id=org_id).exclude(file="")
+    return uploaded.aggregate(total=Sum("size_bytes"))["total"] or 0
+
+
+@transaction.atomic
+def usage_log_delete(*, access: Access, log: UsageLog) -> None:
+    """Delete the log, its analysis and its uploaded file (which frees the org's quota). A worker
+    still analysing it loses its claim and stops at its next heartbeat."""
+    require_writer(access, log.project.organization_id)
+    audit_record(access=access, organization_id=log.project.organization_id, action="usage_log.delete", obj=log,
+                 changes={"name": [log.name, None], "size_bytes": [log.size_bytes, None]})  # fmt: skip
+    file = log.file
+    log.delete()
+    if file:
+        storage, name = file.storage, file.name
+        transaction.on_commit(lambda: storage.delete(name))
 
 
 def usage_log_from_stored(*, access: Access, project, name: str) -> UsageLog:
@@ -271,35 +315,143 @@ def _queue_analysis(log_id: int) -> None:
     usage_log_analyse_task.delay(log_id)
 
 
+# A log whose analysis killed this many workers (out of memory, hard time limit) is not tried again.
+USAGE_LOG_MAX_ATTEMPTS = 3
+# What each cap is called where an operator changes it: named in the error the user sees.
+_LIMIT_SETTINGS = {"bytes": "READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES", "rows": "READINESS_USAGE_LOG_MAX_ROWS",
+                   "distinct": "READINESS_USAGE_LOG_MAX_DISTINCT"}  # fmt: skip
+_CHART_HOURS = 24 * 62
+
+
+class _ClaimLost(Exception):
+    """The log is no longer this attempt's: reaped, deleted, or claimed by another worker."""
+
+
+def _stale_analysis(now) -> Q:
+    """An analysis whose worker has not reported within the heartbeat timeout (presumed dead)."""
+    stale = now - timedelta(seconds=settings.READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S)
+    # No heartbeat at all: claimed before heartbeats existed; its last change says how old it is.
+    return Q(status=UsageLogStatus.ANALYSING) & (
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, updated_at__lt=stale)
+    )
+
+
+class _Heartbeat:
+    """Reports the attempt alive every quarter of the timeout, and stops it (raises _ClaimLost)
+    once the log is not its own any more, so that it does not work on for nothing."""
+
+    def __init__(self, log_id: int, claim: str) -> None:
+        self.log_id, self.claim = log_id, claim
+        self.every_s = settings.READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S / 4
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        mine = UsageLog.objects.filter(pk=self.log_id, status=UsageLogStatus.ANALYSING, claim=self.claim)
+        if not mine.update(heartbeat_at=timezone.now()):
+            raise _ClaimLost
+
+
+def _usage_log_claim(log_id: int) -> str | None:
+    """Claim the log for one attempt (a conditional update: of two workers, one wins): a queued
+    log, or one whose worker stopped heartbeating (its message was redelivered after the worker
+    died). Returns the claim, or None: done, failed, gone, or analysed by a live worker."""
+    now = timezone.now()
+    claim = uuid.uuid4().hex
+    claimable = UsageLog.objects.filter(Q(status=UsageLogStatus.QUEUED) | _stale_analysis(now), pk=log_id)
+    if claimable.filter(attempts__lt=USAGE_LOG_MAX_ATTEMPTS).update(
+        status=UsageLogStatus.ANALYSING, claim=claim, heartbeat_at=now, attempts=F("attempts") + 1, updated_at=now
+    ):
+        return claim
+    # A log that has stopped every worker it was given is failed rather than tried again.
+    claimable.update(status=UsageLogStatus.FAILED, claim="", analysed_at=now, updated_at=now,
+                     error=f"The analysis stopped its worker {USAGE_LOG_MAX_ATTEMPTS} times (killed, out of memory "
+                           "or past the hard time limit); it is not tried again.")  # fmt: skip
+    return None
+
+
+def _usage_log_finish(log_id: int, claim: str, **fields) -> bool:
+    """Store the attempt's outcome, only if the log is still its own (not reaped, not reclaimed)."""
+    now = timezone.now()
+    mine = UsageLog.objects.filter(pk=log_id, status=UsageLogStatus.ANALYSING, claim=claim)
+    return bool(mine.update(**fields, claim="", analysed_at=now, updated_at=now))
+
+
 def usage_log_analyse(log_id: int) -> UsageLog | None:
-    """Analyse a queued log once (claimed by a conditional update); failures are stored, not raised."""
+    """Analyse a log once: claimed by a conditional update (a redelivered message finds it taken,
+    unless its worker died), heartbeating while it reads, within the caps (settings
+    READINESS_USAGE_LOG_*). Failures are stored on the log with their reason, not raised.
+    Returns the log, or None when this call did not analyse it."""
     from apps.costs import usage
     from apps.reports.evaluation import latest_runs
 
-    if not UsageLog.objects.filter(pk=log_id, status=UsageLogStatus.QUEUED).update(status=UsageLogStatus.ANALYSING):
+    claim = _usage_log_claim(log_id)
+    if claim is None:
         return None
-    log = UsageLog.objects.select_related("project", "project__organization").get(pk=log_id)
-    runs = latest_runs(log.project)
+    try:
+        log_row = UsageLog.objects.select_related("project", "project__organization").get(pk=log_id)
+        fields = _usage_log_analysis(log_row, _Heartbeat(log_id, claim), usage, latest_runs)
+    except _ClaimLost:
+        return None
+    except SoftTimeLimitExceeded:
+        fields = _failed(f"The analysis took longer than {settings.READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S:,} s "
+                         "(READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S) and was stopped. Analyse a shorter "
+                         "stretch of the log.")  # fmt: skip
+    except usage.UsageLimitExceeded as exc:
+        setting = _LIMIT_SETTINGS.get(exc.limit)
+        fields = _failed(f"The log is too large to analyse: {exc}" + (f" ({setting})." if setting else "."))
+    except UsageLog.DoesNotExist:
+        return None
+    except (OSError, ValueError, UnicodeDecodeError, EOFError, zlib.error) as exc:
+        # EOFError: a gzip cut short; zlib.error: a corrupt one; OSError: not gzip, or unreadable.
+        fields = _failed(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a bug must not leave the log "analysing" until the reaper
+        logger.exception("usage log %s: the analysis crashed", log_id)
+        fields = _failed(f"The analysis failed unexpectedly ({type(exc).__name__}).")
+    if not _usage_log_finish(log_id, claim, **fields):
+        return None
+    return UsageLog.objects.filter(pk=log_id).first()
+
+
+def _failed(message: str) -> dict:
+    return {"status": UsageLogStatus.FAILED, "error": message[:500]}
+
+
+def _usage_log_analysis(log_row: UsageLog, heartbeat: _Heartbeat, usage, latest_runs) -> dict:
+    runs = latest_runs(log_row.project)
     replica_rps, usd_per_mtok_output = None, 0.0
     if runs:
         overall = (runs[0].summary or {}).get("overall") or {}
         replicas = runs[0].plan.endpoint.min_replicas or 1
         replica_rps = (overall.get("goodput") or 0.0) / replicas or None
-        projection = project_projection(log.project, runs[0]) or {}
+        projection = project_projection(log_row.project, runs[0]) or {}
         usd_per_mtok_output = projection.get("cost_per_1m_output_tokens_usd") or 0.0
-    try:
-        result = usage.analyze_usage(_usage_log_path(log), replica_goodput_requests_per_s=replica_rps,
-                                     usd_per_mtok_output=usd_per_mtok_output)  # fmt: skip
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        log.status, log.error = UsageLogStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
-    else:
-        per_minute = result.requests_per_minute()
-        log.hourly_requests = [sum(per_minute[i : i + 60]) for i in range(0, len(per_minute), 60)][: 24 * 62]
-        log.analysis, log.status, log.error = result.to_dict(), UsageLogStatus.DONE, ""
-        log.analysis["busiest_hour"] = result.busiest_hour()
-    log.analysed_at = timezone.now()
-    log.save()
-    return log
+    limits = usage.Limits(max_bytes=settings.READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES,
+                          max_rows=settings.READINESS_USAGE_LOG_MAX_ROWS,
+                          max_distinct=settings.READINESS_USAGE_LOG_MAX_DISTINCT)  # fmt: skip
+    heartbeat()
+    result = usage.analyze_usage(_usage_log_path(log_row), replica_goodput_requests_per_s=replica_rps,
+                                 usd_per_mtok_output=usd_per_mtok_output, limits=limits,
+                                 progress=heartbeat)  # fmt: skip
+    analysis = result.to_dict()
+    analysis["busiest_hour"] = result.busiest_hour()
+    return {"status": UsageLogStatus.DONE, "error": "", "analysis": analysis,
+            "hourly_requests": result.hourly_requests(_CHART_HOURS)}  # fmt: skip
+
+
+def usage_logs_reap(*, now=None) -> int:
+    """Fail analyses whose worker stopped heartbeating (lost, killed, past the hard time limit);
+    returns how many. Their worker, should it come back, finds its claim gone and stores nothing."""
+    now = now or timezone.now()
+    return UsageLog.objects.filter(_stale_analysis(now)).update(
+        status=UsageLogStatus.FAILED, claim="", analysed_at=now, updated_at=now,
+        error=(f"The analysis stopped: its worker sent no heartbeat for "
+               f"{settings.READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S:,} s (READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S). "
+               "It was lost, killed (out of memory?) or stopped at the hard time limit "
+               f"({settings.READINESS_USAGE_LOG_TIME_LIMIT_S:,} s, READINESS_USAGE_LOG_TIME_LIMIT_S)."),
+    )  # fmt: skip
 
 
 @transaction.atomic

@@ -8,11 +8,18 @@ line numbers; they never stop the analysis.
 Memory: rows are never kept. What grows is
 - one small record per distinct user (requests, tokens, busiest minute): needed for the Gini
   coefficient and the top-1% share, which depend on every user's total; ~150 bytes a user;
-- one record per distinct minute (a month is 43,800 minutes, a year ~525k);
+- one record per minute that has requests: the time axis is sparse, so two rows a thousand
+  years apart cost two records, not a slot for every minute between them (idle minutes are
+  only filled in for the few stretches that are shown: the busiest hour, the hourly chart);
 - the per-user counts of the last few minutes (`reorder_window_minutes`), to find each user's
   busiest minute. Logs are written roughly in time order; a row older than the window is
   still counted in every total, but its minute's per-user split is then approximate
   (reported as `late_rows`).
+
+Caps (`Limits`): a log is refused with `UsageLimitExceeded`, naming the cap, once it has expanded
+to more than `max_bytes` (a gzip bomb stops there, not at the end of the file), holds more than
+`max_rows` lines, more than `max_distinct` users, tenants and minutes together (what the memory
+above grows with), or one line longer than `MAX_LINE_CHARS` (a line is read whole).
 
 Why per minute: capacity is sized for the busiest minute, so one user asking 50 questions in
 a minute needs more replicas than 500 users asking one each spread over the day, though the
@@ -24,10 +31,12 @@ from __future__ import annotations
 import csv
 import gzip
 import heapq
+import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from apps.costs.pricing import DemandCurve
@@ -44,6 +53,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency, json is the fa
     _JSONError = (ValueError,)
 
 SECONDS_PER_MINUTE = 60
+MINUTES_PER_HOUR = 60
 TOKENS_PER_MTOK = 1_000_000
 # Epoch seconds beyond this (year 5138) are almost surely milliseconds: refused, not guessed.
 _MAX_EPOCH_S = 1e11
@@ -52,6 +62,32 @@ TENANT_KEYS = ("tenant", "tenant_id")
 # A probe stage needs a positive rate: an idle minute replays at this trickle (≈ nothing).
 IDLE_RATE_PER_S = 0.001
 REPLAY_MINUTES = 60
+# One line is read into memory whole: a usage row is ~100 characters, a "line" of a gigabyte is an attack.
+MAX_LINE_CHARS = 1_000_000
+# requests_per_minute() fills in every idle minute: it is refused beyond this span (~4 years,
+# ~17 MB). The analysis itself never needs it (see the module docstring).
+MAX_DENSE_MINUTES = 4 * 366 * 24 * 60
+# The progress callback (the worker's heartbeat) is called every this many lines, and for a file
+# at every block read from it too (a few long lines must not silence it).
+PROGRESS_EVERY_LINES = 10_000
+
+
+class UsageLimitExceeded(ValueError):
+    """The log is beyond one of the caps; `limit` names which ("bytes", "rows", "distinct", "line")."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one analysis; None means no cap (a caller that trusts its input, such as a bench)."""
+
+    max_bytes: int | None = None  # bytes read from the file, after decompression
+    max_rows: int | None = None  # lines, bad ones and the header included
+    max_distinct: int | None = None  # distinct users + tenants + minutes with requests
+    max_line_chars: int = MAX_LINE_CHARS
 
 
 @dataclass
@@ -112,18 +148,45 @@ class UsageAnalysis:
             yield tenant, rec[0], rec[1], rec[2], self._usd(rec)
 
     def requests_per_minute(self) -> list[int]:
-        """Requests in every minute from the first to the last, idle minutes as 0."""
+        """Requests in every minute from the first to the last, idle minutes as 0. Dense: refused
+        (ValueError) for a log spanning more than MAX_DENSE_MINUTES."""
         if not self.minutes:
             return []
         lo, hi = min(self.minutes), max(self.minutes)
+        if hi - lo + 1 > MAX_DENSE_MINUTES:
+            raise ValueError(f"the log spans {hi - lo + 1:,} minutes; a per-minute curve is drawn for at most "
+                             f"{MAX_DENSE_MINUTES:,} (about four years)")  # fmt: skip
+        return self._counts(lo, hi)
+
+    def _counts(self, lo: int, hi: int) -> list[int]:
         get = self.minutes.get
         return [get(m, (0,))[0] for m in range(lo, hi + 1)]
 
     def busiest_hour(self) -> dict:
-        """The hour around the log's busiest minute (busiest_window): the curve a replay plan sends."""
-        start, counts = busiest_window(self.requests_per_minute(), REPLAY_MINUTES)
-        return {"from": _minute_iso(min(self.minutes) + start) if self.minutes else None,
-                "requests_per_minute": counts}  # fmt: skip
+        """The hour around the log's busiest minute (busiest_window): the curve a replay plan sends.
+
+        Only the minutes within an hour of the busiest one are filled in: every window that holds
+        it lies there, so the answer is busiest_window(requests_per_minute()) at any span."""
+        if not self.minutes:
+            return {"from": None, "requests_per_minute": []}
+        lo, hi = min(self.minutes), max(self.minutes)
+        peak_count = max(m[0] for m in self.minutes.values())
+        peak = min(k for k, m in self.minutes.items() if m[0] == peak_count)  # the first, as curve.index() finds
+        first = max(lo, peak - REPLAY_MINUTES + 1)
+        start, counts = busiest_window(self._counts(first, min(hi, peak + REPLAY_MINUTES - 1)), REPLAY_MINUTES)
+        return {"from": _minute_iso(first + start), "requests_per_minute": counts}
+
+    def hourly_requests(self, max_hours: int) -> list[int]:
+        """Requests per hour from the first minute on (the chart), at most `max_hours` of them."""
+        if not self.minutes:
+            return []
+        lo, hi = min(self.minutes), max(self.minutes)
+        hours = [0] * min(max_hours, (hi - lo) // MINUTES_PER_HOUR + 1)
+        for minute, m in self.minutes.items():
+            hour = (minute - lo) // MINUTES_PER_HOUR
+            if hour < len(hours):
+                hours[hour] += m[0]
+        return hours
 
     def to_dict(self) -> dict:
         # Not asdict(self): that would deep-copy the per-user and per-minute tables first.
@@ -159,10 +222,59 @@ def top_share(values: Sequence[float], fraction: float = 0.01) -> float:
 Row = tuple[int, object, object, object, object, object]  # line, timestamp, user, tenant, input, output
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+class _CountedReader(io.RawIOBase):
+    """The file's bytes after decompression, counted: past `cap` it raises, so a gzip bomb stops
+    at the cap instead of expanding until the disk, the memory or the time runs out."""
+
+    def __init__(self, raw, cap: int | None, progress: Callable[[], None] | None) -> None:
+        self._raw, self._cap, self._progress, self.count = raw, cap, progress, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self.count += n
+        if self._cap is not None and self.count > self._cap:
+            raise UsageLimitExceeded("bytes", f"the log expands to more than {self._cap:,} bytes")
+        if self._progress is not None:
+            self._progress()
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open_text(path: Path, max_bytes: int | None, progress: Callable[[], None] | None = None):
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb", buffering=0)  # noqa: SIM115
+    counted = io.BufferedReader(_CountedReader(raw, max_bytes, progress), buffer_size=1 << 16)
+    return io.TextIOWrapper(counted, encoding="utf-8", newline="")
+
+
+def _capped_lines(lines: Iterable[str], limits: Limits, progress: Callable[[], None] | None) -> Iterator[str]:
+    """The lines, counted: past `max_rows` (the header is one more) or one longer than
+    `max_line_chars` it raises; `progress()` every PROGRESS_EVERY_LINES lines."""
+    max_lines = limits.max_rows + 1 if limits.max_rows is not None else float("inf")
+    longest = limits.max_line_chars
+    beat = PROGRESS_EVERY_LINES
+    n = 0
+    for line in lines:
+        n += 1
+        if n > max_lines:
+            raise UsageLimitExceeded("rows", f"the log has more than {limits.max_rows:,} rows")
+        if len(line) > longest and len(line.rstrip("\r\n")) > longest:
+            raise UsageLimitExceeded("line", f"line {n} is longer than {longest:,} characters")
+        if n == beat:
+            beat += PROGRESS_EVERY_LINES
+            if progress is not None:
+                progress()
+        yield line
+
+
+def _readlines(handle, max_line_chars: int) -> Iterator[str]:
+    # readline(limit) rather than iterating the file: iteration reads a line whole, however long.
+    return iter(partial(handle.readline, max_line_chars + 2), "")
 
 
 def _guess_format(path: Path | None, first_line: str) -> str:
@@ -194,7 +306,14 @@ def _csv_rows(lines: Iterator[str], bad: BadRows) -> Iterator[Row]:
         user_i = tenant_i  # a tenant-only log: each tenant is one "user"
     ts_i, in_i, out_i = index["timestamp"], index["input_tokens"], index["output_tokens"]
     width = max(ts_i, in_i, out_i, user_i, tenant_i if tenant_i is not None else 0) + 1
-    for rec in reader:
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv's size limit, an unclosed quote: that row, not the log
+            bad.add(reader.line_num, f"unreadable CSV row: {exc}")
+            continue
         if len(rec) < width:
             if rec:  # blank lines are not rows
                 bad.add(reader.line_num, f"{len(rec)} field(s), expected {len(header)}")
@@ -262,18 +381,25 @@ def analyze_usage(
     usd_per_mtok_input: float = 0.0,
     usd_per_mtok_output: float = 0.0,
     reorder_window_minutes: int = 5,
+    limits: Limits | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> UsageAnalysis:
     """Stream a usage log (a path, or an iterable of text lines) and describe its traffic shape.
 
     `fmt` is "csv" or "jsonl" (guessed from the suffix or the first line when None). Given a
     replica's goodput, `capacity` says how many replicas the busiest minute needs; given prices
     (per request and/or per 1M input/output tokens), `cost` attributes spend per user and tenant.
+    Past one of `limits` it raises UsageLimitExceeded (`max_bytes` applies to files only: an
+    iterable is already in the caller's hands). `progress()` is called now and then
+    while it reads (a worker's heartbeat); whatever it raises stops the analysis.
     """
+    limits = limits or Limits()
     bad = BadRows(max_examples=max_bad_examples)
     path = Path(source) if isinstance(source, str | Path) else None
-    handle = _open_text(path) if path is not None else None
+    handle = _open_text(path, limits.max_bytes, progress) if path is not None else None
     try:
-        lines: Iterator[str] = iter(handle if handle is not None else source)
+        raw_lines = _readlines(handle, limits.max_line_chars) if handle is not None else source
+        lines: Iterator[str] = _capped_lines(raw_lines, limits, progress)
         first = next(lines, None)
         if first is None:
             rows: Iterator[Row] = iter(())
@@ -284,10 +410,12 @@ def analyze_usage(
             first = first.removeprefix("\ufeff")  # the byte-order mark spreadsheet exports start with
             chained = _chain_first(first, lines)
             rows = _csv_rows(chained, bad) if fmt == "csv" else _jsonl_rows(chained, bad)
-        acc = _accumulate(rows, bad, reorder_window_minutes)
+        acc = _accumulate(rows, bad, reorder_window_minutes, limits.max_distinct)
     finally:
         if handle is not None:
             handle.close()
+    if progress is not None:
+        progress()
     return _summarise(acc, bad, top_n=top_n, goodput_rps=replica_goodput_requests_per_s,
                       goodput_tps=replica_goodput_output_tokens_per_s, usd_per_request=usd_per_request,
                       usd_per_mtok_input=usd_per_mtok_input, usd_per_mtok_output=usd_per_mtok_output)  # fmt: skip
@@ -309,7 +437,7 @@ class _Acc:
     peak_split: tuple[int, int | None, list[int], int]  # total, minute, top user counts, distinct users
 
 
-def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
+def _accumulate(rows: Iterator[Row], bad: BadRows, window: int, max_distinct: int | None = None) -> _Acc:
     users: dict[str, list[int]] = {}  # user -> [requests, input, output, most requests in one minute]
     tenants: dict[str, list[int]] = {}
     minutes: dict[int, list[int]] = {}
@@ -336,6 +464,13 @@ def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
         if total > state["peak"][0]:
             state["peak"] = (total, minute, heapq.nlargest(10, counts.values()), len(counts))
 
+    def check_distinct() -> None:
+        # Called only when a user, tenant or minute is new; the tables are what memory grows with.
+        if len(users) + len(tenants) + len(minutes) > distinct_cap:
+            raise UsageLimitExceeded("distinct", f"the log has more than {distinct_cap:,} distinct users, tenants "
+                                                 "and minutes with requests (together)")  # fmt: skip
+
+    distinct_cap = max_distinct if max_distinct is not None else float("inf")
     cur_minute = None
     cur_counts: dict[str, int] = {}
     for line, ts_raw, user, tenant, in_raw, out_raw in rows:
@@ -372,6 +507,7 @@ def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
         u = users.get(user)
         if u is None:
             users[user] = [1, tin, tout, 0]
+            check_distinct()
         else:
             u[0] += 1
             u[1] += tin
@@ -382,6 +518,7 @@ def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
             t = tenants.get(tenant)
             if t is None:
                 tenants[tenant] = [1, tin, tout]
+                check_distinct()
             else:
                 t[0] += 1
                 t[1] += tin
@@ -389,12 +526,17 @@ def _accumulate(rows: Iterator[Row], bad: BadRows, window: int) -> _Acc:
         m = minutes.get(minute)
         if m is None:
             minutes[minute] = [1, tin, tout]
+            check_distinct()
         else:
             m[0] += 1
             m[1] += tin
             m[2] += tout
 
         if minute != cur_minute:
+            if cur_minute is not None and cur_minute < horizon and cur_minute in open_minutes:
+                # Leaving a late minute: close it now. Its split is approximate anyway, and kept open
+                # a log written backwards would hold every (minute, user) pair it has.
+                flush(cur_minute)
             if minute > newest:
                 newest = minute
                 horizon = newest - window

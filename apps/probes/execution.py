@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.netguard import OutboundRefused
+from apps.core.netguard import OutboundRefused, same_origin
 from apps.probes import plans
 from apps.probes.engine.runner import PreflightFailed, new_event_loop
 from apps.probes.engine.runner import ProbeRun as EngineRun
@@ -115,7 +115,9 @@ class ShardRunner:
         from apps.projects.models import Endpoint
 
         endpoint = Endpoint.objects.filter(pk=snap["endpoint_id"]).first()
-        if endpoint is not None and endpoint.api_key:
+        # The key is read now, the URL was fixed when the run started: a key entered since for
+        # another origin (the endpoint moved back, say) must not go to the run's URL.
+        if endpoint is not None and endpoint.api_key and same_origin(snap["base_url"], endpoint.base_url):
             endpoint_key = endpoint.api_key.reveal()
         try:
             config, driver = plans.engine_config(
@@ -166,6 +168,8 @@ class ShardRunner:
             server_metrics=result.server_metrics,
             loop_lag_ms=distribution(self.engine.measured_loop_lag_ms()),
         )
+        if result.summary.get("failed_fast"):
+            return ShardStatus.FAILED, result.summary["failed_fast"]
         return (ShardStatus.CANCELLED if result.summary.get("cancelled") else ShardStatus.DONE), ""
 
 

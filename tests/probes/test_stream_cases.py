@@ -777,3 +777,20 @@ def test_a_transient_refusal_at_the_preflight_is_tried_again_before_the_run_fail
     with pytest.raises(PreflightFailed) as failed:
         preflight(always)
     assert [a["status"] for a in failed.value.diagnosis["attempts"]] == [503, 503, 503]
+
+
+def test_a_run_whose_first_two_hundred_requests_all_fail_stops_there(serve):
+    """What must survive: the endpoint (and the budget). A server that refuses everything gets a
+    couple of hundred requests, not the thousands the stage would send, and the run says why."""
+    server = serve(lambda seen: [json_response(400, {"detail": "unsupported"})])
+    result = probe(server, requests=None, concurrency=4)  # 30 s of closed loop: thousands without the stop
+    assert 200 <= len(result.records) < 210
+    assert result.summary["failed_fast"].startswith("stopped: the first 20")
+    assert "4xx: 400 x" in result.summary["failed_fast"] and "unsupported" in result.summary["failed_fast"]
+    assert result.summary["cancelled"] is False
+
+
+def test_one_success_keeps_a_run_going_through_later_errors(serve):
+    server = serve(lambda seen: GOOD if seen.seq == 0 else [json_response(429, {"detail": "slow down"})])
+    result = probe(server, requests=300)
+    assert len(result.records) == 300 and "failed_fast" not in result.summary

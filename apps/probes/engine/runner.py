@@ -42,10 +42,11 @@ from apps.probes.engine.records import (
 )  # fmt: skip
 from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.sse import MalformedStream, SSEParser
-from apps.probes.engine.stats import SLO, Window, stage_windows, summarize, summarize_canary
+from apps.probes.engine.stats import SLO, Window, format_error_details, stage_windows, summarize, summarize_canary
 
 NAN = math.nan
 LOOP_TICK = 0.002  # often enough to catch the bursts that delay token timestamps
+FAIL_FAST_AFTER = 200  # a run whose first this-many requests all failed stops there
 
 
 def api_base(url: str) -> tuple[str, str]:
@@ -248,6 +249,7 @@ class ProbeRun:
         self.loop_lag_ms = array("f")
         self.loop_lag_at = array("d")  # when each late timer fired, seconds from origin
         self.sent = self.completed = self.errors = 0
+        self.failed_fast = False  # stopped because every request so far failed (FAIL_FAST_AFTER)
         self.retried_stale = 0  # requests resent after a reused connection was closed under them
         self._recent_ttft: list[float] = []
         self.origin = 0.0
@@ -490,6 +492,10 @@ class ProbeRun:
                 self._recent_ttft.append((first - sent) * 1000)
         else:
             self.errors += 1
+            if not self.completed and self.errors >= FAIL_FAST_AFTER and not self.cancel.is_set():
+                # The preflight passed, then nothing did: stop rather than send thousands more.
+                self.failed_fast = True
+                self.cancel.set()
 
     # --- stages ----------------------------------------------------------------------------
 
@@ -699,7 +705,10 @@ class ProbeRun:
         summary.update(extra)
         if len(canary):
             summary["canary"] = summarize_canary(canary, self.windows, c.slo)
-        summary["cancelled"] = self.cancel.is_set()
+        summary["cancelled"] = self.cancel.is_set() and not self.failed_fast
+        if self.failed_fast:
+            lines = format_error_details(summary["error_details"])
+            summary["failed_fast"] = f"stopped: the first {self.errors} requests all failed ({'; '.join(lines)})"[:500]
         meta = {
             "target": c.base_url,
             "model": c.model,
