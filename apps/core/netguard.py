@@ -129,3 +129,12 @@ def pin(url: str, *, allow_private: bool) -> PinnedTarget:
     for ip in addresses:
         check_address(ip, allow_private=allow_private)
     return PinnedTarget(url=url.strip(), scheme=scheme, host=host, port=port, address=str(addresses[0]))
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and port. A stored credential (an endpoint's API key, a
+    connector's token) may follow an edit of its URL only within the origin it was entered for."""
+    try:
+        return parse_http_url(a) == parse_http_url(b)
+    except OutboundRefused:
+        return False  # an unreadable URL is not the origin the credential was given for
