@@ -18,3 +18,6 @@ urlpatterns = [
     path("", include("apps.integrations.urls")),
     path("", include("apps.costs.urls")),
 ]
+
+# An unmatched /api/ URL answers the API's error shape; other paths keep the HTML page.
+handler404 = "apps.core.drf.api_page_not_found"

@@ -377,3 +377,114 @@ def test_admin_site_is_for_superusers_only(client, w):
     w.owner.is_superuser = True
     w.owner.save()
     assert client.get("/admin/").status_code == 200
+
+
+# --- filters -------------------------------------------------------------------------------------
+# Every filterable list route, from the router: a new viewset with filters is walked without being
+# listed here. For each filter that names an object (its path ends on a primary key or another unique
+# field, `project`, `checklist__project_id`, `organization__slug`), the outsider naming org A's object
+# must get exactly what naming a missing one gets, and no filter form may list org A's rows.
+
+
+def _router_lists() -> dict[str, type]:
+    from readiness.api_urls import router
+
+    return {f"api:{basename}-list": viewset for _, viewset, basename in router.registry}
+
+
+FILTERABLE_LISTS = sorted(
+    name for name, viewset in _router_lists().items()
+    if getattr(viewset, "filterset_class", None) or getattr(viewset, "filterset_fields", None)
+)  # fmt: skip
+
+
+def _filterset_class(name: str, user):
+    """The filter set the list route really uses: the view's own filter backends, its own queryset."""
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    request = APIRequestFactory().get(reverse(name))
+    force_authenticate(request, user=user)
+    view = _router_lists()[name](action_map={"get": "list"}, args=(), kwargs={}, format_kwarg=None)
+    view.request = view.initialize_request(request)
+    queryset = view.get_queryset()
+    for backend in view.filter_backends:
+        if hasattr(backend, "get_filterset_class"):
+            return backend().get_filterset_class(view, queryset)
+    return None
+
+
+def _identifying_filters(filterset_class) -> list[tuple[str, type, object]]:
+    """(param, model, field) for each filter whose value names one object: the model it lands on and
+    that model's primary key or unique field."""
+    found = []
+    for param, f in filterset_class.base_filters.items():
+        model, field = filterset_class._meta.model, None
+        for part in f.field_name.split("__"):
+            field = model._meta.get_field(part)  # a filter over a path that does not resolve fails here
+            if field.is_relation:
+                model, field = field.related_model, field.related_model._meta.pk
+        if field.primary_key or field.unique:
+            found.append((param, model, field))
+    return found
+
+
+def _org_a_objects(w) -> dict[type, object]:
+    from django.db.models import Model
+
+    objects = {type(w.org): w.org}
+    for attr, value in vars(w).items():
+        if isinstance(value, Model) and not attr.startswith("other_"):
+            objects.setdefault(type(value), value)
+    return objects
+
+
+def _org_a_names(w) -> set[str]:
+    """Names of org A's rows that no row of org B shares, and its people's addresses."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Model
+
+    def names(other: bool) -> set[str]:
+        rows = [v for k, v in vars(w).items() if isinstance(v, Model) and k.startswith("other_") == other]
+        return {str(v) for v in rows if not isinstance(v, get_user_model())}
+
+    own = names(False) | {w.org.name, w.org.slug, w.project.name, "sk-acme"}
+    own |= {u.email for u in (w.owner, w.member, w.viewer)}
+    return {n for n in own - names(True) - {w.other_org.name, w.other_org.slug} if len(n) >= 4}
+
+
+def test_every_list_route_with_filters_is_walked():
+    assert FILTERABLE_LISTS and set(FILTERABLE_LISTS) <= API_LIST
+
+
+@pytest.mark.parametrize("name", FILTERABLE_LISTS)
+def test_outsider_naming_org_as_object_in_a_filter_gets_what_a_missing_id_gets(w, name):
+    client = api_client_for(w.outsider)
+    objects = _org_a_objects(w)
+    for param, model, field in _identifying_filters(_filterset_class(name, w.outsider)):
+        assert model in objects, f"{name} ?{param}= names a {model.__name__}: give org A one in the fixture"
+        value = getattr(objects[model], field.attname)
+        missing = 2**31 - 7 if isinstance(value, int) else f"{value}-missing"
+        foreign, absent = client.get(reverse(name), {param: value}), client.get(reverse(name), {param: missing})
+        assert (foreign.status_code, foreign.json()) == (absent.status_code, absent.json()), f"?{param}="
+        assert foreign.status_code == 200 and foreign.json()["count"] == 0, f"?{param}="
+
+
+@pytest.mark.parametrize("name", FILTERABLE_LISTS)
+def test_browsable_filter_form_lists_nothing_of_org_a(w, name, settings, monkeypatch):
+    """The browsable API is on only with DEBUG (tests/core/test_api_inputs.py), and even then its
+    filter forms offer no choice of rows: an id is typed, never picked from every tenant's list."""
+    import html
+
+    from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+    from rest_framework.views import APIView
+
+    settings.DEBUG = True
+    monkeypatch.setattr(APIView, "renderer_classes", [JSONRenderer, BrowsableAPIRenderer])
+    response = api_client_for(w.outsider).get(reverse(name), {"format": "api"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    page = html.unescape(response.content.decode())
+    assert "Filters" in page  # the filter form is rendered
+    leaked = {n for n in _org_a_names(w) if n in page}
+    assert leaked == set()
+    for param, _, _ in _identifying_filters(_filterset_class(name, w.outsider)):
+        assert f'<select name="{param}"' not in page and f'name="{param}" ' in page, f"?{param}="

@@ -4,15 +4,16 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.checklists import services
 from apps.checklists.models import Checklist, ChecklistTemplate, ItemResponse, RiskLevel, Status, TemplateItem, Waiver
 from apps.checklists.selectors import checklist_list, response_list, template_list, waiver_list
-from apps.core.drf import StrictFieldsMixin
+from apps.core.drf import FilterSet, IdFilter, StrictFieldsMixin, parse_id
 from apps.core.errors import ApplicationError
 from apps.core.idempotency import IdempotentCreateMixin, idempotent
+from apps.core.parsers import JSONParser
 from apps.orgs.access import request_access
 from apps.orgs.selectors import organization_list
 from apps.projects.selectors import project_list
@@ -156,7 +157,8 @@ class ChecklistViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.
         checklist = self.get_object()
         target = services.latest_version(checklist.template)
         if request.data.get("template"):
-            target = template_list(access=request_access(request)).filter(pk=request.data["template"]).first()
+            template_id = parse_id(request.data["template"], "template")
+            target = template_list(access=request_access(request)).filter(pk=template_id).first()
             if target is None:
                 raise ApplicationError("Unknown template.", detail={"template": ["Not found."]})
         changes = services.checklist_upgrade(access=request_access(request), checklist=checklist, template=target)
@@ -171,8 +173,8 @@ class AnswerSerializer(StrictFieldsMixin, serializers.Serializer):
     evidence_file = serializers.FileField(required=False, allow_null=True, default=None)
 
 
-class ResponseFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="checklist__project_id")
+class ResponseFilter(FilterSet):
+    project = IdFilter(field_name="checklist__project_id")
     evidence_kind = django_filters.CharFilter(field_name="item__evidence_kind")
     severity = django_filters.CharFilter(field_name="item__severity")
     key = django_filters.CharFilter(field_name="item__key")

@@ -1,11 +1,12 @@
 import django_filters
 from rest_framework import serializers, viewsets
 
+from apps.core.drf import FilterSet
 from apps.core.models import AuditEvent
 from apps.orgs.access import request_access
 
 
-class AuditEventFilter(django_filters.FilterSet):
+class AuditEventFilter(FilterSet):
     organization = django_filters.CharFilter(field_name="organization__slug")
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

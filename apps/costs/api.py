@@ -3,12 +3,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
 from apps.core.errors import ApplicationError
 from apps.core.idempotency import idempotent
+from apps.core.parsers import JSONParser
 from apps.costs import services, stored
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access

@@ -2,6 +2,7 @@ import django_filters
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import serializers, viewsets
 
+from apps.core.drf import FilterSet
 from apps.orgs.access import request_access
 from apps.orgs.models import Membership, Organization
 from apps.orgs.selectors import membership_list, organization_list
@@ -35,7 +36,7 @@ class OrganizationViewSet(viewsets.ReadOnlyModelViewSet):
         return organization_list(access=request_access(self.request))
 
 
-class MembershipFilter(django_filters.FilterSet):
+class MembershipFilter(FilterSet):
     organization = django_filters.CharFilter(field_name="organization__slug")
     function = django_filters.CharFilter(field_name="functions", lookup_expr="icontains")
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from apps.core.drf import CSVErrorsAsJSONMixin, CSVRenderer, StrictFieldsMixin
+from apps.core.drf import CSVErrorsAsJSONMixin, CSVRenderer, FilterSet, IdFilter, StrictFieldsMixin
 from apps.core.idempotency import IdempotentCreateMixin, idempotent
 from apps.orgs.access import request_access
 from apps.probes import services
@@ -55,10 +55,10 @@ class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return fields
 
 
-class PlanFilter(django_filters.FilterSet):
+class PlanFilter(FilterSet):
     organization = django_filters.CharFilter(field_name="endpoint__project__organization__slug")
-    endpoint = django_filters.NumberFilter(field_name="endpoint_id")
-    project = django_filters.NumberFilter(field_name="endpoint__project_id")
+    endpoint = IdFilter(field_name="endpoint_id")
+    project = IdFilter(field_name="endpoint__project_id")
 
     class Meta:
         model = ProbePlan
@@ -136,10 +136,10 @@ class PlanViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         return idempotent(request, produce)
 
 
-class RunFilter(django_filters.FilterSet):
+class RunFilter(FilterSet):
     organization = django_filters.CharFilter(field_name="organization__slug")
-    plan = django_filters.NumberFilter(field_name="plan_id")
-    endpoint = django_filters.NumberFilter(field_name="plan__endpoint_id")
+    plan = IdFilter(field_name="plan_id")
+    endpoint = IdFilter(field_name="plan__endpoint_id")
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:

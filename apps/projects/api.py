@@ -4,7 +4,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.drf import StrictFieldsMixin
+from apps.core.drf import FilterSet, IdFilter, StrictFieldsMixin
 from apps.core.errors import ApplicationError
 from apps.core.idempotency import IdempotentCreateMixin
 from apps.core.netguard import OutboundRefused, parse_http_url
@@ -70,7 +70,7 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return attrs
 
 
-class ProjectFilter(django_filters.FilterSet):
+class ProjectFilter(FilterSet):
     organization = django_filters.CharFilter(field_name="organization__slug")
 
     class Meta:
@@ -211,10 +211,9 @@ class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return bool(endpoint.api_key)
 
 
-class EndpointFilter(django_filters.FilterSet):
+class EndpointFilter(FilterSet):
     organization = django_filters.CharFilter(field_name="project__organization__slug")
-    # A plain number, not a choice over all projects: the choices would list other tenants'.
-    project = django_filters.NumberFilter(field_name="project_id")
+    project = IdFilter(field_name="project_id")
 
     class Meta:
         model = Endpoint
