@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 CREATE, COMMENT, CLOSE, REOPEN, NOTHING = "create", "comment", "close", "reopen", "nothing"
 
@@ -162,10 +163,37 @@ TEST_PATHS = {
 
 
 def ticket_from_response(kind: str, base_url: str, body: dict) -> tuple[str, str]:
-    """(external key, URL) of a ticket from a create response."""
+    """(external key, URL) of a ticket from a create response. The URL is "" unless it is a link
+    safe to render (see `link_url`): the ticket is then kept by its key alone."""
     if kind == "jira":
-        return body["key"], f"{base_url.rstrip('/')}/browse/{body['key']}"
+        return body["key"], link_url(f"{base_url.rstrip('/')}/browse/{body['key']}")
     if kind == "servicenow":
         result = body["result"]
-        return result["sys_id"], f"{base_url.rstrip('/')}/nav_to.do?uri=incident.do?sys_id={result['sys_id']}"
-    return str(body["number"]), body.get("html_url", "")
+        return result["sys_id"], link_url(f"{base_url.rstrip('/')}/nav_to.do?uri=incident.do?sys_id={result['sys_id']}")
+    return str(body["number"]), link_url(body.get("html_url"))
+
+
+# TicketLink.url's column: a longer URL cut short would point somewhere else.
+LINK_MAX_LENGTH = 500
+
+
+def link_url(value: object) -> str:
+    """`value` if it is an absolute http(s) URL with a host, else "".
+
+    The ticketing server chooses GitHub's `html_url` (and the key inside Jira's and ServiceNow's),
+    and pages render it as a link: a `javascript:` or `data:` URL there would run in our origin
+    when clicked. Whitespace and control characters are refused too, since browsers strip them
+    before reading the scheme ("java\tscript:").
+    """
+    if not isinstance(value, str) or not value or len(value) > LINK_MAX_LENGTH:
+        return ""
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return ""
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # an unbalanced IPv6 bracket, a bad port
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return ""
+    return value
