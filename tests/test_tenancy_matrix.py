@@ -11,6 +11,9 @@ from tests.conftest import api_client_for
 
 # "inbound" is public by design: a signature over the body is its credential (tests/integrations/test_inbound.py).
 PUBLIC = {"login", "logout", "healthz", "api:schema", "api:docs", "api:api-root", "home", "org-create", "inbound"}
+# One's own invitations, in no organization: only those addressed to the caller's username
+# (tests/orgs/test_invitations.py).
+PUBLIC |= {"invitations"}
 # The admin is its own site, superuser-only; tested separately below.
 IGNORED_NAMESPACES = ("admin:",)
 
@@ -69,6 +72,8 @@ HTML_ROUTES = {
     "template-new-version": lambda w: {**org_kw(w), "pk": w.template.pk},
     "my-tokens": lambda w: org_kw(w),
     "my-token-revoke": lambda w: {**org_kw(w), "pk": w.personal_token.pk},
+    "invitation-revoke": lambda w: {**org_kw(w), "pk": w.invitation.pk},
+    "invitation-answer": lambda w: {"pk": w.invitation.pk, "answer": "accept"},
     "connectors": lambda w: org_kw(w),
     "connector-detail": lambda w: {**org_kw(w), "pk": w.connector.pk},
     "connector-test": lambda w: {**org_kw(w), "pk": w.connector.pk},
@@ -87,6 +92,7 @@ HTML_ROUTES = {
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
+    "invitation-revoke",
     "project-create", "project-edit", "project-delete", "endpoint-create", "endpoint-edit",
     "endpoint-test", "endpoint-delete", "member-edit", "member-remove", "tokens", "token-revoke",
     "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
@@ -96,6 +102,7 @@ HTML_WRITES = {
     "usage-log-upload", "usage-log-apply", "usage-log-replay", "usage-log-from-stored",
 }  # fmt: skip
 HTML_POST_ONLY = {
+    "invitation-revoke", "invitation-answer",
     "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
     "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
     "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
@@ -219,6 +226,7 @@ def _readiness_objects(world):
 
     from apps.checklists import services as checklists
     from apps.checklists.models import ChecklistTemplate
+    from apps.orgs.invitations import invitation_create
     from apps.orgs.models import Membership
     from apps.orgs.services import personal_token_create
     from apps.reports.services import report_create
@@ -260,7 +268,9 @@ def _readiness_objects(world):
                    "price": Price.objects.filter(organization=org).first(),
                    "connector": connector, "delivery": delivery,
                    "signoff": signoff, "follow_up": signoff.follow_ups.get(),
-                   "report": report_create(access=world.access(user), project=project)}  # fmt: skip
+                   "report": report_create(access=world.access(user), project=project),
+                   "invitation": invitation_create(access=world.access(user), org=org, username=f"{attr}invitee",
+                                                   role="member", functions=[])}  # fmt: skip
         for name, obj in objects.items():
             setattr(world, f"{attr}{name}", obj)
 
@@ -276,8 +286,8 @@ def test_outsider_gets_404_on_every_html_page(client, w, name):
 @pytest.mark.parametrize("name", sorted(HTML_ROUTES))
 def test_outsider_gets_404_with_own_org_slug_and_foreign_object(client, w, name):
     kwargs = HTML_ROUTES[name](w)
-    if set(kwargs) == {"org_slug"}:
-        return  # nothing foreign to point at: the page lists the outsider's own org
+    if set(kwargs) == {"org_slug"} or "org_slug" not in kwargs:
+        return  # nothing foreign to point at (the outsider's own org), or no org in the URL at all
     client.force_login(w.outsider)
     url = reverse(name, kwargs={**kwargs, "org_slug": w.other_org.slug})
     for method in html_methods(name):

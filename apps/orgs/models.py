@@ -64,6 +64,49 @@ class Membership(TimeStampedModel):
         return f"{self.user} in {self.organization} ({self.role})"
 
 
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+
+
+class Invitation(TimeStampedModel):
+    """An admin's offer of a membership to a username; the membership exists only once the person
+    with that username accepts. Nobody is added to an organization without consent, and inviting
+    says nothing about whether the username exists."""
+
+    org_lookup = "organization"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)  # as the admin typed it; matched when someone accepts
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    functions = models.JSONField(default=list, blank=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "username"],
+                condition=models.Q(status="pending"),
+                name="one_pending_invitation_per_username",
+            ),  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.username} to {self.organization}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == InvitationStatus.PENDING and self.expires_at > timezone.now()
+
+
 class TokenScope(models.TextChoices):
     READ = "read", "Read only"
     READ_WRITE = "read_write", "Read and write"

@@ -1,10 +1,19 @@
 from django.urls import path
 
-from apps.orgs import views
+from apps.orgs import invitation_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("orgs/new/", views.OrganizationCreateView.as_view(), name="org-create"),
+    path("invitations/", invitation_views.InvitationListView.as_view(), name="invitations"),
+    path(
+        "invitations/<int:pk>/<str:answer>/", invitation_views.InvitationAnswerView.as_view(), name="invitation-answer"
+    ),
+    path(
+        "o/<slug:org_slug>/invitations/<int:pk>/revoke/",
+        invitation_views.InvitationRevokeView.as_view(),
+        name="invitation-revoke",
+    ),  # fmt: skip
     path("o/<slug:org_slug>/members/", views.MemberListView.as_view(), name="members"),
     path("o/<slug:org_slug>/members/<int:pk>/edit/", views.MemberEditView.as_view(), name="member-edit"),
     path("o/<slug:org_slug>/members/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member-remove"),

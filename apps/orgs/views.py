@@ -11,7 +11,9 @@ from apps.core.models import AuditEvent
 from apps.orgs import services
 from apps.orgs.access import request_access
 from apps.orgs.forms import ApiTokenForm, MembershipAddForm, MembershipForm, OrganizationForm
+from apps.orgs.invitations import invitation_create, invitations_for
 from apps.orgs.mixins import CURRENT_ORG_SESSION_KEY, OrgMixin, form_error_from
+from apps.orgs.models import Invitation
 from apps.orgs.selectors import api_token_list, membership_list, organization_list
 
 
@@ -19,8 +21,8 @@ from apps.orgs.selectors import api_token_list, membership_list, organization_li
 def home(request):
     """Send the user to the organization they used last, or their first one."""
     orgs = list(organization_list(access=request_access(request)))
-    if not orgs:
-        return redirect("org-create")
+    if not orgs:  # someone invited to an organization sees the invitation before the form for a new one
+        return redirect("invitations" if invitations_for(request.user).exists() else "org-create")
     last = request.session.get(CURRENT_ORG_SESSION_KEY)
     org = next((o for o in orgs if o.slug == last), orgs[0])
     return redirect("dashboard", org_slug=org.slug)
@@ -45,20 +47,26 @@ class MemberListView(OrgMixin, FormView):
     form_class = MembershipAddForm
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(memberships=membership_list(access=self.access, org_id=self.org.pk), **kwargs)
+        pending = Invitation.objects.in_org(self.org.pk).filter(status="pending").select_related("invited_by")
+        return super().get_context_data(memberships=membership_list(access=self.access, org_id=self.org.pk),
+                                        invitations=pending if self.access.can_admin(self.org.pk) else [],
+                                        **kwargs)  # fmt: skip
 
     def post(self, request, *args, **kwargs):
         if not self.access.can_admin(self.org.pk):
-            raise PermissionDenied("Only owners and admins can add members.")
+            raise PermissionDenied("Only owners and admins can invite members.")
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         try:
-            services.membership_add(access=self.access, org=self.org, **form.cleaned_data)
+            invitation_create(access=self.access, org=self.org, **form.cleaned_data)
         except ApplicationError as exc:
             form_error_from(form, exc)
             return self.form_invalid(form)
-        messages.success(self.request, f"{form.cleaned_data['username']} added.")
+        # The same words whether or not the username exists: the form finds out nothing about accounts.
+        who = form.cleaned_data["username"]
+        messages.success(self.request, f"Invitation recorded for {who}: if an account has that username, its "
+                                       "owner sees it after logging in and can accept it.")  # fmt: skip
         return redirect("members", org_slug=self.org.slug)
 
 
