@@ -11,6 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Benchmarks run on one machine, on their own var dir: keys there may be generated (the settings
+# refuse that outside DEBUG unless told, READINESS_EMBEDDED). `manage.py probe` children inherit it.
+os.environ.setdefault("READINESS_EMBEDDED", "true")
 
 
 def free_port() -> int:

@@ -7,9 +7,11 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.env import (
+    check_fernet_keys,
     env_bool,
     env_int,
     env_list,
+    env_required,
     env_secret_file,
     env_str,
     env_url,
@@ -22,19 +24,39 @@ VAR_DIR = Path(env_str("READINESS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret_file("SECRET_KEY", VAR_DIR / "secret_key", generate=random_secret_key)
+# Keys kept in files under var/ (generated on first use) belong to one machine: `make run` (DEBUG)
+# and, with READINESS_EMBEDDED=true, the test suite (readiness/pytest_env.py), the benchmarks and a
+# single-machine install. Anywhere else each host would make its own keys, and a worker could not
+# decrypt what the web encrypted: the keys must come from the environment, the same on every host.
+READINESS_EMBEDDED = DEBUG or env_bool("READINESS_EMBEDDED", False)
+_KEYS_HINT = (
+    "With DEBUG off, every web and worker process must share the same SECRET_KEY and FIELD_ENCRYPTION_KEY "
+    "(see .env.example). On a single machine, READINESS_EMBEDDED=true keeps generated keys under "
+    "READINESS_VAR_DIR."
+)
+if READINESS_EMBEDDED:
+    SECRET_KEY = env_secret_file("SECRET_KEY", VAR_DIR / "secret_key", generate=random_secret_key)
+else:
+    SECRET_KEY = env_required("SECRET_KEY", _KEYS_HINT)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Fernet keys for secrets stored in the database (endpoint API keys, connector secrets).
-# Comma-separated: the first encrypts, all decrypt, so keys can be rotated.
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [
-    env_secret_file(
-        "FIELD_ENCRYPTION_KEY",
-        VAR_DIR / "field_encryption_key",
-        generate=lambda: Fernet.generate_key().decode(),
+# Comma-separated: the first encrypts, all decrypt, so keys can be rotated. Checked here, so a
+# bad key stops start-up by name instead of failing the first decryption in some worker.
+if env_list("FIELD_ENCRYPTION_KEYS"):
+    FIELD_ENCRYPTION_KEYS = check_fernet_keys("FIELD_ENCRYPTION_KEYS", env_list("FIELD_ENCRYPTION_KEYS"))
+elif READINESS_EMBEDDED and not env_str("FIELD_ENCRYPTION_KEY").strip():
+    _key_file = VAR_DIR / "field_encryption_key"
+    FIELD_ENCRYPTION_KEYS = check_fernet_keys(
+        str(_key_file),
+        [env_secret_file("FIELD_ENCRYPTION_KEY", _key_file, generate=lambda: Fernet.generate_key().decode())],
     )
-]
+else:
+    _rotation = "(FIELD_ENCRYPTION_KEYS instead when rotating.) "
+    FIELD_ENCRYPTION_KEYS = check_fernet_keys(
+        "FIELD_ENCRYPTION_KEY", [env_required("FIELD_ENCRYPTION_KEY", _rotation + _KEYS_HINT)]
+    )
 
 INSTALLED_APPS = [
     "apps.core.admin_site.SuperuserAdminConfig",
@@ -162,7 +184,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -219,6 +241,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Fixed names where two choice sets share a field name (status, trigger) or two fields share a
+    # choice set (risk): otherwise the schema gets hashed names (Status91fEnum) and warnings that
+    # fail `check --deploy --fail-level WARNING`.
+    "ENUM_NAME_OVERRIDES": {
+        "ChecklistItemStatusEnum": "apps.checklists.models.Status",
+        "ProbeRunStatusEnum": "apps.probes.models.RunStatus",
+        "ProbeRunTriggerEnum": "apps.probes.models.Trigger",
+        "ReportTriggerEnum": "apps.reports.models.Trigger",
+        "RiskLevelEnum": "apps.checklists.models.RiskLevel",
+    },
 }
 
 # --- outbound HTTP to user-given URLs (apps/core/guarded_http.py) ---------------------------
@@ -319,9 +351,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-if not DEBUG:
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
+# --- HTTPS and browser security headers -----------------------------------------------------
+# Production sets these from the environment (see .env.example); `manage.py check --deploy
+# --fail-level WARNING` is clean with them (.ci/run checks it). Off by default: the embedded
+# default serves plain HTTP on 127.0.0.1.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS: the header it sets and the value that means HTTPS, e.g.
+# "X-Forwarded-Proto: https". Only when the proxy always sets (or strips) it: a client could
+# otherwise claim HTTPS itself.
+_proxy_header = env_str("SECURE_PROXY_SSL_HEADER").strip()
+if _proxy_header:
+    _name, _, _value = _proxy_header.partition(":")
+    if not _name.strip() or not _value.strip() or " " in _name.strip():
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https', got {_proxy_header!r}"
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 # `make run` (DEBUG) serves static files straight from static/; production runs collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -101,3 +101,29 @@ def env_secret_file(name: str, path: Path, *, generate) -> str:
 
 def random_secret_key() -> str:
     return secrets.token_urlsafe(50)
+
+
+def env_required(name: str, hint: str = "") -> str:
+    """The value of `name`; unset or blank stops start-up with a message naming it."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set in the environment. {hint}".strip())
+    return value
+
+
+def check_fernet_keys(source: str, keys: list[str]) -> list[str]:
+    """`keys` unchanged if each is a Fernet key (32 url-safe base64-encoded bytes), else
+    ImproperlyConfigured naming `source` (the variable or file) and the key's position. The key
+    itself is never in the message: start-up errors end up in logs."""
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            which = f"key {position} of {source}" if len(keys) > 1 else source
+            raise ImproperlyConfigured(
+                f"{which} is not a valid Fernet key (32 url-safe base64-encoded bytes). Generate one with: "
+                'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+            ) from None
+    return keys
