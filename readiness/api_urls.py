@@ -1,5 +1,5 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
@@ -34,7 +34,8 @@ router.register("usage-logs", UsageLogViewSet, basename="usagelog")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[]), name="docs"),
+    # The split view serves Swagger UI's start-up code as its own script: the CSP allows no inline one.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[]), name="docs"),
     path("endpoints/<int:pk>/compatibility/", EndpointCompatibilityView.as_view(), name="endpoint-compatibility"),
     path("", include(router.urls)),
 ]

@@ -59,7 +59,7 @@ else:
     )
 
 INSTALLED_APPS = [
-    "apps.core.admin_site.SuperuserAdminConfig",
+    "apps.core.admin_apps.SuperuserAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -175,9 +176,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # --- auth -----------------------------------------------------------------------------------
+# Django's four: not like the username or email, 8+ characters, not one of the 20,000 common
+# passwords ("password"), not all digits. Applied on password change and reset.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -185,6 +190,19 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+# Log-in throttling (apps/core/login_throttle.py: the log-in page and the admin's), counted in the
+# cache: after this many failed log-ins, each within the window of the last, a username is refused
+# (right password or not) until the window has passed; an address gets more, since one office or
+# VPN can share it.
+READINESS_LOGIN_MAX_FAILURES = env_int("READINESS_LOGIN_MAX_FAILURES", 5, minimum=1)
+READINESS_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("READINESS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1)
+READINESS_LOGIN_WINDOW_S = env_int("READINESS_LOGIN_WINDOW_S", 900, minimum=1)
+# Proxies in front of the web processes that append to X-Forwarded-For (0: clients connect
+# directly). The log-in throttle counts per client address; behind a proxy, REMOTE_ADDR is the
+# proxy's, and every user would share one count.
+READINESS_NUM_PROXIES = env_int("READINESS_NUM_PROXIES", 0, minimum=0)
+# Password reset links stay valid this long (Django's default is 3 days).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600, minimum=60)
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -372,6 +390,23 @@ if _proxy_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# No inline script anywhere: pages declare behaviour in data- attributes read by static/js/app.js,
+# and charts' figures travel as JSON (json_script). Styles allow 'unsafe-inline' because Plotly
+# writes its own style rules and style attributes into the page at run time (without it, charts
+# lose their hover labels and mode bar) and a few bars are sized by a style attribute; a style
+# cannot run script. img-src data: for Plotly's and Swagger UI's inline images.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
 
 # `make run` (DEBUG) serves static files straight from static/; production runs collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -11,6 +11,9 @@ from tests.conftest import api_client_for
 
 # "inbound" is public by design: a signature over the body is its credential (tests/integrations/test_inbound.py).
 PUBLIC = {"login", "logout", "healthz", "api:schema", "api:docs", "api:api-root", "home", "org-create", "inbound"}
+# One's own account, in no organization (tests/orgs/test_auth.py).
+PUBLIC |= {"password_change", "password_change_done", "password_reset", "password_reset_done",
+           "password_reset_confirm", "password_reset_complete"}  # fmt: skip
 # One's own invitations, in no organization: only those addressed to the caller's username
 # (tests/orgs/test_invitations.py).
 PUBLIC |= {"invitations"}

@@ -1,6 +1,24 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.db import transaction
 
+from apps.core.login_throttle import ThrottledLoginMixin
 from apps.orgs.models import Function, Role, TokenScope
+from apps.orgs.tasks import password_reset_mail_task
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    """Django's log-in form, throttled per username and per address (apps/core/login_throttle.py).
+    While a lock holds, the password is not checked at all."""
+
+
+class PasswordResetRequestForm(PasswordResetForm):
+    """Queues the reset mail instead of sending it inside the request: looking up the accounts and
+    mailing them would make the answer slower exactly when an account has the address."""
+
+    def save(self, **kwargs) -> None:
+        email = self.cleaned_data["email"]
+        transaction.on_commit(lambda: password_reset_mail_task.delay(email))
 
 
 class OrganizationForm(forms.Form):

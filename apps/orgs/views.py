@@ -1,20 +1,52 @@
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
 from apps.core.models import AuditEvent
 from apps.orgs import services
 from apps.orgs.access import request_access
-from apps.orgs.forms import ApiTokenForm, MembershipAddForm, MembershipForm, OrganizationForm
+from apps.orgs.forms import (
+    ApiTokenForm,
+    LoginForm,
+    MembershipAddForm,
+    MembershipForm,
+    OrganizationForm,
+    PasswordResetRequestForm,
+)
 from apps.orgs.invitations import invitation_create, invitations_for
 from apps.orgs.mixins import CURRENT_ORG_SESSION_KEY, OrgMixin, form_error_from
 from apps.orgs.models import Invitation
 from apps.orgs.selectors import api_token_list, membership_list, organization_list
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, throttled (apps/core/login_throttle.py): a locked username or address
+    answers 429 with the form and a message saying when to try again."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, code="throttled"):
+            response.status_code = 429
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset by email, with the same answer, in the same time, whether or not an account
+    has the address: the mail is queued (apps.orgs.tasks) and goes only to active accounts that
+    have it, with a link on READINESS_BASE_URL, never on the Host header of the request."""
+
+    form_class = PasswordResetRequestForm
 
 
 @login_required
@@ -108,6 +140,8 @@ class MemberRemoveView(OrgMixin, View):
         return redirect("members", org_slug=self.org.slug)
 
 
+# never_cache: a new token's secret is in the page; no browser or proxy cache may keep a copy.
+@method_decorator(never_cache, name="dispatch")
 class TokenListView(OrgMixin, FormView):
     """Tokens of the organization; a new token's secret is shown once, in the POST's response."""
 
@@ -139,6 +173,7 @@ class TokenRevokeView(OrgMixin, View):
         return redirect("tokens", org_slug=self.org.slug)
 
 
+@method_decorator(never_cache, name="dispatch")
 class PersonalTokenListView(OrgMixin, FormView):
     """Every member's own tokens: they act as the member, so people can sign and attest over the API."""
 

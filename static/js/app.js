@@ -1,6 +1,9 @@
-// Charts and live progress. No framework; plotly.min.js is served from static/ (no CDN).
+// Charts, live progress, confirmations. No framework; plotly.min.js is served from static/ (no CDN).
+// Loaded by base.html on every page (deferred): the Content-Security-Policy allows no inline script
+// or on*= handler, so pages declare behaviour in data- attributes and this file attaches it.
 (function () {
   "use strict";
+  // A chart is <div data-plotly="ID"> beside the figure Django's json_script wrote under ID.
   function drawCharts() {
     if (!window.Plotly) return;
     document.querySelectorAll("[data-plotly]").forEach(function (el) {
@@ -39,6 +42,18 @@
     }
     window.setTimeout(tick, 1000);
   }
+
+  // <form data-confirm="Delete this?">: asks before submitting.
+  document.addEventListener("submit", function (event) {
+    var question = event.target.dataset ? event.target.dataset.confirm : null;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // <button data-action="print">: the browser's print dialog (the report's "Print / PDF").
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest('[data-action="print"]') : null;
+    if (button) window.print();
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
