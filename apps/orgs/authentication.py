@@ -33,6 +33,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API token.")
         if not token.is_active:
             raise exceptions.AuthenticationFailed(f"API token is {token.status}.")
+        if token.acts_for_id and not token.acts_for.is_active:
+            # A personal token is its person: a deactivated account no longer reads or writes, by any
+            # route. Organization tokens belong to the organization and outlive their creator.
+            raise exceptions.AuthenticationFailed("API token's member is deactivated.")
         if (
             token.acts_for_id
             and not Membership.objects.filter(organization_id=token.organization_id, user_id=token.acts_for_id).exists()
