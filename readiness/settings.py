@@ -24,6 +24,9 @@ VAR_DIR = Path(env_str("READINESS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
+# Locals and POST fields marked sensitive (keys, secrets, new tokens) show as stars on the error
+# page even with DEBUG on; Django's own filter only hides them with DEBUG off.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.error_reports.SecretsHiddenFilter"
 # Keys kept in files under var/ (generated on first use) belong to one machine: `make run` (DEBUG)
 # and, with READINESS_EMBEDDED=true, the test suite (readiness/pytest_env.py), the benchmarks and a
 # single-machine install. Anywhere else each host would make its own keys, and a worker could not

@@ -1,3 +1,5 @@
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -19,7 +21,10 @@ class ConnectorSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     events = serializers.ListField(child=serializers.ChoiceField(choices=services.SUBSCRIBABLE))
     secret = serializers.CharField(write_only=True, required=False, allow_blank=True,
                                    help_text="Webhooks: the whsec_… signing secret (generated when omitted). "
-                                   "Stored encrypted, never returned.")  # fmt: skip
+                                   "Stored encrypted, never returned. A url on another origin (scheme, host, "
+                                   "port) drops the stored one unless a new one is given: a webhook gets a "
+                                   "new one (signing_secret in the answer), other kinds need their token "
+                                   "again.")  # fmt: skip
     has_secret = serializers.SerializerMethodField()
     inbound_url = serializers.SerializerMethodField(help_text="Where Jira / GitHub / other systems call back.")
 
@@ -48,6 +53,7 @@ class ConnectorSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return services.absolute(reverse("inbound", args=[obj.inbound_id]))
 
 
+@method_decorator(sensitive_post_parameters("secret"), name="dispatch")
 class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """Where findings go: signed webhooks (Standard Webhooks) per organization or project. Owners and
     admins manage them; the signing secret is returned once, in the create response."""
@@ -58,6 +64,7 @@ class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         return connector_list(access=request_access(self.request))
 
+    @method_decorator(sensitive_variables())
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)
         if getattr(self, "_shown_secret", None):
@@ -76,9 +83,16 @@ class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer):
-        serializer.instance = services.connector_update(
+        serializer.instance, self._shown_secret = services.connector_update(
             access=request_access(self.request), connector=serializer.instance, **serializer.validated_data
         )
+
+    @method_decorator(sensitive_variables())
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        if getattr(self, "_shown_secret", None):  # the URL moved to another origin: a new secret, shown once
+            response.data["signing_secret"] = self._shown_secret
+        return response
 
     def perform_destroy(self, instance):
         services.connector_delete(access=request_access(self.request), connector=instance)

@@ -25,7 +25,9 @@ class ConnectorForm(forms.Form):
     )  # fmt: skip
     secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Secret",
                              help_text="Webhook: whsec_… signing secret (empty: generated). Jira / GitHub: API "
-                             "token. ServiceNow: password or bearer token. Empty on edit keeps it.")  # fmt: skip
+                             "token. ServiceNow: password or bearer token. Empty on edit keeps it, unless the "
+                             "URL moves to another origin (scheme, host, port): a webhook then gets a new "
+                             "secret, other kinds need their token again.")  # fmt: skip
     active = forms.BooleanField(required=False, initial=True)
 
     def __init__(self, *args, projects=None, **kwargs):

@@ -8,6 +8,7 @@ it twice at once.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -16,13 +17,24 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.headers import header_value_problem
-from apps.core.netguard import OutboundRefused, parse_http_url
-from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
+from apps.core.netguard import OutboundRefused, parse_http_url, same_origin
+from apps.core.services import (
+    SECRET_CHANGED,
+    SECRET_REGENERATED,
+    SECRET_SET,
+    audit_record,
+    diff,
+    require_writer,
+    save_unique,
+    snapshot,
+)
 from apps.integrations import retry, signing, ticketing
 from apps.integrations.models import (
     Connector,
@@ -37,6 +49,8 @@ from apps.integrations.models import (
 )
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
+
+logger = logging.getLogger(__name__)
 
 CONNECTOR_FIELDS = ["name", "kind", "url", "config", "secret", "events", "active", "project"]
 EXCERPT_BYTES = 2000
@@ -79,6 +93,10 @@ def _validate(connector: Connector) -> None:
     # types in too, where a line break or a control character is a paste mistake it never matches.
     if isinstance(connector.secret, str) and (problem := header_value_problem(connector.secret)):
         errors["secret"] = [problem]
+    elif connector.kind == Kind.WEBHOOK and isinstance(connector.secret, str):
+        # Checked here, not when signing: a secret that cannot sign would fail every delivery.
+        if problem := signing.secret_problem(connector.secret):
+            errors["secret"] = [problem]
     if connector.kind != Kind.WEBHOOK and not connector.secret:
         errors["secret"] = ["The API token (Jira, GitHub) or password / bearer token (ServiceNow) is required."]
     if connector.project_id and connector.project.organization_id != connector.organization_id:
@@ -87,6 +105,9 @@ def _validate(connector: Connector) -> None:
         raise ApplicationError("The connector has invalid fields.", detail=errors)
 
 
+# Functions holding a secret in clear (one being saved, generated or revealed to sign) are marked
+# sensitive: Django's error page and error reports show their locals, and their callees', as stars.
+@sensitive_variables()
 @transaction.atomic
 def connector_create(*, access: Access, organization: Organization, **fields) -> tuple[Connector, str | None]:
     """Create a connector. A webhook without a secret gets a new `whsec_…` one, returned once."""
@@ -106,27 +127,54 @@ def connector_create(*, access: Access, organization: Organization, **fields) ->
     return connector, shown
 
 
+TOKEN_NOT_CARRIED = (
+    "The URL now points to another origin (scheme, host or port): the stored token is only ever sent "
+    "where it was entered. Enter the token for the new address."
+)
+
+
+@sensitive_variables()
 @transaction.atomic
-def connector_update(*, access: Access, connector: Connector, **fields) -> Connector:
-    """Update; an absent or empty secret keeps the stored one."""
+def connector_update(*, access: Access, connector: Connector, **fields) -> tuple[Connector, str | None]:
+    """Update; an absent or empty secret keeps the stored one, on the same origin only.
+
+    A stored secret goes only to the origin (scheme, host and port) it was given for: otherwise an
+    admin could point the connector at their own server and collect the token with "send test", or
+    have it sign payloads for the real receiver. So a URL on another origin drops the secret unless
+    the same update brings one. A webhook then gets a new signing secret, returned once (as on
+    create); a ticketing connector cannot work without its token, so the update is refused until
+    it is given. Returns the connector and the generated secret, if any.
+    """
     _require_admin(access, connector.organization_id)
     unknown = set(fields) - set(CONNECTOR_FIELDS) - {"kind"}
     if unknown:
         raise ApplicationError("Unknown fields.", detail={f: ["Unknown field."] for f in sorted(unknown)})
     if not fields.get("secret"):
         fields.pop("secret", None)
+    moved = "url" in fields and not same_origin(str(fields["url"]), connector.url)
+    drop = moved and bool(connector.secret) and "secret" not in fields
     before = snapshot(connector, CONNECTOR_FIELDS)
     for name, value in fields.items():
         setattr(connector, name, value)
+    shown = None
+    if drop and connector.kind == Kind.WEBHOOK:
+        connector.secret = shown = signing.new_secret()
+    elif drop:
+        raise ApplicationError(
+            "The connector now points to another origin: enter its token again.",
+            detail={"secret": [TOKEN_NOT_CARRIED]},
+        )
     _validate(connector)
     save_unique(connector, field="name", message=f"A connector named {connector.name!r} exists.")
     changes = diff(before, snapshot(connector, CONNECTOR_FIELDS))
-    if "secret" in fields:
-        changes["secret"] = ["(set)", "(replaced)"]
+    if "secret" in fields:  # a new secret looks like "(set)" -> "(set)"; record that it changed
+        changes["secret"] = [before["secret"], SECRET_CHANGED if before["secret"] == SECRET_SET else SECRET_SET]
+    elif drop:
+        changes["secret"] = [SECRET_SET, SECRET_REGENERATED]
     if changes:
         audit_record(access=access, organization_id=connector.organization_id, action="connector.update",
                      obj=connector, changes=changes)  # fmt: skip
-    return connector
+    return connector, shown
 
 
 @transaction.atomic
@@ -142,6 +190,7 @@ def new_inbound_secret(kind: str) -> str:
     return secrets.token_urlsafe(32) if kind in (Kind.GITHUB, Kind.JIRA) else signing.new_secret()
 
 
+@sensitive_variables()
 @transaction.atomic
 def inbound_secret_rotate(*, access: Access, connector: Connector) -> str:
     """A new secret for callbacks from the other side; returned once."""
@@ -150,13 +199,14 @@ def inbound_secret_rotate(*, access: Access, connector: Connector) -> str:
     connector.inbound_secret = secret
     connector.save(update_fields=["inbound_secret", "updated_at"])
     audit_record(access=access, organization_id=connector.organization_id, action="connector.rotate_inbound",
-                 obj=connector, changes={"inbound_secret": ["(set)", "(replaced)"]})  # fmt: skip
+                 obj=connector, changes={"inbound_secret": [SECRET_SET, SECRET_CHANGED]})  # fmt: skip
     return secret
 
 
 # --- callbacks from the other side ------------------------------------------------------------
 
 
+@sensitive_variables()
 def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, dict]:
     """Verify and apply one callback; every outcome is recorded. Returns (HTTP status, JSON body)."""
     from apps.integrations import inbound
@@ -314,34 +364,55 @@ def _record_ticket(delivery: Delivery, response) -> bool:
     return False
 
 
+@sensitive_variables()
 def attempt(delivery_id: int) -> Delivery | None:
     """Send one due delivery's next request once; record what happened and when to try again.
-    Returns None when another worker has it, it is not due, or it must wait for an earlier one."""
+    Returns None when another worker has it, it is not due, or it must wait for an earlier one.
+
+    The claim counts the attempt, before anything is sent: a worker killed mid-send has used it as
+    well. Every failure is an attempt, whatever failed (no answer, an error status, or a request
+    that could not even be made: a stored secret that cannot sign, one the configured keys cannot
+    decrypt), so a delivery ends in the dead letter after READINESS_DELIVERY_MAX_ATTEMPTS instead
+    of coming back for ever.
+    """
     now = timezone.now()
     claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now).update(
-        status=DeliveryStatus.SENDING, last_attempt_at=now
+        status=DeliveryStatus.SENDING, last_attempt_at=now, attempts=F("attempts") + 1
     )
     if not claimed:
         return None
     delivery = Delivery.objects.select_related("connector", "connector__organization").get(pk=delivery_id)
+    try:
+        return _send(delivery, now)
+    except Exception as exc:  # a bug or bad stored data: still an attempt, never a claim left behind
+        logger.exception("delivery %s could not be sent", delivery.pk)
+        _record(delivery, None, "", _scrubbed(f"could not send: {type(exc).__name__}: {exc}", delivery), None)
+        return delivery
+
+
+def _send(delivery: Delivery, now) -> Delivery | None:
     ticketing_kind = delivery.connector.kind != Kind.WEBHOOK and delivery.event != Event.TEST
     if ticketing_kind and not _plan_ticket_action(delivery):
-        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PENDING,
+        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PENDING, attempts=F("attempts") - 1,
                                                        next_attempt_at=now + timedelta(seconds=5))  # fmt: skip
         return None
-    if ticketing_kind and delivery.action == ticketing.NOTHING:
+    if ticketing_kind and delivery.action == ticketing.NOTHING:  # nothing was sent: not an attempt
         delivery.status, delivery.next_attempt_at, delivery.error = DeliveryStatus.SUCCEEDED, None, "no open ticket"
+        delivery.attempts -= 1
         delivery.save()
         return delivery
-    delivery.attempts += 1
     code, excerpt, error, retry_after = None, "", "", None
     try:
         method, url, headers, body = _request_for(delivery)
+    except ValueError as exc:  # e.g. a secret stored before it was checked, or one the keys cannot decrypt
+        _record(delivery, None, "", f"could not make the request: {exc}", None)
+        return delivery
+    try:
         response = guarded_request(method, url, policy=policy_from_settings(), headers=headers, content=body)
     except OutboundRefused as exc:
         error = f"refused: {exc}"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        error = _scrubbed(f"{type(exc).__name__}: {exc}", delivery)[:500] or type(exc).__name__
     else:
         code, excerpt = response.status_code, response.body[:EXCERPT_BYTES].decode("utf-8", "replace")
         retry_after = retry.retry_after_seconds(response.headers.get("retry-after"), now=timezone.now())
@@ -359,6 +430,15 @@ def attempt(delivery_id: int) -> Delivery | None:
                     return delivery
     _record(delivery, code, excerpt, error, retry_after)
     return delivery
+
+
+def _scrubbed(message: str, delivery: Delivery) -> str:
+    """`message` without the connector's secret: an HTTP library may quote a header it refused."""
+    try:
+        secret = delivery.connector.secret.reveal() if delivery.connector.secret else ""
+    except ValueError:
+        return message
+    return message.replace(secret, "********") if secret else message
 
 
 def _record(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> None:
@@ -385,10 +465,14 @@ def send_due(limit: int = 100) -> int:
     """Attempt every pending delivery whose time has come (beat calls this); hand back stuck claims."""
     now = timezone.now()
     stuck = now - timedelta(seconds=settings.READINESS_OUTBOUND_TIMEOUT_SECONDS * 3)
-    # A worker killed mid-send leaves its claim: after three timeouts it is due again.
-    Delivery.objects.filter(status=DeliveryStatus.SENDING, last_attempt_at__lt=stuck).update(
-        status=DeliveryStatus.PENDING, next_attempt_at=now
+    # A worker killed mid-send leaves its claim, whose attempt was counted: after three timeouts it
+    # is due again, or dead when that was its last attempt.
+    abandoned = Delivery.objects.filter(status=DeliveryStatus.SENDING, last_attempt_at__lt=stuck)
+    lost = "no outcome: the worker sending it stopped"
+    abandoned.filter(attempts__gte=settings.READINESS_DELIVERY_MAX_ATTEMPTS).update(
+        status=DeliveryStatus.DEAD, next_attempt_at=None, error=lost
     )
+    abandoned.update(status=DeliveryStatus.PENDING, next_attempt_at=now, error=lost)
     due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now).order_by("next_attempt_at")
     return sum(1 for pk in due.values_list("pk", flat=True)[:limit] if attempt(pk))
 

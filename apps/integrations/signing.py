@@ -14,6 +14,8 @@ import secrets
 
 PREFIX = "whsec_"
 TOLERANCE_SECONDS = 300
+# The spec's secrets are 24 to 64 random bytes; shorter is guessable, longer is a paste of something else.
+KEY_BYTES = (24, 64)
 
 
 class SignatureError(ValueError):
@@ -22,6 +24,20 @@ class SignatureError(ValueError):
 
 def new_secret() -> str:
     return PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` is not a signing secret (`whsec_` + base64 of 24 to 64 bytes), or None when it is."""
+    if not secret.startswith(PREFIX):
+        return f"A signing secret starts with {PREFIX} (Standard Webhooks); leave it empty to have one generated."
+    try:
+        key = base64.b64decode(secret[len(PREFIX) :], validate=True)
+    except ValueError:
+        return f"After {PREFIX} comes base64 (A-Z, a-z, 0-9, + and /, padded with =)."
+    low, high = KEY_BYTES
+    if not low <= len(key) <= high:
+        return f"The key after {PREFIX} is {len(key)} bytes; Standard Webhooks keys are {low} to {high} bytes."
+    return None
 
 
 def _key(secret: str) -> bytes:

@@ -6,7 +6,9 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
@@ -31,6 +33,7 @@ class ConnectorFormMixin(OrgMixin):
         return super().post(request, *args, **kwargs)
 
 
+@method_decorator(sensitive_post_parameters("secret"), name="dispatch")
 class ConnectorListView(ConnectorFormMixin, FormView):
     """Everyone in the org sees the connectors; owners and admins add them."""
 
@@ -40,6 +43,7 @@ class ConnectorListView(ConnectorFormMixin, FormView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(connectors=connector_list(access=self.access, org_id=self.org.pk), **kwargs)
 
+    @method_decorator(sensitive_variables())
     def form_valid(self, form):
         try:
             connector, shown = services.connector_create(access=self.access, organization=self.org, **form.cleaned_data)
@@ -56,6 +60,7 @@ class ConnectorMixin(OrgMixin):
         return get_object_or_404(connector_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
 
 
+@method_decorator(sensitive_post_parameters("secret"), name="dispatch")
 class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
     """The connector, its settings (admins) and its deliveries, filterable by status and event."""
 
@@ -83,12 +88,19 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
                                         statuses=DeliveryStatus.choices, events=Event.choices, status=status,
                                         event=event, **kwargs)  # fmt: skip
 
+    @method_decorator(sensitive_variables())
     def form_valid(self, form):
         try:
-            services.connector_update(access=self.access, connector=self.get_connector(), **form.cleaned_data)
+            _, shown = services.connector_update(
+                access=self.access, connector=self.get_connector(), **form.cleaned_data
+            )
         except ApplicationError as exc:
             form_error_from(form, exc)
             return self.form_invalid(form)
+        if shown:  # the URL moved to another origin: the new signing secret, shown in this response only
+            form = self.form_class(projects=project_list(access=self.access, org_id=self.org.pk),
+                                   initial=self.get_initial())  # fmt: skip
+            return self.render_to_response(self.get_context_data(form=form, new_signing_secret=shown))
         messages.success(self.request, "Connector saved.")
         return redirect("connector-detail", org_slug=self.org.slug, pk=self.kwargs["pk"])
 
@@ -158,6 +170,7 @@ class InboundSecretRotateView(ConnectorDetailView):
 
     http_method_names = ["post"]
 
+    @method_decorator(sensitive_variables())
     def post(self, request, *args, **kwargs):
         if not self.access.can_admin(self.org.pk):
             raise PermissionDenied("Only owners and admins manage connectors.")

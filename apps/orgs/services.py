@@ -9,6 +9,7 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from apps.core.errors import ApplicationError
 from apps.core.services import audit_record, diff, snapshot
@@ -126,6 +127,7 @@ def membership_remove(*, access: Access, membership: Membership) -> None:
     membership.delete()
 
 
+@sensitive_variables()  # the new token, in clear
 @transaction.atomic
 def api_token_create(
     *, access: Access, org: Organization, name: str, scope: str, expires_at: datetime | None = None
@@ -135,6 +137,7 @@ def api_token_create(
     return _token_create(access, org, name=name, scope=scope, expires_at=expires_at, acts_for=None)
 
 
+@sensitive_variables()  # the new token, in clear
 @transaction.atomic
 def personal_token_create(
     *, access: Access, org: Organization, name: str, scope: str, expires_at: datetime | None = None

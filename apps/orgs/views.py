@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
@@ -152,6 +153,7 @@ class TokenListView(OrgMixin, FormView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(tokens=api_token_list(access=self.access, org_id=self.org.pk), **kwargs)
 
+    @method_decorator(sensitive_variables())  # the new token, in clear
     def form_valid(self, form):
         try:
             token, plaintext = services.api_token_create(access=self.access, org=self.org, **form.cleaned_data)
@@ -184,6 +186,7 @@ class PersonalTokenListView(OrgMixin, FormView):
         mine = api_token_list(access=self.access, org_id=self.org.pk).filter(acts_for=self.request.user)
         return super().get_context_data(tokens=mine, personal=True, **kwargs)
 
+    @method_decorator(sensitive_variables())  # the new token, in clear
     def form_valid(self, form):
         try:
             token, plaintext = services.personal_token_create(access=self.access, org=self.org, **form.cleaned_data)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from apps.core.errors import ApplicationError
 from apps.core.netguard import OutboundRefused
@@ -201,6 +202,7 @@ COMPAT_REQUEST_TIMEOUT_S = 10.0
 COMPAT_BUDGET_S = 60.0
 
 
+@sensitive_variables()  # the endpoint's key, revealed into the config: stars on an error page
 def endpoint_compatibility_check(*, access: Access, endpoint) -> dict:
     """Run the compatibility check (engine/compat.py) against `endpoint`, store it on the endpoint
     (probes then leave out the request parts it refuses) and return it. Network trouble is a result,

@@ -1,4 +1,6 @@
 import django_filters
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -181,7 +183,8 @@ class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         style={"input_type": "password"},
-        help_text="Stored encrypted; never returned. Omit or leave empty on update to keep the stored key.",
+        help_text="Stored encrypted; never returned. Omit or leave empty on update to keep the stored key; "
+        "a base_url on another origin (scheme, host, port) drops it unless a key is given with it.",
     )
     clear_api_key = serializers.BooleanField(write_only=True, required=False, help_text="Remove the stored key.")
     has_api_key = serializers.SerializerMethodField()
@@ -220,8 +223,10 @@ class EndpointFilter(FilterSet):
         fields = ["organization", "project", "price_model", "api_flavour"]
 
 
+@method_decorator(sensitive_post_parameters("api_key"), name="dispatch")
 class EndpointViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
-    """Inference endpoints. API keys are write-only: the API never returns them."""
+    """Inference endpoints. API keys are write-only: the API never returns them. An update answers
+    `api_key_dropped` (true when a base_url on another origin dropped the stored key) and a `notice`."""
 
     serializer_class = EndpointSerializer
     filterset_class = EndpointFilter
@@ -229,6 +234,11 @@ class EndpointViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         return endpoint_list(access=request_access(self.request))
+
+    # The serializer holds the key typed in; every frame from here down shows as stars on an error page.
+    @method_decorator(sensitive_variables())
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
@@ -240,6 +250,15 @@ class EndpointViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         serializer.instance = services.endpoint_update(
             access=request_access(self.request), endpoint=serializer.instance, **serializer.validated_data
         )
+        self.api_key_dropped = serializer.instance.api_key_dropped
+
+    @method_decorator(sensitive_variables())
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        response.data["api_key_dropped"] = getattr(self, "api_key_dropped", False)
+        if response.data["api_key_dropped"]:
+            response.data["notice"] = services.KEY_DROPPED_NOTICE
+        return response
 
     def perform_destroy(self, instance):
         services.endpoint_delete(access=request_access(self.request), endpoint=instance)

@@ -31,7 +31,8 @@ class EndpointForm(ServiceModelForm):
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted. Leave empty to keep the current key.",
+        help_text="Stored encrypted. Leave empty to keep the current key; a base URL on another origin "
+        "(scheme, host, port) drops it unless you enter it here again.",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
 

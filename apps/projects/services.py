@@ -5,13 +5,24 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from apps.checklists.services import readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.headers import header_value_problem, request_id_header
-from apps.core.netguard import OutboundRefused, parse_http_url
-from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
+from apps.core.netguard import OutboundRefused, parse_http_url, same_origin
+from apps.core.services import (
+    SECRET_CHANGED,
+    SECRET_DROPPED,
+    SECRET_REMOVED,
+    SECRET_SET,
+    audit_record,
+    diff,
+    require_writer,
+    save_unique,
+    snapshot,
+)
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 from apps.projects.models import ApiFlavour, Endpoint, PriceModel, Project
@@ -25,6 +36,10 @@ ENDPOINT_FIELDS = [
     "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas",
     "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
 ]  # fmt: skip
+KEY_DROPPED_NOTICE = (
+    "The base URL now points to another origin (scheme, host or port), so the stored API key was dropped: "
+    "a key is only ever sent where it was entered. Enter it again if the new server needs it."
+)
 
 
 def _unknown_fields(fields: dict, allowed: list[str]) -> None:
@@ -177,6 +192,10 @@ def _save_endpoint(endpoint: Endpoint) -> None:
     save_unique(endpoint, field="name", message=message, hint="Already used in this project.")
 
 
+# Every function that holds a key in clear (a new one being saved, or one revealed to be sent) is
+# marked sensitive, so Django's error page and error reports show its locals, and those of what it
+# calls, as stars.
+@sensitive_variables()
 @transaction.atomic
 def endpoint_create(*, access: Access, project: Project, **fields) -> Endpoint:
     """Create an endpoint. `api_key` is encrypted on save and never read back by the API."""
@@ -194,9 +213,16 @@ def endpoint_create(*, access: Access, project: Project, **fields) -> Endpoint:
     return endpoint
 
 
+@sensitive_variables()
 @transaction.atomic
 def endpoint_update(*, access: Access, endpoint: Endpoint, **fields) -> Endpoint:
-    """Update an endpoint. An absent or empty `api_key` keeps the stored key; `clear_api_key` removes it."""
+    """Update an endpoint. An absent or empty `api_key` keeps the stored key; `clear_api_key` removes it.
+
+    A stored key only ever goes to the origin (scheme, host and port) it was entered for: a
+    `base_url` on another origin drops it unless the same update brings a key. Otherwise anyone
+    who may edit the endpoint could point it at their own server and press "test connection" (or
+    run a probe) to collect the key. `endpoint.api_key_dropped` tells the caller it happened.
+    """
     require_writer(access, endpoint.project.organization_id)
     clear_key = fields.pop("clear_api_key", False)
     if clear_key and fields.get("api_key"):
@@ -207,15 +233,21 @@ def endpoint_update(*, access: Access, endpoint: Endpoint, **fields) -> Endpoint
     before = snapshot(endpoint, ENDPOINT_FIELDS)
     if not fields.get("api_key"):
         fields.pop("api_key", None)
+    moved = "base_url" in fields and not same_origin(str(fields["base_url"]), endpoint.base_url)
+    drop_key = moved and bool(endpoint.api_key) and "api_key" not in fields and not clear_key
     for name, value in fields.items():
         setattr(endpoint, name, value)
-    if clear_key:
+    if clear_key or drop_key:
         endpoint.api_key = None
     _save_endpoint(endpoint)
-    after = snapshot(endpoint, ENDPOINT_FIELDS)
-    changes = diff(before, after)
+    changes = diff(before, snapshot(endpoint, ENDPOINT_FIELDS))
     if "api_key" in fields:  # a new key looks like "(set)" -> "(set)"; record that it changed
-        changes["api_key"] = [before["api_key"], "(replaced)"]
+        changes["api_key"] = [before["api_key"], SECRET_CHANGED if before["api_key"] == SECRET_SET else SECRET_SET]
+    elif drop_key:
+        changes["api_key"] = [SECRET_SET, SECRET_DROPPED]
+    elif "api_key" in changes:
+        changes["api_key"] = [SECRET_SET, SECRET_REMOVED]
+    endpoint.api_key_dropped = drop_key
     if changes:
         audit_record(
             access=access,
@@ -242,6 +274,7 @@ def endpoint_delete(*, access: Access, endpoint: Endpoint) -> None:
     endpoint.delete()
 
 
+@sensitive_variables()
 def endpoint_test_connection(*, access: Access, endpoint: Endpoint) -> dict:
     """GET {base_url}/models through the guarded client; store and return what happened.
 

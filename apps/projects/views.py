@@ -1,5 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
@@ -93,6 +95,7 @@ class ProjectDeleteView(ProjectMixin, View):
         return redirect("dashboard", org_slug=self.org.slug)
 
 
+@method_decorator(sensitive_post_parameters("api_key"), name="dispatch")
 class EndpointCreateView(ProjectMixin, FormView):
     template_name = "projects/endpoint_form.html"
     form_class = EndpointForm
@@ -121,6 +124,7 @@ class EndpointMixin(OrgMixin):
         return self._endpoint
 
 
+@method_decorator(sensitive_post_parameters("api_key"), name="dispatch")
 class EndpointEditView(EndpointMixin, FormView):
     template_name = "projects/endpoint_form.html"
     form_class = EndpointForm
@@ -141,6 +145,8 @@ class EndpointEditView(EndpointMixin, FormView):
             form_error_from(form, exc)
             return self.form_invalid(form)
         messages.success(self.request, "Endpoint saved.")
+        if endpoint.api_key_dropped:
+            messages.warning(self.request, services.KEY_DROPPED_NOTICE)
         return redirect("project-detail", org_slug=self.org.slug, slug=endpoint.project.slug)
 
 

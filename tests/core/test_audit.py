@@ -38,7 +38,7 @@ def test_audit_events_cannot_be_changed_or_deleted(world):
 def test_endpoint_key_changes_are_audited_without_the_key(world):
     services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint, api_key="sk-new-secret")
     event = AuditEvent.objects.get(action="endpoint.update")
-    assert event.changes["api_key"] == ["(set)", "(replaced)"]
+    assert event.changes["api_key"] == ["(set)", "(changed)"]
     assert "sk-" not in str(AuditEvent.objects.values_list("changes", flat=True))
 
 

@@ -506,7 +506,7 @@ def test_clear_api_key_removes_the_key(world):
     assert raw_api_key_column(world.endpoint.pk) in ("", None)
     assert client.get(endpoint_url(world.endpoint.pk)).json()["has_api_key"] is False
     event = AuditEvent.objects.get(action="endpoint.update", object_id=str(world.endpoint.pk))
-    assert event.changes["api_key"] == ["(set)", "(empty)"]
+    assert event.changes["api_key"] == ["(set)", "(removed)"]
 
 
 def test_a_new_api_key_replaces_the_old_one_and_the_audit_trail_holds_neither(world):
@@ -519,7 +519,7 @@ def test_a_new_api_key_replaces_the_old_one_and_the_audit_trail_holds_neither(wo
     assert Endpoint.objects.get(pk=world.endpoint.pk).api_key.reveal() == SECRET
     assert SECRET not in raw_api_key_column(world.endpoint.pk)
     event = AuditEvent.objects.get(action="endpoint.update", object_id=str(world.endpoint.pk))
-    assert event.changes["api_key"] == ["(set)", "(replaced)"]
+    assert event.changes["api_key"] == ["(set)", "(changed)"]
     trail = client.get(AUDIT).content.decode()
     assert SECRET not in trail and "sk-acme-very-secret" not in trail
 
