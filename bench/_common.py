@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +38,30 @@ def start_simulator(scenario: str, *, core: int | None, extra: list[str] | None 
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("simulator did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own process group (start_new_session=True), children included."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def probe_cli(url: str, out: Path, *args: str) -> tuple[int, dict | None, str]:
+    """`manage.py probe URL ... --json out`: (exit code, the JSON it wrote, the end of its stderr)."""
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "probe", url, "--allow-private", "--quiet", "--json", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    data = json.loads(out.read_text()) if out.exists() else None
+    return proc.returncode, data, proc.stderr.strip()[-500:]
 
 
 def pin_self(core: int) -> None:

@@ -27,7 +27,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import ROOT, free_port
+from _common import ROOT, free_port, probe_cli, stop
 
 LITELLM = "litellm[proxy]==1.108.7"  # pinned: the check must mean the same thing next time
 MODEL = "mock-gpt"
@@ -93,17 +92,6 @@ def start_proxy(litellm: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the proxy was not ready within 120 s")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def reference_request(conn: http.client.HTTPConnection, prompt: str) -> dict:
     """One streamed request read by plain http.client, not our engine: timings and counts to compare with."""
     body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 128, "stream": True,
@@ -125,15 +113,6 @@ def reference_request(conn: http.client.HTTPConnection, prompt: str) -> dict:
                 last = now
                 events += 1
     return {"ttft_ms": (first - sent) * 1000, "e2e_ms": (last - sent) * 1000, "events": events, "usage": usage}
-
-
-def probe(url: str, out: Path, *args: str) -> tuple[int, dict | None, str]:
-    proc = subprocess.run(
-        [sys.executable, "manage.py", "probe", url, "--allow-private", "--quiet", "--json", str(out), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    data = json.loads(out.read_text()) if out.exists() else None
-    return proc.returncode, data, proc.stderr.strip()[-500:]
 
 
 def figures(data: dict) -> dict:
@@ -182,7 +161,7 @@ def main() -> int:
             }
 
             # 1. The run the issue asks for.
-            rc, data, err = probe(url, work / "concurrent.json", "--profile", "concurrent", "--concurrency",
+            rc, data, err = probe_cli(url, work / "concurrent.json", "--profile", "concurrent", "--concurrency",
                                   str(args.concurrency), "--duration", str(args.duration))  # fmt: skip
             check(rc == 0 and data is not None, f"concurrent: exit {rc}: {err}")
             if data:
@@ -201,7 +180,7 @@ def main() -> int:
                       "concurrent: TTFT/E2E implausible")  # fmt: skip
 
             # 2. Same timings as an independent client, one request at a time.
-            rc, data, err = probe(url, work / "sync.json", "--profile", "synchronous", "--duration", "3")
+            rc, data, err = probe_cli(url, work / "sync.json", "--profile", "synchronous", "--duration", "3")
             check(rc == 0 and data is not None, f"synchronous: exit {rc}: {err}")
             if data:
                 f = report["synchronous"] = figures(data)
@@ -214,7 +193,7 @@ def main() -> int:
                           f"synchronous: {name} p50 {ours} ms vs an independent client's {theirs} ms")  # fmt: skip
 
             # 3. A server that sends no usage: counted, and flagged.
-            rc, data, err = probe(url, work / "no_usage.json", "--duration", "3", "--concurrency", "2",
+            rc, data, err = probe_cli(url, work / "no_usage.json", "--duration", "3", "--concurrency", "2",
                                   "--extra-body", '{"stream_options": {"include_usage": false}}')  # fmt: skip
             check(rc == 0 and data is not None, f"no_usage: exit {rc}: {err}")
             if data:

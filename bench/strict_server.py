@@ -54,7 +54,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from _common import ROOT, free_port
+from _common import ROOT, free_port, probe_cli, stop
 
 from apps.probes.engine.prompts import PromptSet
 
@@ -120,17 +120,6 @@ def tail(path: Path) -> str:
     return path.read_bytes()[-2000:].decode(errors="replace")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def chat_body(prompt: str, *, stream: bool = True) -> bytes:
     body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": MAX_TOKENS,
             "stream": stream}  # fmt: skip
@@ -182,14 +171,8 @@ def server_usage(port: int, prompt: str) -> dict:
 
 
 def probe(port: int, out: Path, *args: str) -> tuple[int, dict | None, str]:
-    proc = subprocess.run(
-        [sys.executable, "manage.py", "probe", f"http://127.0.0.1:{port}/v1", "--allow-private", "--quiet",
-         "--json", str(out), "--model", MODEL, "--max-tokens", str(MAX_TOKENS), "--prompt-tokens",
-         str(PROMPT_TOKENS), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    data = json.loads(out.read_text()) if out.exists() else None
-    return proc.returncode, data, proc.stderr.strip()[-500:]
+    return probe_cli(f"http://127.0.0.1:{port}/v1", out, "--model", MODEL, "--max-tokens", str(MAX_TOKENS),
+                     "--prompt-tokens", str(PROMPT_TOKENS), *args)  # fmt: skip
 
 
 def figures(data: dict) -> dict:

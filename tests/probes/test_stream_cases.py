@@ -794,3 +794,8 @@ def test_one_success_keeps_a_run_going_through_later_errors(serve):
     server = serve(lambda seen: GOOD if seen.seq == 0 else [json_response(429, {"detail": "slow down"})])
     result = probe(server, requests=300)
     assert len(result.records) == 300 and "failed_fast" not in result.summary
+
+
+def test_a_probe_config_never_shows_its_api_key_when_printed():
+    config = ProbeConfig(base_url="http://127.0.0.1:9/v1", model="m", stages=[], api_key="sk-live-0123456789")
+    assert "sk-live" not in repr(config) and "sk-live" not in str(config)

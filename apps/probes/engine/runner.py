@@ -82,7 +82,7 @@ class ProbeConfig:
     model: str
     stages: list[Stage]
     api: str = openai.CHAT
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line that prints a config
     prompts: PromptSet | None = None
     max_tokens: int = 128
     extra_body: dict | None = None
