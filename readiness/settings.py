@@ -338,6 +338,8 @@ READINESS_DELIVERY_MAX_ATTEMPTS = env_int("READINESS_DELIVERY_MAX_ATTEMPTS", 6, 
 READINESS_DELIVERY_BACKOFF_BASE_S = env_int("READINESS_DELIVERY_BACKOFF_BASE_S", 30, minimum=1)
 # Largest callback body accepted from Jira / GitHub / other systems, in bytes.
 READINESS_INBOUND_MAX_BYTES = env_int("READINESS_INBOUND_MAX_BYTES", 1_000_000, minimum=1024)
+# Callbacks accepted per connector and minute; beyond it they are refused (429) before any work.
+READINESS_INBOUND_RATE_PER_MINUTE = env_int("READINESS_INBOUND_RATE_PER_MINUTE", 120, minimum=1)
 
 # --- email (notifications: decision changed, approval stale) -----------------------------
 # "console" prints mail to the log (the make run default); "smtp" sends through EMAIL_HOST.

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from apps.integrations import signing
 
 CLOSED, OPEN = "closed", "open"
+MAX_DELIVERY_ID = 100
+# GitHub and Jira sign the body only, not the delivery id beside it: a captured body would replay
+# under a new id. Their bodies differ from event to event (timestamps), so a body seen before is a
+# replay. Standard Webhooks signs the id with the body, so there the id alone decides.
+BODY_DEDUPED = ("github", "jira")
 
 
 class Rejected(Exception):
@@ -43,6 +48,15 @@ def _check_hex(header: str | None, secret: str, body: bytes) -> None:
         raise Rejected(401, "signature does not match")
 
 
+def _delivery(headers, name: str) -> str:
+    delivery = headers.get(name) or ""
+    if not delivery:
+        raise Rejected(400, f"missing {name}")
+    if len(delivery) > MAX_DELIVERY_ID or not delivery.isprintable():
+        raise Rejected(400, f"{name} must be at most {MAX_DELIVERY_ID} printable characters")
+    return delivery
+
+
 def _json(body: bytes) -> dict:
     try:
         payload = json.loads(body)
@@ -55,9 +69,7 @@ def _json(body: bytes) -> dict:
 
 def github(headers, body: bytes, secret: str, *, now: float) -> Update:
     _check_hex(headers.get("X-Hub-Signature-256"), secret, body)
-    delivery = headers.get("X-GitHub-Delivery") or ""
-    if not delivery:
-        raise Rejected(400, "missing X-GitHub-Delivery")
+    delivery = _delivery(headers, "X-GitHub-Delivery")
     payload = _json(body)
     if headers.get("X-GitHub-Event") != "issues":
         return Update(delivery)
@@ -70,9 +82,7 @@ def github(headers, body: bytes, secret: str, *, now: float) -> Update:
 
 def jira(headers, body: bytes, secret: str, *, now: float) -> Update:
     _check_hex(headers.get("X-Hub-Signature"), secret, body)
-    delivery = headers.get("X-Atlassian-Webhook-Identifier") or ""
-    if not delivery:
-        raise Rejected(400, "missing X-Atlassian-Webhook-Identifier")
+    delivery = _delivery(headers, "X-Atlassian-Webhook-Identifier")
     payload = _json(body)
     issue = payload.get("issue")
     if not isinstance(issue, dict) or "key" not in issue:
@@ -90,6 +100,7 @@ def standard(headers, body: bytes, secret: str, *, now: float) -> Update:
                        headers.get("webhook-signature", ""), body, now=now)  # fmt: skip
     except signing.SignatureError as exc:
         raise Rejected(401, str(exc)) from None
+    _delivery(headers, "webhook-id")
     payload = _json(body)
     kind = payload.get("type")
     if kind not in ("ticket.closed", "ticket.reopened") or not payload.get("ticket"):

@@ -156,6 +156,8 @@ class InboundEvent(models.Model):
     status = models.CharField(max_length=10, choices=InboundStatus.choices)
     detail = models.CharField(max_length=500, blank=True)
     ticket = models.ForeignKey(TicketLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # sha256 of the raw body: a GitHub or Jira body seen before is a replay, whatever its new delivery id.
+    body_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
 
     objects = TenantQuerySet.as_manager()
 

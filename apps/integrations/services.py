@@ -7,6 +7,7 @@ it twice at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -206,6 +208,18 @@ def inbound_secret_rotate(*, access: Access, connector: Connector) -> str:
 # --- callbacks from the other side ------------------------------------------------------------
 
 
+def _inbound_allowed(connector: Connector) -> bool:
+    """At most READINESS_INBOUND_RATE_PER_MINUTE callbacks a minute per connector (a fixed window,
+    counted in the cache): a flood of forged or replayed bodies costs a signature check each, not
+    the database."""
+    key = f"inbound-rate:{connector.pk}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key) <= settings.READINESS_INBOUND_RATE_PER_MINUTE
+    except ValueError:  # the key expired between add and incr
+        return True
+
+
 @sensitive_variables()
 def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, dict]:
     """Verify and apply one callback; every outcome is recorded. Returns (HTTP status, JSON body)."""
@@ -218,26 +232,30 @@ def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, di
 
     if len(body) > settings.READINESS_INBOUND_MAX_BYTES:
         return reject(413, f"body larger than {settings.READINESS_INBOUND_MAX_BYTES} bytes")
+    if not _inbound_allowed(connector):
+        return reject(
+            429, f"more than {settings.READINESS_INBOUND_RATE_PER_MINUTE} callbacks a minute for this connector"
+        )
     if not connector.inbound_secret:
         return reject(403, "this connector has no inbound secret; create one on its page")
     try:
         update = inbound.PARSERS[connector.kind](headers, body, connector.inbound_secret.reveal(), now=time.time())
     except inbound.Rejected as exc:
         return reject(exc.status, exc.reason)
+    digest = hashlib.sha256(body).hexdigest() if connector.kind in inbound.BODY_DEDUPED else ""
     with transaction.atomic():
-        if (
-            InboundEvent.objects.filter(connector=connector, delivery_id=update.delivery_id)
-            .exclude(status=InboundStatus.REJECTED)
-            .exists()
-        ):
+        seen = InboundEvent.objects.filter(connector=connector).exclude(status=InboundStatus.REJECTED)
+        if seen.filter(delivery_id=update.delivery_id).exists():
             return reject(409, "delivery already received (replay)", update.delivery_id)
+        if digest and seen.filter(body_sha256=digest).exists():
+            return reject(409, "this body was already received under another delivery id (replay)", update.delivery_id)
         link = (
             TicketLink.objects.filter(connector=connector, external_key=update.ticket).first()
             if update.ticket
             else None
         )
         if link is None or update.state is None:
-            InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id,
+            InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id, body_sha256=digest,
                                         status=InboundStatus.IGNORED,
                                         detail="no linked ticket or no state change")  # fmt: skip
             return 202, {"status": "ignored"}
@@ -245,7 +263,7 @@ def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, di
         link.state = update.state
         link.save(update_fields=["state", "updated_at"])
         InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id, status=InboundStatus.APPLIED,
-                                    ticket=link, detail=f"{before} → {update.state}")  # fmt: skip
+                                    ticket=link, detail=f"{before} → {update.state}", body_sha256=digest)  # fmt: skip
         audit_record(access=None, organization_id=connector.organization_id, action="ticket.update", obj=link,
                      changes={"state": [before, update.state],
                               "via": [None, f"{connector.get_kind_display()} callback"]})  # fmt: skip

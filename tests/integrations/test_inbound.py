@@ -135,3 +135,40 @@ def test_a_callback_to_another_orgs_connector_cannot_touch_this_orgs_tickets(cli
     # And their secret does not open our endpoint.
     forged = post(client, ours, raw, **github_headers(theirs, raw, delivery="d-9"))
     assert forged.status_code == 401
+
+
+def test_a_github_body_replayed_under_a_new_delivery_id_is_refused(client, world):
+    """What must survive: the ticket's state. GitHub signs the body, not the delivery id beside it,
+    so a captured close replayed under a fresh id after a reopen must not close the ticket again."""
+    c = connector(world, "github", {"repo": "acme/copilot"})
+    link = ticket(c, "7", world.project)
+    close = json.dumps({"action": "closed", "issue": {"number": 7}, "updated_at": "t1"}).encode()
+    reopen = json.dumps({"action": "reopened", "issue": {"number": 7}, "updated_at": "t2"}).encode()
+    assert post(client, c, close, **github_headers(c, close, delivery="d-1")).status_code == 200
+    assert post(client, c, reopen, **github_headers(c, reopen, delivery="d-2")).status_code == 200
+    replay = post(client, c, close, **github_headers(c, close, delivery="d-forged"))
+    assert replay.status_code == 409 and "another delivery id" in replay.json()["error"]["message"]
+    link.refresh_from_db()
+    assert link.state == "open"
+
+
+@pytest.mark.parametrize("delivery", ["x" * 101, "bad\tid"])
+def test_an_overlong_or_unprintable_delivery_id_is_refused_with_a_clear_400(client, world, delivery):
+    c = connector(world, "github", {"repo": "acme/copilot"})
+    raw = json.dumps({"action": "closed", "issue": {"number": 1}}).encode()
+    reply = post(client, c, raw, **github_headers(c, raw, delivery=delivery))
+    assert reply.status_code == 400 and "at most 100 printable characters" in reply.json()["error"]["message"]
+
+
+def test_callbacks_beyond_the_rate_limit_are_refused_before_any_work(client, world, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.READINESS_INBOUND_RATE_PER_MINUTE = 3
+    c = connector(world, "github", {"repo": "acme/copilot"})
+    answers = []
+    for i in range(5):
+        raw = json.dumps({"action": "opened", "issue": {"number": i}}).encode()
+        answers.append(post(client, c, raw, **github_headers(c, raw, delivery=f"d-{i}")).status_code)
+    assert answers[:3] == [202, 202, 202] and answers[3:] == [429, 429]
+    cache.clear()
