@@ -21,7 +21,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.core.services import audit_record, diff, require_writer, snapshot
+from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
@@ -76,7 +76,8 @@ def price_update(*, access: Access, price: Price, **fields) -> Price:
         errors["source"] = ["Say where the price comes from."]
     if errors:
         raise ApplicationError("The price has invalid fields.", detail=errors)
-    price.save()
+    save_unique(price, field="name", message=f"The catalog already has a {price.kind} price named {price.name!r}.",
+                hint="Already in the catalog.")  # fmt: skip
     changes = diff(before, snapshot(price, PRICE_FIELDS))
     if changes:
         audit_record(access=access, organization_id=price.organization_id, action="price.update", obj=price,

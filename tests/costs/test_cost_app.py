@@ -338,3 +338,12 @@ def test_the_traffic_of_a_project_without_one_is_a_404_in_the_error_shape(world)
     response = api_client_for(world.member).get(f"/api/v1/projects/{world.project.pk}/traffic/")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "No expected traffic is set for this project yet."
+
+
+def test_renaming_a_price_to_a_name_the_catalog_has_is_a_clear_400_not_a_500(world):
+    """What must survive: both prices. Found by the API fuzzer: the unique name used to be a 500."""
+    api = api_client_for(world.owner)
+    first, second = api.get("/api/v1/prices/?kind=api").json()["results"][:2]
+    reply = api.patch(f"/api/v1/prices/{second['id']}/", {"name": first["name"]}, format="json")
+    assert reply.status_code == 400 and "name" in reply.json()["error"]["detail"]
+    assert api.get(f"/api/v1/prices/{second['id']}/").json()["name"] == second["name"]
