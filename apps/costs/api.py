@@ -117,7 +117,7 @@ class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
     @extend_schema(
         parameters=[OpenApiParameter("project", int, required=True)], responses=StoredLogSerializer(many=True)
     )
-    @action(detail=False, methods=["get"], url_path="stored")
+    @action(detail=False, methods=["get"], url_path="stored", pagination_class=None)  # a short listing: one page
     def stored_logs(self, request):
         """The logs stored on the server in the project's organization's import folder."""
         project_id = request.query_params.get("project", "")

@@ -347,3 +347,13 @@ def test_renaming_a_price_to_a_name_the_catalog_has_is_a_clear_400_not_a_500(wor
     reply = api.patch(f"/api/v1/prices/{second['id']}/", {"name": first["name"]}, format="json")
     assert reply.status_code == 400 and "name" in reply.json()["error"]["detail"]
     assert api.get(f"/api/v1/prices/{second['id']}/").json()["name"] == second["name"]
+
+
+def test_the_stored_logs_listing_is_documented_as_the_list_it_answers(world):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    documented = schema["paths"]["/api/v1/usage-logs/stored/"]["get"]["responses"]["200"]["content"]
+    assert documented["application/json"]["schema"]["type"] == "array"
+    answer = api_client_for(world.member).get(f"/api/v1/usage-logs/stored/?project={world.project.pk}")
+    assert answer.status_code == 200 and isinstance(answer.json(), list)
