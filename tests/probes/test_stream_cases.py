@@ -753,6 +753,13 @@ def test_a_failed_preflight_says_status_body_request_and_a_hint(serve, response,
     assert d["message"].startswith(f"preflight failed: HTTP {status}")
 
 
+def test_a_blank_error_body_is_reported_as_empty_not_a_crash(serve):
+    server = serve([b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\n \r\n"])
+    with pytest.raises(PreflightFailed) as failed:
+        preflight(server)
+    assert failed.value.diagnosis["message"].endswith("HTTP 400: (empty body)")
+
+
 def test_a_long_error_body_is_cut_to_500_bytes_in_the_diagnosis(serve):
     server = serve([json_response(500, {"trace": "x" * 5000})])
     with pytest.raises(PreflightFailed) as failed:

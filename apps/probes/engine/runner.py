@@ -446,7 +446,8 @@ class ProbeRun:
         content_type = sink.headers.get(b"content-type", b"").decode("latin-1") if sink.status else ""
         body = self._sample(sink, attempt["error"], sink.events) if sink.status else ""
         status_text = f"HTTP {sink.status}" if sink.status else error
-        first_line = (body or "(empty body)").strip().splitlines()[0][:200] if sink.status else sink.note
+        lines = body.strip().splitlines()
+        first_line = (lines[0][:200] if lines else "(empty body)") if sink.status else sink.note
         return {
             "error_class": error,
             "status": sink.status or None,
