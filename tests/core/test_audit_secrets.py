@@ -21,7 +21,7 @@ from apps.integrations import services as integrations
 from apps.integrations import signing
 from apps.integrations.models import Connector
 from apps.orgs import services as orgs
-from apps.orgs.models import ApiToken, TokenScope
+from apps.orgs.models import TOKEN_PREFIX, ApiToken, TokenScope
 from apps.projects import services as projects
 from apps.projects.models import Endpoint
 from tests.conftest import api_client_for, endpoint_fields
@@ -127,7 +127,10 @@ def api_token_secret_hash(world) -> list[str]:
     orgs.api_token_revoke(access=owner, token=org_token)
     orgs.api_token_revoke(access=world.access(world.member), token=mine)
     hashes = list(ApiToken.objects.values_list("secret_hash", flat=True))
-    return [org_plain, mine_plain, org_plain.rsplit("_", 1)[1], mine_plain.rsplit("_", 1)[1], *hashes]
+    # The secret part is URL-safe base64, which may itself hold "_": split as the authenticator does.
+    secret_parts = [plain.removeprefix(TOKEN_PREFIX).partition("_")[2] for plain in (org_plain, mine_plain)]
+    assert all(len(part) >= 40 for part in secret_parts)
+    return [org_plain, mine_plain, *secret_parts, *hashes]
 
 
 def user_password(world) -> list[str]:
