@@ -65,11 +65,16 @@ def _require_person(access: Access | None, what: str) -> None:
         raise ApplicationError(f"{what} needs a person; API tokens cannot do it.", code="forbidden", status=403)
 
 
-def holds_function(access: Access, org_id: int, function: str) -> bool:
+def member_functions(access: Access, org_id: int) -> frozenset[str]:
+    """The functions the person behind `access` holds in the org (none for an org token)."""
     if access.user is None:
-        return False
-    functions = Membership.objects.filter(organization_id=org_id, user=access.user).values_list("functions", flat=True)
-    return any(function in (f or []) for f in functions)
+        return frozenset()
+    rows = Membership.objects.filter(organization_id=org_id, user=access.user).values_list("functions", flat=True)
+    return frozenset(f for functions in rows for f in (functions or []))
+
+
+def holds_function(access: Access, org_id: int, function: str) -> bool:
+    return function in member_functions(access, org_id)
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -444,6 +449,20 @@ def waiver_request(*, access: Access, response: ItemResponse, reason: str, risk_
     return waiver
 
 
+def waiver_decide_refusal(waiver: Waiver, *, user_id: int, functions) -> ApplicationError | None:
+    """Why this person may not decide `waiver`, or None if they may: never its requester
+    (separation of duties), only a holder of the item's function. Pages and the "waiting for you"
+    queue ask this same question."""
+    if waiver.requested_by_id == user_id:
+        return ApplicationError("You cannot decide your own waiver request.", code="separation_of_duties",
+                                status=403)  # fmt: skip
+    function = waiver.response.item.function
+    if function not in functions:
+        return ApplicationError(f"Only members holding the {function} function can decide this waiver.",
+                                code="forbidden", status=403)  # fmt: skip
+    return None
+
+
 @transaction.atomic
 def waiver_decide(*, access: Access, waiver: Waiver, approve: bool, note: str = "") -> Waiver:
     """Approve or reject: someone other than the requester, holding the item's function."""
@@ -453,13 +472,10 @@ def waiver_decide(*, access: Access, waiver: Waiver, approve: bool, note: str = 
     waiver = Waiver.objects.select_for_update().get(pk=waiver.pk)
     if waiver.status != WaiverStatus.REQUESTED:
         raise ApplicationError(f"The waiver is already {waiver.status}.", code="conflict", status=409)
-    if waiver.requested_by_id == access.user.pk:
-        raise ApplicationError("You cannot decide your own waiver request.", code="separation_of_duties",
-                               status=403)  # fmt: skip
-    function = waiver.response.item.function
-    if not holds_function(access, project.organization_id, function):
-        raise ApplicationError(f"Only members holding the {function} function can decide this waiver.",
-                               code="forbidden", status=403)  # fmt: skip
+    refusal = waiver_decide_refusal(waiver, user_id=access.user.pk,
+                                    functions=member_functions(access, project.organization_id))  # fmt: skip
+    if refusal is not None:
+        raise refusal
     if not approve and not note.strip():
         raise ApplicationError("Say why the waiver is rejected.", detail={"note": ["Required to reject."]})
     waiver.status = WaiverStatus.APPROVED if approve else WaiverStatus.REJECTED

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from apps.checklists.services import holds_function, readiness_changed
+from apps.checklists.services import member_functions, readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.notify import notify
 from apps.core.services import audit_record, require_writer
@@ -104,6 +104,12 @@ def gate_states(project, policy: SignoffPolicy | None = None) -> list[GateState]
         .prefetch_related("follow_ups")
         .order_by("created_at")
     )
+    return gate_states_from(policy, decisions)
+
+
+def gate_states_from(policy: SignoffPolicy, decisions: list[SignoffDecision]) -> list[GateState]:
+    """The gates of one project from its non-superseded decisions (oldest first, follow-ups
+    prefetched): lists that span many projects load their decisions once and call this per project."""
     states = []
     for gate in policy.gates:
         mine = [d for d in decisions if d.function == gate["function"]]
@@ -119,27 +125,39 @@ def gate_states(project, policy: SignoffPolicy | None = None) -> list[GateState]
 # --- decisions ---------------------------------------------------------------------------------
 
 
-def _check_separation(access: Access, project, function: str, verdict: str, policy: SignoffPolicy) -> None:
-    org_id = project.organization_id
+def signoff_refusal(*, user_id: int, functions, project, function: str, verdict: str, policy: SignoffPolicy,
+                    approved_gates) -> ApplicationError | None:  # fmt: skip
+    """Why this person may not give `verdict` on the project's `function` gate, or None if they may.
+    `approved_gates`: the project's gates this person currently approves. The sign-off form and the
+    "waiting for you" queue ask this same question."""
     if function not in {g["function"] for g in policy.gates}:
-        raise ApplicationError(f"There is no {function} gate in this organization's policy.",
-                               detail={"function": ["Not a gate."]})  # fmt: skip
-    if not holds_function(access, org_id, function):
-        raise ApplicationError(f"Only members holding the {function} function can decide this gate.",
-                               code="forbidden", status=403)  # fmt: skip
+        return ApplicationError(f"There is no {function} gate in this organization's policy.",
+                                detail={"function": ["Not a gate."]})  # fmt: skip
+    if function not in functions:
+        return ApplicationError(f"Only members holding the {function} function can decide this gate.",
+                                code="forbidden", status=403)  # fmt: skip
     if verdict not in APPROVALS:
-        return
-    if project.owner_id == access.user.pk and not policy.allow_owner_approval:
-        raise ApplicationError("The project owner cannot approve their own project's gates (org policy).",
-                               code="separation_of_duties", status=403)  # fmt: skip
-    if not policy.allow_multiple_gates:
-        other = SignoffDecision.objects.filter(
-            project=project, decided_by=access.user, verdict__in=APPROVALS, stale_at__isnull=True,
-            superseded_at__isnull=True,
-        ).exclude(function=function)  # fmt: skip
-        if other.exists():
-            message = f"You already approved the {other.first().function} gate; one person cannot clear two gates."
-            raise ApplicationError(message + " (org policy)", code="separation_of_duties", status=403)
+        return None
+    if project.owner_id == user_id and not policy.allow_owner_approval:
+        return ApplicationError("The project owner cannot approve their own project's gates (org policy).",
+                                code="separation_of_duties", status=403)  # fmt: skip
+    other = sorted(set(approved_gates) - {function})
+    if other and not policy.allow_multiple_gates:
+        message = f"You already approved the {other[0]} gate; one person cannot clear two gates."
+        return ApplicationError(message + " (org policy)", code="separation_of_duties", status=403)
+    return None
+
+
+def _check_separation(access: Access, project, function: str, verdict: str, policy: SignoffPolicy) -> None:
+    approved = SignoffDecision.objects.filter(
+        project=project, decided_by=access.user, verdict__in=APPROVALS, stale_at__isnull=True,
+        superseded_at__isnull=True,
+    ).values_list("function", flat=True)  # fmt: skip
+    refusal = signoff_refusal(user_id=access.user.pk, functions=member_functions(access, project.organization_id),
+                              project=project, function=function, verdict=verdict, policy=policy,
+                              approved_gates=approved)  # fmt: skip
+    if refusal is not None:
+        raise refusal
 
 
 @transaction.atomic
@@ -225,21 +243,28 @@ def gate_holders(project, functions) -> list:
 # --- follow-ups --------------------------------------------------------------------------------
 
 
+def follow_up_close_refusal(follow_up: FollowUp, *, user_id: int | None, functions) -> ApplicationError | None:
+    """Why this person may not close `follow_up`, or None if they may."""
+    decision = follow_up.decision
+    # A condition is the approver's: closing it is their call, or a colleague's in the same function.
+    # An org token is nobody, and never may (a personal token acts as its person).
+    if user_id is None or not (user_id == decision.decided_by_id or decision.function in functions):
+        return ApplicationError(
+            f"Only the approver who set this condition, or someone holding the {decision.function} function, "
+            "can close it.", code="forbidden", status=403,
+        )  # fmt: skip
+    return None
+
+
 @transaction.atomic
 def follow_up_close(*, access: Access, follow_up: FollowUp, note: str = "") -> FollowUp:
     project = follow_up.project
     require_writer(access, project.organization_id)
     follow_up = FollowUp.objects.select_for_update().select_related("decision").get(pk=follow_up.pk)
-    decision = follow_up.decision
-    # A condition is the approver's: closing it is their call, or a colleague's in the same function.
-    # An org token is nobody, and never may (a personal token acts as its person).
-    if access.user is None or not (
-        access.user.pk == decision.decided_by_id or holds_function(access, project.organization_id, decision.function)
-    ):
-        raise ApplicationError(
-            f"Only the approver who set this condition, or someone holding the {decision.function} function, "
-            "can close it.", code="forbidden", status=403,
-        )  # fmt: skip
+    refusal = follow_up_close_refusal(follow_up, user_id=getattr(access.user, "pk", None),
+                                      functions=member_functions(access, project.organization_id))  # fmt: skip
+    if refusal is not None:
+        raise refusal
     if follow_up.status == FollowUpStatus.DONE:
         raise ApplicationError("The follow-up is already done.", code="conflict", status=409)
     follow_up.status, follow_up.closed_at, follow_up.note = FollowUpStatus.DONE, timezone.now(), note.strip()[:500]
