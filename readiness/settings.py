@@ -24,6 +24,8 @@ VAR_DIR = Path(env_str("READINESS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
+# With DEBUG on, missing pages still show the site's 404; true shows Django's page with the URL list.
+READINESS_TECHNICAL_404 = env_bool("READINESS_TECHNICAL_404", False)
 # Locals and POST fields marked sensitive (keys, secrets, new tokens) show as stars on the error
 # page even with DEBUG on; Django's own filter only hides them with DEBUG off.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.error_reports.SecretsHiddenFilter"
@@ -95,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.views.NotFoundPageMiddleware",  # last: it answers missing pages with the site's 404, DEBUG too
 ]
 
 ROOT_URLCONF = "readiness.urls"
@@ -112,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.orgs.context_processors.organizations",
+                "apps.reports.queue_views.queue_badge",
             ],
         },
     },

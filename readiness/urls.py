@@ -37,3 +37,5 @@ urlpatterns = [
 
 # An unmatched /api/ URL answers the API's error shape; other paths keep the HTML page.
 handler404 = "apps.core.drf.api_page_not_found"
+# 403.html is Django's default handler's template; 500 needs ours to draw the navigation when it can.
+handler500 = "apps.core.views.server_error"
