@@ -1,19 +1,23 @@
 import json
-from datetime import date
+import re
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
 from apps.checklists import services
-from apps.checklists.models import RiskLevel, Status
+from apps.checklists.forms import AnswerForm, WaiverRequestForm
+from apps.checklists.models import Status
 from apps.checklists.selectors import checklist_list, response_list, template_list, waiver_list
 from apps.core.errors import ApplicationError
 from apps.orgs.mixins import ActionView, OrgMixin
+
+# Where a checklist page opens an item: the ones still to do. Answered items start collapsed.
+OPEN_STATUSES = (Status.PENDING, Status.FAIL)
 
 
 class ChecklistMixin(OrgMixin):
@@ -22,27 +26,43 @@ class ChecklistMixin(OrgMixin):
 
 
 class ChecklistDetailView(ChecklistMixin, TemplateView):
+    """The items with their answers. `?open=1` lists only the items still to do (pending or
+    failing); answered items are collapsed. A refused answer or waiver request renders this page
+    again with the form as it was sent (`bound_forms`), so nothing typed is lost."""
+
     template_name = "checklists/checklist_detail.html"
 
-    def get_context_data(self, **kwargs):
-        checklist = self.get_checklist()
+    def get_context_data(self, bound_forms: dict | None = None, **kwargs):
+        checklist = kwargs.pop("checklist", None) or self.get_checklist()
+        bound_forms = bound_forms or {}
         today = timezone.localdate()
+        max_upload_mb = settings.READINESS_EVIDENCE_MAX_BYTES // 1_000_000
         responses = list(
             services.current_responses(checklist).prefetch_related(
                 "waivers__requested_by", "waivers__decided_by", "waivers__revoked_by"
             )
         )
+        open_only = self.request.GET.get("open") == "1"
+        open_count = sum(1 for r in responses if r.status in OPEN_STATUSES)
+        if open_only:
+            # An item whose form came back refused stays listed whatever its status.
+            responses = [r for r in responses if r.status in OPEN_STATUSES or r.pk in bound_forms]
         for r in responses:
             r.waiver_rows = [(w, w.state_on(today)) for w in r.waivers.all()]
             r.open_waiver = any(state in ("requested", "approved") for _, state in r.waiver_rows)
+            forms = bound_forms.get(r.pk, {})
+            r.answer_form = forms.get("answer") or AnswerForm(response=r, max_upload_mb=max_upload_mb)
+            r.waiver_form = forms.get("waiver") or WaiverRequestForm(response=r)
+            r.answer_refused = "answer" in forms
+            r.waiver_refused = "waiver" in forms
+            r.expanded = r.status in OPEN_STATUSES or bool(forms)
         latest = services.latest_version(checklist.template)
         upgrade = (
             services.template_diff(checklist.template, latest) if latest.version > checklist.template.version else None
         )
         return super().get_context_data(
             checklist=checklist, project=checklist.project, responses=responses, latest=latest, upgrade=upgrade,
-            statuses=Status.choices, risk_levels=RiskLevel.choices, today=today,
-            max_upload_mb=settings.READINESS_EVIDENCE_MAX_BYTES // 1_000_000, **kwargs,
+            today=today, open_only=open_only, open_count=open_count, **kwargs,
         )  # fmt: skip
 
 
@@ -64,18 +84,69 @@ class ResponseMixin(OrgMixin):
 
     def back_url(self):
         response = self.get_response()
-        return reverse("checklist-detail", args=[self.org.slug, response.checklist_id]) + f"#item-{response.item.key}"
+        url = reverse("checklist-detail", args=[self.org.slug, response.checklist_id])
+        # The list the person was working in ("open items only") is where they return.
+        query = "?open=1" if self.request.GET.get("open") == "1" else ""
+        return f"{url}{query}#item-{response.item.key}"
 
 
-class ResponseAnswerView(ResponseMixin, ActionView):
-    def act(self):
-        post = self.request.POST
+def _refusal_on(form, exc: ApplicationError) -> None:
+    """The service's sentence on top of the form, and each field's own words beside that field."""
+    form.add_error(None, exc.message)
+    for field, errors in (exc.detail or {}).items():
+        if field in form.fields:
+            for message in errors if isinstance(errors, list) else [errors]:
+                form.add_error(field, str(message))
+
+
+def _item_saved(request, response, text: str) -> None:
+    # Tagged so the page shows it at the item the redirect scrolls to, not at the top out of view.
+    messages.success(request, text, extra_tags=f"at-item item-{response.pk}")
+
+
+class ItemFormView(ResponseMixin, ChecklistDetailView):
+    """A POST of one item's form. Saved: back to the item, the message beside it. Refused: the
+    checklist page again (400) with the form as sent and the refusal at its fields."""
+
+    write_required = True
+    http_method_names = ["post"]
+    form_name = ""
+
+    def make_form(self, response):  # pragma: no cover - each form overrides it
+        raise NotImplementedError
+
+    def save(self, response, data: dict) -> str:  # pragma: no cover - each form overrides it
+        raise NotImplementedError
+
+    def post(self, request, *args, **kwargs):
+        response = self.get_response()  # another org's item is a 404 before anything else
+        form = self.make_form(response)
+        if form.is_valid():
+            try:
+                _item_saved(request, response, self.save(response, form.cleaned_data))
+                return redirect(self.back_url())
+            except ApplicationError as exc:
+                if exc.status == 404:
+                    raise Http404(exc.message) from None
+                _refusal_on(form, exc)
+        context = self.get_context_data(checklist=response.checklist, bound_forms={response.pk: {self.form_name: form}})
+        return render(request, self.template_name, context, status=400)
+
+
+class ResponseAnswerView(ItemFormView):
+    form_name = "answer"
+
+    def make_form(self, response):
+        return AnswerForm(self.request.POST, self.request.FILES, response=response,
+                          max_upload_mb=settings.READINESS_EVIDENCE_MAX_BYTES // 1_000_000)  # fmt: skip
+
+    def save(self, response, data: dict) -> str:
         response = services.response_answer(
-            access=self.access, response=self.get_response(), status=post.get("status", ""),
-            na_reason=post.get("na_reason", ""), evidence_text=post.get("evidence_text", ""),
-            evidence_url=post.get("evidence_url", ""), evidence_file=self.request.FILES.get("evidence_file"),
+            access=self.access, response=response, status=data["status"], na_reason=data["na_reason"],
+            evidence_text=data["evidence_text"], evidence_url=data["evidence_url"],
+            evidence_file=data["evidence_file"],
         )  # fmt: skip
-        return f"“{response.item.title}” is now {response.get_status_display().lower()}."
+        return f"Saved: “{response.item.title}” is now {response.get_status_display().lower()}."
 
 
 class ResponseEvidenceView(ResponseMixin, View):
@@ -89,15 +160,15 @@ class ResponseEvidenceView(ResponseMixin, View):
         return FileResponse(response.evidence_file.open("rb"), as_attachment=True, filename=name)
 
 
-class WaiverRequestView(ResponseMixin, ActionView):
-    def act(self):
-        post = self.request.POST
-        try:
-            expires_on = date.fromisoformat(post.get("expires_on", ""))
-        except ValueError:
-            raise ApplicationError("Give the expiry as a date.", detail={"expires_on": ["YYYY-MM-DD."]}) from None
-        services.waiver_request(access=self.access, response=self.get_response(), reason=post.get("reason", ""),
-                                risk_level=post.get("risk_level", ""), expires_on=expires_on)  # fmt: skip
+class WaiverRequestView(ItemFormView):
+    form_name = "waiver"
+
+    def make_form(self, response):
+        return WaiverRequestForm(self.request.POST, response=response)
+
+    def save(self, response, data: dict) -> str:
+        services.waiver_request(access=self.access, response=response, reason=data["reason"],
+                                risk_level=data["risk_level"], expires_on=data["expires_on"])  # fmt: skip
         return "Waiver requested; someone else holding the item's function must approve it."
 
 
@@ -135,6 +206,17 @@ class TemplateListView(OrgMixin, TemplateView):
         services.ensure_shipped_templates(self.org)
         templates = template_list(access=self.access, org_id=self.org.pk).prefetch_related("items")
         return super().get_context_data(templates=templates, **kwargs)
+
+
+ITEM_PLACE = re.compile(r"^items\[(\d+)\](.*)$")
+PLACES = {"items": "Items", "name": "Name", "key": "Key", "category": "Category", "change_note": "Change note"}
+
+
+def _place(key: str) -> str:
+    """Where a refusal points, in words: "items[2] (x.pii)" is "Item 3 (x.pii)", "name" is "Name"."""
+    if match := ITEM_PLACE.match(key):
+        return f"Item {int(match[1]) + 1}{match[2]}"
+    return PLACES.get(key, key.replace("_", " ").capitalize())
 
 
 class TemplateMixin(OrgMixin):
@@ -190,7 +272,7 @@ class TemplateNewVersionView(TemplateMixin, TemplateView):
                 items=items, change_note=request.POST.get("change_note", ""),
             )  # fmt: skip
         except ApplicationError as exc:
-            details = [f"{k}: {' '.join(v) if isinstance(v, list) else v}" for k, v in exc.detail.items()]
+            details = [f"{_place(k)}: {' '.join(v) if isinstance(v, list) else v}" for k, v in exc.detail.items()]
             context = self.get_context_data(items_json=raw, name=request.POST.get("name", ""), error=exc.message,
                                             key=request.POST.get("key", ""), category=request.POST.get("category", ""),
                                             error_details=details)  # fmt: skip

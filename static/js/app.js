@@ -55,8 +55,42 @@
     if (button) window.print();
   });
 
+  // A message tagged "at-item item-N" (a checklist answer) moves beside that item, which the
+  // redirect's #anchor scrolled to: otherwise it would sit at the top of the page, out of view.
+  function placeItemMessages() {
+    document.querySelectorAll(".messages .msg.at-item").forEach(function (msg) {
+      var tag = Array.prototype.find.call(msg.classList, function (c) { return /^item-\d+$/.test(c); });
+      var box = tag && document.querySelector('[data-item-messages="' + tag + '"]');
+      if (!box) return;
+      var list = box.querySelector("ul") || box.appendChild(document.createElement("ul"));
+      list.className = "messages";
+      var top = msg.parentNode;
+      list.appendChild(msg);
+      if (!top.children.length) top.remove();
+      var item = box.closest("details, section") || box;
+      item.scrollIntoView({ block: "start" });
+    });
+  }
+
+  // <select data-toggles="NAME"> shows only the fields of its form marked data-show-when with
+  // its value (a price's self-hosted or hosted-API fields); hidden fields are still submitted.
+  function toggleFieldsByKind() {
+    document.querySelectorAll("select[data-toggles]").forEach(function (select) {
+      var form = select.form;
+      function apply() {
+        form.querySelectorAll("[data-show-when]").forEach(function (field) {
+          field.hidden = field.dataset.showWhen.split(" ").indexOf(select.value) < 0;
+        });
+      }
+      select.addEventListener("change", apply);
+      apply();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
     pollProgress();
+    placeItemMessages();
+    toggleFieldsByKind();
   });
 })();
