@@ -75,9 +75,10 @@ class ActionView(OrgMixin, View):
         try:
             messages.success(request, self.act())
         except ApplicationError as exc:
-            details = "; ".join(
-                f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
-                for field, msgs in (exc.detail or {}).items()
+            # The detail's own words, never its keys: "evidence_url: …" means nothing to a person.
+            details = " ".join(
+                " ".join(map(str, msgs)) if isinstance(msgs, list) else str(msgs)
+                for msgs in (exc.detail or {}).values()
             )
             if exc.status == 404:
                 raise Http404(exc.message) from None
