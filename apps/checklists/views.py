@@ -47,9 +47,15 @@ class ChecklistDetailView(ChecklistMixin, TemplateView):
         if open_only:
             # An item whose form came back refused stays listed whatever its status.
             responses = [r for r in responses if r.status in OPEN_STATUSES or r.pk in bound_forms]
+        # Approve/Reject show only to someone the service would let decide (never the requester).
+        user_id = getattr(self.access.user, "pk", None)
+        functions = services.member_functions(self.access, self.org.pk) if self.access.can_write(self.org.pk) else ()
         for r in responses:
             r.waiver_rows = [(w, w.state_on(today)) for w in r.waivers.all()]
             r.open_waiver = any(state in ("requested", "approved") for _, state in r.waiver_rows)
+            for w, state in r.waiver_rows:
+                refusal = services.waiver_decide_refusal(w, user_id=user_id, functions=functions)
+                w.can_decide = bool(functions) and state == "requested" and refusal is None
             forms = bound_forms.get(r.pk, {})
             r.answer_form = forms.get("answer") or AnswerForm(response=r, max_upload_mb=max_upload_mb)
             r.waiver_form = forms.get("waiver") or WaiverRequestForm(response=r)

@@ -10,6 +10,7 @@ from django.views.generic import TemplateView
 from apps.checklists import services as checklists
 from apps.checklists.models import Checklist
 from apps.checklists.selectors import template_list
+from apps.checklists.services import member_functions
 from apps.core.errors import ApplicationError
 from apps.integrations.models import TicketLink
 from apps.orgs.mixins import ActionView, OrgMixin
@@ -46,11 +47,25 @@ class ReadinessView(ProjectMixin, TemplateView):
             c.newer = latest.get(c.template_key) if latest[c.template_key].version > c.template.version else None
         reports = list(report_list(access=self.access, org_id=self.org.pk, project_id=project.pk)[:20])
         trend = decision_trend(list(reversed(reports)))
+        # Each person sees only the forms they can submit: the services' own refusals decide.
+        policy = signoffs.policy_for(self.org)
+        gates = signoffs.gate_states(project, policy)
+        can_write = self.access.can_write(self.org.pk)
+        functions = member_functions(self.access, self.org.pk)
+        open_to = signoffs.verdicts_open_to(access=self.access, project=project, states=gates, policy=policy,
+                                            functions=functions)  # fmt: skip
+        for g in gates:
+            g.verdict_choices = open_to[g.function]
+        follow_ups = list(follow_up_list(access=self.access, org_id=self.org.pk, project_id=project.pk)
+                          .filter(status="open").select_related("decision"))  # fmt: skip
+        user_id = getattr(self.access.user, "pk", None)
+        for f in follow_ups:
+            refusal = signoffs.follow_up_close_refusal(f, user_id=user_id, functions=functions)
+            f.can_close = can_write and refusal is None
         return super().get_context_data(
             project=project, status=project.status, checklists=on_project,
-            addable=[t for k, t in latest.items() if k not in keys], gates=signoffs.gate_states(project),
-            follow_ups=follow_up_list(access=self.access, org_id=self.org.pk, project_id=project.pk)
-            .filter(status="open"), reports=reports, figures={"trend": trend} if trend else {},
+            addable=[t for k, t in latest.items() if k not in keys], gates=gates, can_generate_report=can_write,
+            follow_ups=follow_ups, reports=reports, figures={"trend": trend} if trend else {},
             verdicts=Verdict.choices, functions=Function.choices, cost=cost_for(project, latest_runs(project)),
             tickets=TicketLink.objects.visible_to(self.access).filter(project=project).select_related("connector"),
         )  # fmt: skip

@@ -148,6 +148,28 @@ def signoff_refusal(*, user_id: int, functions, project, function: str, verdict:
     return None
 
 
+def verdicts_open_to(*, access: Access, project, states: list[GateState], policy: SignoffPolicy,
+                     functions) -> dict[str, list[tuple[str, str]]]:  # fmt: skip
+    """For each gate, the verdicts (value, label) this person may give now, asked of
+    `signoff_refusal` itself: none for a reader, an organization token, someone without the
+    gate's function, or a gate that is already approved. The sign-off forms show only these."""
+    if not access.can_write(project.organization_id) or access.user is None:
+        return {s.function: [] for s in states}
+    approved = {s.function for s in states for d in s.current
+                if d.decided_by_id == access.user.pk and d.verdict in APPROVALS}  # fmt: skip
+    open_to = {}
+    for state in states:
+        if state.status in ("approved", "approved_with_conditions"):
+            open_to[state.function] = []
+            continue
+        open_to[state.function] = [
+            (value, label) for value, label in Verdict.choices
+            if signoff_refusal(user_id=access.user.pk, functions=functions, project=project, function=state.function,
+                               verdict=value, policy=policy, approved_gates=approved) is None
+        ]  # fmt: skip
+    return open_to
+
+
 def _check_separation(access: Access, project, function: str, verdict: str, policy: SignoffPolicy) -> None:
     approved = SignoffDecision.objects.filter(
         project=project, decided_by=access.user, verdict__in=APPROVALS, stale_at__isnull=True,
