@@ -81,7 +81,8 @@ class PriceEditView(OrgMixin, FormView):
         return super().get_context_data(price=self.get_price(), **kwargs)
 
     def form_valid(self, form):
-        fields = {name: form.cleaned_data[name] for name in services.PRICE_FIELDS}
+        # The form holds only the fields of the price's kind; the others keep their stored values.
+        fields = {name: form.cleaned_data[name] for name in services.PRICE_FIELDS if name in form.cleaned_data}
         try:
             services.price_update(access=self.access, price=self.get_price(), **fields)
         except ApplicationError as exc:

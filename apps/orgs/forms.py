@@ -22,25 +22,36 @@ class PasswordResetRequestForm(PasswordResetForm):
 
 
 class OrganizationForm(forms.Form):
-    name = forms.CharField(max_length=120)
-    slug = forms.SlugField(max_length=60, required=False, help_text="Leave empty to derive it from the name.")
+    name = forms.CharField(max_length=120, label="Name")
+    slug = forms.SlugField(
+        max_length=60, required=False, label="Short name (in links)",
+        help_text="Letters, digits and hyphens. Leave empty to derive it from the name.",
+    )  # fmt: skip
 
 
 class MembershipForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
-    functions = forms.MultipleChoiceField(choices=Function.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    role = forms.ChoiceField(
+        choices=Role.choices, label="Role",
+        help_text="Viewers read; members also answer, probe and decide; admins and owners also manage "
+        "the organization.",
+    )  # fmt: skip
+    functions = forms.MultipleChoiceField(
+        choices=Function.choices, required=False, widget=forms.CheckboxSelectMultiple, label="Functions",
+        help_text="The sign-off gates and checklist items this person answers for.",
+    )  # fmt: skip
 
 
 class MembershipAddForm(MembershipForm):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, label="Username")
     field_order = ["username", "role", "functions"]
 
 
 class ApiTokenForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    scope = forms.ChoiceField(choices=TokenScope.choices)
+    name = forms.CharField(max_length=100, label="Name", help_text="What uses the token, e.g. ci-pipeline.")
+    scope = forms.ChoiceField(choices=TokenScope.choices, label="Scope")
     expires_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        help_text="Optional; UTC.",
+        label="Expires at (UTC)",
+        help_text="Optional: leave empty for a token that does not expire.",
     )

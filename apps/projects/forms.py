@@ -1,6 +1,6 @@
 from django import forms
 
-from apps.projects.models import Endpoint, Project
+from apps.projects.models import Endpoint, PriceModel, Project
 
 
 class ServiceModelForm(forms.ModelForm):
@@ -15,7 +15,10 @@ class ServiceModelForm(forms.ModelForm):
 
 
 class ProjectForm(ServiceModelForm):
-    slug = forms.SlugField(max_length=60, required=False, help_text="Leave empty to derive it from the name.")
+    slug = forms.SlugField(
+        max_length=60, required=False, label="Short name (in links)",
+        help_text="Letters, digits and hyphens. Leave empty to derive it from the name.",
+    )  # fmt: skip
 
     class Meta:
         model = Project
@@ -24,6 +27,18 @@ class ProjectForm(ServiceModelForm):
             "monthly_budget_usd", "expected_peak_rpm",
         ]  # fmt: skip
         widgets = {"use_case": forms.Textarea(attrs={"rows": 3})}
+        labels = {
+            "use_case": "Use case", "risk_tier": "Risk tier", "data_classification": "Data classification",
+            "monthly_budget_usd": "Monthly budget (USD)", "expected_peak_rpm": "Expected peak (requests per minute)",
+        }  # fmt: skip
+        help_texts = {
+            "use_case": "What the PoC does and for whom, in a sentence or two.",
+            "stage": "Where the project stands: a proof of concept, a pilot with real users, or production.",
+            "risk_tier": "How much harm a failure could do; higher tiers need more sign-offs.",
+            "data_classification": "The most sensitive data the model sees in prompts or retrieved context.",
+            "monthly_budget_usd": "What serving it may cost a month; the cost check compares the projection to it.",
+            "expected_peak_rpm": "The busiest minute you expect in production; probes and capacity sizing use it.",
+        }
 
 
 class EndpointForm(ServiceModelForm):
@@ -36,6 +51,10 @@ class EndpointForm(ServiceModelForm):
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
 
+    # Which price model each price field belongs to: the page shows only the chosen one's fields.
+    SELF_HOSTED_FIELDS = ("gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas")
+    HOSTED_API_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok")
+
     class Meta:
         model = Endpoint
         fields = [
@@ -43,9 +62,38 @@ class EndpointForm(ServiceModelForm):
             "price_model", "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas",
             "max_replicas", "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
         ]  # fmt: skip
+        labels = {
+            "base_url": "Base URL", "api_flavour": "API", "model_name": "Model name", "api_key": "API key",
+            "metrics_url": "Metrics URL", "price_model": "Price model", "gpu_type": "GPU type",
+            "gpus_per_replica": "GPUs per replica", "gpu_hourly_usd": "GPU price (USD per GPU-hour)",
+            "min_replicas": "Minimum replicas", "max_replicas": "Maximum replicas",
+            "input_usd_per_mtok": "Input price (USD per 1M tokens)",
+            "output_usd_per_mtok": "Output price (USD per 1M tokens)", "request_id_header": "Request-id header",
+        }  # fmt: skip
+        help_texts = {
+            "name": "A name for this endpoint within the project, e.g. vllm-l4 or hosted-gpt.",
+            "base_url": "The OpenAI-compatible base URL, up to /v1, e.g. http://host:8000/v1.",
+            "api_flavour": "Chat completions for chat models; completions for plain text models.",
+            "model_name": "The model name the server expects in each request.",
+            "metrics_url": "Optional: the server's Prometheus /metrics URL, read during probes.",
+            "price_model": "Self-hosted: you pay for GPU hours. Hosted API: you pay per token.",
+            "gpu_type": "Self-hosted: e.g. NVIDIA L4.",
+            "gpus_per_replica": "Self-hosted: GPUs one serving replica uses.",
+            "gpu_hourly_usd": "Self-hosted: what one GPU costs an hour.",
+            "min_replicas": "Self-hosted: replicas always running.",
+            "max_replicas": "Self-hosted: the most replicas autoscaling may start.",
+            "input_usd_per_mtok": "Hosted API: the provider's price per million input tokens.",
+            "output_usd_per_mtok": "Hosted API: the provider's price per million output tokens.",
+            "request_id_header": "The header that carries each probe request's id; empty or “none” sends none.",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
             del self.fields["clear_api_key"]
         self.initial.pop("api_key", None)
+        self.fields["price_model"].widget.attrs["data-toggles"] = "price_model"
+        for name in self.SELF_HOSTED_FIELDS:
+            self.fields[name].show_when = PriceModel.SELF_HOSTED
+        for name in self.HOSTED_API_FIELDS:
+            self.fields[name].show_when = PriceModel.HOSTED_API

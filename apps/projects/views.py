@@ -6,7 +6,7 @@ from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
 from apps.orgs.mixins import OrgMixin, form_error_from
-from apps.probes.selectors import plan_trends, plans_with_latest_run
+from apps.probes.selectors import endpoints_with_last_success, plan_trends, plans_with_latest_run
 from apps.projects import services
 from apps.projects.forms import EndpointForm, ProjectForm
 from apps.projects.selectors import endpoint_list, project_list
@@ -39,7 +39,7 @@ class ProjectDetailView(ProjectMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         project = self.get_project()
-        endpoints = endpoint_list(access=self.access, org_id=self.org.pk, project_id=project.pk)
+        endpoints = endpoints_with_last_success(access=self.access, org_id=self.org.pk, project_id=project.pk)
         plans = list(plans_with_latest_run(access=self.access, org_id=self.org.pk, project_id=project.pk))
         figures = plan_trends(access=self.access, org_id=self.org.pk, plans=plans)
         return super().get_context_data(project=project, endpoints=endpoints, plans=plans, figures=figures, **kwargs)
