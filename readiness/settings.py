@@ -220,10 +220,22 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
+# With the manifest (the default outside the embedded setup), static file names carry a hash of
+# their content, and whitenoise serves those names as immutable, cached for good: a page loads
+# plotly once, not on every visit. It needs `manage.py collectstatic` before the server starts
+# (a name missing from the manifest is an error at render time), so the embedded setup (`make
+# run`, where an edit to static/ shows on the next reload, and the test suite) goes without.
+READINESS_STATIC_MANIFEST = env_bool("READINESS_STATIC_MANIFEST", not READINESS_EMBEDDED)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if READINESS_STATIC_MANIFEST
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    },
 }
+# Files served at the site's root (/favicon.ico, which browsers ask for whatever the page links).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

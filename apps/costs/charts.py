@@ -1,19 +1,65 @@
-"""The cost page's chart: each option's monthly cost, the budget line, the cheapest highlighted."""
+"""The cost pages' charts: each option's monthly cost against the budget, and a usage log's hours."""
 
-from apps.probes.charts import _layout
+from __future__ import annotations
+
+import textwrap
+
+from apps.core.charts import axis, figure, hline, layout
+
+# One trace per colour, so that every colour has its legend entry (a single trace with per-bar
+# colours shows one entry and leaves the reader to guess what green means).
+KINDS = (
+    ("cheapest", "cheapest that meets the SLOs", "#0969da"),
+    ("meets", "meets the SLOs", "#1a7f37"),
+    ("misses", "misses the SLOs", "#cf222e"),
+    ("unmeasured", "SLOs not measured", "#8c959f"),
+)
+LABEL_WIDTH = 16  # characters per line of a tick label: seven bars fit a phone-width chart
+
+
+def _kind(option: dict, cheapest: str | None) -> str:
+    if option["key"] == cheapest:
+        return "cheapest"
+    return {True: "meets", False: "misses", None: "unmeasured"}[option["meets_slo"]]
+
+
+def tick_label(label: str) -> str:
+    """The option's label wrapped onto short lines (the full label is in the hover)."""
+    return "\n".join(textwrap.wrap(label, LABEL_WIDTH, break_long_words=False)) or label
 
 
 def options_chart(cost: dict) -> dict | None:
     options = cost.get("options") or []
     if not options:
         return None
-    colour = {True: "#1a7f37", False: "#cf222e", None: "#8c959f"}
-    data = [{"x": [o["label"] for o in options], "y": [round(o["usd_per_month"], 2) for o in options], "type": "bar",
-             "name": "$ / month", "marker": {"color": ["#0969da" if o["key"] == cost.get("cheapest")
-                                                      else colour[o["meets_slo"]] for o in options]}}]  # fmt: skip
-    layout = _layout("Monthly cost per option (blue: cheapest that meets the SLOs; red: misses them; grey: "
-                     "not measured)", yaxis={"title": "$ / month", "rangemode": "tozero"}, height=360)  # fmt: skip
+    ticks = [tick_label(o["label"]) for o in options]
+    data = []
+    for kind, name, colour in KINDS:
+        chosen = [(t, o) for t, o in zip(ticks, options, strict=True) if _kind(o, cost.get("cheapest")) == kind]
+        if not chosen:
+            continue
+        data.append({"type": "bar", "name": name, "marker": {"color": colour},
+                     "x": [t for t, _ in chosen], "y": [round(o["usd_per_month"], 2) for _, o in chosen],
+                     "customdata": [o["label"] for _, o in chosen],
+                     "hovertemplate": "%{customdata}<br>$%{y:,.2f} per month<extra></extra>"})  # fmt: skip
+    shapes = []
     if cost.get("budget_usd") is not None:
-        layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": cost["budget_usd"],
-                             "y1": cost["budget_usd"], "line": {"dash": "dash", "color": "#9a6700"}}]  # fmt: skip
-    return {"data": data, "layout": layout}
+        label = f"budget ${cost['budget_usd']:,.0f} / month"
+        shapes.append(hline(cost["budget_usd"], label, line={"dash": "dash", "color": "#9a6700"}, legend=True))
+    # Each option is in one trace only: "overlay" keeps its bar full width and centred on its label.
+    return figure(data, layout(
+        "Monthly cost per option", height=400, barmode="overlay", shapes=shapes,
+        xaxis=axis("option", categoryorder="array", categoryarray=ticks, tickangle=0),
+        yaxis=axis("cost per month (USD)", rangemode="tozero", tickprefix="$", separatethousands=True),
+    ))  # fmt: skip
+
+
+def hourly_requests(hourly: list[int]) -> dict | None:
+    """A usage log's requests in each hour from its first minute."""
+    if not hourly:
+        return None
+    data = [{"x": list(range(len(hourly))), "y": hourly, "type": "bar", "name": "requests per hour"}]
+    return figure(data, layout(
+        "Requests per hour (from the first minute of the log)", height=300,
+        xaxis=axis("hour from the start of the log (h)"), yaxis=axis("requests per hour (count)", rangemode="tozero"),
+    ))  # fmt: skip

@@ -8,12 +8,11 @@ from django.views.generic import FormView, TemplateView
 
 from apps.core.errors import ApplicationError
 from apps.costs import services, stored
-from apps.costs.charts import options_chart
+from apps.costs.charts import hourly_requests, options_chart
 from apps.costs.forms import PriceForm, TrafficForm
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.costs.pricing import price_age_days
 from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
-from apps.probes.charts import _layout
 from apps.projects.views import ProjectMixin
 from apps.reports.evaluation import cost_for, latest_runs
 
@@ -125,13 +124,8 @@ class UsageLogDetailView(UsageLogMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         log = self.get_log()
-        figures = {}
-        if log.hourly_requests:
-            bars = {"x": list(range(len(log.hourly_requests))), "y": log.hourly_requests, "type": "bar",
-                    "name": "requests per hour"}  # fmt: skip
-            layout = _layout("Requests per hour (from the first minute of the log)", xaxis={"title": "hour"},
-                             yaxis={"title": "requests"}, height=300)  # fmt: skip
-            figures["hourly"] = {"data": [bars], "layout": layout}
+        hourly = hourly_requests(log.hourly_requests)
+        figures = {"hourly": hourly} if hourly else {}
         hour = (log.analysis or {}).get("busiest_hour") or {}
         replay = {"from": hour.get("from"), "requests": sum(hour.get("requests_per_minute") or []),
                   "endpoints": log.project.endpoints.order_by("name")} if hour else None  # fmt: skip

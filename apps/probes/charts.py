@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from apps.core.charts import LAYOUT, axis, figure, hline, layout
+
 SERVER_SERIES = (
     ("vllm:num_requests_waiting", "waiting"), ("vllm:num_requests_running", "running"),
     ("tgi_queue_size", "TGI queue"), ("tgi_batch_current_size", "TGI batch"),
@@ -16,15 +18,10 @@ USAGE_SERIES = (
     ("vllm:kv_cache_usage_perc", "KV cache usage"), ("vllm:gpu_cache_usage_perc", "GPU cache usage"),
     ("jetstream_slots_used_percentage", "JetStream slots used"),
 )  # fmt: skip
-LAYOUT = {"margin": {"l": 60, "r": 60, "t": 40, "b": 40}, "height": 340, "legend": {"orientation": "h", "y": -0.2}}
 
 
 def _line(x, y, name: str, **extra) -> dict:
     return {"x": x, "y": y, "name": name, "type": "scatter", "mode": "lines+markers", **extra}
-
-
-def _layout(title: str, **extra) -> dict:
-    return {**LAYOUT, "title": {"text": title, "font": {"size": 14}}, **extra}
 
 
 def latency_over_time(tl: dict) -> dict:
@@ -38,13 +35,12 @@ def latency_over_time(tl: dict) -> dict:
         {"x": t, "y": tl["completed_rps"], "name": "completed req/s", "type": "scatter", "mode": "lines",
          "yaxis": "y2", "line": {"dash": "dash"}},
     ]  # fmt: skip
-    layout = _layout(
+    return figure(data, layout(
         f"Latency over time against offered load ({tl['bucket_s']:g} s buckets, by send time)",
-        xaxis={"title": "seconds from start"},
-        yaxis={"title": "ms", "rangemode": "tozero"},
-        yaxis2={"title": "req/s", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-    )
-    return {"data": data, "layout": layout}
+        xaxis=axis("time from start (s)"),
+        yaxis=axis("latency (ms)", rangemode="tozero"),
+        yaxis2=axis("rate (req/s)", overlaying="y", side="right", rangemode="tozero"),
+    ))  # fmt: skip
 
 
 def throughput_per_stage(summary: dict) -> dict:
@@ -56,19 +52,19 @@ def throughput_per_stage(summary: dict) -> dict:
         {"x": names, "y": [s["output_token_throughput"] for s in stages], "name": "output tokens/s", "type": "scatter",
          "mode": "markers+lines", "yaxis": "y2"},
     ]  # fmt: skip
-    tokens_axis = {"title": "tokens/s", "overlaying": "y", "side": "right", "rangemode": "tozero"}
-    layout = _layout("Throughput and goodput per stage", barmode="group", yaxis={"title": "req/s"}, yaxis2=tokens_axis)
-    return {"data": data, "layout": layout}
+    return figure(data, layout(
+        "Throughput and goodput per stage", barmode="group", xaxis=axis("stage"),
+        yaxis=axis("requests per second (req/s)", rangemode="tozero"),
+        yaxis2=axis("output tokens per second (tokens/s)", overlaying="y", side="right", rangemode="tozero"),
+    ))  # fmt: skip
 
 
 def errors_breakdown(summary: dict) -> dict | None:
     errors = summary["overall"]["errors"]
     if not errors:
         return None
-    return {
-        "data": [{"x": list(errors), "y": list(errors.values()), "type": "bar", "name": "requests"}],
-        "layout": _layout("Errors by class", yaxis={"title": "requests"}),
-    }
+    data = [{"x": list(errors), "y": list(errors.values()), "type": "bar", "name": "failed requests"}]
+    return figure(data, layout("Errors by class", xaxis=axis("error class"), yaxis=axis("failed requests (count)")))
 
 
 def server_metrics(sm: dict | None) -> dict | None:
@@ -89,12 +85,11 @@ def server_metrics(sm: dict | None) -> dict | None:
                          "type": "scatter", "mode": "lines", "yaxis": "y2"})  # fmt: skip
     if not data:
         return None
-    layout = _layout(
+    return figure(data, layout(
         f"Server metrics ({sm['scrapes']} scrapes every {sm['interval_s']:g} s, {len(sm['failures'])} failed)",
-        xaxis={"title": "seconds from start"}, yaxis={"title": "requests / replicas", "rangemode": "tozero"},
-        yaxis2={"title": "%", "overlaying": "y", "side": "right", "range": [0, 100]},
-    )  # fmt: skip
-    return {"data": data, "layout": layout}
+        xaxis=axis("time from start (s)"), yaxis=axis("requests / replicas (count)", rangemode="tozero"),
+        yaxis2=axis("cache / slots used (%)", overlaying="y", side="right", range=[0, 100]),
+    ))  # fmt: skip
 
 
 def sweep_chart(summary: dict) -> dict | None:
@@ -110,17 +105,13 @@ def sweep_chart(summary: dict) -> dict | None:
     shapes = []
     slo = summary.get("slo", {})
     if slo.get("ttft_p95_ms"):
-        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": slo["ttft_p95_ms"],
-                       "y1": slo["ttft_p95_ms"], "line": {"color": "#b42318", "dash": "dash"}})  # fmt: skip
-        data.append({"x": [rates[0]], "y": [slo["ttft_p95_ms"]], "name": "TTFT SLO", "mode": "lines",
-                     "line": {"color": "#b42318", "dash": "dash"}, "type": "scatter"})  # fmt: skip
+        shapes.append(hline(slo["ttft_p95_ms"], f"TTFT p95 SLO {slo['ttft_p95_ms']:g} ms", legend=True))
     point = sweep.get("operating_point")
     if point:
         data.append({"x": [point["offered_rate"]], "y": [point["ttft_p95_ms"]], "name": "operating point",
                      "type": "scatter", "mode": "markers", "marker": {"size": 14, "symbol": "star"}})  # fmt: skip
-    layout = _layout("Sweep: latency against offered rate", xaxis={"title": "offered req/s"},
-                     yaxis={"title": "ms", "rangemode": "tozero"}, shapes=shapes)  # fmt: skip
-    return {"data": data, "layout": layout}
+    return figure(data, layout("Sweep: latency against offered rate", xaxis=axis("offered rate (req/s)"),
+                               yaxis=axis("latency (ms)", rangemode="tozero"), shapes=shapes))  # fmt: skip
 
 
 def run_figures(run) -> dict[str, dict]:
@@ -140,7 +131,7 @@ def run_figures(run) -> dict[str, dict]:
     return figures
 
 
-def trend(runs: list) -> dict | None:
+def trend(runs: list, *, title: str = "Trend over the last runs") -> dict | None:
     """Headline figures of a plan's last runs (oldest first)."""
     points = [r for r in runs if r.summary and r.summary.get("overall")]
     if len(points) < 2:
@@ -153,15 +144,34 @@ def trend(runs: list) -> dict | None:
         {"x": x, "y": [v["output_token_throughput"] for v in o], "name": "output tokens/s", "type": "scatter",
          "mode": "lines+markers", "yaxis": "y2"},
     ]  # fmt: skip
-    layout = _layout("Trend over the last runs", yaxis={"title": "ms", "rangemode": "tozero"},
-                     yaxis2={"title": "tokens/s", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-                     height=280)  # fmt: skip
-    return {"data": data, "layout": layout}
+    return figure(data, layout(
+        title, height=300, xaxis=axis("run", type="category"), yaxis=axis("latency (ms)", rangemode="tozero"),
+        yaxis2=axis("output tokens per second (tokens/s)", overlaying="y", side="right", rangemode="tozero"),
+    ))  # fmt: skip
+
+
+MARKS = (("step_up", "step up"), ("decide", "decide"), ("ready", "ready"), ("recover", "recovered"),
+         ("step_down", "step down"))  # fmt: skip
+
+
+def mark_rows(xs: list[float], span: float, *, gap: float = 0.12) -> list[int]:
+    """A row for each mark label (xs ascending), so that two labels closer than `gap` of the x span
+    never share a row: "step up" and "decide" are often a second apart and would overlap."""
+    last: list[float] = []
+    rows = []
+    for x in xs:
+        row = next((i for i, seen in enumerate(last) if x - seen >= gap * span), len(last))
+        if row == len(last):
+            last.append(x)
+        last[row] = x
+        rows.append(row)
+    return rows
 
 
 def autoscaling_chart(analysis: dict) -> dict | None:
-    """Offered / completed rate, rolling p95 TTFT against the SLO, queue, KV cache, desired vs
-    available replicas, with the step and the KPIs (decide, ready, recover) marked."""
+    """Two panels over one time axis. Top: rolling p95 TTFT against the SLO, and offered / completed
+    rate. Bottom: queue and replicas (and KV cache % on its right). The step and the KPIs (decide,
+    ready, recover) are marked across both."""
     tl = analysis.get("timeline") or {}
     t = tl.get("t")
     if not t:
@@ -184,22 +194,31 @@ def autoscaling_chart(analysis: dict) -> dict | None:
             data.append({**line, "x": t, "y": tl[key], "name": name, "yaxis": "y3", "line": {"shape": "hv"}})
     if tl.get("kv_cache"):
         data.append({**line, "x": t, "y": [None if v is None else v * 100 for v in tl["kv_cache"]],
-                     "name": "KV cache %", "yaxis": "y3", "line": {"dash": "dash"}})  # fmt: skip
+                     "name": "KV cache %", "yaxis": "y4", "line": {"dash": "dash"}})  # fmt: skip
+    shapes, annotations = [], []
+    slo = analysis.get("slo_ttft_p95_ms")
+    if slo is not None:
+        shapes.append(hline(slo, f"SLO {slo:g} ms"))
     marks = (analysis.get("kpis") or {}).get("marks") or {}
-    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": analysis.get("slo_ttft_p95_ms"),
-               "y1": analysis.get("slo_ttft_p95_ms"), "line": {"color": "#cf222e", "dash": "dash"}}]  # fmt: skip
-    annotations = []
-    for key, label in (("step_up", "step up"), ("decide", "decide"), ("ready", "ready"), ("recover", "recovered"),
-                       ("step_down", "step down")):  # fmt: skip
-        if marks.get(key) is not None:
-            shapes.append({"type": "line", "yref": "paper", "y0": 0, "y1": 1, "x0": marks[key], "x1": marks[key],
-                           "line": {"color": "#57606a", "dash": "dot", "width": 1}})  # fmt: skip
-            annotations.append({"x": marks[key], "yref": "paper", "y": 1.02, "text": label, "showarrow": False,
-                                "font": {"size": 10}})  # fmt: skip
-    layout = _layout("Autoscaling response (SLO dashed red)", height=420, shapes=shapes, annotations=annotations,
-                     xaxis={"title": "seconds from start", "domain": [0, 0.86]},
-                     yaxis={"title": "p95 TTFT ms", "rangemode": "tozero"},
-                     yaxis2={"title": "req/s", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-                     yaxis3={"title": "queue / replicas / %", "overlaying": "y", "side": "right", "position": 0.95,
-                             "anchor": "free", "rangemode": "tozero"})  # fmt: skip
-    return {"data": data, "layout": layout}
+    present = sorted(((marks[key], label) for key, label in MARKS if marks.get(key) is not None))
+    span = (max(t) - min(t)) or 1
+    for (x, label), row in zip(present, mark_rows([x for x, _ in present], span), strict=True):
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "x0": x, "x1": x,
+                       "line": {"color": "#57606a", "dash": "dot", "width": 1}})  # fmt: skip
+        annotations.append({"x": x, "xref": "x", "yref": "paper", "y": 1, "yanchor": "bottom", "yshift": 2 + 14 * row,
+                            "text": label, "showarrow": False, "font": {"size": 10}})  # fmt: skip
+    rows = max(mark_rows([x for x, _ in present], span), default=0) + 1
+    bottom = bool(tl.get("waiting") or tl.get("desired") or tl.get("available") or tl.get("kv_cache"))
+    top_domain = [0.42, 1] if bottom else [0, 1]
+    axes = {
+        "xaxis": axis("time from start (s)", anchor="y3" if bottom else "y"),
+        "yaxis": axis("p95 TTFT (ms)", rangemode="tozero", domain=top_domain),
+        "yaxis2": axis("rate (req/s)", overlaying="y", side="right", rangemode="tozero"),
+    }
+    if bottom:
+        axes["yaxis3"] = axis("queue / replicas (count)", domain=[0, 0.32], anchor="x", rangemode="tozero")
+        if tl.get("kv_cache"):
+            axes["yaxis4"] = axis("KV cache (%)", overlaying="y3", side="right", range=[0, 100])
+    margin = {**LAYOUT["margin"], "t": 56 + 14 * rows}
+    return figure(data, layout("Autoscaling response (SLO dashed red)", height=480, shapes=shapes,
+                               annotations=annotations, margin=margin, **axes))  # fmt: skip

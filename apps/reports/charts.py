@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.probes.charts import _layout
+from apps.core.charts import axis, figure, hline, layout
 
 OUTCOME_LEVEL = {"NO-GO": 0, "CONDITIONAL": 1, "GO": 2}
 
@@ -15,24 +15,31 @@ def slo_attainment(probes: list[dict]) -> dict | None:
     data = [{"x": [p["plan"] for p in points], "y": [round(100 * p["headline"]["slo_attainment"], 2) for p in points],
              "type": "bar", "name": "SLO attainment (%)",
              "marker": {"color": ["#1a7f37" if p["slo_met"] else "#cf222e" for p in points]}}]  # fmt: skip
-    axis = {"title": "% of requests", "range": [0, 100]}
-    return {"data": data, "layout": _layout("SLO attainment per probe plan (latest run)", yaxis=axis, height=280)}
+    return figure(data, layout(
+        "SLO attainment per probe plan (latest run)", height=300, xaxis=axis("probe plan"),
+        yaxis=axis("requests meeting the SLO (%)", range=[0, 100]),
+    ))  # fmt: skip
 
 
 def cost_vs_budget(cost: dict | None) -> dict | None:
     if not cost or cost.get("projected_monthly_usd") is None:
         return None
-    x, y = ["projected"], [cost["projected_monthly_usd"]]
-    if cost.get("budget_usd") is not None:
-        x.append("budget")
-        y.append(cost["budget_usd"])
-    over = cost.get("budget_usd") is not None and cost["projected_monthly_usd"] > cost["budget_usd"]
-    data = [{"x": x, "y": y, "type": "bar", "name": "$ / month",
-             "marker": {"color": ["#cf222e" if over else "#1a7f37", "#57606a"]}}]  # fmt: skip
+    budget = cost.get("budget_usd")
+    over = budget is not None and cost["projected_monthly_usd"] > budget
+    data = [{"x": ["projected"], "y": [round(cost["projected_monthly_usd"], 2)], "type": "bar",
+             "name": "over the budget" if over else "projected cost",
+             "marker": {"color": "#cf222e" if over else "#1a7f37"}}]  # fmt: skip
+    shapes = []
+    if budget is not None:
+        shapes.append(hline(budget, f"budget ${budget:,.0f} / month", line={"dash": "dash", "color": "#9a6700"},
+                            legend=True))  # fmt: skip
     title = "Monthly cost: projection vs budget"
     if cost.get("cost_per_1m_output_tokens_usd") is not None:
         title += f" (${cost['cost_per_1m_output_tokens_usd']:,.2f} per 1M output tokens)"
-    return {"data": data, "layout": _layout(title, yaxis={"title": "$ / month", "rangemode": "tozero"}, height=280)}
+    return figure(data, layout(
+        title, height=300, shapes=shapes, xaxis=axis("projection"),
+        yaxis=axis("cost per month (USD)", rangemode="tozero", tickprefix="$", separatethousands=True),
+    ))  # fmt: skip
 
 
 def decision_trend(reports: list) -> dict | None:
@@ -49,8 +56,9 @@ def decision_trend(reports: list) -> dict | None:
             found = next((c for c in r.snapshot.get("categories", []) if c["category"] == category), None)
             scores.append(found["score"].get("score") if found else None)
         data.append({"x": x, "y": scores, "name": category, "type": "scatter", "mode": "lines+markers"})
-    layout = _layout("Readiness over past reports", height=260,
-                     yaxis={"title": "score", "range": [0, 105]},
-                     yaxis2={"overlaying": "y", "side": "right", "range": [-0.2, 2.2], "tickvals": [0, 1, 2],
-                             "ticktext": ["NO-GO", "COND.", "GO"]})  # fmt: skip
-    return {"data": data, "layout": layout}
+    return figure(data, layout(
+        "Readiness over past reports", height=300, xaxis=axis("report", type="category"),
+        yaxis=axis("category score (%)", range=[0, 105]),
+        yaxis2=axis("decision", overlaying="y", side="right", range=[-0.2, 2.2], tickvals=[0, 1, 2],
+                    ticktext=["NO-GO", "COND.", "GO"]),
+    ))  # fmt: skip

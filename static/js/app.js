@@ -3,14 +3,32 @@
 // or on*= handler, so pages declare behaviour in data- attributes and this file attaches it.
 (function () {
   "use strict";
+  // Figures kept in older report snapshots give titles as bare strings, a form plotly.js 3 no
+  // longer draws: lift them into {text: ...}.
+  function titled(layout) {
+    Object.keys(layout).forEach(function (key) {
+      var part = layout[key];
+      if (key === "title" && typeof part === "string") layout.title = { text: part };
+      else if (/^[xy]axis\d*$/.test(key) && part && typeof part.title === "string") part.title = { text: part.title };
+    });
+    return layout;
+  }
+
   // A chart is <div data-plotly="ID"> beside the figure Django's json_script wrote under ID.
+  // Plotly sizes the plot from the element's computed width; under the site's border-box that
+  // width includes the card's padding, and the plot overflowed the card by it. Content-box makes
+  // it the inner width, and the plot follows the card as the window resizes (responsive).
   function drawCharts() {
     if (!window.Plotly) return;
     document.querySelectorAll("[data-plotly]").forEach(function (el) {
       var source = document.getElementById(el.dataset.plotly);
       if (!source) return;
       var fig = JSON.parse(source.textContent);
-      window.Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false });
+      var layout = titled(fig.layout || {});
+      layout.autosize = true;
+      delete layout.width;
+      el.style.boxSizing = "content-box";
+      window.Plotly.newPlot(el, fig.data, layout, { responsive: true, displaylogo: false });
     });
   }
 

@@ -838,10 +838,12 @@ def recommend_policy(
     reasoning: list[str] = []
     usable = [r for r in ranking if r["threshold"] is not None]
     for r in ranking:
+        # A figure the analysis could not find reads "—", never Python's None.
+        shown = {k: "—" if r.get(k) is None else r[k] for k in ("lead_s", "separation", "threshold")}
         reasoning.append(
             f"{r['signal']}{' per replica' if r['per_replica'] else ''}: score {r['score']:g} "
-            f"(lead {r['lead_s']} s, correlation with p95 TTFT {r['tightness']}, breach separation "
-            f"{r.get('separation')}, false positives {r['false_positive_rate']}, threshold {r['threshold']})"
+            f"(lead {shown['lead_s']} s, correlation with p95 TTFT {r['tightness']}, breach separation "
+            f"{shown['separation']}, false positives {r['false_positive_rate']}, threshold {shown['threshold']})"
         )
     behavior, why = hpa_behavior(kpis)
     reasoning += why
