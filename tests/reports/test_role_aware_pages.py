@@ -125,3 +125,17 @@ def test_a_holder_of_the_items_function_sees_approve_and_reject(world, waiver):
 def test_a_viewer_holding_the_function_does_not_see_approve_or_reject(world, waiver):
     page = checklist_page(world, world.viewer, waiver)
     assert 'data-testid="waiver-decide"' not in page
+
+
+def test_the_reports_sign_off_table_reads_statuses_and_verdicts_as_words(world):
+    from apps.reports import services as reports
+
+    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
+                            verdict="approve_with_conditions", conditions=["Add a dashboard"])  # fmt: skip
+    report = reports.report_create(access=world.access(world.owner), project=world.project)
+    reply = api_client_for(world.viewer).get(f"/o/acme/reports/{report.pk}/")
+    assert reply.status_code == 200
+    table = reply.content.decode().split('data-testid="report-signoffs"')[1].split("</table>")[0]
+    assert "approved with conditions (1 of 1)" in table and "Approve with conditions by" in table
+    assert "approvedwithconditions" not in table and "approvewithconditions" not in table
+    assert re.search(r'<time datetime="[^"]+"[^>]*>\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>', table)
