@@ -1,9 +1,10 @@
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 
 from apps.orgs.access import Access
 from apps.probes.engine.records import Records
 from apps.probes.engine.report import request_rows
-from apps.probes.models import ProbePlan, ProbeRecordBatch, ProbeRun, ProbeShard
+from apps.probes.models import ProbePlan, ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus
+from apps.projects.selectors import endpoint_list
 
 
 def plan_list(*, access: Access, org_id: int | None = None, endpoint_id: int | None = None):
@@ -211,3 +212,17 @@ def plan_trends(*, access: Access, org_id: int, plans: list, last: int = 10) -> 
         if fig:
             figures[f"trend-{plan.pk}"] = fig
     return figures
+
+
+def endpoints_with_last_success(*, access: Access, org_id: int, project_id: int):
+    """The project's endpoints, each with its last succeeded probe run (id and finish time), the
+    project page's "last successful probe"; None where no run of any of its plans succeeded."""
+    last = (
+        ProbeRun.objects.filter(plan__endpoint=OuterRef("pk"), status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at", "-pk")
+        .values("pk", "finished_at")
+    )
+    return endpoint_list(access=access, org_id=org_id, project_id=project_id).annotate(
+        last_success_run_id=Subquery(last.values("pk")[:1]),
+        last_success_at=Subquery(last.values("finished_at")[:1]),
+    )
