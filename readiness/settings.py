@@ -314,6 +314,9 @@ READINESS_PROBE_HEARTBEAT_TIMEOUT_S = env_int("READINESS_PROBE_HEARTBEAT_TIMEOUT
 # --- readiness decisions and reports (apps/reports) --------------------------------------
 # A project without a successful probe finished within this many days is NO-GO.
 READINESS_PROBE_MAX_AGE_DAYS = env_int("READINESS_PROBE_MAX_AGE_DAYS", 14, minimum=1)
+# A run whose client was saturated (not evidence) is started again by itself, this many times in a
+# row at most; 0 turns automatic re-runs off (apps/probes/saturation.py).
+READINESS_PROBE_SATURATED_RERUNS = env_int("READINESS_PROBE_SATURATED_RERUNS", 1, minimum=0)
 # Waivers expiring within this many days are called out in the decision.
 READINESS_WAIVER_WARNING_DAYS = env_int("READINESS_WAIVER_WARNING_DAYS", 14, minimum=0)
 # Uploaded evidence files: stored under READINESS_VAR_DIR/media, served only through an access check.

@@ -429,6 +429,7 @@ def _announce_run(run: ProbeRun, project) -> None:
 def _after_run(run: ProbeRun) -> None:
     """A finished run is evidence: re-evaluate the project's readiness; a scheduled run also
     publishes a report (the reports app reads probes, so it is imported here, late)."""
+    from apps.probes.saturation import probe_run_rerun_if_saturated  # it starts runs with this module
     from apps.reports.evaluation import refresh_project
     from apps.reports.services import report_create
 
@@ -437,6 +438,7 @@ def _after_run(run: ProbeRun) -> None:
     refresh_project(project)
     if run.trigger == Trigger.SCHEDULE and run.status == RunStatus.SUCCEEDED:
         report_create(access=None, project=project, trigger="schedule")
+    probe_run_rerun_if_saturated(run)  # a saturated client proved nothing: try once more
 
 
 def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict) -> dict:
