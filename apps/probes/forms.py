@@ -19,29 +19,43 @@ def slo_text(slo: dict) -> str:
 
 
 class PlanForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    # The profile's JSON is the one field the server reads; the page's profile form (plan_form.js)
+    # only writes it, so a plan the form cannot show still saves exactly as typed (expert mode).
+    name = forms.CharField(max_length=120, label="Name")
     profile = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}),
+        label="Load profile",
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono", "spellcheck": "false"}),
         initial=json.dumps(EXAMPLE_PROFILE, indent=1),
         help_text='{"stages": [{"kind": "synchronous|concurrent|constant|poisson", "duration": s, "rate": r, '
-        '"rate_end": r2, "concurrency": n}, ...]} or {"sweep": {"start_rate": r, "step_duration": s}}',
+        '"rate_end": r2, "concurrency": n}, ...]}, {"sweep": {"start_rate": r, "step_duration": s}} or '
+        '{"autoscaling": {"base_rate": r, "base_s": s, "peak_rate": r2, "hold_s": s, "after_s": s}}',
     )
-    slo = forms.CharField(required=False, help_text="e.g. ttft_p95=500ms,tpot_p95=50ms,e2e_p99=5s,error_rate=1%")
-    max_tokens = forms.IntegerField(min_value=1, initial=128)
-    prompt_tokens = forms.IntegerField(min_value=1, initial=256, help_text="length of the synthetic prompts")
+    slo = forms.CharField(required=False, label="Service-level objectives (SLO)",
+                          help_text="e.g. ttft_p95=500ms,tpot_p95=50ms,e2e_p99=5s,error_rate=1%")  # fmt: skip
+    max_tokens = forms.IntegerField(min_value=1, initial=128, label="Max output tokens per request")
+    prompt_tokens = forms.IntegerField(min_value=1, initial=256, label="Prompt length (tokens)",
+                                       help_text="length of the synthetic prompts")  # fmt: skip
     prompts_jsonl = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
-                                    help_text='optional: your prompts, one per line: {"prompt": "..."}')  # fmt: skip
-    warmup_s = forms.FloatField(min_value=0, initial=0, label="Warm-up (s)")
-    cooldown_s = forms.FloatField(min_value=0, initial=0, label="Cool-down (s)")
-    parallelism = forms.IntegerField(min_value=1, initial=1, help_text="worker tasks sharing the load")
-    metrics_url = forms.CharField(required=False, help_text="Prometheus URL; empty: the endpoint's")
+                                    label="Your prompts (JSONL, optional)",
+                                    help_text='one per line: {"prompt": "..."}; empty: synthetic prompts')  # fmt: skip
+    warmup_s = forms.FloatField(min_value=0, initial=0, label="Warm-up (s)",
+                                help_text="measured results leave out the first seconds")  # fmt: skip
+    cooldown_s = forms.FloatField(min_value=0, initial=0, label="Cool-down (s)",
+                                  help_text="and the last seconds")  # fmt: skip
+    parallelism = forms.IntegerField(min_value=1, initial=1, label="Worker tasks",
+                                     help_text="Celery tasks sharing the load (a sweep runs on one)")  # fmt: skip
+    metrics_url = forms.CharField(required=False, label="Metrics URL (Prometheus)",
+                                  help_text="empty: the endpoint's")  # fmt: skip
     request_timeout_s = forms.FloatField(min_value=1, initial=60, label="Request timeout (s)")
     request_id_header = forms.CharField(required=False, max_length=100, label="Request-id header",
                                         help_text="each request's UUID goes in this header; empty: the endpoint's "
                                                   "(X-Request-Id unless changed); none: no id")  # fmt: skip
-    seed = forms.IntegerField(initial=0)
+    seed = forms.IntegerField(initial=0, label="Random seed", help_text="the same seed sends the same schedule")
     schedule_cron = forms.CharField(required=False, label="Schedule (cron, UTC)", help_text="e.g. 0 6 * * 1-5")
-    regression_threshold_pct = forms.FloatField(min_value=0, initial=20, label="Regression threshold (%)")
+    regression_threshold_pct = forms.FloatField(
+        min_value=0, initial=20, label="Regression threshold (%)",
+        help_text="a run is flagged, and a comparison coloured, only for changes beyond this",
+    )  # fmt: skip
 
     def clean_profile(self):
         try:

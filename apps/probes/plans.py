@@ -401,3 +401,69 @@ def windows_for(snap: dict) -> list[Window]:
     stages, _ = parse_profile(snap["profile"])
     spans = planned_spans([(s.duration, s.label) for s in stages])
     return stage_windows(spans, snap["warmup_s"], snap["cooldown_s"])
+
+
+# --- the offered load, for charts -----------------------------------------------------------------
+
+
+def offered_load(profile) -> dict:
+    """The load a plan offers over time: one segment per stage, open loop in requests/s and closed
+    loop in requests in flight, with the notes a reader needs where the plan leaves a number to
+    the run (a sweep's later steps, an autoscaling step sized by a sweep).
+
+    The plan form's preview (static/js/plan_form.js) draws the same segments from the same JSON;
+    a browser test holds the two together.
+    """
+    stages, sweep = parse_profile(profile)
+    notes = []
+    if sweep is not None:
+        stages, notes = _sweep_steps(sweep)
+    spec = autoscaling_spec(profile)
+    if spec is not None and autoscaling_peak(spec) is None:
+        notes.append(
+            f"The step goes to {spec['peak_multiple']:g} × one replica's capacity, measured by the endpoint's "
+            "latest sweep when the run starts; shown at the base rate until then."
+        )
+    segments, t = [], 0.0
+    for stage in stages:
+        open_loop = stage.kind in OPEN_LOOP
+        rate_end = stage.rate_end if stage.rate_end is not None else stage.rate
+        segments.append({
+            "start": round(t, 6), "end": round(t + stage.duration, 6), "kind": stage.kind, "label": stage.label,
+            "rate": stage.rate if open_loop else None, "rate_end": rate_end if open_loop else None,
+            "concurrency": None if open_loop else stage.workers,
+        })  # fmt: skip
+        t += stage.duration
+    requests = None  # a closed loop's count is the server's speed, a sweep's its results
+    unsized_step = spec is not None and autoscaling_peak(spec) is None
+    if sweep is None and not unsized_step and all(s["rate"] is not None for s in segments):
+        requests = sum((s["end"] - s["start"]) * (s["rate"] + s["rate_end"]) / 2 for s in segments)
+    rates = [r for s in segments for r in (s["rate"], s["rate_end"]) if r is not None]
+    return {
+        "segments": segments,
+        "duration_s": round(t, 6),
+        "peak_rate": max(rates) if rates else None,
+        "expected_requests": round(requests) if requests is not None else None,
+        "notes": notes,
+    }
+
+
+def _sweep_steps(sweep: SweepSpec) -> tuple[list[Stage], list[str]]:
+    """A sweep's steps if every one met the SLOs (the most it can offer): later steps depend on the
+    server, so this is the upper bound, and a start rate measured at run time leaves only the first."""
+    if sweep.start_rate is None:
+        first = Stage(SYNCHRONOUS, sweep.step_duration, name="baseline")
+        return [first], [
+            "The sweep first measures one synchronous step; its later rates grow from what that step "
+            f"sustains (× {sweep.growth:g} per step, up to {sweep.max_steps} steps)."
+        ]
+    steps, rate = [], sweep.start_rate
+    for i in range(sweep.max_steps):
+        if sweep.max_rate is not None and rate > sweep.max_rate:
+            break
+        steps.append(Stage(sweep.kind, sweep.step_duration, rate=round(rate, 6), name=f"step {i + 1}"))
+        rate *= sweep.growth
+    return steps, [
+        "Shown: every step meeting the SLOs. The sweep stops at the first step that misses or saturates, "
+        f"then refines the rate in up to {sweep.refine_steps} more steps."
+    ]

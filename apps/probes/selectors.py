@@ -3,7 +3,7 @@ from django.db.models import OuterRef, Prefetch, Subquery
 from apps.orgs.access import Access
 from apps.probes.engine.records import Records
 from apps.probes.engine.report import request_rows
-from apps.probes.models import ProbePlan, ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus
+from apps.probes.models import ACTIVE_STATUSES, ProbePlan, ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus
 from apps.projects.selectors import endpoint_list
 
 
@@ -169,8 +169,15 @@ def _dig(summary: dict | None, path: tuple):
     return value
 
 
-def run_comparison(a: ProbeRun, b: ProbeRun) -> list[dict]:
-    """Headline figures of two runs side by side, with the change from a to b and whether it is better."""
+def run_comparison(a: ProbeRun, b: ProbeRun, *, threshold_pct: float | None = None) -> list[dict]:
+    """Headline figures of two runs side by side, with the change from a to b.
+
+    A change is judged better or worse only beyond the plan's regression threshold (by default b's
+    plan's), the same bar a scheduled run's regression check uses: within it, a run-to-run wobble
+    of a few percent is noise, and `verdict` is None.
+    """
+    if threshold_pct is None:
+        threshold_pct = b.plan.regression_threshold_pct
     rows = []
     for label, path, better in HEADLINES:
         x, y = _dig(a.summary, path), _dig(b.summary, path)
@@ -178,11 +185,22 @@ def run_comparison(a: ProbeRun, b: ProbeRun) -> list[dict]:
         if isinstance(x, int | float) and isinstance(y, int | float):
             delta = round(y - x, 4)
             pct = round((y - x) / x * 100, 1) if x else None
+        # From zero, any change is beyond every threshold (there is no relative size to compare).
+        beyond = bool(delta) and (pct is None or abs((y - x) / x * 100) > threshold_pct)
         verdict = None
-        if delta and better:
+        if beyond and better:
             verdict = "better" if (delta > 0) == (better == "up") else "worse"
-        rows.append({"figure": label, "a": x, "b": y, "delta": delta, "delta_pct": pct, "verdict": verdict})
+        rows.append({"figure": label, "a": x, "b": y, "delta": delta, "delta_pct": pct, "verdict": verdict,
+                     "beyond_threshold": beyond})  # fmt: skip
     return rows
+
+
+def plan_finished_runs(*, access: Access, org_id: int, plan_id: int, last: int = 100):
+    """The plan's finished runs, newest first, for picking two to compare (bounded: a scheduled plan
+    gathers thousands)."""
+    qs = run_list(access=access, org_id=org_id, plan_id=plan_id).exclude(status__in=ACTIVE_STATUSES)
+    qs = qs.select_related(None).only("pk", "created_at", "status", "trigger", "plan_id")
+    return qs.order_by("-created_at", "-id")[:last]
 
 
 def plans_with_latest_run(*, access: Access, org_id: int, project_id: int):

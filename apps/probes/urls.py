@@ -14,6 +14,7 @@ urlpatterns = [
     path(o + "plans/<int:pk>/edit/", views.PlanEditView.as_view(), name="plan-edit"),
     path(o + "plans/<int:pk>/start/", views.PlanStartView.as_view(), name="plan-start"),
     path(o + "plans/<int:pk>/delete/", views.PlanDeleteView.as_view(), name="plan-delete"),
+    path(o + "plans/<int:pk>/compare/", views.PlanCompareView.as_view(), name="plan-compare"),
     path(o + "runs/<int:pk>/", views.RunDetailView.as_view(), name="run-detail"),
     path(o + "runs/<int:pk>/progress/", views.RunProgressView.as_view(), name="run-progress"),
     path(o + "runs/<int:pk>/cancel/", views.RunCancelView.as_view(), name="run-cancel"),

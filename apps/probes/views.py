@@ -3,18 +3,26 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
 from apps.orgs.mixins import OrgMixin, form_error_from
-from apps.probes import charts, services
+from apps.probes import charts, plan_charts, plans, services
 from apps.probes.api import _csv_response
 from apps.probes.engine import compat
 from apps.probes.forms import LimitsForm, PlanForm
-from apps.probes.models import ProbeLimits
-from apps.probes.selectors import plan_list, run_comparison, run_list, run_progress, run_records, run_with_shards
+from apps.probes.models import ACTIVE_STATUSES, ProbeLimits
+from apps.probes.selectors import (
+    plan_finished_runs,
+    plan_list,
+    run_comparison,
+    run_list,
+    run_progress,
+    run_records,
+    run_with_shards,
+)
 from apps.projects.selectors import endpoint_list
 
 
@@ -82,15 +90,48 @@ class PlanEditView(PlanMixin, FormView):
 
 class PlanDetailView(PlanMixin, TemplateView):
     template_name = "probes/plan_detail.html"
+    # A replay plan holds a stage per minute of its log: past this many, the table starts folded.
+    STAGES_OPEN_UP_TO = 8
 
     def get_context_data(self, **kwargs):
         plan = self.get_plan()
         runs = list(run_list(access=self.access, org_id=self.org.pk, plan_id=plan.pk).defer("timeline", "config")[:50])
         trend = charts.trend(list(reversed(runs[:20])))
+        try:
+            load = plans.offered_load(plan.profile)
+        except ApplicationError:  # a plan stored before a rule tightened: its JSON is still shown
+            load = None
+        finished = [r for r in runs if not r.is_active]
         return super().get_context_data(
             plan=plan, runs=runs, figures={"trend": trend} if trend else {},
-            profile_json=json.dumps(plan.profile, indent=1), **kwargs,
+            profile_json=json.dumps(plan.profile, indent=1), load=load,
+            load_figures={"offered-load": plan_charts.offered_load_figure(load)} if load else {},
+            stages_open=load is not None and len(load["segments"]) <= self.STAGES_OPEN_UP_TO,
+            can_compare=len(finished) >= 2, **kwargs,
         )  # fmt: skip
+
+
+class PlanCompareView(PlanMixin, View):
+    """The run picker's target: ?a=<run>&b=<run> (both of this plan) opens their comparison; without
+    them, the newest finished run against the one before."""
+
+    def get(self, request, org_slug, pk):
+        plan = self.get_plan()
+        runs = plan_finished_runs(access=self.access, org_id=self.org.pk, plan_id=plan.pk)
+        wanted = [request.GET.get("a"), request.GET.get("b")]
+        if any(wanted):
+            if not all(v and v.isdigit() for v in wanted):
+                raise Http404("Pick two runs of this plan.")
+            finished = run_list(access=self.access, org_id=self.org.pk, plan_id=plan.pk).exclude(
+                status__in=ACTIVE_STATUSES
+            )
+            a, b = (get_object_or_404(finished.select_related(None).only("pk"), pk=int(v)) for v in wanted)
+        else:
+            newest = list(runs[:2])
+            if len(newest) < 2:
+                raise Http404("This plan has fewer than two finished runs.")
+            b, a = newest
+        return redirect("run-compare", org_slug=self.org.slug, pk=b.pk, other=a.pk)
 
 
 class PlanStartView(PlanMixin, View):
@@ -180,7 +221,11 @@ class RunCompareView(RunMixin, TemplateView):
         other = get_object_or_404(
             run_list(access=self.access, org_id=self.org.pk, plan_id=run.plan_id), pk=self.kwargs["other"]
         )
-        return super().get_context_data(a=other, b=run, rows=run_comparison(other, run), **kwargs)
+        choices = plan_finished_runs(access=self.access, org_id=self.org.pk, plan_id=run.plan_id)
+        return super().get_context_data(
+            a=other, b=run, rows=run_comparison(other, run), threshold_pct=run.plan.regression_threshold_pct,
+            choices=choices, **kwargs,
+        )  # fmt: skip
 
 
 class LimitsView(OrgMixin, FormView):
