@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.checklists import defaults, rules
@@ -38,6 +39,12 @@ ITEM_FIELDS = ("key", "title", "guidance", "references", "severity", "function",
 MAX_WAIVER_DAYS = 365
 
 
+def item_path(response: ItemResponse) -> str:
+    """The item on its checklist page (the integrations make it an absolute URL)."""
+    organization = response.checklist.project.organization
+    return reverse("checklist-detail", args=[organization.slug, response.checklist_id]) + f"#item-{response.item.key}"
+
+
 def _announce_blocker(response: ItemResponse, before: str) -> None:
     """A blocker that starts failing, or passes again after failing, is a finding for the ticketing side."""
     from apps.integrations.models import Event
@@ -46,7 +53,8 @@ def _announce_blocker(response: ItemResponse, before: str) -> None:
     if response.item.severity != Severity.BLOCKER or before == response.status:
         return
     data = {"item": response.item.key, "title": response.item.title, "function": response.item.function,
-            "from": before, "to": response.status, "explanation": response.explanation}  # fmt: skip
+            "from": before, "to": response.status, "explanation": response.explanation,
+            "url": item_path(response)}  # fmt: skip
     key = f"item:{response.checklist_id}:{response.item.key}"
     if response.status == Status.FAIL:
         emit(Event.BLOCKER_FAILED, project=response.checklist.project, finding_key=key, data=data)
@@ -533,6 +541,7 @@ def waivers_announce(today: date, warning_days: int) -> int:
         if Delivery.objects.filter(event=event, finding_key=key).exists():
             continue
         data = {"item": waiver.response.item.key, "title": waiver.response.item.title,
-                "expires_on": waiver.expires_on.isoformat(), "risk_level": waiver.risk_level}  # fmt: skip
+                "expires_on": waiver.expires_on.isoformat(), "risk_level": waiver.risk_level,
+                "url": item_path(waiver.response)}  # fmt: skip
         sent += len(emit(event, project=waiver.response.checklist.project, finding_key=key, data=data))
     return sent

@@ -274,7 +274,26 @@ def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, di
 
 
 def absolute(path: str) -> str:
+    """A path of this site as a URL the receiver can open (READINESS_BASE_URL in front)."""
     return settings.READINESS_BASE_URL.rstrip("/") + path if path.startswith("/") else path
+
+
+# Keys whose string values are links to this site: the emitters give site paths ("/o/acme/runs/7/"),
+# a receiver elsewhere needs the whole URL. "evidence" is a decision reason's link.
+LINK_KEYS = ("url", "evidence")
+
+
+def _absolute_links(value):
+    """`value` with every link to this site made absolute, at any depth (a decision's reasons, a
+    run's data): one place, so no emitter can send a path a receiver cannot open."""
+    if isinstance(value, dict):
+        return {
+            k: absolute(v) if isinstance(v, str) and (k in LINK_KEYS or k.endswith("_url")) else _absolute_links(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_absolute_links(v) for v in value]
+    return value
 
 
 def event_payload(event: str, *, organization: Organization, project=None, data: dict | None = None) -> dict:
@@ -284,7 +303,7 @@ def event_payload(event: str, *, organization: Organization, project=None, data:
 
         url = reverse("project-readiness", kwargs={"org_slug": organization.slug, "slug": project.slug})
         body["project"] = {"id": project.pk, "name": project.name, "slug": project.slug, "url": absolute(url)}
-    body["data"] = data or {}
+    body["data"] = _absolute_links(data or {})
     return body
 
 
