@@ -10,6 +10,7 @@ from apps.orgs.api import MembershipViewSet, OrganizationViewSet
 from apps.probes.api import EndpointCompatibilityView, PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
 from apps.reports.api import ReportViewSet
+from apps.reports.queue_views import MyQueueView
 from apps.signoffs.api import FollowUpViewSet, SignoffViewSet
 
 router = DefaultRouter()
@@ -36,6 +37,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     # The split view serves Swagger UI's start-up code as its own script: the CSP allows no inline one.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[]), name="docs"),
+    path("me/queue/", MyQueueView.as_view(), name="me-queue"),
     path("endpoints/<int:pk>/compatibility/", EndpointCompatibilityView.as_view(), name="endpoint-compatibility"),
     path("", include(router.urls)),
 ]

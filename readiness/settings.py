@@ -375,6 +375,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "readiness@localhost")
+# `manage.py send_queue_digest` (run it daily from cron) mails each person their "waiting for you" list; off by default.
+READINESS_QUEUE_DIGEST = env_bool("READINESS_QUEUE_DIGEST", False)
 
 CELERY_BEAT_SCHEDULE = {
     "probe-reaper": {"task": "apps.probes.tasks.probe_reaper_task", "schedule": 15.0},

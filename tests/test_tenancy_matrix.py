@@ -17,6 +17,8 @@ PUBLIC |= {"password_change", "password_change_done", "password_reset", "passwor
 # One's own invitations, in no organization: only those addressed to the caller's username
 # (tests/orgs/test_invitations.py).
 PUBLIC |= {"invitations"}
+# One's own "waiting for you" queue, across one's organizations (tests/test_queue.py).
+PUBLIC |= {"queue"}
 # The admin is its own site, superuser-only; tested separately below.
 IGNORED_NAMESPACES = ("admin:",)
 
@@ -48,7 +50,6 @@ HTML_ROUTES = {
     "plan-edit": lambda w: {**org_kw(w), "pk": w.plan.pk},
     "plan-start": lambda w: {**org_kw(w), "pk": w.plan.pk},
     "plan-delete": lambda w: {**org_kw(w), "pk": w.plan.pk},
-    "plan-compare": lambda w: {**org_kw(w), "pk": w.plan.pk},
     "run-detail": lambda w: {**org_kw(w), "pk": w.run.pk},
     "run-progress": lambda w: {**org_kw(w), "pk": w.run.pk},
     "run-cancel": lambda w: {**org_kw(w), "pk": w.run.pk},
@@ -117,7 +118,6 @@ HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
     "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
     "response-evidence", "template-list", "template-detail", "delivery-detail", "prices", "usage-log-detail",
-    "plan-compare",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
 HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
@@ -175,7 +175,7 @@ API_LIST = {
     "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
     "api:probeplan-list", "api:proberun-list", "api:checklisttemplate-list", "api:checklist-list",
     "api:checklistresponse-list", "api:waiver-list", "api:signoff-list", "api:followup-list", "api:report-list",
-    "api:connector-list", "api:delivery-list", "api:price-list", "api:usagelog-list",
+    "api:connector-list", "api:delivery-list", "api:price-list", "api:usagelog-list", "api:me-queue",
 }  # fmt: skip
 API_POST_ONLY = {
     "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from apps.reports import views
+from apps.reports import queue_views, views
 
 ORG = "o/<slug:org_slug>/"
 PROJECT = ORG + "projects/<slug:slug>/"
 urlpatterns = [
+    path("queue/", queue_views.QueueView.as_view(), name="queue"),
     path(PROJECT + "readiness/", views.ReadinessView.as_view(), name="project-readiness"),
     path(PROJECT + "checklists/add/", views.ChecklistAddView.as_view(), name="checklist-add"),
     path(PROJECT + "signoffs/", views.SignoffDecideView.as_view(), name="signoff-decide"),
