@@ -50,6 +50,7 @@ HTML_ROUTES = {
     "plan-edit": lambda w: {**org_kw(w), "pk": w.plan.pk},
     "plan-start": lambda w: {**org_kw(w), "pk": w.plan.pk},
     "plan-delete": lambda w: {**org_kw(w), "pk": w.plan.pk},
+    "plan-compare": lambda w: {**org_kw(w), "pk": w.plan.pk},
     "run-detail": lambda w: {**org_kw(w), "pk": w.run.pk},
     "run-progress": lambda w: {**org_kw(w), "pk": w.run.pk},
     "run-cancel": lambda w: {**org_kw(w), "pk": w.run.pk},
@@ -118,6 +119,7 @@ HTML_GET_ONLY = {
     "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
     "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
     "response-evidence", "template-list", "template-detail", "delivery-detail", "prices", "usage-log-detail",
+    "plan-compare",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
 HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
