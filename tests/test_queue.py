@@ -205,6 +205,16 @@ def test_one_queue_spans_every_organization_the_person_may_act_in(acme, client):
     assert 'data-testid="queue-org-acme"' in page and 'data-testid="queue-org-globex"' in page
 
 
+def test_a_personal_token_sees_only_its_own_organizations_queue(acme):
+    _globex_work(acme)
+    Membership.objects.filter(user=acme.member, organization=acme.other_org).update(functions=["legal"])
+    assert {i.organization.slug for i in queue_for(access=acme.access(acme.member))} == {"acme", "globex"}
+    member = acme.access(acme.member)
+    _, token = org_services.personal_token_create(access=member, org=acme.org, name="mine", scope="read_write")
+    body = api_client_for(token=token).get(QUEUE_API).json()
+    assert {r["organization"] for r in body["results"]} == {"acme"}
+
+
 def _more_work(world, n, prefix):
     owner = world.access(world.owner)
     member = world.access(world.member)
@@ -300,6 +310,12 @@ def test_member_follows_the_badge_to_a_waiver_and_decides_it(live_server, transa
             item.locator("button:has-text('Approve')").click()
             page.wait_for_load_state()
             assert page.locator("[data-testid=queue-badge]").inner_text() == "Waiting for you (1)"
+            # The gate's link lands on its card, where this person's sign-off form is.
+            page.click("[data-testid=queue-badge]")
+            page.wait_for_url("**/queue/")
+            page.locator("[data-testid=queue-item][data-kind=gate] a").click()
+            page.wait_for_url("**/o/initech/projects/claims-bot/readiness/#gate-security")
+            assert page.locator("[data-testid=gate-security] [data-testid=gate-form]").is_visible()
         except Exception:
             page.screenshot(path=str(tmp_path / "queue-failure.png"), full_page=True)
             print("screenshot:", tmp_path / "queue-failure.png")

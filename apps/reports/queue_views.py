@@ -28,7 +28,9 @@ def queue_badge(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"queue_count": len(request_queue(request))}
+    # A callable: the template calls it only where the badge is drawn, so fragments polled by the
+    # run page (rendered with the same context processors) do not compute the queue each time.
+    return {"queue_count": lambda: len(request_queue(request))}
 
 
 class QueueView(LoginRequiredMixin, TemplateView):
