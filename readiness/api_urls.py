@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
+from apps.checklists.policy_api import ReadinessPolicyViewSet
 from apps.core.api import AuditEventViewSet
 from apps.costs.api import PriceViewSet, UsageLogViewSet
 from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
@@ -25,6 +26,7 @@ router.register("checklist-templates", TemplateViewSet, basename="checklisttempl
 router.register("checklists", ChecklistViewSet, basename="checklist")
 router.register("checklist-responses", ResponseViewSet, basename="checklistresponse")
 router.register("waivers", WaiverViewSet, basename="waiver")
+router.register("readiness-policies", ReadinessPolicyViewSet, basename="readinesspolicy")
 router.register("signoffs", SignoffViewSet, basename="signoff")
 router.register("follow-ups", FollowUpViewSet, basename="followup")
 router.register("reports", ReportViewSet, basename="report")

@@ -66,6 +66,7 @@ HTML_ROUTES = {
     "report-detail": lambda w: {**org_kw(w), "pk": w.report.pk},
     "report-json": lambda w: {**org_kw(w), "pk": w.report.pk},
     "signoff-policy": lambda w: org_kw(w),
+    "readiness-policy": lambda w: org_kw(w),
     "checklist-detail": lambda w: {**org_kw(w), "pk": w.checklist.pk},
     "checklist-upgrade": lambda w: {**org_kw(w), "pk": w.checklist.pk},
     "response-answer": lambda w: {**org_kw(w), "pk": w.response.pk},
@@ -102,7 +103,8 @@ HTML_WRITES = {
     "project-create", "project-edit", "project-delete", "endpoint-create", "endpoint-edit",
     "endpoint-test", "endpoint-delete", "member-edit", "member-remove", "tokens", "token-revoke",
     "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
-    "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "checklist-upgrade",
+    "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "readiness-policy",
+    "checklist-upgrade",
     "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
     "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "price-edit", "project-cost",
     "usage-log-upload", "usage-log-apply", "usage-log-replay", "usage-log-from-stored",
@@ -122,7 +124,7 @@ HTML_GET_ONLY = {
     "plan-compare",
 }  # fmt: skip
 # Pages everyone in the org may read, whose POST needs an admin.
-HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "connectors", "connector-detail"}
+HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "readiness-policy", "connectors", "connector-detail"}
 # Pages everyone in the org may read, whose POST needs a writer.
 HTML_WRITER_POST = {"project-cost", "endpoint-compatibility"}
 
@@ -135,6 +137,7 @@ def html_methods(name: str) -> list[str]:
 
 API_DETAIL = {
     "api:organization-detail": lambda w: {"slug": w.org.slug},
+    "api:readinesspolicy-detail": lambda w: {"slug": w.org.slug},
     "api:membership-detail": lambda w: {"pk": w.org.memberships.first().pk},
     "api:project-detail": lambda w: {"pk": w.project.pk},
     "api:endpoint-detail": lambda w: {"pk": w.endpoint.pk},

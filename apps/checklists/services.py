@@ -385,8 +385,12 @@ def _evidence_checked(text: str, url: str, upload) -> str:
     return url
 
 
-def evaluate_automatic(project, *, probe_summary: dict | None, cost: dict | None) -> list[ItemResponse]:
-    """Re-run every automatic item's rule; save and audit those whose result changed."""
+def evaluate_automatic(
+    project, *, probes: dict[str, rules.ProbeEvidence | None], cost: dict | None
+) -> list[ItemResponse]:
+    """Re-run every automatic item's rule over the newest run of the kind it reads (`probes`, by
+    kind) and the cost projection; save and audit those whose result changed. The item's evidence
+    link points at the run its rule read."""
     budget = float(project.monthly_budget_usd) if project.monthly_budget_usd is not None else None
     changed = []
     responses = ItemResponse.objects.filter(
@@ -395,17 +399,12 @@ def evaluate_automatic(project, *, probe_summary: dict | None, cost: dict | None
     for response in responses:
         if response.item.template_id != response.checklist.template_id:
             continue  # history of an older version
-        outcome = rules.evaluate(response.item.rule, probe_summary=probe_summary, cost=cost, budget=budget)
-        if (response.status, response.figure, response.explanation) == (
-            outcome.status, outcome.figure, outcome.explanation[:300]
-        ):  # fmt: skip
+        outcome = rules.evaluate(response.item.rule, probes=probes, cost=cost, budget=budget)
+        result = (outcome.status, outcome.figure, outcome.explanation[:300], outcome.url[:EVIDENCE_URL_MAX_CHARS])
+        if (response.status, response.figure, response.explanation, response.evidence_url) == result:
             continue
         before = response.status
-        response.status, response.figure, response.explanation = (
-            outcome.status,
-            outcome.figure,
-            outcome.explanation[:300],
-        )
+        response.status, response.figure, response.explanation, response.evidence_url = result
         response.source, response.answered_by, response.answered_label = Source.AUTOMATIC, None, "rule"
         response.answered_at = timezone.now()
         response.save()

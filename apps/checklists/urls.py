@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.checklists import views
+from apps.checklists import policy_views, views
 
 ORG = "o/<slug:org_slug>/"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path(ORG + "responses/<int:pk>/waivers/", views.WaiverRequestView.as_view(), name="waiver-request"),
     path(ORG + "waivers/<int:pk>/decide/", views.WaiverDecideView.as_view(), name="waiver-decide"),
     path(ORG + "waivers/<int:pk>/revoke/", views.WaiverRevokeView.as_view(), name="waiver-revoke"),
+    path(ORG + "readiness-policy/", policy_views.ReadinessPolicyView.as_view(), name="readiness-policy"),
     path(ORG + "templates/", views.TemplateListView.as_view(), name="template-list"),
     path(ORG + "templates/<int:pk>/", views.TemplateDetailView.as_view(), name="template-detail"),
     path(ORG + "templates/<int:pk>/new-version/", views.TemplateNewVersionView.as_view(), name="template-new-version"),

@@ -9,11 +9,25 @@ from apps.core.models import TimeStampedModel
 from apps.core.tenancy import TenantQuerySet
 
 
+# The checklist categories a project needs before it can be GO, unless its organization says
+# otherwise: the shipped templates' categories (apps/checklists/defaults.py).
+DEFAULT_REQUIRED_CATEGORIES = ("security", "monitoring", "cost", "reliability")
+
+
+def default_required_categories() -> list[str]:
+    return list(DEFAULT_REQUIRED_CATEGORIES)
+
+
 class Organization(TimeStampedModel):
     """A tenant: a customer organization. Every tenant-owned row reaches one."""
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
+    required_checklist_categories = models.JSONField(
+        default=default_required_categories,
+        blank=True,
+        help_text="Checklist categories every project needs before it can be GO.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -27,6 +27,7 @@ from apps.probes.selectors import (
     run_records,
     run_with_shards,
 )
+from apps.probes.verdict import verdict_for
 from apps.projects.selectors import endpoint_list
 
 
@@ -69,14 +70,19 @@ class RunListSerializer(serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     plan_name = serializers.CharField(source="plan.name", read_only=True)
     headline = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField()
 
     class Meta:
         model = ProbeRun
         fields = [
             "id", "organization", "plan", "plan_name", "status", "trigger", "shard_count", "planned_duration_s",
             "created_at", "started_at", "finished_at", "request_count", "output_tokens", "error_message",
-            "headline", "regression",
+            "headline", "regression", "verdict",
         ]  # fmt: skip
+
+    def get_verdict(self, run) -> dict:
+        """What the run proves: the same verdict as its page, the decision, reports and webhooks."""
+        return verdict_for(run).as_dict()
 
     def get_headline(self, run) -> dict | None:
         o = (run.summary or {}).get("overall")
@@ -85,7 +91,7 @@ class RunListSerializer(serializers.ModelSerializer):
         return {
             "ttft_p95_ms": o["ttft_ms"].get("p95"), "e2e_p99_ms": o["e2e_ms"].get("p99"),
             "output_token_throughput": o["output_token_throughput"], "error_rate": o["error_rate"],
-            "slo_met": run.summary.get("slo_met"), "client_saturated": run.summary.get("client_saturated"),
+            "slo_met": verdict_for(run).slo_met, "client_saturated": run.summary.get("client_saturated"),
         }  # fmt: skip
 
 

@@ -130,7 +130,9 @@ def run_progress(run: ProbeRun) -> dict:
         end = run.finished_at.timestamp() if run.finished_at else _time.time()
         elapsed = max(0.0, end - max(run.start_at, run.started_at.timestamp()))
     remaining = None if elapsed is None or not run.is_active else max(0.0, run.planned_duration_s - elapsed)
-    fraction = 1.0 if not run.is_active else (min(elapsed / run.planned_duration_s, 1.0) if elapsed else 0.0)
+    # A run that stopped early (cancelled, failed) shows how far it got, not a full bar.
+    done = run.status == "succeeded"
+    fraction = 1.0 if done else (min(elapsed / run.planned_duration_s, 1.0) if elapsed else 0.0)
     return {
         "status": run.status,
         "sent": sent,

@@ -37,6 +37,7 @@ from apps.probes.models import (
 )  # fmt: skip
 from apps.probes.selectors import latest_sweep_capacity, previous_run, run_records
 from apps.probes.timeline import timeline
+from apps.probes.verdict import AUTOSCALING, MET, MISSED, verdict_for
 
 PLAN_FIELDS = [
     "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens", "prompts_jsonl", "max_tokens", "seed", "slo",
@@ -418,10 +419,15 @@ def _announce_run(run: ProbeRun, project) -> None:
         emit(Event.PROBE_FAILED, project=project, finding_key=key,
              data={**data, "error": run.error_message, "diagnosis": diagnosis})  # fmt: skip
         return
-    if run.status == RunStatus.SUCCEEDED and summary.get("slo_met") is False:
-        missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
+    verdict = verdict_for(run)  # the verdict the run's page, the decision and the report show
+    data["verdict"] = verdict.as_dict()
+    if verdict.outcome == MISSED:
+        if verdict.kind == AUTOSCALING:
+            missed = [{"slo": "recovery", "ok": False, "detail": why} for why in verdict.missed]
+        else:
+            missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
         emit(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})
-    if run.regression:
+    if run.regression and run.regression.get("regressed"):
         emit(Event.PROBE_REGRESSED, project=project, finding_key=f"{key}:regression",
              data={**data, "regression": run.regression})  # fmt: skip
 
@@ -485,9 +491,13 @@ def _run_windows(snap: dict, shards: list[ProbeShard], records) -> list[Window]:
 
 def regression_check(run: ProbeRun) -> dict | None:
     """Compare with the plan's previous successful run: p95 TTFT / TPOT up by more than the
-    plan's threshold, throughput down by more, or an SLO met before and missed now."""
+    plan's threshold, throughput down by more, or an SLO met before and missed now. Runs that
+    are not evidence (a saturated client) are not compared: their latencies mean nothing."""
     before = previous_run(run)
     if before is None or not before.summary:
+        return None
+    now_v, then_v = verdict_for(run), verdict_for(before)
+    if not (now_v.evidence and then_v.evidence):
         return None
     threshold = run.plan.regression_threshold_pct
     now_o, then_o = run.summary["overall"], before.summary["overall"]
@@ -501,9 +511,8 @@ def regression_check(run: ProbeRun) -> dict | None:
     a, b = then_o["output_token_throughput"], now_o["output_token_throughput"]
     if a and (a - b) / a * 100 > threshold:
         findings.append(f"output tokens/s down {((a - b) / a * 100):.0f}% ({a:.0f} → {b:.0f})")
-    if before.summary.get("slo_met") and run.summary.get("slo_met") is False:
-        missed = [c["slo"] for c in run.summary["slo_checks"] if not c["ok"]]
-        findings.append(f"SLO newly missed: {', '.join(missed)}")
+    if then_v.outcome == MET and now_v.outcome == MISSED:
+        findings.append(f"SLO newly missed: {', '.join(now_v.missed)}")
     return {"previous_run": before.pk, "regressed": bool(findings), "findings": findings, "threshold_pct": threshold}
 
 

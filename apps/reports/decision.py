@@ -5,19 +5,24 @@ and a report stores `fingerprint(inputs)` so "what changed since the last report
 answered. The rules (also in the README and in every report):
 
 NO-GO when any of
+  - the project has no checklist, or lacks one of the categories its organization requires
+    (the org's policy; by default security, monitoring, cost and reliability);
   - a blocker item has failed, or is still pending, without a valid waiver;
   - a sign-off gate is rejected, missing (fewer approvals than required) or stale;
-  - no probe finished within the last `probe_max_age_days` days;
-  - the latest run of a probe plan missed an SLO;
+  - no probe run that counts as evidence finished within the last `probe_max_age_days` days;
+  - the latest run of a probe plan missed its SLO (apps/probes/verdict.py decides a run's
+    verdict: an autoscaling run by its recovery, a steady run by its SLO checks);
   - the projected monthly cost exceeds the budget.
 CONDITIONAL when none of the above, but any of
   - a non-blocker item has failed or is pending;
+  - the latest run of a probe plan is not evidence (cancelled, failed, client-saturated): re-run it;
   - a gate was approved with conditions;
   - a waiver is in force (and one expiring within `waiver_warning_days` is called out);
 GO otherwise.
 
 Boundaries: a waiver is valid through its expiry date (expired the day after); a probe
 exactly `probe_max_age_days` old is still fresh; a cost equal to the budget is within it.
+Cancelled, failed and client-saturated runs never count as evidence, fresh or not.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class Probe:
     slo_met: bool | None
     missed: tuple[str, ...] = ()
     url: str = ""
+    not_evidence: str = ""  # why the run proves nothing (its verdict's label); empty for evidence
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class Inputs:
     cost: Cost | None = None
     probe_max_age_days: int = 14
     waiver_warning_days: int = 14
+    required_categories: tuple[str, ...] = ()  # the organization's policy; the items say which are present
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,18 @@ class Reason:
 class Decision:
     outcome: str
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
+
+
+def _checklist_reasons(inputs: Inputs) -> list[Reason]:
+    """Evidence that is absent cannot pass: no checklist, or a required category without one."""
+    if not inputs.items:
+        return [Reason(NO_GO, "checklist_missing", "the project has no checklist yet")]
+    present = {item.category for item in inputs.items}
+    missing = [c for c in inputs.required_categories if c not in present]
+    if missing:
+        return [Reason(NO_GO, "checklist_missing", f"no {', '.join(missing)} checklist: the organization requires "
+                       f"{'it' if len(missing) == 1 else 'them'}")]  # fmt: skip
+    return []
 
 
 def _item_reasons(inputs: Inputs) -> list[Reason]:
@@ -152,14 +171,18 @@ def _gate_reasons(inputs: Inputs) -> list[Reason]:
 
 def _probe_reasons(inputs: Inputs) -> list[Reason]:
     fresh = [
-        p for p in inputs.probes if p.finished_on and (inputs.today - p.finished_on).days <= inputs.probe_max_age_days
-    ]
+        p for p in inputs.probes
+        if not p.not_evidence and p.finished_on and (inputs.today - p.finished_on).days <= inputs.probe_max_age_days
+    ]  # fmt: skip
     reasons = []
     if not fresh:
-        reasons.append(Reason(NO_GO, "probe_missing",
-                              f"no load probe finished in the last {inputs.probe_max_age_days} days"))  # fmt: skip
+        reasons.append(Reason(NO_GO, "probe_missing", "no load probe that counts as evidence finished in the last "
+                              f"{inputs.probe_max_age_days} days"))  # fmt: skip
     for probe in inputs.probes:
-        if probe.slo_met is False:
+        if probe.not_evidence:
+            reasons.append(Reason(CONDITIONAL, "probe_not_evidence", f"the latest run of probe plan “{probe.plan}” "
+                                  f"is not evidence ({probe.not_evidence}): re-run it", probe.url))  # fmt: skip
+        elif probe.slo_met is False:
             missed = f" ({', '.join(probe.missed)})" if probe.missed else ""
             reasons.append(Reason(NO_GO, "slo_missed", f"probe plan “{probe.plan}” missed its SLO{missed}", probe.url))
     return reasons
@@ -177,7 +200,8 @@ def _cost_reasons(inputs: Inputs) -> list[Reason]:
 
 def decide(inputs: Inputs) -> Decision:
     """GO / CONDITIONAL / NO-GO with every reason; NO-GO reasons first."""
-    reasons = _item_reasons(inputs) + _gate_reasons(inputs) + _probe_reasons(inputs) + _cost_reasons(inputs)
+    rules = (_checklist_reasons, _item_reasons, _gate_reasons, _probe_reasons, _cost_reasons)
+    reasons = [reason for rule in rules for reason in rule(inputs)]
     if any(r.level == NO_GO for r in reasons):
         outcome = NO_GO
     elif reasons:
@@ -200,21 +224,27 @@ SEVERITY_WEIGHT = {BLOCKER: 3, MAJOR: 2, MINOR: 1}
 
 def category_scores(items: tuple[Item, ...], today: date) -> list[dict]:
     """Readiness per category, 0–100: passed items count fully, items under a valid waiver half,
-    weighted by severity (blocker 3, major 2, minor 1); not-applicable items are left out."""
+    weighted by severity (blocker 3, major 2, minor 1); not-applicable items are left out.
+
+    Each item is counted once: a failing or pending item under a valid waiver is "waived", not
+    also "fail" or "pending", so pass + fail + pending + not_applicable + waived is the item count."""
     out: dict[str, dict] = {}
     for item in items:
         c = out.setdefault(item.category, {"category": item.category, "pass": 0, "fail": 0, "pending": 0,
                                            "not_applicable": 0, "waived": 0, "_got": 0.0, "_max": 0})  # fmt: skip
-        c[item.status] += 1
-        if item.status == NOT_APPLICABLE:
-            continue
         weight = SEVERITY_WEIGHT.get(item.severity, 1)
+        if item.status == NOT_APPLICABLE:
+            c[NOT_APPLICABLE] += 1
+            continue
         c["_max"] += weight
         if item.status == PASS:
+            c[PASS] += 1
             c["_got"] += weight
         elif item.waiver is not None and item.waiver.valid_on(today):
             c["waived"] += 1
             c["_got"] += weight / 2
+        else:
+            c[item.status] += 1
     for c in out.values():
         got, most = c.pop("_got"), c.pop("_max")
         c["score"] = round(100 * got / most) if most else 100

@@ -13,13 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.checklists.models import Checklist, WaiverStatus
+from apps.checklists.rules import ProbeEvidence
 from apps.checklists.services import current_responses, evaluate_automatic
 from apps.core.notify import notify
 from apps.core.services import audit_record
 from apps.integrations.models import Event
 from apps.integrations.services import emit
-from apps.probes.engine.autoscaling import recovery_verdict
 from apps.probes.models import ProbeRun
+from apps.probes.verdict import RUN_KINDS, run_kind, verdict_for
 from apps.reports import decision as d
 from apps.reports.models import ProjectStatus
 
@@ -36,6 +37,20 @@ def latest_runs(project) -> list[ProbeRun]:
     for run in runs:
         latest.setdefault(run.plan_id, run)
     return sorted(latest.values(), key=lambda r: r.finished_at, reverse=True)
+
+
+def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence | None]:
+    """The newest finished run of each kind (steady, autoscaling) for the automatic items: its
+    summary when its verdict makes it evidence, else why it is not. `runs` is `latest_runs`."""
+    out: dict[str, ProbeEvidence | None] = dict.fromkeys(RUN_KINDS)
+    for run in runs:  # newest first
+        kind = run_kind(run.config, run.summary)
+        if out[kind] is None:
+            verdict = verdict_for(run)
+            out[kind] = ProbeEvidence(summary=run.summary if verdict.evidence else None,
+                                      url=page_url("run-detail", project, pk=run.pk),
+                                      not_evidence="" if verdict.evidence else verdict.label)  # fmt: skip
+    return out
 
 
 def _price(value):
@@ -88,15 +103,10 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
                             url=f"{readiness_url}#gate-{g.function}"))  # fmt: skip
     probes = []
     for run in runs:
-        summary = run.summary or {}
-        missed = tuple(c["slo"] for c in summary.get("slo_checks", []) if not c["ok"])
-        slo_met = summary.get("slo_met")
-        if summary.get("autoscaling"):
-            # An autoscaling probe breaches on purpose when it steps the load up: judged by its recovery.
-            slo_met, why = recovery_verdict(summary["autoscaling"]["kpis"])
-            missed = () if slo_met else (why,)
+        verdict = verdict_for(run)  # the same verdict as the run's page, the API and the webhooks
         probes.append(d.Probe(plan=run.plan.name, finished_on=timezone.localdate(run.finished_at),
-                              slo_met=slo_met, missed=missed,
+                              slo_met=verdict.slo_met, missed=verdict.missed,
+                              not_evidence="" if verdict.evidence else verdict.label,
                               url=page_url("run-detail", project, pk=run.pk)))  # fmt: skip
     budget = _price(project.monthly_budget_usd)
     projected = (cost or {}).get("projected_monthly_usd")
@@ -105,6 +115,7 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
         cost=d.Cost(projected_monthly_usd=projected, budget_usd=budget, url=f"{readiness_url}#cost"),
         probe_max_age_days=settings.READINESS_PROBE_MAX_AGE_DAYS,
         waiver_warning_days=settings.READINESS_WAIVER_WARNING_DAYS,
+        required_categories=tuple(project.organization.required_checklist_categories or ()),
     )  # fmt: skip
 
 
@@ -118,7 +129,7 @@ def refresh_project(project) -> d.Decision:
 
     runs = latest_runs(project)
     cost = cost_for(project, runs)
-    evaluate_automatic(project, probe_summary=runs[0].summary if runs else None, cost=cost)
+    evaluate_automatic(project, probes=evidence_by_kind(project, runs), cost=cost)
     inputs = collect_inputs(project, runs=runs, cost=cost)
     if mark_stale(project, inputs):
         inputs = collect_inputs(project, runs=runs, cost=cost)

@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.checklists.models import Checklist, Status
 from apps.checklists.services import current_responses
 from apps.integrations.models import TicketLink
+from apps.probes.verdict import MISSED, verdict_for
 from apps.reports.evaluation import counting_waiver, latest_runs, page_url
 from apps.signoffs.services import gate_states
 
@@ -34,8 +35,9 @@ def open_findings(project, *, base_url: str = "") -> list[dict]:
                              "title": f"{gate.function} sign-off", "status": gate.status,
                              "evidence": base_url + f"{readiness}#gate-{gate.function}"})  # fmt: skip
     for run in latest_runs(project):
-        if (run.summary or {}).get("slo_met") is False:
-            missed = [c["slo"] for c in run.summary.get("slo_checks", []) if not c["ok"]]
+        verdict = verdict_for(run)  # an autoscaling run is judged by its recovery, as everywhere
+        if verdict.outcome == MISSED:
+            missed = list(verdict.missed)
             findings.append({"key": f"plan:{run.plan_id}:slo", "kind": "probe", "status": "fail",
                              "title": f"{run.plan.name}: SLO missed", "missed": missed,
                              "evidence": base_url + page_url("run-detail", project, pk=run.pk)})  # fmt: skip

@@ -15,6 +15,7 @@ from apps.core.models import AuditEvent
 from apps.probes import charts as probe_charts
 from apps.probes.engine.stats import format_error_details
 from apps.probes.models import ProbeRun
+from apps.probes.verdict import verdict_for
 from apps.reports import charts, decision
 from apps.reports.evaluation import collect_inputs, cost_for, latest_runs, reasons_json
 from apps.signoffs.services import gate_states
@@ -61,10 +62,11 @@ def _gate(g) -> dict:
 def _probe(run: ProbeRun) -> dict:
     s = run.summary or {}
     o = s.get("overall", {})
+    verdict = verdict_for(run)  # the verdict the run's page and the decision show
     return {
         "plan": run.plan.name, "run_id": run.pk, "endpoint": run.plan.endpoint.name,
         "finished_at": _when(run.finished_at), "slo": s.get("slo"), "slo_checks": s.get("slo_checks", []),
-        "slo_met": s.get("slo_met"), "client_saturated": s.get("client_saturated"),
+        "slo_met": verdict.slo_met, "verdict": verdict.as_dict(), "client_saturated": s.get("client_saturated"),
         "autoscaling": {k: v for k, v in (s.get("autoscaling") or {}).get("kpis", {}).items() if k != "marks"} or None,
         "recommended_signal": ((s.get("autoscaling") or {}).get("recommendation") or {}).get("signal"),
         # What failed and what the server said ("4xx: 400 x 3: {...}"), and the cut-off streams.

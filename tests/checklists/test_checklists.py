@@ -231,7 +231,7 @@ def test_automatic_items_refuse_a_manual_answer(world):
             access=world.access(world.owner), response=r, status="pass", evidence_text="trust me"
         )
     assert exc.value.code == "automatic_item"
-    assert (r.status, r.explanation) == ("pending", "no probe result yet")
+    assert (r.status, r.explanation) == ("pending", "no steady probe result yet")
 
 
 def test_evidence_file_upload_and_download_stay_inside_the_org(client, world, security, settings, tmp_path):

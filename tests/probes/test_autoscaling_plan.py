@@ -143,7 +143,9 @@ def test_an_autoscaling_run_counts_for_the_decision_by_its_recovery_and_shows_in
     run = _run(owner, plan)
     recovered = run.summary["autoscaling"]["kpis"]["recovered_before_step_down"]
     [probe] = collect_inputs(world.project).probes
-    assert probe.slo_met is recovered  # the transient breach itself is not a missed SLO
+    # The transient breach itself is not a missed SLO; a client that lagged on a busy machine makes
+    # the run no evidence at all (apps/probes/verdict.py).
+    assert probe.slo_met is (None if run.summary["client_saturated"] else recovered)
     report = report_create(access=owner, project=world.project)
     [entry] = report.snapshot["probes"]
     assert entry["autoscaling"]["t_ready_s"] == run.summary["autoscaling"]["kpis"]["t_ready_s"]

@@ -22,6 +22,7 @@ from apps.reports.decision import (
     Item,
     Probe,
     Waiver,
+    category_scores,
     decide,
     fingerprint,
 )  # fmt: skip
@@ -29,10 +30,8 @@ from apps.reports.decision import (
 TODAY = date(2026, 11, 27)
 
 
-def item(severity=BLOCKER, status=PASS, waiver=None, key="k"):
-    return Item(
-        key=key, title=f"{severity} {key}", category="security", severity=severity, status=status, waiver=waiver
-    )
+def item(severity=BLOCKER, status=PASS, waiver=None, key="k", category="security"):
+    return Item(key=key, title=f"{severity} {key}", category=category, severity=severity, status=status, waiver=waiver)
 
 
 def waiver(days_left, **kw):
@@ -85,6 +84,16 @@ CASES = [
     ("cost equal to budget", {"cost": Cost(1000, 1000)}, GO, []),
     ("cost one dollar over budget", {"cost": Cost(1001, 1000)}, NO_GO, ["over_budget"]),
     ("no cost projection yet", {"cost": None}, GO, []),
+    ("no checklist at all", {"items": ()}, NO_GO, ["checklist_missing"]),
+    ("no checklist at all, even with no category required", {"items": (), "required_categories": ()}, NO_GO,
+     ["checklist_missing"]),
+    ("every required category present", {"required_categories": ("security",)}, GO, []),
+    ("a required category missing", {"required_categories": ("security", "cost")}, NO_GO, ["checklist_missing"]),
+    ("the only probe is not evidence", {"probes": (replace(probe(), not_evidence="client saturated"),)}, NO_GO,
+     ["probe_missing", "probe_not_evidence"]),
+    ("one plan's latest run is not evidence, another's is fresh",
+     {"probes": (probe(), replace(probe(slo_met=False), plan="burst", not_evidence="cancelled after 18 requests"))},
+     CONDITIONAL, ["probe_not_evidence"]),
 ]  # fmt: skip
 
 
@@ -120,3 +129,34 @@ def test_the_fingerprint_changes_with_the_evidence_but_not_with_the_date():
     assert fingerprint(replace(GOOD, today=TODAY + timedelta(days=3))) == base
     assert fingerprint(replace(GOOD, items=(item(status=FAIL),))) != base
     assert fingerprint(replace(GOOD, cost=Cost(901, 1000))) != base
+
+
+def test_a_missing_required_category_is_named_in_the_reason():
+    inputs = replace(GOOD, required_categories=("security", "monitoring", "cost", "reliability"))
+    [reason] = decide(inputs).reasons
+    assert reason.code == "checklist_missing"
+    assert "monitoring, cost, reliability" in reason.message and "security" not in reason.message
+
+
+def test_a_run_that_is_not_evidence_never_counts_as_a_missed_slo():
+    saturated_miss = replace(probe(slo_met=False, missed=("ttft_p95_ms",)), not_evidence="client saturated")
+    codes = [r.code for r in decide(replace(GOOD, probes=(probe(), saturated_miss))).reasons]
+    assert codes == ["probe_not_evidence"]
+
+
+def test_category_counts_count_each_item_once_and_a_waived_item_as_waived():
+    items = (
+        item(key="a"), item(key="b", status=FAIL, waiver=waiver(30)),
+        item(key="c", status=PENDING, waiver=waiver(3)), item(key="d", status=PENDING),
+        item(key="e", status=FAIL, waiver=waiver(-1)), item(key="f", status=NOT_APPLICABLE),
+        item(key="g", severity=MINOR, category="cost"),
+    )  # fmt: skip
+    scores = {c["category"]: c for c in category_scores(items, TODAY)}
+    security = scores["security"]
+    counts = tuple(security[k] for k in ("pass", "fail", "pending", "not_applicable", "waived"))
+    assert counts == (1, 1, 1, 1, 2)
+    for c in scores.values():
+        assert sum(c[k] for k in ("pass", "fail", "pending", "not_applicable", "waived")) == sum(
+            1 for i in items if i.category == c["category"]
+        )
+    assert security["score"] == round(100 * (3 + 3) / 15)  # a pass counts fully, each valid waiver half

@@ -149,6 +149,18 @@ def _execute(run, world):
     return run
 
 
+def _evidence(world, plan, tries=3):
+    """A run that counts as evidence: on a busy machine the client can lag (saturate), and such a
+    run proves nothing, so run again as the product's own re-run does."""
+    from apps.probes.verdict import verdict_for
+
+    for _ in range(tries):
+        run = _execute(probes.probe_run_start(access=world.access(world.owner), plan=plan), world)
+        if verdict_for(run).evidence:
+            return run
+    pytest.fail(f"no run of {tries} counted as evidence: {verdict_for(run).label}")
+
+
 def _article(html: str) -> str:
     return re.search(r'<article class="report">.*</article>', html, re.S).group(0)
 
@@ -200,6 +212,21 @@ def test_a_scheduled_run_publishes_a_report_and_a_manual_run_does_not(world, pro
     assert (report.trigger, report.created_label, report.created_by) == ("schedule", "scheduler", None)
 
 
+def _one_passing_checklist(world):
+    """The smallest checklist the organization's policy accepts: one category, required, one passing item."""
+    from apps.checklists import services as checklists
+    from apps.checklists.policy import organization_policy_update
+
+    owner = world.access(world.owner)
+    items = [{"key": "launch.plan", "title": "Launch plan agreed", "severity": "minor", "function": "engineering"}]
+    template = checklists.template_save_version(access=owner, organization=world.org, key="launch", name="Launch",
+                                                category="launch", items=items)  # fmt: skip
+    checklist = checklists.checklist_add(access=owner, project=world.project, template=template)
+    organization_policy_update(access=owner, organization=world.org, required_checklist_categories=["launch"])
+    response = checklists.current_responses(checklist).get()
+    checklists.response_answer(access=owner, response=response, status="pass", evidence_text="agreed on 1 Dec")
+
+
 def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django_capture_on_commit_callbacks):
     from apps.core.models import AuditEvent
     from apps.reports.evaluation import refresh_project
@@ -207,14 +234,16 @@ def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django
 
     owner = world.access(world.owner)
     policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
+    _one_passing_checklist(world)
     assert refresh_project(world.project).outcome == "NO-GO"  # no probe yet, no sign-off
     with django_capture_on_commit_callbacks(execute=True):
-        _execute(probes.probe_run_start(access=owner, plan=project_with_run), world)
+        _evidence(world, project_with_run)
         from apps.signoffs.services import signoff_decide
 
         signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
                        verdict="approve")  # fmt: skip
-    assert refresh_project(world.project).outcome == "GO"
+    decision = refresh_project(world.project)
+    assert decision.outcome == "GO", decision.reasons
     event = AuditEvent.objects.filter(action="project.decision").latest("pk")
     assert event.changes == {"decision": ["NO-GO", "GO"]}
     sent = [m for m in mail.outbox if "decision changed NO-GO → GO" in m.subject]
@@ -224,7 +253,8 @@ def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django
 def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, project_with_run):
     client.force_login(world.owner)
     page = client.get("/o/acme/projects/support-copilot/readiness/").content.decode()
-    assert 'data-testid="decision">NO-GO' in page and "no load probe finished" in page
+    assert 'data-testid="decision">NO-GO' in page and "no load probe that counts as evidence finished" in page
+    assert "the project has no checklist yet" in page
     assert 'data-testid="decision-support-copilot">NO-GO' in client.get("/o/acme/").content.decode()
     reply = client.post("/o/acme/projects/support-copilot/signoffs/", {"function": "security", "verdict": "maybe"},
                         follow=True)  # fmt: skip

@@ -1,0 +1,62 @@
+"""The organization's readiness policy: which checklist categories every project needs.
+
+A project that lacks one of them is NO-GO (apps/reports/decision.py), so an admin sets the
+policy, every change is audited, and every project of the organization is re-decided.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from apps.checklists import defaults
+from apps.checklists.models import ChecklistTemplate
+from apps.core.errors import ApplicationError
+from apps.core.services import audit_record
+from apps.orgs.access import Access
+from apps.orgs.models import Organization
+
+
+def known_categories(organization: Organization) -> list[str]:
+    """The shipped categories and those of the organization's own templates, sorted."""
+    own = ChecklistTemplate.objects.filter(organization=organization).values_list("category", flat=True)
+    return sorted(set(defaults.TEMPLATES) | set(own))
+
+
+def required_categories_checked(organization: Organization, categories) -> list[str]:
+    """The categories, each once, in the order given; errors name the unknown ones."""
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise ApplicationError("Give a list of category names.",
+                               detail={"required_checklist_categories": ["A list of category names."]})  # fmt: skip
+    known = known_categories(organization)
+    unknown = [c for c in categories if c not in known]
+    if unknown:
+        message = (
+            f"Unknown categor{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}. Known: {', '.join(known)}."
+        )
+        raise ApplicationError(message, detail={"required_checklist_categories": [message]})
+    return list(dict.fromkeys(categories))
+
+
+@transaction.atomic
+def organization_policy_update(*, access: Access, organization: Organization, required_checklist_categories) -> (
+    Organization
+):  # fmt: skip
+    """Set the categories every project needs (owners and admins only) and re-decide the projects."""
+    from apps.reports.evaluation import refresh_project  # the reports app depends on this one
+
+    if not access.can_read(organization.pk):
+        raise ApplicationError("Not found.", code="not_found", status=404)
+    if not access.can_admin(organization.pk):
+        raise ApplicationError("Only owners and admins can change the readiness policy.", code="forbidden",
+                               status=403)  # fmt: skip
+    clean = required_categories_checked(organization, required_checklist_categories)
+    before = list(organization.required_checklist_categories or [])
+    if clean == before:
+        return organization
+    organization.required_checklist_categories = clean
+    organization.save(update_fields=["required_checklist_categories", "updated_at"])
+    audit_record(access=access, organization_id=organization.pk, action="organization.policy", obj=organization,
+                 changes={"required_checklist_categories": [before, clean]})  # fmt: skip
+    for project in organization.projects.all():
+        refresh_project(project)
+    return organization

@@ -1,0 +1,43 @@
+"""The readiness policy over the API: GET and PATCH /api/v1/readiness-policies/<org slug>/."""
+
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.response import Response
+
+from apps.checklists.policy import known_categories, organization_policy_update
+from apps.orgs.access import request_access
+from apps.orgs.models import Organization
+from apps.orgs.selectors import organization_list
+
+
+class ReadinessPolicySerializer(serializers.ModelSerializer):
+    organization = serializers.CharField(source="slug", read_only=True)
+    required_checklist_categories = serializers.ListField(child=serializers.CharField(max_length=40))
+    known_categories = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organization
+        fields = ["organization", "required_checklist_categories", "known_categories"]
+
+    def get_known_categories(self, org) -> list[str]:
+        return known_categories(org)
+
+
+class ReadinessPolicyViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """The checklist categories every project of the organization needs before it can be GO.
+    Anyone in the organization reads it; owners and admins change it (the projects are re-decided)."""
+
+    serializer_class = ReadinessPolicySerializer
+    lookup_field = "slug"
+    http_method_names = ["get", "put", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return organization_list(access=request_access(self.request))
+
+    def update(self, request, *args, **kwargs):
+        org = self.get_object()
+        serializer = self.get_serializer(org, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        categories = serializer.validated_data.get("required_checklist_categories", org.required_checklist_categories)
+        org = organization_policy_update(access=request_access(request), organization=org,
+                                         required_checklist_categories=categories)  # fmt: skip
+        return Response(self.get_serializer(org).data)
