@@ -38,6 +38,12 @@ def offered_load_traces(load: dict) -> list[dict]:
     return traces
 
 
+def _headroom(trace: dict) -> list[float]:
+    """From 0 to a little above the top, so a flat line does not sit on the plot's edge."""
+    top = max((y for y in trace["y"] if y is not None), default=0)
+    return [0, top * 1.15 if top > 0 else 1]
+
+
 def offered_load_figure(load: dict, title: str = "Offered load") -> dict:
     traces = offered_load_traces(load)
     closed_only = len(traces) == 1 and traces[0]["name"].startswith("concurrency")
@@ -48,9 +54,9 @@ def offered_load_figure(load: dict, title: str = "Offered load") -> dict:
         "showlegend": len(traces) > 1,
         "legend": {"orientation": "h", "y": -0.3},
         "xaxis": {"title": {"text": TIME_AXIS}, "rangemode": "tozero"},
-        "yaxis": {"title": {"text": CONCURRENCY_AXIS if closed_only else RATE_AXIS}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": CONCURRENCY_AXIS if closed_only else RATE_AXIS}, "range": _headroom(traces[0])},
     }
     if len(traces) > 1:
         layout["yaxis2"] = {"title": {"text": CONCURRENCY_AXIS}, "overlaying": "y", "side": "right",
-                            "rangemode": "tozero"}  # fmt: skip
+                            "range": _headroom(traces[1])}  # fmt: skip
     return {"data": traces, "layout": layout}

@@ -252,6 +252,12 @@
     return data;
   }
 
+  // From 0 to a little above the top, so a flat line does not sit on the plot's edge.
+  function headroom(ys) {
+    var top = Math.max.apply(null, ys.filter(function (y) { return y !== null; }));
+    return [0, top > 0 ? top * 1.15 : 1];
+  }
+
   function fmt(n) { return Number(n).toLocaleString("en-US", { maximumSignificantDigits: 3 }); }
 
   function drawPreview() {
@@ -272,10 +278,10 @@
       title: { text: "Offered load (preview)", font: { size: 14 } }, height: 280,
       margin: { l: 70, r: 70, t: 40, b: 50 }, showlegend: data.length > 1, legend: { orientation: "h", y: -0.3 },
       xaxis: { title: { text: TIME_AXIS }, rangemode: "tozero" },
-      yaxis: { title: { text: closedOnly ? CONCURRENCY_AXIS : RATE_AXIS }, rangemode: "tozero" },
+      yaxis: { title: { text: closedOnly ? CONCURRENCY_AXIS : RATE_AXIS }, range: headroom(data[0].y) },
     };
     if (data.length > 1) {
-      layout.yaxis2 = { title: { text: CONCURRENCY_AXIS }, overlaying: "y", side: "right", rangemode: "tozero" };
+      layout.yaxis2 = { title: { text: CONCURRENCY_AXIS }, overlaying: "y", side: "right", range: headroom(data[1].y) };
     }
     if (window.Plotly) window.Plotly.react(chart, data, layout, { responsive: true, displaylogo: false });
     var parts = ["Runs " + fmt(load.duration_s) + " s"];
@@ -382,5 +388,12 @@
       }
     });
     textarea.addEventListener("input", function () { if (mode === "json") drawPreview(); });
+    // Plotly's own resizing follows the window only; the card also narrows when the page reflows.
+    if (window.ResizeObserver) {
+      new window.ResizeObserver(function () {
+        var chart = $("pb-preview");
+        if (window.Plotly && chart.data && !chart.hidden) window.Plotly.Plots.resize(chart);
+      }).observe(box);
+    }
   });
 })();
