@@ -83,7 +83,7 @@ class Command(BaseCommand):
             demo = []
             if self._wait_healthy(url + "healthz", procs, lambda: stopping):
                 demo = self._demo_plans()
-                self._banner(url)
+                self._banner(url, receiver_port, [p.name for p in demo])
             last_check = 0.0
             while not stopping:
                 dead = [n for n, p in procs.items() if p.poll() is not None]
@@ -163,13 +163,19 @@ class Command(BaseCommand):
         self.stdout.write(f"  started demo probe run #{run.pk} ({plan.name}, {run.planned_duration_s:.0f} s)")
         return rest
 
-    def _banner(self, url: str) -> None:
+    def _banner(self, url: str, receiver_port: int, demo: list[str]) -> None:
+        runs = (
+            "  The demo's probe runs (baseline 40 s, then autoscaling 2 min 20 s) start now, one after the other.\n"
+            if demo
+            else ""
+        )
         logins = "\n".join(f"    {u} / {p}   ({r.label}; {', '.join(f) or 'no function'})" for u, p, r, f in DEMO_USERS)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  readiness is up: {url}\n\n  Log in as\n{logins}\n    {ADMIN[0]} / {ADMIN[1]}   "
                 f"(superuser, {url}admin/)\n\n  API docs: {url}api/v1/docs/   Webhook receiver: "
-                "http://127.0.0.1:8901/hooks/readiness (deliveries print below)\n  Ctrl-C stops everything.\n"
+                f"http://127.0.0.1:{receiver_port}/hooks/readiness (deliveries print below)\n"
+                f"{runs}  Ctrl-C stops everything.\n"
             )
         )
 
