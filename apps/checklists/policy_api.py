@@ -1,12 +1,20 @@
 """The readiness policy over the API: GET and PATCH /api/v1/readiness-policies/<org slug>/."""
 
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.response import Response
 
 from apps.checklists.policy import known_categories, organization_policy_update
 from apps.orgs.access import request_access
 from apps.orgs.models import Organization
+from apps.orgs.permissions import OrgAccessPermission
 from apps.orgs.selectors import organization_list
+
+
+class PolicyPermission(OrgAccessPermission):
+    """The object is the organization itself (it has no path to one)."""
+
+    def has_object_permission(self, request, view, obj):
+        return request.method in permissions.SAFE_METHODS or request_access(request).can_write(obj.pk)
 
 
 class ReadinessPolicySerializer(serializers.ModelSerializer):
@@ -27,6 +35,7 @@ class ReadinessPolicyViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
     Anyone in the organization reads it; owners and admins change it (the projects are re-decided)."""
 
     serializer_class = ReadinessPolicySerializer
+    permission_classes = [PolicyPermission]
     lookup_field = "slug"
     http_method_names = ["get", "put", "patch", "head", "options"]
 
