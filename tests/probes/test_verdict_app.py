@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.checklists import services as checklists
@@ -109,6 +110,8 @@ def test_a_cancelled_run_is_not_evidence_on_its_page_and_never_read_by_a_rule(cl
     page = client.get(f"/o/acme/runs/{cancelled.pk}/").content.decode()
     assert "all SLOs met" not in page and "Cancelled after 18 requests: not evidence" in page
     assert 'style="width: 100%"' not in page  # the bar shows how far it got
+    plan_page = client.get(reverse("plan-detail", args=["acme", w.steady.pk])).content.decode()
+    assert plan_page.count('data-testid="not-evidence">not evidence') == 1  # the cancelled run, not the other
     assert item(w, "rel.load-test").figure == 640.0
     assert not Delivery.objects.filter(event="probe.slo_missed").exists()
 
