@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from apps.core.drf import StrictFieldsMixin
 from apps.core.idempotency import IdempotentCreateMixin
 from apps.integrations import services
-from apps.integrations.models import Connector, Delivery
+from apps.integrations.models import Connector, Delivery, DeliveryAttempt
 from apps.integrations.selectors import connector_list, delivery_list
 from apps.orgs.access import request_access
 from apps.orgs.selectors import organization_list
@@ -105,14 +105,21 @@ class ConnectorViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         return Response(DeliverySerializer(delivery).data)
 
 
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["round", "number", "sent_at", "response_code", "error", "response_excerpt"]
+
+
 class DeliverySerializer(serializers.ModelSerializer):
     connector_name = serializers.CharField(source="connector.name", read_only=True)
+    history = DeliveryAttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = Delivery
         fields = ["id", "connector", "connector_name", "project", "event", "event_id", "finding_key", "payload",
                   "status", "attempts", "next_attempt_at", "last_attempt_at", "response_code", "response_excerpt",
-                  "error", "delivered_at", "created_at"]  # fmt: skip
+                  "error", "delivered_at", "created_at", "redeliveries", "history"]  # fmt: skip
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -101,6 +101,9 @@ class Delivery(TimeStampedModel):
     # attempt, and which of that action's requests comes next (a GitHub close is comment + PATCH).
     action = models.CharField(max_length=10, blank=True)
     step = models.PositiveSmallIntegerField(default=0)
+    # How many times a person sent it again; each redelivery starts a fresh set of attempts, and
+    # the earlier ones stay in `history`.
+    redeliveries = models.PositiveSmallIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -110,6 +113,29 @@ class Delivery(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.connector} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One request of a delivery and what came back, kept for good: the delivery row holds only
+    the latest outcome, and a redelivery starts its count again."""
+
+    org_lookup = "delivery__connector__organization"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="history")
+    round = models.PositiveSmallIntegerField(default=0, help_text="0: the first sending; n: the n-th redelivery")
+    number = models.PositiveIntegerField(help_text="the attempt's number within its round")
+    sent_at = models.DateTimeField()
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sent_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.round}.{self.number} of delivery {self.delivery_id}"
 
 
 class TicketState(models.TextChoices):

@@ -41,6 +41,7 @@ from apps.integrations import retry, signing, ticketing
 from apps.integrations.models import (
     Connector,
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     Event,
     InboundEvent,
@@ -463,6 +464,7 @@ def _send(delivery: Delivery, now) -> Delivery | None:
                     delivery.step, delivery.status, delivery.next_attempt_at = delivery.step + 1, "pending", now
                     delivery.response_code, delivery.response_excerpt = code, excerpt
                     delivery.save()
+                    _remember_attempt(delivery, code, excerpt, "")
                     transaction.on_commit(lambda: _enqueue(delivery.pk))
                     return delivery
     _record(delivery, code, excerpt, error, retry_after)
@@ -478,7 +480,17 @@ def _scrubbed(message: str, delivery: Delivery) -> str:
     return message.replace(secret, "********") if secret else message
 
 
+def _remember_attempt(delivery: Delivery, code, excerpt: str, error: str) -> None:
+    """Keep this attempt in the delivery's history (the row itself keeps only the latest outcome)."""
+    DeliveryAttempt.objects.create(
+        delivery=delivery, round=delivery.redeliveries, number=delivery.attempts,
+        sent_at=delivery.last_attempt_at or timezone.now(), response_code=code, error=error[:500],
+        response_excerpt=excerpt[:500],
+    )  # fmt: skip
+
+
 def _record(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> None:
+    _remember_attempt(delivery, code, excerpt, error)
     outcome = retry.classify(code)
     delivery.response_code, delivery.response_excerpt, delivery.error = code, excerpt, error[:500]
     if outcome == retry.SUCCESS:
@@ -516,14 +528,15 @@ def send_due(limit: int = 100) -> int:
 
 @transaction.atomic
 def redeliver(*, access: Access, delivery: Delivery) -> Delivery:
-    """Send again now (same webhook-id), with a fresh set of attempts."""
+    """Send again now (same webhook-id), with a fresh set of attempts; the earlier attempts stay in
+    the delivery's history, under the previous round."""
     org_id = delivery.connector.organization_id
     require_writer(access, org_id)
     if delivery.status == DeliveryStatus.SENDING:
         raise ApplicationError("The delivery is being sent right now.", code="conflict", status=409)
     before = delivery.status
     Delivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), redeliveries=F("redeliveries") + 1
     )
     delivery.refresh_from_db()
     audit_record(access=access, organization_id=org_id, action="delivery.redeliver", obj=delivery,

@@ -140,7 +140,8 @@ class DeliveryDetailView(DeliveryMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         delivery = self.get_delivery()
-        return super().get_context_data(delivery=delivery, payload=json.dumps(delivery.payload, indent=2), **kwargs)
+        return super().get_context_data(delivery=delivery, payload=json.dumps(delivery.payload, indent=2),
+                                        history=delivery.history.all(), **kwargs)  # fmt: skip
 
 
 class DeliveryRedeliverView(DeliveryMixin, ActionView):
