@@ -193,13 +193,22 @@ def project_projection(project, run) -> dict | None:
     return out
 
 
+def _cents(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def _projection_fields(projection) -> dict:
+    """The projection as the page, the report and the API show it: money rounded to cents (a
+    float sum such as 422.40000000000003 never leaves), prices per 1M tokens to 1/100 of a cent."""
     d = projection.to_dict()
     cheapest = projection.cheapest
-    return {"options": d["options"], "cheapest": d["cheapest"],
-            "projected_monthly_usd": round(cheapest.usd_per_month, 2) if cheapest else None,
+    options = [{**o, "usd_per_month": _cents(o["usd_per_month"]), "vs_hosted_usd": _cents(o["vs_hosted_usd"]),
+                "usd_per_mtok_output": None if o["usd_per_mtok_output"] is None else round(o["usd_per_mtok_output"], 4)}
+               for o in d["options"]]  # fmt: skip
+    return {"options": options, "cheapest": d["cheapest"],
+            "projected_monthly_usd": _cents(cheapest.usd_per_month) if cheapest else None,
             "always_on_usd_per_month": round(projection.always_on_usd_per_month, 2),
-            "saving_vs_always_on_usd": d["saving_vs_always_on_usd"],
+            "saving_vs_always_on_usd": _cents(d["saving_vs_always_on_usd"]),
             "saving_vs_always_on_pct": d["saving_vs_always_on_pct"],
             "requests_per_month": round(projection.requests_per_month), "peak_rps": round(projection.peak_rps, 3),
             "average_rps": round(projection.average_rps, 3), "projection_notes": projection.notes}  # fmt: skip
