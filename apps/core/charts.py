@@ -11,15 +11,18 @@ use no markup, and a line break is written "\n" (plotly would otherwise turn it 
 from __future__ import annotations
 
 import html
+import textwrap
 
-# Horizontal legend under the plot; the margins grow to fit long tick labels (automargin) instead
-# of clipping them.
+# Horizontal legend at the bottom of the figure (container-referenced, so that plotly makes room
+# for it below the x axis title instead of drawing it over the title); the margins grow to fit long
+# tick labels (automargin) instead of clipping them.
 LAYOUT = {
     "margin": {"l": 60, "r": 60, "t": 48, "b": 40},
     "height": 340,
-    "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"},
+    "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0, "yanchor": "bottom"},
 }
 DASH_RED = {"color": "#cf222e", "dash": "dash"}
+TITLE_WIDTH = 46  # characters per line of a chart's title: what a phone-width card shows
 
 # Trace and layout keys whose strings plotly draws as (HTML-ish) text.
 _TRACE_TEXT = ("name", "text", "hovertext", "customdata", "x", "y", "legendgrouptitle")
@@ -32,7 +35,12 @@ def axis(title: str, **extra) -> dict:
 
 
 def layout(title: str, **extra) -> dict:
-    return {**LAYOUT, "title": {"text": title, "font": {"size": 14}}, **extra}
+    """The shared layout under `title`, wrapped onto lines short enough for a phone-width chart (the
+    top margin grows by a line for each)."""
+    lines = textwrap.wrap(title, TITLE_WIDTH) or [title]
+    margin = {**LAYOUT["margin"], **extra.pop("margin", {})}
+    margin["t"] += 18 * (len(lines) - 1)
+    return {**LAYOUT, "title": {"text": "\n".join(lines), "font": {"size": 14}}, "margin": margin, **extra}
 
 
 def escape(value: str) -> str:
@@ -78,17 +86,21 @@ def _shape(shape: dict) -> dict:
 def hline(y: float, label: str, *, yref: str = "y", line: dict | None = None, legend: bool = False) -> dict:
     """A horizontal line across the plot area only (xref "x domain": it never runs into the margins),
     labelled at its right end."""
-    shape = {
-        "type": "line",
-        "xref": "x domain",
-        "x0": 0,
-        "x1": 1,
-        "yref": yref,
-        "y0": y,
-        "y1": y,
-        "line": line or DASH_RED,
-        "label": {"text": label, "textposition": "end", "yanchor": "bottom", "font": {"size": 11}},
-    }
+    shape = {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y,
+             "line": line or DASH_RED,
+             "label": {"text": label, "textposition": "end", "yanchor": "bottom", "font": {"size": 11}}}  # fmt: skip
+    if legend:
+        shape.update(showlegend=True, name=label)
+    return shape
+
+
+def vline(x: float, label: str, *, line: dict | None = None, legend: bool = False) -> dict:
+    """A vertical line from the bottom to the top of the plot area, labelled at its top."""
+    shape = {"type": "line", "yref": "y domain", "y0": 0, "y1": 1, "xref": "x", "x0": x, "x1": x,
+             "line": line or DASH_RED,
+             # Its label reads leftwards from the line's top: a line near the right edge keeps it in view.
+             "label": {"text": label, "textposition": "end", "textangle": 0, "xanchor": "right", "yanchor": "bottom",
+                       "font": {"size": 11}}}  # fmt: skip
     if legend:
         shape.update(showlegend=True, name=label)
     return shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from apps.core.charts import axis, figure, hline, layout
+from apps.core.charts import axis, figure, layout, vline
 
 # One trace per colour, so that every colour has its legend entry (a single trace with per-bar
 # colours shows one entry and leaves the reader to guess what green means).
@@ -14,7 +14,10 @@ KINDS = (
     ("misses", "misses the SLOs", "#cf222e"),
     ("unmeasured", "SLOs not measured", "#8c959f"),
 )
-LABEL_WIDTH = 16  # characters per line of a tick label: seven bars fit a phone-width chart
+# Options are rows (horizontal bars): their labels, however many and however long, stack down the
+# left instead of colliding under the bars, at phone width too.
+LABEL_WIDTH = 18  # characters per line of an option's label
+ROW_PX = 46
 
 
 def _kind(option: dict, cheapest: str | None) -> str:
@@ -23,34 +26,39 @@ def _kind(option: dict, cheapest: str | None) -> str:
     return {True: "meets", False: "misses", None: "unmeasured"}[option["meets_slo"]]
 
 
-def tick_label(label: str) -> str:
-    """The option's label wrapped onto short lines (the full label is in the hover)."""
-    return "\n".join(textwrap.wrap(label, LABEL_WIDTH, break_long_words=False)) or label
+def tick_labels(labels: list[str]) -> list[str]:
+    """Each option's label as its row reads it: the words before the first comma ("Business hours"),
+    wrapped onto short lines; the whole label where that would not tell two options apart. The
+    full label is in the hover."""
+    heads = [label.split(", ")[0] for label in labels]
+    chosen = heads if len(set(heads)) == len(heads) else labels
+    return ["\n".join(textwrap.wrap(label, LABEL_WIDTH, break_long_words=False)) or label for label in chosen]
 
 
 def options_chart(cost: dict) -> dict | None:
     options = cost.get("options") or []
     if not options:
         return None
-    ticks = [tick_label(o["label"]) for o in options]
+    ticks = tick_labels([o["label"] for o in options])
     data = []
     for kind, name, colour in KINDS:
         chosen = [(t, o) for t, o in zip(ticks, options, strict=True) if _kind(o, cost.get("cheapest")) == kind]
         if not chosen:
             continue
-        data.append({"type": "bar", "name": name, "marker": {"color": colour},
-                     "x": [t for t, _ in chosen], "y": [round(o["usd_per_month"], 2) for _, o in chosen],
+        data.append({"type": "bar", "orientation": "h", "name": name, "marker": {"color": colour},
+                     "y": [t for t, _ in chosen], "x": [round(o["usd_per_month"], 2) for _, o in chosen],
                      "customdata": [o["label"] for _, o in chosen],
-                     "hovertemplate": "%{customdata}<br>$%{y:,.2f} per month<extra></extra>"})  # fmt: skip
+                     "hovertemplate": "%{customdata}<br>$%{x:,.2f} per month<extra></extra>"})  # fmt: skip
     shapes = []
     if cost.get("budget_usd") is not None:
         label = f"budget ${cost['budget_usd']:,.0f} / month"
-        shapes.append(hline(cost["budget_usd"], label, line={"dash": "dash", "color": "#9a6700"}, legend=True))
-    # Each option is in one trace only: "overlay" keeps its bar full width and centred on its label.
+        shapes.append(vline(cost["budget_usd"], label, line={"dash": "dash", "color": "#9a6700"}, legend=True))
+    # Each option is in one trace only: "overlay" keeps its bar full height and centred on its label;
+    # the options read top to bottom in the cost model's order.
     return figure(data, layout(
-        "Monthly cost per option", height=400, barmode="overlay", shapes=shapes,
-        xaxis=axis("option", categoryorder="array", categoryarray=ticks, tickangle=0),
-        yaxis=axis("cost per month (USD)", rangemode="tozero", tickprefix="$", separatethousands=True),
+        "Monthly cost per option", height=160 + ROW_PX * len(options), barmode="overlay", shapes=shapes,
+        yaxis=axis("option", categoryorder="array", categoryarray=ticks, autorange="reversed"),
+        xaxis=axis("cost per month (USD)", rangemode="tozero", tickprefix="$", separatethousands=True),
     ))  # fmt: skip
 
 

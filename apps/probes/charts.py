@@ -219,6 +219,6 @@ def autoscaling_chart(analysis: dict) -> dict | None:
         axes["yaxis3"] = axis("queue / replicas (count)", domain=[0, 0.32], anchor="x", rangemode="tozero")
         if tl.get("kv_cache"):
             axes["yaxis4"] = axis("KV cache (%)", overlaying="y3", side="right", range=[0, 100])
-    margin = {**LAYOUT["margin"], "t": 56 + 14 * rows}
+    margin = {"t": LAYOUT["margin"]["t"] + 8 + 14 * rows}  # room for the rows of mark labels
     return figure(data, layout("Autoscaling response (SLO dashed red)", height=480, shapes=shapes,
                                annotations=annotations, margin=margin, **axes))  # fmt: skip

@@ -23,22 +23,30 @@ def test_each_colour_is_its_own_trace_so_the_legend_names_every_colour_green_inc
     green = fig["data"][1]
     assert green["marker"]["color"] == "#1a7f37" and green["customdata"] == ["Always-on, 3 replica(s) × 730 h"]
     # Money as money: cents, never float noise.
-    assert fig["data"][2]["y"] == [422.4]
+    assert fig["data"][2]["x"] == [422.4]
 
 
-def test_long_option_labels_wrap_onto_short_lines_in_the_options_order_with_the_full_label_in_the_hover():
+def test_options_are_rows_labelled_short_in_the_cost_models_order_with_the_full_label_in_the_hover():
     fig = charts.options_chart(COST)
-    order = fig["layout"]["xaxis"]["categoryarray"]
-    assert len(order) == 4 and order[2].startswith("Business hours,<br>")
-    assert all(len(line) <= 18 for label in order for line in label.split("<br>"))
-    assert fig["layout"]["xaxis"]["categoryorder"] == "array" and fig["layout"]["xaxis"]["automargin"] is True
+    rows = fig["layout"]["yaxis"]
+    assert all(trace["orientation"] == "h" for trace in fig["data"])
+    assert rows["categoryarray"] == ["Always-on", "Autoscaled", "Business hours", "Hosted API<br>gpt-4o-mini"]
+    assert all(len(line) <= 18 for label in rows["categoryarray"] for line in label.split("<br>"))
+    assert rows["categoryorder"] == "array" and rows["autorange"] == "reversed" and rows["automargin"] is True
     assert "%{customdata}" in fig["data"][0]["hovertemplate"]
+    twins = [{**o, "label": f"Same, {n}"} for n, o in enumerate(COST["options"][:2])]
+    assert charts.options_chart({**COST, "options": twins})["layout"]["yaxis"]["categoryarray"] == [
+        "Same, 0",
+        "Same, 1",
+    ]
+    # Taller with more options, so that each row keeps room for its label.
+    assert charts.options_chart({**COST, "options": COST["options"][:2]})["layout"]["height"] < fig["layout"]["height"]
 
 
 def test_the_budget_line_is_labelled_and_listed_in_the_legend_and_stays_in_the_plot_area():
     [budget] = charts.options_chart(COST)["layout"]["shapes"]
     assert budget["label"]["text"] == "budget $4,000 / month" and budget["showlegend"] is True
-    assert budget["xref"] == "x domain" and budget["y0"] == 4000
+    assert budget["yref"] == "y domain" and budget["x0"] == budget["x1"] == 4000
     assert (
         "shapes" not in charts.options_chart({**COST, "budget_usd": None})["layout"]
         or not (charts.options_chart({**COST, "budget_usd": None})["layout"]["shapes"])
@@ -48,6 +56,6 @@ def test_the_budget_line_is_labelled_and_listed_in_the_legend_and_stays_in_the_p
 def test_every_axis_of_the_cost_charts_is_titled_with_its_unit():
     cost = charts.options_chart(COST)["layout"]
     hourly = charts.hourly_requests([3, 5, 8])["layout"]
-    assert cost["yaxis"]["title"]["text"] == "cost per month (USD)"
+    assert cost["xaxis"]["title"]["text"] == "cost per month (USD)"
     assert hourly["xaxis"]["title"]["text"].endswith("(h)") and hourly["yaxis"]["title"]["text"].endswith("(count)")
     assert charts.hourly_requests([]) is None
