@@ -117,7 +117,6 @@ class PlanCompareView(PlanMixin, View):
 
     def get(self, request, org_slug, pk):
         plan = self.get_plan()
-        runs = plan_finished_runs(access=self.access, org_id=self.org.pk, plan_id=plan.pk)
         wanted = [request.GET.get("a"), request.GET.get("b")]
         if any(wanted):
             if not all(v and v.isdigit() for v in wanted):
@@ -127,7 +126,7 @@ class PlanCompareView(PlanMixin, View):
             )
             a, b = (get_object_or_404(finished.select_related(None).only("pk"), pk=int(v)) for v in wanted)
         else:
-            newest = list(runs[:2])
+            newest = list(plan_finished_runs(access=self.access, org_id=self.org.pk, plan_id=plan.pk)[:2])
             if len(newest) < 2:
                 raise Http404("This plan has fewer than two finished runs.")
             b, a = newest

@@ -1,19 +1,22 @@
-"""The probe plan form in headless Chromium: the profile form, its preview, and the JSON expert mode."""
+"""Plans in headless Chromium: the profile form, its preview and the JSON expert mode; comparing two runs."""
 
 import contextlib
 import json
 import os
 import shutil
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.orgs import services as org_services
 from apps.orgs.access import Access
 from apps.probes import plan_charts, plans
 from apps.probes import services as probes
-from apps.probes.models import ProbePlan
+from apps.probes.models import ProbePlan, ProbeRun
 from apps.projects import services as projects
 from tests.conftest import endpoint_fields, make_user
+from tests.probes.test_compare_page import PROFILE, summary
 
 pytestmark = pytest.mark.browser
 
@@ -191,3 +194,37 @@ def test_json_typed_in_expert_mode_opens_in_the_form_and_saves_from_it(page, liv
         plan.refresh_from_db()
         two["stages"][1]["rate_end"] = 8
         assert plan.profile == two
+
+
+def test_in_chromium_the_picker_opens_two_chosen_runs_and_colours_only_changes_beyond_the_threshold(
+    page, live_server, endpoint
+):
+    owner = endpoint.project.organization.memberships.get().user
+    plan = probes.probe_plan_create(access=Access.for_user(owner), endpoint=endpoint, name="nightly",
+                                    profile=PROFILE, regression_threshold_pct=10)  # fmt: skip
+
+    def run(minutes_ago, **figures):
+        at = timezone.now() - timedelta(minutes=minutes_ago)
+        return ProbeRun.objects.create(
+            organization=endpoint.project.organization, plan=plan, status="succeeded", config={},
+            planned_duration_s=5, start_at=0, summary=summary(**figures), finished_at=at, created_at=at,
+        )  # fmt: skip
+
+    oldest = run(30, ttft=100.0, tpot=20.0)
+    run(20, ttft=500.0, tpot=80.0)  # the default pair is the newest two; this one is skipped below
+    newest = run(10, ttft=99.0, tpot=25.0)
+    login(page, live_server.url)
+    with screenshot_on_failure(page, "run-compare"):
+        page.goto(f"{live_server.url}/o/umbrella/plans/{plan.pk}/")
+        page.click("[data-testid=compare-runs]")
+        page.wait_for_url(f"**/runs/{newest.pk}/compare/*/")
+        page.select_option("#pick-a", str(oldest.pk))
+        page.click("[data-testid=run-picker] button:has-text('Compare')")
+        page.wait_for_url(f"**/runs/{newest.pk}/compare/{oldest.pk}/")
+        table = page.locator("[data-testid=compare-table]")
+        ttft = table.locator("tr", has_text="TTFT p95").locator("[data-verdict]")
+        tpot = table.locator("tr", has_text="TPOT p95").locator("[data-verdict]")
+        assert ttft.get_attribute("data-verdict") == "neutral" and "fail" not in ttft.get_attribute("class")
+        assert tpot.get_attribute("data-verdict") == "worse" and "fail" in tpot.get_attribute("class")
+        assert "(+25.0 %)" in tpot.inner_text() and "(-1.0 %)" in ttft.inner_text()
+        shot(page, "run-compare")
