@@ -290,6 +290,27 @@
     summary.textContent = parts.join(" · ") + "." + (load.notes.length ? " " + load.notes.join(" ") : "");
   }
 
+  // The server names the stage at fault ("Stage 2: ...") and the number ("rate", "concurrency"):
+  // mark those inputs, so the error is seen where it is fixed.
+  function markRefusal() {
+    var list = box.querySelector(".errorlist");
+    if (!list) return;
+    var text = list.textContent;
+    var stage = /Stage (\d+):/.exec(text);
+    var scope = box;
+    if (shapeSelect.value === "stages" && stage) {
+      scope = $("pb-stages").children[Number(stage[1]) - 1] || box;
+      scope.classList.add("has-error");
+    }
+    var fields = { rate: ["pb-rate", "rate"], concurrency: ["pb-users", "concurrency"], duration: ["pb-duration", "duration"],
+                   "runs ": ["pb-duration", "duration"] };
+    Object.keys(fields).forEach(function (word) {
+      if (text.indexOf(word) < 0) return;
+      var el = scope === box ? $(fields[word][0]) : scope.querySelector('[data-k="' + fields[word][1] + '"]');
+      if (el && !el.closest("[hidden]")) el.setAttribute("aria-invalid", "true");
+    });
+  }
+
   // --- modes and events -----------------------------------------------------------------------------
 
   function showShape() {
@@ -339,6 +360,7 @@
 
     if (tryForm()) {
       setMode("form");
+      markRefusal();
     } else {
       showShape();
       setMode("json");

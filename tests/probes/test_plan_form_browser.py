@@ -134,6 +134,8 @@ def test_a_refused_profile_keeps_what_was_typed_and_shows_the_error_at_the_profi
         assert "exceeds the organization's max rate" in page.inner_text("#profile-builder .errorlist")
         # Still the form, holding what was typed, and every other field as it was.
         assert page.is_visible("#pb-rate") and page.input_value("#pb-rate") == "100000"
+        assert page.get_attribute("#pb-rate", "aria-invalid") == "true"  # marked where it is fixed
+        assert page.get_attribute("#pb-duration", "aria-invalid") is None
         assert page.input_value("#pb-shape") == "poisson"
         assert page.input_value("#id_name") == "too much" and page.input_value("#id_max_tokens") == "64"
         assert not ProbePlan.objects.exists()
