@@ -104,6 +104,40 @@ def test_the_main_pages_fit_a_phone_and_the_top_bar_folds_behind_a_menu(browser,
     page.wait_for_url("**/o/acme/members/")
 
 
+def test_a_finished_runs_page_its_plan_and_the_cost_page_fit_a_phone(
+    browser, live_server, simulator, world, transactional_db
+):
+    from apps.probes import services as probes
+    from apps.probes.execution import shard_execute
+
+    owner = world.access(world.owner)
+    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url,
+                                        metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics")  # fmt: skip
+    stages = [{"kind": "poisson", "rate": 5, "duration": 2}, {"kind": "constant", "rate": 8, "duration": 2}]
+    plan = probes.probe_plan_create(
+        access=owner, endpoint=endpoint, name="a plan with a rather long name for a phone screen", max_tokens=8,
+        profile={"stages": stages}, slo={"ttft_p95_ms": 2000},
+    )  # fmt: skip
+    run = probes.probe_run_start(access=owner, plan=plan)
+    for shard in run.shards.all():  # the worker's job, in-process
+        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    run.refresh_from_db()
+    assert run.summary
+
+    page = browser(PHONE)
+    log_in(page, live_server, "owner")
+    for url in (f"/o/acme/runs/{run.pk}/", f"/o/acme/plans/{plan.pk}/",
+                f"/o/acme/projects/{world.project.slug}/cost/", "/o/acme/prices/"):  # fmt: skip
+        page.goto(live_server.url + url)
+        page.wait_for_load_state("networkidle")  # charts drawn
+        assert overflow(page) <= 0, f"{url} scrolls sideways by {overflow(page)} px"
+        charts = page.query_selector_all(".js-plotly-plot")
+        assert charts or "/runs/" not in url, "the run page draws its charts"
+        for chart in charts:
+            box = chart.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"a chart of {url} overflows"
+
+
 def test_on_a_desktop_the_navigation_shows_without_a_menu(browser, live_server, world):
     page = browser(DESKTOP)
     log_in(page, live_server, "owner")
