@@ -86,6 +86,7 @@
       list.appendChild(msg);
       if (!top.children.length) top.remove();
       var item = box.closest("details, section") || box;
+      if (item.tagName === "DETAILS") item.open = true; // the item just answered starts collapsed
       item.scrollIntoView({ block: "start" });
     });
   }
@@ -97,7 +98,9 @@
       var form = select.form;
       function apply() {
         form.querySelectorAll("[data-show-when]").forEach(function (field) {
-          field.hidden = field.dataset.showWhen.split(" ").indexOf(select.value) < 0;
+          var hide = field.dataset.showWhen.split(" ").indexOf(select.value) < 0;
+          field.hidden = hide;
+          field.style.display = hide ? "none" : ""; // .field's display: flex outranks [hidden]
         });
       }
       select.addEventListener("change", apply);
