@@ -18,14 +18,14 @@ class TrafficForm(forms.ModelForm):
             "output_tokens_per_request": "Output tokens per request (average)",
             "peak_to_average": "Peak-to-average ratio",
             "active_hours_per_day": "Active hours per day",
-            "active_start_hour": "Active hours start at (hour of day, UTC)",
+            "active_start_hour": "Active hours start at (hour of day, 0–24)",
             "active_days_per_month": "Active days per month",
             "min_replicas": "Minimum replicas",
             "scale_down_delay_s": "Scale-down delay (seconds)",
             "scale_up_lead_s": "Time a new replica takes to be ready (seconds)",
             "business_hours_per_day": "Business hours per day",
             "business_days_per_month": "Business days per month",
-            "business_start_hour": "Business hours start at (hour of day, UTC)",
+            "business_start_hour": "Business hours start at (hour of day, 0–24)",
             "spot_headroom_replicas": "Spot headroom (extra replicas)",
         }
         help_texts = {

@@ -45,6 +45,7 @@ class EndpointForm(ServiceModelForm):
     # render_value=False: a stored key is never sent back to the browser.
     api_key = forms.CharField(
         required=False,
+        label="API key",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave empty to keep the current key; a base URL on another origin "
         "(scheme, host, port) drops it unless you enter it here again.",
@@ -63,7 +64,7 @@ class EndpointForm(ServiceModelForm):
             "max_replicas", "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
         ]  # fmt: skip
         labels = {
-            "base_url": "Base URL", "api_flavour": "API", "model_name": "Model name", "api_key": "API key",
+            "base_url": "Base URL", "api_flavour": "API", "model_name": "Model name",
             "metrics_url": "Metrics URL", "price_model": "Price model", "gpu_type": "GPU type",
             "gpus_per_replica": "GPUs per replica", "gpu_hourly_usd": "GPU price (USD per GPU-hour)",
             "min_replicas": "Minimum replicas", "max_replicas": "Maximum replicas",
