@@ -182,6 +182,9 @@ class WaiverMixin(OrgMixin):
     def get_waiver(self):
         return get_object_or_404(waiver_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
 
+    def message_tags(self) -> str:
+        return f"at-item item-{self.get_waiver().response_id}"
+
     def back_url(self):
         waiver = self.get_waiver()
         url = reverse("checklist-detail", args=[self.org.slug, waiver.response.checklist_id])

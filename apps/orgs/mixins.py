@@ -70,10 +70,14 @@ class ActionView(OrgMixin, View):
     def back_url(self) -> str:  # pragma: no cover - looks the target object up (404 outside the org)
         raise NotImplementedError
 
+    def message_tags(self) -> str:
+        """Extra tags of the message: "at-item item-<pk>" shows it beside that checklist item."""
+        return ""
+
     def post(self, request, *args, **kwargs):
         self.back_url()  # resolves the target object first: another org's object is a 404, not a message
         try:
-            messages.success(request, self.act())
+            messages.success(request, self.act(), extra_tags=self.message_tags())
         except ApplicationError as exc:
             # The detail's own words, never its keys: "evidence_url: …" means nothing to a person.
             details = " ".join(
@@ -82,5 +86,5 @@ class ActionView(OrgMixin, View):
             )
             if exc.status == 404:
                 raise Http404(exc.message) from None
-            messages.error(request, f"{exc.message} {details}".strip())
+            messages.error(request, f"{exc.message} {details}".strip(), extra_tags=self.message_tags())
         return redirect(self.back_url())

@@ -95,3 +95,19 @@ def test_an_outsider_gets_404_on_answering_and_waiving_another_orgs_item(world, 
     reply = client.post(f"/o/globex/responses/{r.pk}/waivers/", {"reason": "x", "risk_level": "low",
                                                                  "expires_on": "2099-01-01"})  # fmt: skip
     assert reply.status_code == 404 and item(checklist, r.item.key).status == "pending"
+
+
+def test_a_waiver_decision_is_announced_beside_its_item(world, checklist):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    r = item(checklist, manual_keys(checklist)[0])
+    expires_on = timezone.localdate() + timedelta(days=30)
+    waiver = checklists.waiver_request(access=world.access(world.owner), response=r, reason="next release",
+                                       risk_level="low", expires_on=expires_on)  # fmt: skip
+    client = api_client_for(world.member)
+    reply = client.post(f"/o/acme/waivers/{waiver.pk}/decide/", {"decision": "reject", "note": ""})
+    assert reply.status_code == 302 and reply["Location"].endswith(f"#item-{r.item.key}")
+    page = client.get(reply["Location"].split("#")[0]).content.decode()
+    assert f'class="msg at-item item-{r.pk} error"' in page
