@@ -45,15 +45,19 @@ class OrgMixin(LoginRequiredMixin):
 
 
 def form_error_from(form, exc: ApplicationError) -> None:
-    """Show a service's refusal on the form: field errors where it names fields, else at the top."""
-    placed = False
+    """Show a service's refusal on the form: field errors where it names fields, and at the top the
+    message with the words of any detail the form has no field for (never the detail's key)."""
+    placed, elsewhere = False, []
     for field, errors in (exc.detail or {}).items():
+        messages_ = [str(m) for m in (errors if isinstance(errors, list) else [errors])]
         if field in form.fields:
-            for message in errors if isinstance(errors, list) else [errors]:
-                form.add_error(field, str(message))
+            for message in messages_:
+                form.add_error(field, message)
             placed = True
-    if not placed:
-        form.add_error(None, exc.message)
+        else:
+            elsewhere.extend(messages_)
+    if not placed or elsewhere:
+        form.add_error(None, " ".join([exc.message, *elsewhere]))
 
 
 class ActionView(OrgMixin, View):
