@@ -222,9 +222,10 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 # With the manifest (the default outside the embedded setup), static file names carry a hash of
 # their content, and whitenoise serves those names as immutable, cached for good: a page loads
-# plotly once, not on every visit. It needs `manage.py collectstatic` before the server starts
-# (a name missing from the manifest is an error at render time), so the embedded setup (`make
-# run`, where an edit to static/ shows on the next reload, and the test suite) goes without.
+# plotly once, not on every visit. It needs `manage.py collectstatic` before the server starts (a
+# name missing from the manifest is an error at render time), so the embedded setup goes without:
+# `make run` (DEBUG: an edit to static/ shows on the next reload), the test suite and the benches
+# (READINESS_EMBEDDED). A single machine with DEBUG off serves better with it: set it true there.
 READINESS_STATIC_MANIFEST = env_bool("READINESS_STATIC_MANIFEST", not READINESS_EMBEDDED)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
