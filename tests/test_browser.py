@@ -5,8 +5,10 @@ import shutil
 
 import pytest
 
+from apps.checklists.policy import organization_policy_update
 from apps.orgs import services as org_services
 from tests.conftest import make_user
+from tests.readiness_helpers import one_passing_checklist, run_until_evidence
 
 pytestmark = pytest.mark.browser
 
@@ -147,7 +149,9 @@ def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
     traces = page.evaluate("document.querySelector('#fig-latency').data.length")
     assert traces >= 3
     assert page.evaluate("document.querySelector('#fig-server').data.length") >= 1
-    assert "all SLOs met" in page.inner_text(".verdicts")
+    # On a busy machine the load generator can lag: then the run says it is not evidence, never "met".
+    verdict = page.inner_text("[data-testid=run-verdict]")
+    assert verdict in ("all SLOs met", "client saturated: latencies are not evidence")
     page.screenshot(path=str(live_server_screenshot_dir() / "run.png"), full_page=True)
 
 
@@ -174,7 +178,6 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     from apps.orgs.access import Access
     from apps.orgs.models import Role
     from apps.probes import services as probes
-    from apps.probes.execution import shard_execute
     from apps.projects import services as projects
     from apps.signoffs.services import policy_update
 
@@ -193,6 +196,8 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
         {"key": "x.load", "title": "p95 TTFT under 5 s", "severity": "blocker", "function": "engineering",
          "evidence_kind": "automatic", "rule": {"metric": "ttft_p95_ms", "op": "<=", "value": 5000}},
     ])  # fmt: skip
+    # The organization's readiness policy requires the one category this org uses.
+    organization_policy_update(access=owner, organization=org, required_checklist_categories=["security"])
     project = projects.project_create(access=owner, organization=org, name="Import Export Bot")
     endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
                                         model_name="sim-llama-3-8b", price_model="hosted_api",
@@ -200,8 +205,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
                                     profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
                                     slo={"ttft_p95_ms": 5000})  # fmt: skip
-    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
-        shard_execute(shard_id=shard.pk, org_id=org.pk)  # the worker's job, done before the browser starts
+    run_until_evidence(access=owner, plan=plan)  # the worker's job, done before the browser starts
     base = live_server.url
     readiness = f"{base}/o/vandelay/projects/{project.slug}/readiness/"
 
@@ -273,7 +277,6 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     from apps.orgs.access import Access
     from apps.orgs.models import Role
     from apps.probes import services as probes
-    from apps.probes.execution import shard_execute
     from apps.projects import services as projects
     from apps.signoffs.services import policy_update
 
@@ -286,14 +289,14 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     org_services.membership_add(access=owner, org=org, username="eng", role=Role.MEMBER, functions=["engineering"])
     policy_update(access=owner, org=org, gates=[{"function": "engineering", "required": 1}])
     project = projects.project_create(access=owner, organization=org, name="Triage Bot")
+    one_passing_checklist(access=owner, organization=org, project=project)
     endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
                                         model_name="sim-llama-3-8b", price_model="hosted_api",
                                         input_usd_per_mtok=1, output_usd_per_mtok=2)  # fmt: skip
     plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
                                     profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
                                     slo={"ttft_p95_ms": 5000})  # fmt: skip
-    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
-        shard_execute(shard_id=shard.pk, org_id=org.pk)
+    run_until_evidence(access=owner, plan=plan)
     base = live_server.url
 
     _login(page, base, "ada")
@@ -318,7 +321,7 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     gate.locator("select[name=verdict]").select_option("approve")
     gate.locator("button:has-text('Decide')").click()
     page.wait_for_selector(".msg.success")
-    assert _decision(page) == "GO"
+    assert _decision(page) == "GO", page.inner_text("[data-testid=reasons]")
 
     integrations.send_due()  # beat's job: the delivery queued by the decision change is sent
     _login(page, base, "ada")

@@ -16,6 +16,7 @@ from apps.integrations import retry, services, signing
 from apps.integrations.models import Delivery, DeliveryStatus
 from apps.integrations.receiver import Receiver
 from tests.conftest import api_client_for
+from tests.readiness_helpers import one_passing_checklist, run_until_evidence
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks spec's example key
 
@@ -190,19 +191,18 @@ def test_readiness_changes_emit_events_only_to_subscribed_connectors_in_scope(wo
 
 def test_a_decision_change_is_delivered_after_commit(world, receiver, simulator, django_capture_on_commit_callbacks):
     from apps.probes import services as probes
-    from apps.probes.execution import shard_execute
     from apps.projects import services as projects
     from apps.signoffs.services import policy_update, signoff_decide
 
     owner = world.access(world.owner)
     connector_for(world, receiver.url)
     policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
+    one_passing_checklist(access=owner, organization=world.org, project=world.project)
     endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
     plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
                                     profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
                                     slo={"ttft_p95_ms": 5000})  # fmt: skip
-    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    run_until_evidence(access=owner, plan=plan)
     with django_capture_on_commit_callbacks(execute=True):
         signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
                        verdict="approve")  # fmt: skip

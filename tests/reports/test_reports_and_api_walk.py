@@ -15,6 +15,7 @@ from apps.probes.execution import shard_execute
 from apps.probes.models import ProbeRun
 from apps.reports.models import Report
 from tests.conftest import api_client_for, make_user
+from tests.readiness_helpers import one_passing_checklist, run_until_evidence
 
 PROFILE = {"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]}
 
@@ -149,18 +150,6 @@ def _execute(run, world):
     return run
 
 
-def _evidence(world, plan, tries=3):
-    """A run that counts as evidence: on a busy machine the client can lag (saturate), and such a
-    run proves nothing, so run again as the product's own re-run does."""
-    from apps.probes.verdict import verdict_for
-
-    for _ in range(tries):
-        run = _execute(probes.probe_run_start(access=world.access(world.owner), plan=plan), world)
-        if verdict_for(run).evidence:
-            return run
-    pytest.fail(f"no run of {tries} counted as evidence: {verdict_for(run).label}")
-
-
 def _article(html: str) -> str:
     return re.search(r'<article class="report">.*</article>', html, re.S).group(0)
 
@@ -212,21 +201,6 @@ def test_a_scheduled_run_publishes_a_report_and_a_manual_run_does_not(world, pro
     assert (report.trigger, report.created_label, report.created_by) == ("schedule", "scheduler", None)
 
 
-def _one_passing_checklist(world):
-    """The smallest checklist the organization's policy accepts: one category, required, one passing item."""
-    from apps.checklists import services as checklists
-    from apps.checklists.policy import organization_policy_update
-
-    owner = world.access(world.owner)
-    items = [{"key": "launch.plan", "title": "Launch plan agreed", "severity": "minor", "function": "engineering"}]
-    template = checklists.template_save_version(access=owner, organization=world.org, key="launch", name="Launch",
-                                                category="launch", items=items)  # fmt: skip
-    checklist = checklists.checklist_add(access=owner, project=world.project, template=template)
-    organization_policy_update(access=owner, organization=world.org, required_checklist_categories=["launch"])
-    response = checklists.current_responses(checklist).get()
-    checklists.response_answer(access=owner, response=response, status="pass", evidence_text="agreed on 1 Dec")
-
-
 def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django_capture_on_commit_callbacks):
     from apps.core.models import AuditEvent
     from apps.reports.evaluation import refresh_project
@@ -234,10 +208,10 @@ def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django
 
     owner = world.access(world.owner)
     policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
-    _one_passing_checklist(world)
+    one_passing_checklist(access=owner, organization=world.org, project=world.project)
     assert refresh_project(world.project).outcome == "NO-GO"  # no probe yet, no sign-off
     with django_capture_on_commit_callbacks(execute=True):
-        _evidence(world, project_with_run)
+        run_until_evidence(access=owner, plan=project_with_run)
         from apps.signoffs.services import signoff_decide
 
         signoff_decide(access=world.access(world.member), project=world.project, function="engineering",

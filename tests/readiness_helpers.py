@@ -1,0 +1,37 @@
+"""Shared test set-ups for the go/no-go decision."""
+
+from apps.checklists import services as checklists
+from apps.checklists.policy import organization_policy_update
+
+
+def one_passing_checklist(*, access, organization, project, category: str = "launch"):
+    """The smallest checklist the organization's policy accepts: the policy requires one category,
+    and the project's checklist of it has one item, passed. A project with no checklist is NO-GO."""
+    items = [{"key": f"{category}.plan", "title": "Launch plan agreed", "severity": "minor", "function": "engineering"}]
+    template = checklists.template_save_version(access=access, organization=organization, key=category,
+                                                name=category.capitalize(), category=category, items=items)  # fmt: skip
+    checklist = checklists.checklist_add(access=access, project=project, template=template)
+    organization_policy_update(access=access, organization=organization, required_checklist_categories=[category])
+    response = checklists.current_responses(checklist).get()
+    checklists.response_answer(access=access, response=response, status="pass", evidence_text="agreed on 1 Dec")
+    return checklist
+
+
+def run_until_evidence(*, access, plan, tries: int = 3):
+    """Run `plan` in-process (the worker's job) until a run counts as evidence. On a busy machine
+    the load generator can lag behind its schedule (client saturation) and such a run proves
+    nothing; the product re-runs it by itself (apps/probes/saturation.py), a test does it here."""
+    import pytest
+
+    from apps.probes import services as probes
+    from apps.probes.execution import shard_execute
+    from apps.probes.verdict import verdict_for
+
+    for _ in range(tries):
+        run = probes.probe_run_start(access=access, plan=plan)
+        for shard in run.shards.all():
+            shard_execute(shard_id=shard.pk, org_id=plan.endpoint.project.organization_id)
+        run.refresh_from_db()
+        if verdict_for(run).evidence:
+            return run
+    pytest.fail(f"no run of {tries} counted as evidence: {verdict_for(run).label}")
