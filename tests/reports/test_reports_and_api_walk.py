@@ -45,12 +45,16 @@ def run_probe_over_api(client, world, endpoint_id):
         format="json",
     )
     assert plan.status_code == 201, plan.json()
-    run = client.post(f"/api/v1/probe-plans/{plan.json()['id']}/start/", format="json").json()
-    # The worker's job, done in-process: the shard runs against the simulator over real HTTP.
-    for shard in ProbeRun.objects.get(pk=run["id"]).shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
-    assert client.get(f"/api/v1/probe-runs/{run['id']}/").json()["status"] == "succeeded"
-    return plan.json()["id"]
+    for _ in range(3):  # a busy machine can saturate the client: such a run is not evidence, run again
+        run = client.post(f"/api/v1/probe-plans/{plan.json()['id']}/start/", format="json").json()
+        # The worker's job, done in-process: the shard runs against the simulator over real HTTP.
+        for shard in ProbeRun.objects.get(pk=run["id"]).shards.all():
+            shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+        body = client.get(f"/api/v1/probe-runs/{run['id']}/").json()
+        assert body["status"] == "succeeded"
+        if body["verdict"]["evidence"]:
+            return plan.json()["id"]
+    pytest.fail(f"no run counted as evidence: {body['verdict']['label']}")
 
 
 def readiness(client, world):
@@ -186,7 +190,7 @@ def test_a_report_renders_the_same_after_the_project_changes(client, world, proj
     assert {"title": response.item.title, "from": "pending", "to": "pass"} in changes["items"]
     assert any(f["what"] == "budget_usd" and f["to"] == 1.0 for f in changes["figures"])
     page = client.get(f"/o/acme/reports/{second.pk}/").content.decode()
-    assert f"{response.item.title}”: pending → pass" in page
+    assert f"{response.item.title}</bdi>”: pending → pass" in page  # a user-given title stays isolated
     export = client.get(f"/o/acme/reports/{second.pk}/json/")
     assert export["Content-Disposition"].endswith('.json"')
     assert export.json()["snapshot"]["changes"] == changes and export.json()["outcome"] == second.outcome
