@@ -12,9 +12,9 @@ from apps.core.models import AuditEvent
 from apps.orgs.access import Access
 from apps.orgs.models import ApiToken
 from apps.probes import services as probes
-from apps.probes.tasks import shard_execute
 from apps.projects import services as project_services
 from tests.conftest import api_client_for
+from tests.readiness_helpers import run_until_evidence
 
 
 def template(org, key="security", version=None):
@@ -304,16 +304,13 @@ def test_automatic_items_re_evaluate_when_a_probe_run_completes(world, simulator
     plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load",
                                     profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
                                     max_tokens=8, slo={"ttft_p95_ms": 2000})  # fmt: skip
-    run = probes.probe_run_start(access=owner, plan=plan)
-    for shard in run.shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
-    run.refresh_from_db()
+    run = run_until_evidence(access=owner, plan=plan)  # a saturated client's run leaves the items pending
     assert run.status == "succeeded"
     ttft = run.summary["overall"]["ttft_ms"]["p95"]
     load = response(rel, "rel.load-test")
     assert load.status == ("pass" if ttft <= 800 else "fail")
     assert load.figure == pytest.approx(ttft) and f"{ttft:g}" in load.explanation
-    assert load.source == "automatic"
+    assert load.source == "automatic" and load.evidence_url == f"/o/acme/runs/{run.pk}/"  # the run it read
     budget = response(cost, "cost.within-budget")
     assert budget.status == "pass" and 0 < budget.figure <= 5000
     assert AuditEvent.objects.filter(action="checklist.evaluate", object_id=str(load.pk)).exists()
