@@ -76,12 +76,12 @@ def saturation_remedy(summary: dict, *, shards: int | None = None) -> str:
     s = saturation(summary)
     which = "event loop" if s["loop_lag_p99_ms"] >= s["schedule_lag_p99_ms"] else "send schedule"
     worst = max(s["loop_lag_p99_ms"], s["schedule_lag_p99_ms"])
-    more = f" (this run used {shards})" if shards else ""
+    more = f" (this run used {shards} shard{'s' * (shards != 1)})" if shards else ""
     return (
         f"The load generator's {which} lagged p99 {worst:.3g} ms, over the {s['threshold_ms']:g} ms threshold: "
         f"the server saw less load than planned and the latencies include the client's own delay. "
-        f"Re-run the probe when the machine is less busy, lower the plan's concurrency or rate, or spread it over "
-        f"more shards{more} so each worker sends less."
+        f"Re-run the probe when the machine is less busy, lower the plan's concurrency or rate, or raise its "
+        f"parallelism{more} so each worker sends less."
     )
 
 
