@@ -3,6 +3,7 @@
 import pytest
 
 from apps.probes import charts
+from apps.probes.engine.autoscaling import recommend_policy
 
 T = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 TIMELINE = {"t": T, "bucket_s": 1, "ttft_p50_ms": [100] * 10, "ttft_p95_ms": [200] * 10, "e2e_p95_ms": [900] * 10,
@@ -81,3 +82,10 @@ def test_a_plan_name_with_markup_reaches_the_trend_chart_as_text():
     fig = charts.trend([Run(1, 100), Run(2, 120)], title="<b>x</b><a href=//evil>y</a>: trend over the last runs")
     assert fig["layout"]["title"]["text"].startswith("&lt;b&gt;x&lt;/b&gt;&lt;a href=//evil&gt;")
     assert fig["layout"]["xaxis"]["type"] == "category"  # "#1", "#2" are runs, not numbers
+
+
+def test_a_signal_without_a_lead_reads_a_dash_in_the_reasoning_never_none():
+    ranking = [{"signal": "vllm:kv_cache_usage_perc", "per_replica": False, "score": 0.1, "lead_s": None,
+                "tightness": 0.2, "separation": None, "false_positive_rate": 0.0, "threshold": None}]  # fmt: skip
+    [line] = [r for r in recommend_policy({"t_ready_s": 5}, ranking)["reasoning"] if r.startswith("vllm:")]
+    assert "lead — s" in line and "threshold —" in line and "None" not in line
