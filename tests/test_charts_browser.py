@@ -6,12 +6,14 @@ every chart inside its card at desktop and phone width. A failing check leaves a
 the page under READINESS_VAR_DIR/screenshots/.
 """
 
+import json
 import re
 from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import QuerySet
 
 from apps.core.management.commands.seed_demo import DEMO_TRAFFIC
 from apps.costs import services as cost_services
@@ -20,6 +22,7 @@ from apps.probes.execution import shard_execute
 from apps.projects import services as project_services
 from apps.projects.models import Project
 from apps.reports import services as report_services
+from apps.reports.models import Report
 from apps.simulator.scenarios import scenario
 from tests.conftest import endpoint_fields
 from tests.test_browser import live_server_screenshot_dir, page  # noqa: F401  (the Chromium fixture)
@@ -95,7 +98,26 @@ def charted(world, simulator, started):
     )
     cost_services.usage_log_analyse(log.pk)
     reports = [report_services.report_create(access=owner, project=world.project) for _ in range(2)]
-    return {"plan": plan, "steady": steady, "autoscaling": autoscaling, "log": log, "report": reports[-1]}
+    _as_stored_before_escaping(reports[0])
+    return {"plan": plan, "steady": steady, "autoscaling": autoscaling, "log": log, "report": reports[-1],
+            "legacy_report": reports[0]}  # fmt: skip
+
+
+def _as_stored_before_escaping(report) -> None:
+    """The report as one generated before charts were escaped and titled in plotly.js 3's form:
+    names as typed, titles as bare strings, no mark."""
+    snapshot = json.loads(json.dumps(report.snapshot).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    for fig in snapshot["figures"].values():
+        layout = fig["layout"]
+        layout.pop("meta")
+        for key, part in list(layout.items()):
+            if key == "title" or key.startswith(("xaxis", "yaxis")):
+                if key == "title":
+                    layout[key] = part["text"]
+                elif "title" in part:
+                    part["title"] = part["title"]["text"]
+    # Reports are immutable through the model and its queryset; this plays an old row.
+    QuerySet.update(Report.objects.filter(pk=report.pk), snapshot=snapshot)
 
 
 @contextmanager
@@ -151,6 +173,7 @@ def test_every_chart_page_draws_titled_axes_with_units_text_not_markup_and_stays
         "usage-log": f"{base}/usage-logs/{charted['log'].pk}/",
         "readiness": f"{base}/projects/{slug}/readiness/",
         "report": f"{base}/reports/{charted['report'].pk}/",
+        "legacy report": f"{base}/reports/{charted['legacy_report'].pk}/",
     }
     drawn = {}
     for name, url in pages.items():
@@ -164,6 +187,7 @@ def test_every_chart_page_draws_titled_axes_with_units_text_not_markup_and_stays
                 _check_cost(tab)
     # The plan named with markup reached two charts, drawn as its literal text.
     assert any(EVIL in c["text"] for c in drawn["project"]) and any(EVIL in c["text"] for c in drawn["report"])
+    assert any(EVIL in c["text"] for c in drawn["legacy report"])
     assert {"fig-autoscaling", "fig-latency", "fig-throughput"} <= {c["id"] for c in drawn["autoscaling-run"]}
 
     tab.set_viewport_size({"width": 390, "height": 844})

@@ -14,6 +14,29 @@
     return layout;
   }
 
+  // Figures built now come escaped (apps/core/charts.py marks them meta.escaped): plotly draws
+  // <b> and <a> in any text as markup. Older report snapshots were stored before that, with the
+  // names as users typed them; their text is escaped here, once, the same way.
+  function esc(value) {
+    if (typeof value === "string") return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    if (Array.isArray(value)) return value.map(esc);
+    return value;
+  }
+  function plainText(fig) {
+    var layout = fig.layout || {};
+    if (layout.meta && layout.meta.escaped) return fig;
+    (fig.data || []).forEach(function (trace) {
+      ["name", "text", "hovertext", "x", "y"].forEach(function (k) { if (k in trace) trace[k] = esc(trace[k]); });
+    });
+    Object.keys(layout).forEach(function (key) {
+      var part = layout[key];
+      if (key === "title" && part) part.text = esc(part.text);
+      if (/^[xy]axis\d*$/.test(key) && part && part.title) part.title.text = esc(part.title.text);
+    });
+    (layout.annotations || []).forEach(function (a) { a.text = esc(a.text); });
+    return fig;
+  }
+
   // A chart is <div data-plotly="ID"> beside the figure Django's json_script wrote under ID.
   // Plotly sizes the plot from the element's computed width; under the site's border-box that
   // width includes the card's padding, and the plot overflowed the card by it. Content-box makes
@@ -24,7 +47,9 @@
     var source = document.getElementById(el.dataset.plotly);
     if (!source) return Promise.resolve();
     var fig = JSON.parse(source.textContent);
-    var layout = titled(fig.layout || {});
+    fig.layout = titled(fig.layout || {});
+    plainText(fig);
+    var layout = fig.layout;
     layout.autosize = true;
     delete layout.width;
     el.style.boxSizing = "content-box";
