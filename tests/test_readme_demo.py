@@ -253,7 +253,9 @@ def test_the_readme_demo_reaches_go_in_the_browser_from_a_fresh_make_run(stack, 
         while True:
             runs = _runs(page, base)
             page.goto(readiness)
-            finished = runs and all(r["status"] not in ("queued", "running", "finalizing") for r in runs)
+            # Both demo plans ran (the autoscaling one starts only after the baseline) and none is going.
+            started = {r["plan_name"] for r in runs} == {"baseline", "autoscaling"}
+            finished = started and all(r["status"] not in ("queued", "running", "finalizing") for r in runs)
             if finished and _decision(page) == "GO":
                 break
             assert time.monotonic() < deadline, (
