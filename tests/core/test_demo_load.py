@@ -12,6 +12,7 @@ def test_the_demo_plans_last_what_the_readme_says_on_any_machine(cpus):
     baseline = plans.planned_duration(*plans.parse_profile(load["baseline"]))
     autoscaling = plans.planned_duration(*plans.parse_profile(load["autoscaling"]))
     assert (baseline, autoscaling) == (40, 140)  # "baseline (40 s), then autoscaling (2 min 20 s)"
+    assert load["parallelism"] == 2  # one client process per worker slot of make run's probe worker
 
 
 def test_a_small_machine_gets_half_the_load_and_replicas_of_half_the_slots():

@@ -48,6 +48,7 @@ class Command(BaseCommand):
         # saturated" (not evidence). At a lower priority they still get all the CPU it leaves.
         nice = [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
 
+        # Two processes each: the demo's plans run as two shards at once (seed_demo.demo_load).
         def worker(queue: str, name: str) -> list[str]:
             return [py, "-m", "celery", "-A", "readiness", "worker", "-l", "info", "--concurrency", "2",
                     "-Q", queue, "-n", f"{name}@%h"]  # fmt: skip
