@@ -362,7 +362,7 @@ def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(page, live_se
     costs.usage_log_analyse(UsageLog.objects.get().pk)  # the worker's job
     page.click("[data-testid=usage-logs] >> text=search-usage.csv")
     summary = page.inner_text("[data-testid=usage-summary]")
-    assert "50 requests at 2026-11-02T09:00" in summary and "(bot)" in summary
+    assert "50 requests at 2026-11-02 09:00 UTC" in summary and "(bot)" in summary
     form = page.locator("[data-testid=replay-form]")
     form.locator("input[name=scale]").fill("2")
     form.locator("input[name=seconds_per_minute]").fill("1")
