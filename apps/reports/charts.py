@@ -7,16 +7,40 @@ from apps.core.charts import axis, figure, hline, layout
 OUTCOME_LEVEL = {"NO-GO": 0, "CONDITIONAL": 1, "GO": 2}
 
 
+# How a plan's bar reads, by its latest run's verdict: only a judged run is green or red; a run
+# that proves nothing (cancelled, client-saturated...) is grey, not a miss.
+ATTAINMENT_KINDS = (
+    ("met", "SLO met", "#1a7f37"),
+    ("missed", "SLO missed", "#cf222e"),
+    ("not_evidence", "not evidence (re-run)", "#8c959f"),
+    ("no_slo", "no SLO set", "#57606a"),
+)
+
+
+def _attainment_kind(probe: dict) -> str:
+    verdict = probe.get("verdict") or {}
+    # Reports stored before runs had a verdict carry only slo_met and the saturation flag.
+    if verdict.get("outcome") == "not_evidence" or (not verdict and probe.get("client_saturated")):
+        return "not_evidence"
+    return {True: "met", False: "missed"}.get(probe.get("slo_met"), "no_slo")
+
+
 def slo_attainment(probes: list[dict]) -> dict | None:
-    """Share of requests meeting the SLO, per plan (latest run)."""
+    """Share of requests meeting the SLO, per plan (latest run), one legend entry per verdict."""
     points = [p for p in probes if p["headline"].get("slo_attainment") is not None]
     if not points:
         return None
-    data = [{"x": [p["plan"] for p in points], "y": [round(100 * p["headline"]["slo_attainment"], 2) for p in points],
-             "type": "bar", "name": "SLO attainment (%)",
-             "marker": {"color": ["#1a7f37" if p["slo_met"] else "#cf222e" for p in points]}}]  # fmt: skip
+    data = []
+    for kind, name, colour in ATTAINMENT_KINDS:
+        group = [p for p in points if _attainment_kind(p) == kind]
+        if group:
+            data.append({"x": [p["plan"] for p in group], "y": [round(100 * p["headline"]["slo_attainment"], 2)
+                         for p in group], "type": "bar", "name": name, "marker": {"color": colour},
+                         "showlegend": True})  # fmt: skip
+    # One trace per verdict: overlay keeps each plan's bar full width and the plans in their order.
     return figure(data, layout(
-        "SLO attainment per probe plan (latest run)", height=300, xaxis=axis("probe plan"),
+        "SLO attainment per probe plan (latest run)", height=300, barmode="overlay",
+        xaxis=axis("probe plan", categoryorder="array", categoryarray=[p["plan"] for p in points]),
         yaxis=axis("requests meeting the SLO (%)", range=[0, 100]),
     ))  # fmt: skip
 

@@ -25,7 +25,13 @@ def material_state(inputs: Inputs, function: str) -> dict:
         waived_until = waiver.expires_on.isoformat() if waiver and waiver.valid_on(inputs.today) else None
         items.append({"key": item.key, "title": item.title, "status": item.status, "severity": item.severity,
                       "waived_until": waived_until})  # fmt: skip
-    probes = [{"plan": p.plan, "slo_met": p.slo_met, "missed": sorted(p.missed)} for p in inputs.probes]
+    probes = []
+    for p in inputs.probes:
+        probe = {"plan": p.plan, "slo_met": p.slo_met, "missed": sorted(p.missed)}
+        if p.not_evidence:
+            # Only when set, so an evidence run keeps the fingerprint approvals were given with.
+            probe["not_evidence"] = p.not_evidence
+        probes.append(probe)
     cost = inputs.cost
     cost_state = None
     if cost is not None and cost.budget_usd is not None:
@@ -101,6 +107,8 @@ def _state_words(item: dict) -> str:
 
 
 def _slo_words(probe: dict) -> str:
+    if probe.get("not_evidence"):
+        return f"no evidence ({probe['not_evidence']})"
     if probe["slo_met"] is None:
         return "no SLO set"
     return "SLO met" if probe["slo_met"] else f"SLO missed ({', '.join(probe['missed']) or 'see run'})"
