@@ -7,8 +7,9 @@ runs are the ones a new user gets. It reads the logins from the banner `make run
 step it takes is a sentence of the README's demo paragraph (checked first, so the two cannot drift).
 
 Its wall time is bounded by the demo's probe runs: the baseline (40 s), then the autoscaling step
-(2 min 20 s), which the browser steps overlap, about 4 minutes in all; a client-saturated run is re-run
-by itself once, which can add up to 2.5 minutes on a machine busy with other work.
+(2 min 20 s), which the browser steps overlap: 3 to 4 minutes. A client-saturated run is re-run by
+itself once (the first baseline often is, as it shares the machine with the browser steps), which can
+add up to 2.5 minutes on a machine busy with other work; past that the test fails and says why.
 """
 
 import json
