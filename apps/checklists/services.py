@@ -495,6 +495,17 @@ def waiver_decide(*, access: Access, waiver: Waiver, approve: bool, note: str = 
     return waiver
 
 
+def waiver_revoke_refusal(waiver: Waiver, *, user_id: int | None, functions) -> ApplicationError | None:
+    """Why this person may not revoke `waiver`, or None if they may: its requester, or a holder of
+    the item's function. The checklist page asks this same question before showing Revoke."""
+    if user_id is not None and waiver.requested_by_id == user_id:
+        return None
+    if waiver.response.item.function in functions:
+        return None
+    return ApplicationError("Only the requester or a holder of the item's function can revoke it.",
+                            code="forbidden", status=403)  # fmt: skip
+
+
 @transaction.atomic
 def waiver_revoke(*, access: Access, waiver: Waiver, reason: str) -> Waiver:
     """End a requested or approved waiver early: its requester or a holder of the item's function."""
@@ -504,12 +515,10 @@ def waiver_revoke(*, access: Access, waiver: Waiver, reason: str) -> Waiver:
     waiver = Waiver.objects.select_for_update().get(pk=waiver.pk)
     if waiver.status not in (WaiverStatus.REQUESTED, WaiverStatus.APPROVED):
         raise ApplicationError(f"The waiver is already {waiver.status}.", code="conflict", status=409)
-    allowed = waiver.requested_by_id == access.user.pk or holds_function(
-        access, project.organization_id, waiver.response.item.function
-    )
-    if not allowed:
-        raise ApplicationError("Only the requester or a holder of the item's function can revoke it.",
-                               code="forbidden", status=403)  # fmt: skip
+    refusal = waiver_revoke_refusal(waiver, user_id=access.user.pk,
+                                    functions=member_functions(access, project.organization_id))  # fmt: skip
+    if refusal is not None:
+        raise refusal
     if not (reason or "").strip():
         raise ApplicationError("Say why the waiver is revoked.", detail={"reason": ["Required."]})
     before = waiver.status

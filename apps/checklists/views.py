@@ -56,6 +56,11 @@ class ChecklistDetailView(ChecklistMixin, TemplateView):
             for w, state in r.waiver_rows:
                 refusal = services.waiver_decide_refusal(w, user_id=user_id, functions=functions)
                 w.can_decide = bool(functions) and state == "requested" and refusal is None
+                w.can_revoke = (
+                    self.access.can_write(self.org.pk)
+                    and state in ("requested", "approved")
+                    and services.waiver_revoke_refusal(w, user_id=user_id, functions=functions) is None
+                )
             forms = bound_forms.get(r.pk, {})
             r.answer_form = forms.get("answer") or AnswerForm(response=r, max_upload_mb=max_upload_mb)
             r.waiver_form = forms.get("waiver") or WaiverRequestForm(response=r)
