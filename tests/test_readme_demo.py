@@ -287,6 +287,13 @@ def test_the_readme_demo_reaches_go_in_the_browser_from_a_fresh_make_run(stack, 
 
 
 def _shoot(page, name: str, *, full_page: bool = False) -> None:
+    """A screenshot under VAR_DIR/screenshots: the viewport, cut at the page's end when it is shorter."""
     shots = Path(settings.VAR_DIR, "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shots / f"readme-demo-{name}.png"), full_page=full_page)
+    path = str(shots / f"readme-demo-{name}.png")
+    if full_page:
+        page.screenshot(path=path, full_page=True)
+        return
+    size = page.viewport_size
+    height = min(size["height"], page.evaluate("() => document.documentElement.scrollHeight"))
+    page.screenshot(path=path, clip={"x": 0, "y": 0, "width": size["width"], "height": height})
