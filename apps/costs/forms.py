@@ -81,3 +81,19 @@ class PriceForm(forms.ModelForm):
         other = self.API_FIELDS if self.instance.kind == PriceKind.GPU else self.GPU_FIELDS
         for name in other:
             del self.fields[name]
+
+
+class ReplayForm(forms.Form):
+    """Replay a usage log's busiest hour on one of its project's endpoints. The service checks the
+    values (positive, within the org's probe limits); a refusal comes back on this form, as typed."""
+
+    endpoint = forms.ModelChoiceField(queryset=None, label="Endpoint", empty_label=None)
+    scale = forms.FloatField(label="Scale (× the log's rate)", initial=1)
+    seconds_per_minute = forms.FloatField(label="Seconds per minute", initial=6,
+                                          help_text="How long each of the log's minutes is played.")  # fmt: skip
+
+    def __init__(self, *args, endpoints, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].queryset = endpoints
+        # A chosen endpoint that is not in the list reads as the service words it, at the field.
+        self.fields["endpoint"].error_messages["invalid_choice"] = "Choose an endpoint of this log's project."

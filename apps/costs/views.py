@@ -9,7 +9,7 @@ from django.views.generic import FormView, TemplateView
 from apps.core.errors import ApplicationError
 from apps.costs import services, stored
 from apps.costs.charts import hourly_requests, options_chart
-from apps.costs.forms import PriceForm, TrafficForm
+from apps.costs.forms import PriceForm, ReplayForm, TrafficForm
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.costs.pricing import price_age_days
 from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
@@ -122,38 +122,40 @@ class UsageLogMixin(OrgMixin):
 class UsageLogDetailView(UsageLogMixin, TemplateView):
     template_name = "costs/usage_log.html"
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, replay_form=None, **kwargs):
         log = self.get_log()
         hourly = hourly_requests(log.hourly_requests)
         figures = {"hourly": hourly} if hourly else {}
         hour = (log.analysis or {}).get("busiest_hour") or {}
         replay = {"from": hour.get("from"), "requests": sum(hour.get("requests_per_minute") or []),
-                  "endpoints": log.project.endpoints.order_by("name")} if hour else None  # fmt: skip
+                  "form": replay_form or ReplayForm(endpoints=log.project.endpoints.order_by("name"))
+                  } if hour else None  # fmt: skip
         return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, replay=replay, **kwargs)
 
 
-class UsageLogReplayView(UsageLogMixin, ActionView):
-    """Create a probe plan replaying the log's busiest hour on a chosen endpoint, then open it."""
+class UsageLogReplayView(UsageLogDetailView):
+    """Create a probe plan replaying the log's busiest hour on a chosen endpoint, then open it. A
+    refusal shows the log's page again with the form as it was sent and the error at its field."""
 
-    plan = None
+    write_required = True
+    http_method_names = ["post"]
 
-    def act(self):
+    def post(self, request, *args, **kwargs):
         log = self.get_log()
-        data = self.request.POST
-        raw = data.get("endpoint", "")
-        endpoint = log.project.endpoints.filter(pk=int(raw)).first() if raw.isdigit() else None
-        try:
-            scale, seconds = float(data.get("scale") or 1), float(data.get("seconds_per_minute") or 6)
-        except ValueError:
-            raise ApplicationError("Scale and seconds per minute are numbers.") from None
-        self.plan = services.usage_log_replay_plan(access=self.access, log=log, endpoint=endpoint, scale=scale,
-                                                   seconds_per_minute=seconds)  # fmt: skip
-        return f"Plan “{self.plan.name}” created: start it to test the endpoint against the log's busiest hour."
-
-    def back_url(self):
-        if self.plan is not None:
-            return reverse("plan-detail", args=[self.org.slug, self.plan.pk])
-        return reverse("usage-log-detail", args=[self.org.slug, self.get_log().pk])
+        form = ReplayForm(request.POST, endpoints=log.project.endpoints.order_by("name"))
+        if form.is_valid():
+            try:
+                plan = services.usage_log_replay_plan(
+                    access=self.access, log=log, endpoint=form.cleaned_data["endpoint"],
+                    scale=form.cleaned_data["scale"], seconds_per_minute=form.cleaned_data["seconds_per_minute"],
+                )  # fmt: skip
+            except ApplicationError as exc:
+                form_error_from(form, exc)
+            else:
+                messages.success(request, f"Plan “{plan.name}” created: start it to test the endpoint against "
+                                          "the log's busiest hour.")  # fmt: skip
+                return redirect(reverse("plan-detail", args=[self.org.slug, plan.pk]))
+        return self.render_to_response(self.get_context_data(replay_form=form), status=400)
 
 
 class UsageLogApplyView(UsageLogMixin, ActionView):
