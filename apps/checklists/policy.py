@@ -15,6 +15,10 @@ from apps.core.services import audit_record
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 
+# Far more than any organization has categories; anything longer is not a policy.
+MAX_REQUIRED_CATEGORIES = 100
+UNKNOWN_NAMED = 10
+
 
 def known_categories(organization: Organization) -> list[str]:
     """The shipped categories and those of the organization's own templates, sorted."""
@@ -27,12 +31,16 @@ def required_categories_checked(organization: Organization, categories) -> list[
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise ApplicationError("Give a list of category names.",
                                detail={"required_checklist_categories": ["A list of category names."]})  # fmt: skip
+    if len(categories) > MAX_REQUIRED_CATEGORIES:
+        message = f"Give at most {MAX_REQUIRED_CATEGORIES} category names."
+        raise ApplicationError(message, detail={"required_checklist_categories": [message]})
     known = known_categories(organization)
-    unknown = [c for c in categories if c not in known]
+    unknown = list(dict.fromkeys(c for c in categories if c not in known))
     if unknown:
-        message = (
-            f"Unknown categor{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}. Known: {', '.join(known)}."
-        )
+        # Name a few: a refusal must not echo back whatever mass of names it was sent.
+        named = ", ".join(unknown[:UNKNOWN_NAMED]) + (f" and {len(unknown) - UNKNOWN_NAMED} more"
+                                                       if len(unknown) > UNKNOWN_NAMED else "")  # fmt: skip
+        message = f"Unknown categor{'y' if len(unknown) == 1 else 'ies'}: {named}. Known: {', '.join(known)}."
         raise ApplicationError(message, detail={"required_checklist_categories": [message]})
     return list(dict.fromkeys(categories))
 

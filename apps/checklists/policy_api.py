@@ -3,7 +3,7 @@
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.response import Response
 
-from apps.checklists.policy import known_categories, organization_policy_update
+from apps.checklists.policy import MAX_REQUIRED_CATEGORIES, known_categories, organization_policy_update
 from apps.orgs.access import request_access
 from apps.orgs.models import Organization
 from apps.orgs.permissions import OrgAccessPermission
@@ -17,9 +17,21 @@ class PolicyPermission(OrgAccessPermission):
         return request.method in permissions.SAFE_METHODS or request_access(request).can_write(obj.pk)
 
 
+class CategoryListField(serializers.ListField):
+    """The length is checked before the items: DRF would otherwise answer one error per item of
+    a list of ten thousand."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and len(data) > MAX_REQUIRED_CATEGORIES:
+            self.fail("max_length", max_length=MAX_REQUIRED_CATEGORIES)
+        return super().to_internal_value(data)
+
+
 class ReadinessPolicySerializer(serializers.ModelSerializer):
     organization = serializers.CharField(source="slug", read_only=True)
-    required_checklist_categories = serializers.ListField(child=serializers.CharField(max_length=40))
+    required_checklist_categories = CategoryListField(
+        child=serializers.CharField(max_length=40), max_length=MAX_REQUIRED_CATEGORIES
+    )
     known_categories = serializers.SerializerMethodField()
 
     class Meta:

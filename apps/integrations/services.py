@@ -452,7 +452,11 @@ def _send(delivery: Delivery, now) -> Delivery | None:
     except httpx.HTTPError as exc:
         error = _scrubbed(f"{type(exc).__name__}: {exc}", delivery)[:500] or type(exc).__name__
     else:
-        code, excerpt = response.status_code, response.body[:EXCERPT_BYTES].decode("utf-8", "replace")
+        # A receiver, or a proxy's error page, may quote the request's credentials: scrubbed before
+        # the excerpt is kept, since anyone in the organization reads it (a viewer too). Scrubbed
+        # over a wider window than is kept, so a credential across the cut leaves no prefix behind.
+        text = response.body[: EXCERPT_BYTES + 4096].decode("utf-8", "replace")
+        code, excerpt = response.status_code, _scrubbed(text, delivery, sent=headers)[:EXCERPT_BYTES]
         retry_after = retry.retry_after_seconds(response.headers.get("retry-after"), now=timezone.now())
         if ticketing_kind and 200 <= code < 300:
             try:
@@ -471,13 +475,21 @@ def _send(delivery: Delivery, now) -> Delivery | None:
     return delivery
 
 
-def _scrubbed(message: str, delivery: Delivery) -> str:
-    """`message` without the connector's secret: an HTTP library may quote a header it refused."""
+def _scrubbed(message: str, delivery: Delivery, sent: dict[str, str] | None = None) -> str:
+    """`message` without the connector's secret: an HTTP library may quote a header it refused.
+    With `sent`, the request's headers, also without the credential of its Authorization header
+    (a Basic pair is the secret base64-encoded, which a plain search for the secret misses)."""
     try:
         secret = delivery.connector.secret.reveal() if delivery.connector.secret else ""
     except ValueError:
-        return message
-    return message.replace(secret, "********") if secret else message
+        secret = ""
+    credentials = [secret] if secret else []
+    for name, value in (sent or {}).items():
+        if name.lower() == "authorization" and value:
+            credentials.append(value.split(" ", 1)[-1])
+    for credential in sorted(credentials, key=len, reverse=True):
+        message = message.replace(credential, "********")
+    return message
 
 
 def _remember_attempt(delivery: Delivery, code, excerpt: str, error: str) -> None:

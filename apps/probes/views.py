@@ -119,7 +119,8 @@ class PlanCompareView(PlanMixin, View):
         plan = self.get_plan()
         wanted = [request.GET.get("a"), request.GET.get("b")]
         if any(wanted):
-            if not all(v and v.isdigit() for v in wanted):
+            # ASCII digits, at most 18 of them: int() refuses "²" (a digit to isdigit) and 5000-digit strings.
+            if not all(v and v.isascii() and v.isdigit() and len(v) <= 18 for v in wanted):
                 raise Http404("Pick two runs of this plan.")
             finished = run_list(access=self.access, org_id=self.org.pk, plan_id=plan.pk).exclude(
                 status__in=ACTIVE_STATUSES
