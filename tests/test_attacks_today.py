@@ -409,3 +409,36 @@ def test_with_debug_on_a_missing_page_lists_no_url_patterns(world, client, setti
     assert reply.status_code == 404 and 'data-testid="error-404"' in page
     assert "URLconf" not in page and "readiness-policy/" not in page and "api/v1/" not in page.split("<main>")[1]
     assert "Globex" not in page
+
+
+def test_comparing_a_run_with_itself_or_with_a_run_of_another_plan_is_no_server_error(world, plan, client):
+    from apps.probes.models import ProbeRun
+
+    runs = [probes.probe_run_start(access=world.access(world.owner), plan=plan) for _ in range(2)]
+    ProbeRun.objects.filter(pk__in=[r.pk for r in runs]).update(status="succeeded")
+    client.force_login(world.owner)
+    same = client.get(f"/o/acme/plans/{plan.pk}/compare/", {"a": runs[0].pk, "b": runs[0].pk})
+    assert same.status_code == 302
+    assert client.get(same["Location"]).status_code == 200
+    second = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="q",
+                                      profile=plan.profile)  # fmt: skip
+    assert client.get(f"/o/acme/plans/{second.pk}/compare/", {"a": runs[0].pk, "b": runs[1].pk}).status_code == 404
+    reply = api_client_for(world.owner).get(f"/api/v1/probe-runs/{runs[0].pk}/compare/", {"with": runs[0].pk})
+    assert reply.status_code == 200
+
+
+def test_a_deactivated_persons_personal_token_reads_no_queue(acme):
+    acme.member.is_active = False
+    acme.member.save()
+    reply = api_client_for(token=acme.member_token_plaintext).get(QUEUE_API)
+    assert reply.status_code == 401 and "acme" not in reply.content.decode().lower()
+
+
+def test_a_viewer_in_one_organization_waits_on_nothing_there_while_acting_in_another(acme):
+    # The outsider is a viewer of Acme holding the function its waiver needs, and owns Globex.
+    org_services.membership_add(access=acme.access(acme.owner), org=acme.org, username="outsider", role="viewer",
+                                functions=["security"])  # fmt: skip
+    items = queue_for(access=acme.access(acme.outsider))
+    assert all(i.organization == acme.other_org for i in items)
+    body = api_client_for(acme.outsider).get(QUEUE_API).json()
+    assert all(row["organization"] == "globex" for row in body["results"])

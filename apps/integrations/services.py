@@ -450,7 +450,7 @@ def _send(delivery: Delivery, now) -> Delivery | None:
     except OutboundRefused as exc:
         error = f"refused: {exc}"
     except httpx.HTTPError as exc:
-        error = _scrubbed(f"{type(exc).__name__}: {exc}", delivery)[:500] or type(exc).__name__
+        error = _scrubbed(f"{type(exc).__name__}: {exc}", delivery, sent=headers)[:500] or type(exc).__name__
     else:
         # A receiver, or a proxy's error page, may quote the request's credentials: scrubbed before
         # the excerpt is kept, since anyone in the organization reads it (a viewer too). Scrubbed
