@@ -16,6 +16,7 @@ from apps.orgs.access import Access
 from apps.orgs.models import Role, TokenScope
 from apps.projects import services as project_services
 from apps.simulator.server import start_in_thread
+from tests.browser import browser, page  # noqa: F401  (fixtures for the page tests)
 
 
 @pytest.fixture(scope="session")

@@ -1,45 +1,16 @@
 """Headless Chromium (Debian's package) through Playwright: what a new user does first."""
 
 import os
-import shutil
 
 import pytest
 
 from apps.checklists.policy import organization_policy_update
 from apps.orgs import services as org_services
+from tests.browser import log_in, screenshot_dir
 from tests.conftest import make_user
 from tests.readiness_helpers import one_passing_checklist, run_until_evidence
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture
-def page(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is required: apt-get install chromium"
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the
-    # test body are still synchronous and safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        page = context.new_page()
-        # Whatever a test does, nothing on the page may be refused by the Content-Security-Policy:
-        # an inline script or handler left in a template would fail here (Chromium reports it).
-        refused = []
-        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-        yield page
-        context.close()
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    assert refused == []
 
 
 def test_new_user_logs_in_creates_a_project_and_an_endpoint_and_tests_it(
@@ -89,15 +60,7 @@ def test_new_user_logs_in_creates_a_project_and_an_endpoint_and_tests_it(
 
     page.goto(live_server.url + "/o/initech/")
     assert "Claims Assistant" in page.inner_text("[data-testid=project-list]")
-    page.screenshot(path=str(live_server_screenshot_dir() / "dashboard.png"), full_page=True)
-
-
-def live_server_screenshot_dir():
-    from django.conf import settings
-
-    path = settings.VAR_DIR / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    page.screenshot(path=str(screenshot_dir() / "dashboard.png"), full_page=True)
 
 
 def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
@@ -152,16 +115,7 @@ def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
     # On a busy machine the load generator can lag: then the run says it is not evidence, never "met".
     verdict = page.inner_text("[data-testid=run-verdict]")
     assert verdict in ("all SLOs met", "client saturated: latencies are not evidence")
-    page.screenshot(path=str(live_server_screenshot_dir() / "run.png"), full_page=True)
-
-
-def _login(page, base: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(base + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/o/**")
+    page.screenshot(path=str(screenshot_dir() / "run.png"), full_page=True)
 
 
 def _decision(page) -> str:
@@ -209,7 +163,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     base = live_server.url
     readiness = f"{base}/o/vandelay/projects/{project.slug}/readiness/"
 
-    _login(page, base, "olga")
+    log_in(page, base, "olga")
     page.goto(readiness)
     assert _decision(page) == "NO-GO"
     page.select_option("[data-testid=template-select]", label="Launch basics (v1)")
@@ -235,14 +189,14 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     page.wait_for_selector(".msg.success")
     checklist_url = page.url.split("#")[0]
 
-    _login(page, base, "sam")
+    log_in(page, base, "sam")
     page.goto(checklist_url)
     page.locator('[data-testid="item-x.pii"] button:has-text("Approve")').click()
     page.wait_for_selector(".msg.success")
     assert "approved" in page.inner_text('[data-testid="item-x.pii"] [data-testid=waivers]')
     for name, function in (("sam", "security"), ("erin", "engineering"), ("fran", "finance")):
         if name != "sam":
-            _login(page, base, name)
+            log_in(page, base, name)
         page.goto(readiness)
         gate = page.locator(f"[data-testid=gate-{function}]")
         gate.locator("select[name=verdict]").select_option("approve")
@@ -251,7 +205,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     assert _decision(page) == "CONDITIONAL"
     assert "waived until" in page.inner_text("[data-testid=reasons]")
 
-    _login(page, base, "olga")
+    log_in(page, base, "olga")
     page.goto(checklist_url)
     pii = page.locator('[data-testid="item-x.pii"]')
     pii.locator("summary:has-text('Answer')").click()
@@ -264,7 +218,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     page.click("[data-testid=generate-report]")
     page.wait_for_url("**/reports/*/")
     assert page.inner_text("[data-testid=report-decision]").strip() == "GO"
-    page.screenshot(path=str(live_server_screenshot_dir() / "report.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir() / "report.png"), full_page=True)
     page.goto(f"{base}/o/vandelay/")
     assert page.inner_text("[data-testid=decision-import-export-bot]").strip() == "GO"
 
@@ -299,7 +253,7 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     run_until_evidence(access=owner, plan=plan)
     base = live_server.url
 
-    _login(page, base, "ada")
+    log_in(page, base, "ada")
     page.click("nav >> text=Integrations")
     page.fill("#id_name", "ops-relay")
     page.fill("#id_url", receiver.url)
@@ -314,7 +268,7 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     assert "Test delivered: HTTP 200" in page.inner_text(".messages")
     connector_url = page.url
 
-    _login(page, base, "eng")
+    log_in(page, base, "eng")
     page.goto(f"{base}/o/umbrella/projects/{project.slug}/readiness/")
     assert _decision(page) == "NO-GO"
     gate = page.locator("[data-testid=gate-engineering]")
@@ -324,7 +278,7 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     assert _decision(page) == "GO", page.inner_text("[data-testid=reasons]")
 
     integrations.send_due()  # beat's job: the delivery queued by the decision change is sent
-    _login(page, base, "ada")
+    log_in(page, base, "ada")
     page.goto(connector_url)
     rows = page.inner_text("[data-testid=deliveries]")
     assert "decision.changed" in rows and "Succeeded" in rows
@@ -354,7 +308,7 @@ def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(page, live_se
     log_file = tmp_path / "search-usage.csv"
     log_file.write_text("\n".join(rows) + "\n")
 
-    _login(page, live_server.url, "kim")
+    log_in(page, live_server.url, "kim")
     page.goto(f"{live_server.url}/o/hooli/projects/{project.slug}/cost/")
     page.set_input_files("#usage input[type=file]", str(log_file))
     page.click("#usage button:has-text('Upload')")
@@ -445,7 +399,7 @@ def test_a_delete_asks_first_under_the_content_security_policy(page, live_server
     user = make_user("fay")
     org = org_services.organization_create(name="Umbrella", slug="umbrella", owner=user)
     projects.project_create(access=Access.for_user(user), organization=org, name="Triage Bot")
-    _login(page, live_server.url, "fay")
+    log_in(page, live_server.url, "fay")
     response = page.goto(f"{live_server.url}/o/umbrella/projects/triage-bot/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     asked = []

@@ -24,8 +24,8 @@ from apps.projects.models import Project
 from apps.reports import services as report_services
 from apps.reports.models import Report
 from apps.simulator.scenarios import scenario
+from tests.browser import screenshot_dir
 from tests.conftest import endpoint_fields
-from tests.test_browser import live_server_screenshot_dir, page  # noqa: F401  (the Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -125,7 +125,7 @@ def shot_on_failure(tab, name: str):
     try:
         yield
     except BaseException:
-        tab.screenshot(path=str(live_server_screenshot_dir() / f"charts-{name}.png"), full_page=True)
+        tab.screenshot(path=str(screenshot_dir() / f"charts-{name}.png"), full_page=True)
         raise
 
 

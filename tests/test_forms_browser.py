@@ -2,62 +2,13 @@
 checklist page filters and collapses items and shows a save beside the item; forms show only
 the fields that apply; the endpoint list links its last successful probe."""
 
-import os
-import shutil
-
 import pytest
 
 from apps.orgs import services as org_services
+from tests.browser import log_in, screenshot_dir
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-def screenshot_dir():
-    from django.conf import settings
-
-    path = settings.VAR_DIR / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture
-def page(request):
-    """A Chromium page; a failing test leaves a screenshot of where it stood under var/screenshots/."""
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is required: apt-get install chromium"
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    failed_before = request.session.testsfailed
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        page = context.new_page()
-        refused = []
-        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-        yield page
-        # The call phase is reported before teardown: a failure has been counted by now.
-        if request.session.testsfailed > failed_before:
-            page.screenshot(path=str(screenshot_dir() / f"failed-{request.node.name}.png"), full_page=True)
-        context.close()
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    assert refused == []
-
-
-def login(page, base: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(base + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/o/**")
 
 
 def in_viewport(page, selector: str) -> bool:
@@ -101,7 +52,7 @@ def test_a_refused_answer_keeps_the_note_and_status_and_the_saved_one_is_announc
     checklists.response_answer(access=owner, response=checklists.current_responses(checklist).get(item__key="x.pii"),
                                status="pass", evidence_text="Redaction live")  # fmt: skip
     base = live_server.url
-    login(page, base, "olga")
+    log_in(page, base, "olga")
     page.set_viewport_size({"width": 1440, "height": 600})  # short: the last item is below the fold
     page.goto(f"{base}/o/vandelay/checklists/{checklist.pk}/")
 
@@ -156,7 +107,7 @@ def test_forms_use_words_and_show_only_the_price_fields_that_apply(page, live_se
 
     org, owner = team
     base = live_server.url
-    login(page, base, "olga")
+    log_in(page, base, "olga")
     page.goto(f"{base}/o/vandelay/projects/new/")
     assert page.inner_text("label[for=id_monthly_budget_usd]").startswith("Monthly budget (USD)")
     assert page.inner_text("label[for=id_expected_peak_rpm]").startswith("Expected peak (requests per minute)")

@@ -4,7 +4,6 @@ keep the navigation, and each person sees only the forms they can submit.
 
 A failing test leaves a screenshot under READINESS_VAR_DIR/screenshots/."""
 
-import os
 import re
 
 import pytest
@@ -13,49 +12,9 @@ from apps.checklists import services as checklists
 from apps.checklists.models import ChecklistTemplate
 from apps.projects import services as projects
 from apps.signoffs import services as signoffs
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, live_server_screenshot_dir
+from tests.browser import DESKTOP, PHONE, log_in
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1440, "height": 900}
-
-
-@pytest.fixture
-def browser(request):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is required: apt-get install chromium"
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the test body's ORM calls stay synchronous
-    failed_before = request.session.testsfailed
-    pages, refused = [], []
-
-    def open_page(viewport=DESKTOP):
-        context = chromium.new_context(viewport=viewport)
-        page = context.new_page()
-        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-        pages.append(page)
-        return page
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield open_page
-        if request.session.testsfailed > failed_before:  # the call phase failed: keep what it saw
-            for n, page in enumerate(pages):
-                name = re.sub(r"\W+", "-", request.node.name)[:120]
-                page.screenshot(path=str(live_server_screenshot_dir() / f"{name}-{n}.png"), full_page=True)
-        chromium.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    assert refused == []
-
-
-def log_in(page, live_server, username):
-    page.goto(live_server.url + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    assert "/login/" not in page.url
 
 
 def overflow(page) -> int:
@@ -82,7 +41,7 @@ def demo(world):
 
 def test_the_main_pages_fit_a_phone_and_the_top_bar_folds_behind_a_menu(browser, live_server, demo, world):
     page = browser(PHONE)
-    log_in(page, live_server, "owner")
+    log_in(page, live_server.url, "owner")
     slug = world.project.slug
     urls = [
         "/o/acme/", f"/o/acme/projects/{slug}/", f"/o/acme/projects/{slug}/readiness/",
@@ -125,7 +84,7 @@ def test_a_finished_runs_page_its_plan_and_the_cost_page_fit_a_phone(
     assert run.summary
 
     page = browser(PHONE)
-    log_in(page, live_server, "owner")
+    log_in(page, live_server.url, "owner")
     for url in (f"/o/acme/runs/{run.pk}/", f"/o/acme/plans/{plan.pk}/",
                 f"/o/acme/projects/{world.project.slug}/cost/", "/o/acme/prices/"):  # fmt: skip
         page.goto(live_server.url + url)
@@ -140,7 +99,7 @@ def test_a_finished_runs_page_its_plan_and_the_cost_page_fit_a_phone(
 
 def test_on_a_desktop_the_navigation_shows_without_a_menu(browser, live_server, world):
     page = browser(DESKTOP)
-    log_in(page, live_server, "owner")
+    log_in(page, live_server.url, "owner")
     page.goto(live_server.url + "/o/acme/")
     assert page.is_visible(".mainnav a:has-text('Members')")
     assert not page.is_visible("[data-testid=menu-button]")
@@ -150,7 +109,7 @@ def test_on_a_desktop_the_navigation_shows_without_a_menu(browser, live_server, 
 def test_a_right_to_left_override_in_a_project_name_does_not_reorder_the_text_after_it(browser, live_server, world):
     rtl = projects.project_create(access=world.access(world.owner), organization=world.org, name="\u202eabc")
     page = browser(DESKTOP)
-    log_in(page, live_server, "owner")
+    log_in(page, live_server.url, "owner")
     page.goto(live_server.url + f"/o/acme/projects/{rtl.slug}/readiness/")
     link = page.locator("[data-testid=project-name]")
     assert link.evaluate("el => getComputedStyle(el).unicodeBidi") == "isolate"
@@ -173,7 +132,7 @@ def test_a_right_to_left_override_in_a_project_name_does_not_reorder_the_text_af
 def test_a_missing_page_under_debug_shows_the_sites_404_with_the_navigation(browser, live_server, settings, world):
     settings.DEBUG = True
     page = browser(DESKTOP)
-    log_in(page, live_server, "member")
+    log_in(page, live_server.url, "member")
     reply = page.goto(live_server.url + "/o/acme/projects/nope/")
     assert reply.status == 404
     assert page.is_visible("[data-testid=error-404]")
@@ -183,7 +142,7 @@ def test_a_missing_page_under_debug_shows_the_sites_404_with_the_navigation(brow
 
 def test_a_viewer_sees_no_report_button_and_no_sign_off_form(browser, live_server, demo, world):
     page = browser(DESKTOP)
-    log_in(page, live_server, "viewer")
+    log_in(page, live_server.url, "viewer")
     page.goto(live_server.url + f"/o/acme/projects/{world.project.slug}/readiness/")
     assert page.is_visible("[data-testid=decision]")
     assert page.locator("[data-testid=generate-report]").count() == 0
@@ -193,7 +152,7 @@ def test_a_viewer_sees_no_report_button_and_no_sign_off_form(browser, live_serve
 
 def test_the_report_sign_off_table_reads_as_words(browser, live_server, demo, world):
     page = browser(DESKTOP)
-    log_in(page, live_server, "member")
+    log_in(page, live_server.url, "member")
     page.goto(live_server.url + f"/o/acme/reports/{demo['report'].pk}/")
     table = page.inner_text("[data-testid=report-signoffs]")
     assert "approved with conditions" in table and "approvedwithconditions" not in table

@@ -1,7 +1,5 @@
 """ "Waiting for you": what each person can act on, on the page, in the top bar's badge and over the API."""
 
-import os
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -20,6 +18,7 @@ from apps.orgs.models import Membership, TokenScope
 from apps.projects import services as project_services
 from apps.reports.queue import queue_for
 from apps.signoffs import services as signoffs
+from tests.browser import log_in
 from tests.conftest import api_client_for
 
 QUEUE_API = "/api/v1/me/queue/"
@@ -270,13 +269,9 @@ def test_digest_mails_each_person_their_queue_only_when_switched_on(acme, settin
 
 # --- in Chromium ---------------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 
 @pytest.mark.browser
-def test_member_follows_the_badge_to_a_waiver_and_decides_it(live_server, transactional_db, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_member_follows_the_badge_to_a_waiver_and_decides_it(page, live_server, transactional_db):
     from tests.conftest import make_user
 
     owner = make_user("olga")
@@ -287,39 +282,23 @@ def test_member_follows_the_badge_to_a_waiver_and_decides_it(live_server, transa
     project = project_services.project_create(access=Access.for_user(owner), organization=org, name="Claims Bot")
     waiver = _waiver(Access.for_user(owner), _checklist(Access.for_user(owner), project))
 
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        try:
-            page.goto(live_server.url + "/login/")
-            page.fill("#id_username", "sam")
-            page.fill("#id_password", "pw-sam")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/o/initech/")
-            badge = page.locator("[data-testid=queue-badge]")
-            assert badge.inner_text() == "Waiting for you (2)"  # the waiver and the security gate
-            badge.click()
-            page.wait_for_url("**/queue/")
-            rows = page.locator("[data-testid=queue-item]")
-            assert rows.count() == 2
-            assert rows.nth(0).get_attribute("data-kind") == "waiver"
-            rows.nth(0).locator("a").click()
-            page.wait_for_url(f"**/o/initech/checklists/*/#item-{waiver.response.item.key}")
-            item = page.locator(f'[id="item-{waiver.response.item.key}"]')
-            item.locator("button:has-text('Approve')").click()
-            page.wait_for_load_state()
-            assert page.locator("[data-testid=queue-badge]").inner_text() == "Waiting for you (1)"
-            # The gate's link lands on its card, where this person's sign-off form is.
-            page.click("[data-testid=queue-badge]")
-            page.wait_for_url("**/queue/")
-            page.locator("[data-testid=queue-item][data-kind=gate] a").click()
-            page.wait_for_url("**/o/initech/projects/claims-bot/readiness/#gate-security")
-            assert page.locator("[data-testid=gate-security] [data-testid=gate-form]").is_visible()
-        except Exception:
-            page.screenshot(path=str(tmp_path / "queue-failure.png"), full_page=True)
-            print("screenshot:", tmp_path / "queue-failure.png")
-            raise
-        finally:
-            browser.close()
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log_in(page, live_server.url, "sam")
+    badge = page.locator("[data-testid=queue-badge]")
+    assert badge.inner_text() == "Waiting for you (2)"  # the waiver and the security gate
+    badge.click()
+    page.wait_for_url("**/queue/")
+    rows = page.locator("[data-testid=queue-item]")
+    assert rows.count() == 2
+    assert rows.nth(0).get_attribute("data-kind") == "waiver"
+    rows.nth(0).locator("a").click()
+    page.wait_for_url(f"**/o/initech/checklists/*/#item-{waiver.response.item.key}")
+    item = page.locator(f'[id="item-{waiver.response.item.key}"]')
+    item.locator("button:has-text('Approve')").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-testid=queue-badge]").inner_text() == "Waiting for you (1)"
+    # The gate's link lands on its card, where this person's sign-off form is.
+    page.click("[data-testid=queue-badge]")
+    page.wait_for_url("**/queue/")
+    page.locator("[data-testid=queue-item][data-kind=gate] a").click()
+    page.wait_for_url("**/o/initech/projects/claims-bot/readiness/#gate-security")
+    assert page.locator("[data-testid=gate-security] [data-testid=gate-form]").is_visible()

@@ -1,8 +1,5 @@
 """The decision and a run's verdict as a person sees them, in headless Chromium (Debian's package)."""
 
-import contextlib
-import os
-import shutil
 import time
 from datetime import timedelta
 
@@ -14,53 +11,9 @@ from apps.checklists.models import ChecklistTemplate
 from apps.probes import services as probes
 from apps.probes.models import ProbeRun
 from apps.reports.evaluation import refresh_project
+from tests.browser import log_in
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Debian's chromium is required: apt-get install chromium"
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        page = context.new_page()
-        refused = []
-        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-        yield page
-        context.close()
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    assert refused == []
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page, name: str):
-    """A failing step leaves the page as Chromium drew it under var/screenshots/."""
-    try:
-        yield
-    except BaseException:
-        from django.conf import settings
-
-        folder = settings.VAR_DIR / "screenshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"failed-{name}.png"), full_page=True)
-        raise
-
-
-def log_in(page, live_server, username):
-    page.goto(live_server.url + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/o/**")
 
 
 def finished_run(plan, status, summary, requests):
@@ -87,25 +40,24 @@ def test_a_project_without_checklists_reads_no_go_until_its_required_checklists_
     page, live_server, world, transactional_db
 ):
     refresh_project(world.project)
-    log_in(page, live_server, "owner")
-    with screenshot_on_failure(page, "decision-no-checklists"):
-        page.goto(live_server.url + "/o/acme/projects/support-copilot/readiness/")
-        assert page.inner_text("[data-testid=decision]") == "NO-GO"
-        reasons = page.inner_text("[data-testid=reasons]")
-        assert "the project has no checklist yet" in reasons and "Every blocker passes" not in reasons
-        checklists.ensure_shipped_templates(world.org)
-        security = ChecklistTemplate.objects.get(organization=world.org, key="security")
-        checklists.checklist_add(access=world.access(world.owner), project=world.project, template=security)
-        page.reload()
-        assert "no monitoring, cost, reliability checklist" in page.inner_text("[data-testid=reasons]")
-        # The owner narrows the policy on its page; the reason goes away.
-        page.click("[data-testid=required-categories] a")
-        for category in ("monitoring", "cost", "reliability"):
-            page.uncheck(f"input[value={category}]")
-        page.click("button:has-text('Save policy')")
-        assert page.inner_text("[data-testid=required-categories]") == "security"
-        page.goto(live_server.url + "/o/acme/projects/support-copilot/readiness/")
-        assert "checklist: the organization requires" not in page.inner_text("[data-testid=reasons]")
+    log_in(page, live_server.url, "owner")
+    page.goto(live_server.url + "/o/acme/projects/support-copilot/readiness/")
+    assert page.inner_text("[data-testid=decision]") == "NO-GO"
+    reasons = page.inner_text("[data-testid=reasons]")
+    assert "the project has no checklist yet" in reasons and "Every blocker passes" not in reasons
+    checklists.ensure_shipped_templates(world.org)
+    security = ChecklistTemplate.objects.get(organization=world.org, key="security")
+    checklists.checklist_add(access=world.access(world.owner), project=world.project, template=security)
+    page.reload()
+    assert "no monitoring, cost, reliability checklist" in page.inner_text("[data-testid=reasons]")
+    # The owner narrows the policy on its page; the reason goes away.
+    page.click("[data-testid=required-categories] a")
+    for category in ("monitoring", "cost", "reliability"):
+        page.uncheck(f"input[value={category}]")
+    page.click("button:has-text('Save policy')")
+    assert page.inner_text("[data-testid=required-categories]") == "security"
+    page.goto(live_server.url + "/o/acme/projects/support-copilot/readiness/")
+    assert "checklist: the organization requires" not in page.inner_text("[data-testid=reasons]")
 
 
 def test_a_cancelled_run_and_a_saturated_run_say_they_are_not_evidence(page, live_server, world, transactional_db):
@@ -113,17 +65,15 @@ def test_a_cancelled_run_and_a_saturated_run_say_they_are_not_evidence(page, liv
                                     profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 60}]})  # fmt: skip
     cancelled = finished_run(plan, "cancelled", summary(cancelled=True), requests=18)
     saturated = finished_run(plan, "succeeded", summary(client_saturated=True, event_loop_lag_ms={"p99": 12.4}), 300)
-    log_in(page, live_server, "viewer")
-    with screenshot_on_failure(page, "verdict-cancelled"):
-        page.goto(live_server.url + f"/o/acme/runs/{cancelled.pk}/")
-        assert "Cancelled after 18 requests: not evidence" in page.inner_text("[data-testid=not-evidence]")
-        assert "all SLOs met" not in page.inner_text("main")
-        fill = page.eval_on_selector("#progress .fill", "e => e.style.width")
-        assert fill != "100%" and page.inner_text("[data-field=percent]") != "100%"
-    with screenshot_on_failure(page, "verdict-saturated"):
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.goto(live_server.url + f"/o/acme/runs/{saturated.pk}/")
-        remedy = page.locator("[data-testid=saturation-remedy]")
-        assert remedy.is_visible()
-        assert "lagged p99 12.4 ms, over the 5 ms threshold" in remedy.inner_text()
-        assert "lower the plan's concurrency or rate" in remedy.inner_text()
+    log_in(page, live_server.url, "viewer")
+    page.goto(live_server.url + f"/o/acme/runs/{cancelled.pk}/")
+    assert "Cancelled after 18 requests: not evidence" in page.inner_text("[data-testid=not-evidence]")
+    assert "all SLOs met" not in page.inner_text("main")
+    fill = page.eval_on_selector("#progress .fill", "e => e.style.width")
+    assert fill != "100%" and page.inner_text("[data-field=percent]") != "100%"
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + f"/o/acme/runs/{saturated.pk}/")
+    remedy = page.locator("[data-testid=saturation-remedy]")
+    assert remedy.is_visible()
+    assert "lagged p99 12.4 ms, over the 5 ms threshold" in remedy.inner_text()
+    assert "lower the plan's concurrency or rate" in remedy.inner_text()
