@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.timeout(600)]
 
