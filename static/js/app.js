@@ -38,9 +38,8 @@
   }
 
   // A chart is <div data-plotly="ID"> beside the figure Django's json_script wrote under ID.
-  // Plotly sizes the plot from the element's computed width; under the site's border-box that
-  // width includes the card's padding, and the plot overflowed the card by it. Content-box makes
-  // it the inner width, and the plot follows the card as the window resizes (responsive).
+  // app.css makes .chart content-box, so Plotly sizes the plot to the card's inner width, and the
+  // plot follows the card as the window resizes (responsive).
   function drawChart(el) {
     if (el.dataset.drawn) return Promise.resolve();
     el.dataset.drawn = "1";
@@ -52,7 +51,6 @@
     var layout = fig.layout;
     layout.autosize = true;
     delete layout.width;
-    el.style.boxSizing = "content-box";
     return window.Plotly.newPlot(el, fig.data, layout, { responsive: true, displaylogo: false });
   }
 
