@@ -1,0 +1,204 @@
+"""Small things a new user meets, in headless Chromium: what waits for you stays in the top bar on
+a phone, Revoke shows only to who may revoke, times read in the site's one format, a refused replay
+keeps what was typed, charts sit inside their cards with plotly loaded without blocking the page,
+and a run that proves nothing is grey in a report, not a miss.
+
+A failing test leaves a screenshot of its pages under READINESS_VAR_DIR/screenshots/."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.checklists import services as checklists
+from apps.checklists.models import ChecklistTemplate
+from apps.orgs import invitations
+from apps.orgs import services as org_services
+from apps.orgs.models import Membership
+from apps.probes import services as probe_services
+from apps.probes.execution import shard_execute
+from apps.probes.models import ProbePlan, ProbeRun
+from apps.projects import services as project_services
+from apps.reports import services as reports
+from tests.browser import DESKTOP, PHONE, log_in
+from tests.costs.test_cost_app import _analysed_log
+
+pytestmark = pytest.mark.browser
+
+SITE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$")
+
+
+def give_functions(world, user, functions):
+    membership = Membership.objects.get(organization=world.org, user=user)
+    org_services.membership_update(access=world.access(world.owner), membership=membership, role=membership.role,
+                                   functions=functions)  # fmt: skip
+
+
+@pytest.fixture
+def waiver(world):
+    """A waiver on a security item, requested by the owner; the member holds engineering only."""
+    checklists.ensure_shipped_templates(world.org)
+    template = ChecklistTemplate.objects.filter(organization=world.org, key="security").order_by("-version").first()
+    checklist = checklists.checklist_add(access=world.access(world.owner), project=world.project, template=template)
+    response = checklists.current_responses(checklist).filter(item__function="security").first()
+    until = timezone.localdate() + timedelta(days=30)
+    return checklists.waiver_request(access=world.access(world.owner), response=response, reason="ships in Q3",
+                                     risk_level="low", expires_on=until)  # fmt: skip
+
+
+def _run(world, plan) -> ProbeRun:
+    run = probe_services.probe_run_start(access=world.access(world.owner), plan=plan)
+    for shard in run.shards.all():
+        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_on_a_phone_the_waiting_badge_stays_in_the_top_bar_outside_the_folded_menu(browser, live_server, world,
+                                                                                    waiver):  # fmt: skip
+    give_functions(world, world.member, ["security"])  # the member may now decide the owner's waiver and gate
+    page = browser(PHONE)
+    log_in(page, live_server.url, "member")
+    page.goto(live_server.url + "/o/acme/")
+    badge = page.locator("[data-testid=queue-badge]")
+    assert badge.is_visible() and re.fullmatch(r"Waiting \(\d+\)", badge.inner_text())  # short on a phone
+    assert not page.is_visible(".mainnav a:has-text('Members')")  # the menu is still folded
+    box, menu = badge.bounding_box(), page.locator("[data-testid=menu-button]").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert abs(box["y"] + box["height"] / 2 - (menu["y"] + menu["height"] / 2)) < 4  # one row with the menu
+    assert page.eval_on_selector(".topbar", "el => el.getBoundingClientRect().height") < 60
+    badge.click()
+    page.wait_for_url("**/queue/")
+
+    desktop = browser(DESKTOP)
+    log_in(desktop, live_server.url, "member")
+    assert re.fullmatch(r"Waiting for you \(\d+\)", desktop.locator("[data-testid=queue-badge]").inner_text())
+
+
+def test_on_a_phone_an_invitation_is_visible_without_opening_the_menu(browser, live_server, world):
+    invitations.invitation_create(access=world.access(world.outsider), org=world.other_org, username="member",
+                                  role="member", functions=[])  # fmt: skip
+    page = browser(PHONE)
+    log_in(page, live_server.url, "member")
+    page.goto(live_server.url + "/o/acme/")
+    pill = page.locator("[data-testid=invitations-link]")
+    assert pill.is_visible()
+    box = pill.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+
+
+def test_revoke_shows_to_the_requester_and_not_to_a_member_without_the_items_function(browser, live_server, world,
+                                                                                       waiver):  # fmt: skip
+    url = f"{live_server.url}/o/acme/checklists/{waiver.response.checklist_id}/#item-{waiver.response.item.key}"
+    page = browser()
+    log_in(page, live_server.url, "member")
+    page.goto(url)
+    assert page.locator("[data-testid=waivers]").first.is_visible()
+    assert page.locator("[data-testid=waiver-revoke]").count() == 0
+    assert page.locator("button:has-text('Revoke')").count() == 0
+
+    log_in(page, live_server.url, "owner")
+    page.goto(url)
+    revoke = page.locator("[data-testid=waiver-revoke]")
+    assert revoke.count() == 1
+    revoke.locator("input[name=reason]").fill("fixed instead")
+    revoke.locator("button:has-text('Revoke')").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-testid=waivers] .pill.waiver-revoked").count() == 1
+    assert page.locator("[data-testid=waiver-revoke]").count() == 0
+
+
+def test_the_decision_card_and_a_delivery_read_times_in_the_sites_one_format(browser, live_server, world):
+    from apps.integrations import services as integrations
+    from apps.integrations.models import Delivery
+    from apps.reports.evaluation import refresh_project
+
+    refresh_project(world.project)
+    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hook",
+                                  kind="webhook", url="https://hooks.example.com/in",
+                                  events=["decision.changed"])  # fmt: skip
+    integrations.emit("decision.changed", project=world.project, data={"outcome": "NO-GO"})
+    delivery = Delivery.objects.get()
+    page = browser()
+    log_in(page, live_server.url, "owner")
+    page.goto(f"{live_server.url}/o/acme/projects/{world.project.slug}/readiness/")
+    card = page.locator("p:has-text('Evaluated')").first
+    assert SITE_TIME.match(card.locator("time").first.inner_text())
+    page.goto(f"{live_server.url}/o/acme/deliveries/{delivery.pk}/")
+    created = page.locator("main time").all_inner_texts()
+    page.goto(f"{live_server.url}/o/acme/connectors/{delivery.connector_id}/")
+    times = page.locator("time").all_inner_texts()
+    assert times and all(SITE_TIME.match(t) for t in times + created)
+    assert not re.search(r"\d{2}:\d{2}:\d{2}", page.inner_text("main"))  # no seconds: the old format
+
+
+def test_a_refused_replay_keeps_what_was_typed_with_the_error_at_its_field(browser, live_server, world, settings,
+                                                                           tmp_path):  # fmt: skip
+    log = _analysed_log(world, settings, tmp_path)
+    page = browser()
+    log_in(page, live_server.url, "member")
+    page.goto(f"{live_server.url}/o/acme/usage-logs/{log.pk}/")
+    form = page.locator("[data-testid=replay-form]")
+    form.locator("input[name=scale]").fill("0")
+    form.locator("input[name=seconds_per_minute]").fill("2.5")
+    form.locator("button:has-text('Create replay plan')").click()
+    page.wait_for_load_state()
+    form = page.locator("[data-testid=replay-form]")
+    assert form.locator("input[name=scale]").input_value() == "0"
+    assert form.locator("input[name=seconds_per_minute]").input_value() == "2.5"
+    scale = form.locator("[data-field=scale]")
+    assert "has-error" in scale.get_attribute("class") and "Must be positive." in scale.inner_text()
+    assert "seconds_per_minute" not in page.inner_text("main") and not ProbePlan.objects.exists()
+
+
+def test_a_chart_sits_inside_its_card_and_plotly_loads_without_blocking_the_page(browser, live_server, world,
+                                                                                  simulator):  # fmt: skip
+    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
+                                                base_url=simulator.base_url)  # fmt: skip
+    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
+                                            max_tokens=8, profile={"stages": [{"kind": "poisson", "rate": 8,
+                                                                               "duration": 2}]})  # fmt: skip
+    run = _run(world, plan)
+    for viewport in (DESKTOP, PHONE):
+        page = browser(viewport)
+        log_in(page, live_server.url, "owner")
+        page.goto(f"{live_server.url}/o/acme/runs/{run.pk}/")
+        assert page.locator("script[src*=plotly]").get_attribute("defer") is not None
+        page.wait_for_selector("[data-plotly] .main-svg")
+        charts = page.evaluate("""() => [...document.querySelectorAll('[data-plotly]')].map(el => {
+            const card = el.getBoundingClientRect(), style = getComputedStyle(el);
+            const svg = el.querySelector('.main-svg');
+            return {sizing: style.boxSizing, inline: el.style.boxSizing, drawn: !!svg,
+                    right: svg ? svg.getBoundingClientRect().right : 0,
+                    inner: card.right - parseFloat(style.paddingRight) - parseFloat(style.borderRightWidth),
+                    height: card.height, plot: svg ? svg.getBoundingClientRect().height : 0};
+        })""")
+        assert charts
+        for chart in charts:
+            assert chart["sizing"] == "content-box" and chart["inline"] == ""  # the stylesheet does it
+            if chart["drawn"]:
+                assert chart["right"] <= chart["inner"] + 1
+                assert chart["height"] <= chart["plot"] + 40  # no empty band under a drawn chart
+
+
+def test_a_run_that_proves_nothing_is_grey_in_the_reports_attainment_chart(browser, live_server, world, simulator):
+    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
+                                                base_url=simulator.base_url)  # fmt: skip
+    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
+                                            max_tokens=8, slo={"ttft_p95_ms": 5000},
+                                            profile={"stages": [{"kind": "poisson", "rate": 8,
+                                                                 "duration": 2}]})  # fmt: skip
+    run = _run(world, plan)
+    # As a busy machine leaves it: the client lagged behind its schedule, so the run proves nothing.
+    ProbeRun.objects.filter(pk=run.pk).update(summary={**run.summary, "client_saturated": True})
+    report = reports.report_create(access=world.access(world.owner), project=world.project)
+    page = browser()
+    log_in(page, live_server.url, "owner")
+    page.goto(f"{live_server.url}/o/acme/reports/{report.pk}/")
+    chart = page.locator("[data-plotly]:has(.legendtext:text('not evidence (re-run)'))")
+    chart.wait_for()
+    colour = chart.locator(".bars path").first.evaluate("p => getComputedStyle(p).fill")
+    assert colour == "rgb(140, 149, 159)"  # grey, not the red of a miss
+    assert chart.locator(".legendtext:text('SLO missed')").count() == 0
