@@ -202,3 +202,31 @@ def test_a_run_that_proves_nothing_is_grey_in_the_reports_attainment_chart(brows
     colour = chart.locator(".bars path").first.evaluate("p => getComputedStyle(p).fill")
     assert colour == "rgb(140, 149, 159)"  # grey, not the red of a miss
     assert chart.locator(".legendtext:text('SLO missed')").count() == 0
+
+
+def test_a_finished_run_reads_its_slo_checks_in_words_and_the_report_its_time_in_the_sites_format(
+    browser, live_server, world, simulator
+):
+    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
+                                                base_url=simulator.base_url)  # fmt: skip
+    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="strict",
+                                            max_tokens=8, slo={"ttft_p95_ms": 0.001, "error_rate": 0.01},
+                                            profile={"stages": [{"kind": "poisson", "rate": 8,
+                                                                 "duration": 2}]})  # fmt: skip
+    run = _run(world, plan)
+    page = browser()
+    log_in(page, live_server.url, "owner")
+    page.goto(f"{live_server.url}/o/acme/runs/{run.pk}/")
+    checks = page.locator("[data-testid=slo-check]").all_inner_texts()
+    assert any(re.fullmatch(r"TTFT p95 [\d.,]+ m?s \(target 0\.001 ms\)", c) for c in checks), checks
+    assert "error rate 0.00% (target 1.00%)" in checks
+    progress = page.inner_text("#progress")
+    assert "remaining" not in progress and "— s" not in progress and "— ms" not in progress
+    main = page.inner_text("main")
+    assert "ttft_p95_ms" not in main and "error_rate" not in main
+
+    report = reports.report_create(access=world.access(world.owner), project=world.project)
+    page.goto(f"{live_server.url}/o/acme/reports/{report.pk}/")
+    row = page.locator("tr:has(td:text-is('strict'))").first
+    assert SITE_TIME.match(row.locator("time").inner_text())
+    assert "ttft_p95_ms" not in page.inner_text("main")

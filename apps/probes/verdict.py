@@ -24,6 +24,9 @@ MET, MISSED, NO_SLO, NOT_EVIDENCE = "met", "missed", "no_slo", "not_evidence"
 STEADY, AUTOSCALING = "steady", "autoscaling"
 RUN_KINDS = (STEADY, AUTOSCALING)
 UNFINISHED = ("queued", "running", "finalizing")
+# The SLO keys of a run's checks, as people read them (pages, reports, webhooks).
+SLO_NAMES = {"ttft_p95_ms": "TTFT p95", "tpot_p95_ms": "TPOT p95", "e2e_p99_ms": "E2E p99",
+             "error_rate": "error rate", "min_output_tps": "output tokens/s"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def run_verdict(
     if not checks:
         return Verdict(NO_SLO, "no SLO set", kind)
     if missed:
-        return Verdict(MISSED, f"SLO missed: {', '.join(missed)}", kind, missed=missed)
+        return Verdict(MISSED, f"SLO missed: {', '.join(SLO_NAMES.get(m, m) for m in missed)}", kind, missed=missed)
     return Verdict(MET, "all SLOs met", kind)
 
 

@@ -32,6 +32,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from apps.probes.verdict import SLO_NAMES
+
 GO, CONDITIONAL, NO_GO = "GO", "CONDITIONAL", "NO-GO"
 BLOCKER, MAJOR, MINOR = "blocker", "major", "minor"
 PENDING, PASS, FAIL, NOT_APPLICABLE = "pending", "pass", "fail", "not_applicable"
@@ -183,7 +185,7 @@ def _probe_reasons(inputs: Inputs) -> list[Reason]:
             reasons.append(Reason(CONDITIONAL, "probe_not_evidence", f"the latest run of probe plan “{probe.plan}” "
                                   f"is not evidence ({probe.not_evidence}): re-run it", probe.url))  # fmt: skip
         elif probe.slo_met is False:
-            missed = f" ({', '.join(probe.missed)})" if probe.missed else ""
+            missed = f" ({', '.join(SLO_NAMES.get(m, m) for m in probe.missed)})" if probe.missed else ""
             reasons.append(Reason(NO_GO, "slo_missed", f"probe plan “{probe.plan}” missed its SLO{missed}", probe.url))
     return reasons
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from apps.probes.verdict import SLO_NAMES
 from apps.reports.decision import Inputs
 
 
@@ -111,4 +112,6 @@ def _slo_words(probe: dict) -> str:
         return f"no evidence ({probe['not_evidence']})"
     if probe["slo_met"] is None:
         return "no SLO set"
-    return "SLO met" if probe["slo_met"] else f"SLO missed ({', '.join(probe['missed']) or 'see run'})"
+    if probe["slo_met"]:
+        return "SLO met"
+    return f"SLO missed ({', '.join(SLO_NAMES.get(m, m) for m in probe['missed']) or 'see run'})"

@@ -24,7 +24,7 @@ NEVER = {"kpis": {"t_recover_s": None}}
 CASES = [
     # (label, status, summary, requests, outcome, words in the label)
     ("steady run met every SLO", "succeeded", summary(), None, MET, "all SLOs met"),
-    ("steady run missed one", "succeeded", summary(slo_checks=MISS, slo_met=False), None, MISSED, "ttft_p95_ms"),
+    ("steady run missed one", "succeeded", summary(slo_checks=MISS, slo_met=False), None, MISSED, "missed: TTFT p95"),
     ("no SLO set", "succeeded", summary(slo_checks=[], slo_met=None), None, NO_SLO, "no SLO"),
     ("autoscaling run that recovered, though its run-wide SLO missed", "succeeded",
      summary(slo_checks=MISS, slo_met=False, autoscaling=RECOVERED), None, MET, "recovered 43 s after the step"),
