@@ -230,3 +230,48 @@ def test_a_finished_run_reads_its_slo_checks_in_words_and_the_report_its_time_in
     row = page.locator("tr:has(td:text-is('strict'))").first
     assert SITE_TIME.match(row.locator("time").inner_text())
     assert "ttft_p95_ms" not in page.inner_text("main")
+
+
+def test_an_endpoints_last_run_reads_just_now_and_its_actions_cell_lines_up_with_its_row(browser, live_server, world,
+                                                                                        simulator):  # fmt: skip
+    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
+                                                base_url=simulator.base_url)  # fmt: skip
+    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
+                                            max_tokens=8, profile={"stages": [{"kind": "poisson", "rate": 8,
+                                                                               "duration": 1}]})  # fmt: skip
+    run = _run(world, plan)
+    page = browser()
+    log_in(page, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/o/acme/projects/{world.project.slug}/")
+    last = page.locator("[data-testid=last-probe]").first.inner_text()
+    assert f"run #{run.pk}" in last and "just now" in last and "0 minutes" not in last
+    row = page.locator("tr:has([data-testid=last-probe])").first
+    cell = row.locator("td.actions")
+    assert cell.evaluate("td => getComputedStyle(td).display") == "table-cell"
+    assert abs(cell.bounding_box()["height"] - row.bounding_box()["height"]) < 2
+
+
+def test_connectors_list_their_events_in_words(browser, live_server, world):
+    from apps.integrations import services as integrations
+
+    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hook",
+                                  kind="webhook", url="https://hooks.example.com/in",
+                                  events=["decision.changed", "probe.slo_missed"])  # fmt: skip
+    page = browser()
+    log_in(page, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/o/acme/connectors/")
+    events = page.locator("[data-testid=connector-events]").inner_text()
+    assert events == "Go/no-go decision changed; A probe run missed its SLO"
+    assert "decision.changed" not in page.inner_text("main")
+
+
+def test_gate_cards_offer_room_to_write_and_say_who_decides_when_you_cannot(browser, live_server, world):
+    page = browser()
+    log_in(page, live_server.url, "member")  # engineering
+    page.goto(f"{live_server.url}/o/acme/projects/{world.project.slug}/readiness/")
+    form = page.locator("[data-testid=gate-engineering] [data-testid=gate-form]")
+    assert form.locator("textarea[name=conditions]").get_attribute("rows") == "2"
+    card, title = page.locator("[data-testid=gate-engineering]"), page.locator("[data-testid=gate-engineering] h3")
+    assert title.bounding_box()["y"] - card.bounding_box()["y"] < 30  # the title starts the card
+    waiting = page.locator("[data-testid=gate-security] [data-testid=gate-waiting]")
+    assert "a holder of the security function decides this gate" in waiting.inner_text()

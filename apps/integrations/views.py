@@ -41,7 +41,11 @@ class ConnectorListView(ConnectorFormMixin, FormView):
     form_class = ConnectorForm
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(connectors=connector_list(access=self.access, org_id=self.org.pk), **kwargs)
+        connectors = list(connector_list(access=self.access, org_id=self.org.pk))
+        names = dict(Event.choices)  # the events as people read them, not their keys
+        for c in connectors:
+            c.event_labels = [names.get(e, e) for e in c.events]
+        return super().get_context_data(connectors=connectors, **kwargs)
 
     @method_decorator(sensitive_variables())
     def form_valid(self, form):

@@ -13,7 +13,9 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -148,6 +150,19 @@ def when(value):
         moment = moment.replace(tzinfo=UTC)
     iso = moment.isoformat()
     return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, moment_text(moment))
+
+
+@register.filter
+def ago(value) -> str:
+    """How long ago, in words: "just now" under a minute (Django's timesince says "0 minutes")."""
+    moment = _moment(value)
+    if not isinstance(moment, datetime):
+        return MISSING
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"
 
 
 @register.filter
