@@ -275,3 +275,19 @@ def test_gate_cards_offer_room_to_write_and_say_who_decides_when_you_cannot(brow
     assert title.bounding_box()["y"] - card.bounding_box()["y"] < 30  # the title starts the card
     waiting = page.locator("[data-testid=gate-security] [data-testid=gate-waiting]")
     assert "a holder of the security function decides this gate" in waiting.inner_text()
+
+
+def test_the_audit_log_reads_each_time_and_action_on_one_line(browser, live_server, world):
+    # A long change squeezes the other columns, as a real log's do.
+    project_services.project_update(access=world.access(world.owner), project=world.project,
+                                    use_case="Drafts answers to customer tickets from the knowledge base " * 8)  # fmt: skip
+    page = browser()
+    log_in(page, live_server.url, "owner")
+    page.goto(f"{live_server.url}/o/acme/audit/")
+    lines = page.evaluate("""() => [...document.querySelectorAll('tbody tr')].map(tr => {
+        const time = tr.querySelector('time'), code = tr.querySelector('code.action');
+        const line = n => parseFloat(getComputedStyle(n).lineHeight) || 20;
+        return {time: time.getBoundingClientRect().height / line(time),
+                action: code.getBoundingClientRect().height / line(code)};
+    })""")
+    assert lines and all(row["time"] < 1.5 and row["action"] < 1.5 for row in lines), lines
