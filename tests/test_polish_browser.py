@@ -279,8 +279,8 @@ def test_gate_cards_offer_room_to_write_and_say_who_decides_when_you_cannot(brow
 
 def test_the_audit_log_reads_each_time_and_action_on_one_line(browser, live_server, world):
     # A long change squeezes the other columns, as a real log's do.
-    project_services.project_update(access=world.access(world.owner), project=world.project,
-                                    use_case="Drafts answers to customer tickets from the knowledge base " * 8)  # fmt: skip
+    long_use = "Drafts answers to customer tickets from the knowledge base " * 8
+    project_services.project_update(access=world.access(world.owner), project=world.project, use_case=long_use)
     page = browser()
     log_in(page, live_server.url, "owner")
     page.goto(f"{live_server.url}/o/acme/audit/")
