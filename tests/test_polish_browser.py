@@ -291,3 +291,15 @@ def test_the_audit_log_reads_each_time_and_action_on_one_line(browser, live_serv
                 action: code.getBoundingClientRect().height / line(code)};
     })""")
     assert lines and all(row["time"] < 1.5 and row["action"] < 1.5 for row in lines), lines
+
+
+def test_a_viewer_is_not_told_they_can_change_an_answer(browser, live_server, world, waiver):
+    url = f"{live_server.url}/o/acme/checklists/{waiver.response.checklist_id}/"
+    page = browser()
+    log_in(page, live_server.url, "viewer")
+    page.goto(url)
+    assert "open one to see its answer" in page.inner_text("main") and "or change" not in page.inner_text("main")
+    assert page.locator("[data-testid=waiver-revoke], [data-testid=waiver-decide]").count() == 0
+    log_in(page, live_server.url, "member")
+    page.goto(url)
+    assert "open one to see or change its answer" in page.inner_text("main")
