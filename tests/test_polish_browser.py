@@ -303,3 +303,27 @@ def test_a_viewer_is_not_told_they_can_change_an_answer(browser, live_server, wo
     log_in(page, live_server.url, "member")
     page.goto(url)
     assert "open one to see or change its answer" in page.inner_text("main")
+
+
+def test_the_cost_page_speaks_of_its_settings_by_their_labels_and_prices_as_money(browser, live_server, world,
+                                                                                   simulator):  # fmt: skip
+    from apps.core.management.commands.seed_demo import DEMO_TRAFFIC
+    from apps.costs import services as cost_services
+
+    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
+                                                base_url=simulator.base_url)  # fmt: skip
+    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
+                                            max_tokens=8, slo={"ttft_p95_ms": 5000},
+                                            profile={"stages": [{"kind": "poisson", "rate": 8,
+                                                                 "duration": 2}]})  # fmt: skip
+    _run(world, plan)
+    cost_services.traffic_save(access=world.access(world.owner), project=world.project, **DEMO_TRAFFIC)
+    page = browser()
+    log_in(page, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/o/acme/projects/{world.project.slug}/cost/")
+    summary = page.locator("[data-testid=cost-summary]")
+    text = summary.inner_text()
+    assert "$0.80/GPU-h" in text and "scale_up_lead_s" not in text
+    assert "time a new replica takes to be ready" in text
+    gap = summary.evaluate("s => s.firstElementChild.getBoundingClientRect().top - s.getBoundingClientRect().top")
+    assert gap < 30  # the card's padding, no heading margin on top of it

@@ -544,6 +544,7 @@ def project_monthly(
         average_rps=average_rps,
         notes=[
             "Replicas per minute = ceil(demand rps / replica goodput rps); the peak minute sizes capacity.",
-            "Scale-up is costed as instant unless scale_up_lead_s is given (use the autoscaling probe's T_ready).",
+            "Scale-up is costed as instant unless the time a new replica takes to be ready is set (use the "
+            "autoscaling probe's T_ready).",
         ],
     )

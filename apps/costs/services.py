@@ -172,7 +172,7 @@ def project_projection(project, run) -> dict | None:
     out["cost_per_1m_output_tokens_usd"] = round(pricing.self_hosted_usd_per_mtok_output(
         usd_per_gpu_hour=hourly, gpus_per_replica=endpoint.gpus_per_replica, replicas=probed_replicas,
         goodput_output_tokens_per_s=good_tokens_per_s), 4)  # fmt: skip
-    out["method"] = (f"{endpoint.gpus_per_replica}× {endpoint.gpu_type or 'GPU'} at ${hourly:g}/GPU-h per replica, "
+    out["method"] = (f"{endpoint.gpus_per_replica}× {endpoint.gpu_type or 'GPU'} at ${hourly:,.2f}/GPU-h per replica, "
                      f"{goodput / probed_replicas:.2f} SLO-compliant req/s per replica (run #{run.pk})")  # fmt: skip
     if traffic is None:
         return out
