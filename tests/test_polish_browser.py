@@ -224,6 +224,9 @@ def test_a_finished_run_reads_its_slo_checks_in_words_and_the_report_its_time_in
     assert "remaining" not in progress and "— s" not in progress and "— ms" not in progress
     main = page.inner_text("main")
     assert "ttft_p95_ms" not in main and "error_rate" not in main
+    page.goto(f"{live_server.url}/o/acme/plans/{plan.pk}/")
+    targets = page.locator("[data-testid=slo-target]").all_inner_texts()
+    assert sorted(targets) == ["TTFT p95 ≤ 0.001 ms", "error rate ≤ 1.00%"], targets
 
     report = reports.report_create(access=world.access(world.owner), project=world.project)
     page.goto(f"{live_server.url}/o/acme/reports/{report.pk}/")

@@ -133,7 +133,9 @@ def run_figures(run) -> dict[str, dict]:
 
 def trend(runs: list, *, title: str = "Trend over the last runs") -> dict | None:
     """Headline figures of a plan's last runs (oldest first)."""
-    points = [r for r in runs if r.summary and r.summary.get("overall")]
+    # A run that measured no request (a failed preflight) has no figures: drawn as 0 it would read
+    # as a collapse of throughput.
+    points = [r for r in runs if r.summary and r.summary.get("overall") and r.summary["overall"].get("requests") != 0]
     if len(points) < 2:
         return None
     x = [f"#{r.pk}" for r in points]

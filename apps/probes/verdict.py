@@ -26,7 +26,7 @@ RUN_KINDS = (STEADY, AUTOSCALING)
 UNFINISHED = ("queued", "running", "finalizing")
 # The SLO keys of a run's checks, as people read them (pages, reports, webhooks).
 SLO_NAMES = {"ttft_p95_ms": "TTFT p95", "tpot_p95_ms": "TPOT p95", "e2e_p99_ms": "E2E p99",
-             "error_rate": "error rate", "min_output_tps": "output tokens/s"}  # fmt: skip
+             "error_rate": "error rate", "min_output_tps": "output speed"}  # fmt: skip
 
 
 @dataclass(frozen=True)

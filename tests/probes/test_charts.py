@@ -89,3 +89,10 @@ def test_a_signal_without_a_lead_reads_a_dash_in_the_reasoning_never_none():
                 "tightness": 0.2, "separation": None, "false_positive_rate": 0.0, "threshold": None}]  # fmt: skip
     [line] = [r for r in recommend_policy({"t_ready_s": 5}, ranking)["reasoning"] if r.startswith("vllm:")]
     assert "lead — s" in line and "threshold —" in line and "None" not in line
+
+
+def test_a_run_that_measured_no_request_is_left_out_of_the_trend():
+    failed = Run(2, 0)
+    failed.summary["overall"].update(requests=0, output_token_throughput=0)
+    fig = charts.trend([Run(1, 100), failed, Run(3, 120)])
+    assert fig["data"][0]["x"] == ["#1", "#3"]

@@ -1,4 +1,5 @@
-"""`{{ check|slo_check }}`: one SLO check of a run in words, "TTFT p95 10.5 s (target 500 ms)"."""
+"""SLOs in words: `{{ check|slo_check }}` for a run's check, "TTFT p95 10.5 s (target 500 ms)";
+`{% slo_target key value %}` for a plan's target, "TTFT p95 ≤ 500 ms"."""
 
 from django import template
 
@@ -16,6 +17,13 @@ def _figure(key: str, value) -> str:
     if key == "min_output_tps":
         return f"{sig3(value)} tokens/s"
     return ms(value)
+
+
+@register.simple_tag
+def slo_target(key: str, target) -> str:
+    """A plan's SLO target in words: "TTFT p95 ≤ 500 ms", "output speed ≥ 20 tokens/s"."""
+    bound = "≥" if key == "min_output_tps" else "≤"
+    return f"{SLO_NAMES.get(key, key)} {bound} {_figure(key, target)}"
 
 
 @register.filter
