@@ -129,6 +129,11 @@ def test_the_decision_card_and_a_delivery_read_times_in_the_sites_one_format(bro
     page.goto(f"{live_server.url}/o/acme/deliveries/{delivery.pk}/")
     created = page.locator("main time").all_inner_texts()
     page.goto(f"{live_server.url}/o/acme/connectors/{delivery.connector_id}/")
+    # In words, with the type the receiver sees in the payload beneath.
+    assert page.locator("[data-testid=delivery-event]").inner_text().split("\n") == [
+        "Go/no-go decision changed",
+        "decision.changed",
+    ]
     times = page.locator("time").all_inner_texts()
     assert times and all(SITE_TIME.match(t) for t in times + created)
     assert not re.search(r"\d{2}:\d{2}:\d{2}", page.inner_text("main"))  # no seconds: the old format
