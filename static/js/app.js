@@ -32,6 +32,8 @@
       var part = layout[key];
       if (key === "title" && part) part.text = esc(part.text);
       if (/^[xy]axis\d*$/.test(key) && part && part.title) part.title.text = esc(part.title.text);
+      // An axis's category order names the same categories as its traces: escaped alike, or they would not match.
+      if (/^[xy]axis\d*$/.test(key) && part && Array.isArray(part.categoryarray)) part.categoryarray = esc(part.categoryarray);
     });
     (layout.annotations || []).forEach(function (a) { a.text = esc(a.text); });
     return fig;

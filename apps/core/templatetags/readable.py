@@ -154,14 +154,14 @@ def when(value):
 
 @register.filter
 def ago(value) -> str:
-    """How long ago, in words: "just now" under a minute (Django's timesince says "0 minutes")."""
+    """How long ago, in words: "less than a minute ago" (Django's timesince says "0 minutes")."""
     moment = _moment(value)
     if not isinstance(moment, datetime):
         return MISSING
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if (timezone.now() - moment).total_seconds() < 60:
-        return "just now"
+        return "less than a minute ago"
     return f"{timesince(moment)} ago"
 
 
