@@ -335,3 +335,6 @@ def test_the_cost_page_speaks_of_its_settings_by_their_labels_and_prices_as_mone
     assert "time a new replica takes to be ready" in text
     gap = summary.evaluate("s => s.firstElementChild.getBoundingClientRect().top - s.getBoundingClientRect().top")
     assert gap < 30  # the card's padding, no heading margin on top of it
+    page.goto(f"{live_server.url}/o/acme/projects/{world.project.slug}/readiness/")
+    method = page.locator("[data-testid=cost-method]").inner_text()
+    assert method.count("run #") == 1 and "endpoint primary" in method, method
