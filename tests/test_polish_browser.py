@@ -232,6 +232,7 @@ def test_a_finished_run_reads_its_slo_checks_in_words_and_the_report_its_time_in
     page.goto(f"{live_server.url}/o/acme/plans/{plan.pk}/")
     targets = page.locator("[data-testid=slo-target]").all_inner_texts()
     assert sorted(targets) == ["TTFT p95 ≤ 0.001 ms", "error rate ≤ 1.00%"], targets
+    assert "up to 8 output tokens each" in page.inner_text("main") and "max_tokens" not in page.inner_text("main")
 
     report = reports.report_create(access=world.access(world.owner), project=world.project)
     page.goto(f"{live_server.url}/o/acme/reports/{report.pk}/")
