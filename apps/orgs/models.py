@@ -8,7 +8,6 @@ from django.utils import timezone
 from apps.core.models import TimeStampedModel
 from apps.core.tenancy import TenantQuerySet
 
-
 # The checklist categories a project needs before it can be GO, unless its organization says
 # otherwise: the shipped templates' categories (apps/checklists/defaults.py).
 DEFAULT_REQUIRED_CATEGORIES = ("security", "monitoring", "cost", "reliability")

@@ -182,6 +182,8 @@ def test_an_unreachable_endpoint_with_a_model_stops_at_the_preflight_with_exit_2
     assert proc.stdout == "", "no load was sent, so there is no summary"
     assert proc.stderr.startswith("error: preflight failed: connect")
     assert "Could not connect" in proc.stderr
+
+
 def test_a_server_without_a_model_list_is_named_by_its_status_when_picking_the_model(file_server):
     proc = probe(file_server, "--allow-private", "--duration", "1", "--quiet")
     assert proc.returncode == 2
@@ -263,5 +265,3 @@ def test_an_api_key_with_a_line_break_is_refused_before_anything_is_sent(simulat
     assert proc.returncode == 2
     assert "control" in proc.stderr
     assert simulator.deployment.ground_truth == {}
-
-

@@ -1,5 +1,6 @@
-import apps.orgs.models
 from django.db import migrations, models
+
+import apps.orgs.models
 
 
 class Migration(migrations.Migration):
