@@ -58,12 +58,16 @@ def _price(value):
 
 
 def cost_for(project, runs: list[ProbeRun]) -> dict | None:
-    """The cost projection from the newest successful run (apps/costs), or None without a run."""
+    """The cost projection from the newest run that counts as evidence (apps/costs), or None.
+
+    A cancelled or client-saturated run measured less goodput than the server has: a projection
+    from it would be a cost nobody will pay, so it is left out like everywhere else."""
     from apps.costs.services import project_projection  # costs builds on probes, as this module does
 
+    usable = [r for r in runs if verdict_for(r).evidence]
     # Capacity comes from steady load: an autoscaling run's goodput includes its transient.
-    steady = [r for r in runs if not (r.summary or {}).get("autoscaling")]
-    return project_projection(project, (steady or runs)[0] if runs else None)
+    steady = [r for r in usable if not (r.summary or {}).get("autoscaling")]
+    return project_projection(project, (steady or usable)[0] if usable else None)
 
 
 def page_url(name: str, project, **kwargs) -> str:
