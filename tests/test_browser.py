@@ -93,17 +93,15 @@ def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
     page.wait_for_url("**/o/hooli/runs/*/")
 
     def sent() -> int:
-        text = page.inner_text("[data-field=sent]")
+        text = page.inner_text("[data-field=sent]").replace(",", "")  # "1,234": counts have separators
         return int(text) if text.isdigit() else 0
 
     # Predicates as functions, not expressions: Playwright evaluates an expression string with
     # eval() inside the page, which the Content-Security-Policy refuses.
-    page.wait_for_function("() => Number(document.querySelector('[data-field=sent]').textContent) > 0",
-                           timeout=60_000)  # fmt: skip
+    sent_in_page = "Number(document.querySelector('[data-field=sent]').textContent.replace(/,/g, ''))"
+    page.wait_for_function(f"() => {sent_in_page} > 0", timeout=60_000)
     first = sent()
-    page.wait_for_function(
-        f"() => Number(document.querySelector('[data-field=sent]').textContent) > {first}", timeout=30_000
-    )  # the page updates without a reload
+    page.wait_for_function(f"() => {sent_in_page} > {first}", timeout=30_000)  # the page updates without a reload
     width = page.eval_on_selector("[data-field=bar]", "el => parseFloat(el.style.width)")
     assert width > 0
     # When the run ends the page reloads itself with the results.

@@ -99,7 +99,9 @@
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function (p) {
-          ["status", "sent", "completed", "errors", "elapsed_s", "remaining_s", "ttft_p95_recent_ms"].forEach(function (k) { set(k, p[k]); });
+          ["status", "elapsed_s", "remaining_s", "ttft_p95_recent_ms"].forEach(function (k) { set(k, p[k]); });
+          // Counts read as the server renders them: with thousands separators.
+          ["sent", "completed", "errors"].forEach(function (k) { set(k, typeof p[k] === "number" ? p[k].toLocaleString("en-US") : p[k]); });
           var pct = Math.round(p.fraction * 100);
           box.querySelector('[data-field="bar"]').style.width = pct + "%";
           set("percent", pct + "%");
