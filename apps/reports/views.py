@@ -65,7 +65,7 @@ class ReadinessView(ProjectMixin, TemplateView):
         return super().get_context_data(
             project=project, status=project.status, checklists=on_project,
             addable=[t for k, t in latest.items() if k not in keys], gates=gates, can_generate_report=can_write,
-            follow_ups=follow_ups, reports=reports, figures={"trend": trend} if trend else {},
+            follow_ups=follow_ups, can_write=can_write, reports=reports, figures={"trend": trend} if trend else {},
             verdicts=Verdict.choices, functions=Function.choices, cost=cost_for(project, latest_runs(project)),
             tickets=TicketLink.objects.visible_to(self.access).filter(project=project).select_related("connector"),
         )  # fmt: skip

@@ -44,6 +44,9 @@ def test_a_viewer_sees_no_report_button_no_sign_off_form_and_no_follow_up_action
     assert 'data-testid="generate-report"' not in page
     assert 'data-testid="gate-form"' not in page
     assert "Add a dashboard" in page and "mark done" not in page
+    # Holding the function does not make a reader a signer, and the page says so where it waits.
+    assert "your role here can read it but not decide it" in gate(page, "security")
+    assert "your role here" not in gate(readiness(world, world.member), "security")
 
 
 def test_a_member_sees_the_form_only_for_the_gate_of_their_function(world):
