@@ -75,6 +75,24 @@ def production_env(var: Path) -> dict:
     }  # fmt: skip
 
 
+def server_errors(log: str) -> list[str]:
+    """Each 500 response line and each traceback, the latter with the lines up to its exception."""
+    found, block = [], None
+    for line in log.splitlines():
+        if block is not None:
+            block.append(line)
+            if line and not line.startswith((" ", "\t", "Traceback", "During handling", "The above")):
+                found.append("\n".join(block[-40:]))
+                block = None
+        elif line.startswith("Traceback"):
+            block = [line]
+        elif '" 500 ' in line:
+            found.append(line)
+    if block is not None:
+        found.append("\n".join(block[-40:]))
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-time", type=int, default=240, help="seconds per identity")
@@ -88,6 +106,8 @@ def main() -> int:
         env = production_env(Path(tmp))
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        # As a deploy does: the production settings serve hashed static names from collectstatic's manifest.
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         tokens = subprocess.run([*manage, "shell", "-c", TOKENS], cwd=ROOT, env=env, check=True,
                                 capture_output=True, text=True).stdout.split()[-2:]  # fmt: skip
@@ -117,10 +137,10 @@ def main() -> int:
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(10)
-        errors = [line for line in (Path(tmp) / "server.log").read_text(errors="replace").splitlines()
-                  if '" 500 ' in line or "Traceback" in line]  # fmt: skip
+        errors = server_errors((Path(tmp) / "server.log").read_text(errors="replace"))
         if errors:
-            print("server errors in the log:\n" + "\n".join(errors[:20]))
+            # Whole tracebacks, not their first lines: the log goes with the temporary directory.
+            print("server errors in the log:\n" + "\n".join(errors[:5]))
         if failed or errors:
             print(f"== API fuzzing FAILED ({', '.join(failed) or 'server errors'})")
             return 1
