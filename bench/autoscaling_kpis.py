@@ -1,6 +1,6 @@
 """Autoscaling KPIs, timeline, signal ranking and policy for a 1-hour step-load run.
 
-Issue 6 asks for the time this takes on a 1-hour run. The run is synthetic (no server): Poisson
+How long the analysis takes on a 1-hour run. The run is synthetic (no server): Poisson
 arrivals averaging 20 req/s for an hour (≈72k records) – 10 req/s, 40 req/s from 20 to 40 min,
 10 req/s after – served FIFO by replicas of 15 req/s each, an autoscaler that decides 5 s after
 the step and whose replicas are ready 25 s later, a scale-down 2 min after the step down, and

@@ -9,7 +9,7 @@ and 512. Per request:
     last_token_error  = our last-token time  - server's last-token write time
 
 (the client cannot see a token before it is written, so errors are >= 0 up to clock noise;
-what is left is loopback transit plus client delay). Goal (issue 3): p99 error < 2 ms at 64,
+what is left is loopback transit plus client delay). Goal: p99 error < 2 ms at 64,
 and the run flags itself client_saturated whenever the error would be larger.
 
 TTFT/E2E errors compare durations: ours from our send, the server's from its arrival, which on
@@ -34,6 +34,7 @@ import urllib.request
 
 from _common import pin_self, start_simulator
 
+from apps.probes.engine.openai import RequestIds
 from apps.probes.engine.profiles import Stage
 from apps.probes.engine.runner import ProbeConfig, run_probe
 from apps.probes.engine.stats import distribution
@@ -50,12 +51,14 @@ def measure(url: str, concurrency: int, duration: float) -> dict:
     result = run_probe(config)
     truth = json.loads(urllib.request.urlopen(url[:-3] + "/admin/ground-truth").read())["requests"]
     rec, origin = result.records, result.meta["origin_monotonic"]
+    # The simulator keys its ground truth by X-Request-Id: the run's UUIDs (nonce, shard 0, seq).
+    ids = RequestIds(0, int(result.meta["request_id"]["nonce"], 16))
     window = result.windows[0]
     first_err, last_err, ttft_err, e2e_err, to_server = [], [], [], [], []
     for i in range(len(rec)):
         if not window.start <= rec.intended[i] < window.end:
             continue
-        t = truth.get(f"0-{rec.seq[i]}")
+        t = truth.get(ids.text(rec.seq[i]).decode())
         if t is None or rec.error[i] != 0 or t["status"] != "length":
             continue
         first_err.append((origin + rec.first[i] - t["first"]) * 1000)

@@ -9,7 +9,7 @@ is pinned to the other core. For each concurrency (64, 512, 2,000):
   p99 schedule lag and the p99 event-loop lag both stay under 5 ms (bisection).
 
 Then the closed-loop figures with 2 engine processes (one per core; the server floats).
-Goal (issue 3): >= 5,000 req/s and >= 80,000 tokens/s per process with p99 lag < 5 ms.
+Goal: >= 5,000 req/s and >= 80,000 tokens/s per process with p99 lag < 5 ms.
 
     python bench/probe_capacity.py [--duration 10]
 """

@@ -7,7 +7,7 @@ of the 2 cores grows and bounds the ratio (128 tokens at concurrency 128 gave 1.
 Reports the achieved request rate of each, their ratio, schedule/loop lag, and a CPU profile
 of who used the machine. This 2-core machine also runs the simulator, so the ratio is bounded
 by CPU, not by the design: shards share nothing but the arrival schedule and their rows.
-Goal (issue 4): >= 1.6x here.
+Goal: >= 1.6x here.
 
     python bench/probe_fanout.py [--duration 10]
 """

@@ -1,6 +1,6 @@
 """Bytes per request record: in memory, and stored (compressed), for a 1,000,000-request run.
 
-Goal (issue 3): a run of 1,000,000 requests fits in memory and stores in well under 100 MB.
+Goal: a run of 1,000,000 requests fits in memory and stores in well under 100 MB.
 
     python bench/record_memory.py [--requests 1000000]
 """

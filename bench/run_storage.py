@@ -2,7 +2,7 @@
 
 Measures: time to store the records (as shard flushes would, in batches), time to finalize
 (merge + summary + chart series), bytes in the database, and the server-side time and query
-count of the results page and of the summary API. Goal (issue 4): results page < 500 ms,
+count of the results page and of the summary API. Goal: results page < 500 ms,
 summary API < 100 ms, a constant number of queries.
 
     python bench/run_storage.py [--requests 200000]

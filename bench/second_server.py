@@ -1,7 +1,7 @@
 """Our CLI against a second, real OpenAI-compatible server: the LiteLLM proxy, offline.
 
-Issue 3: "the CLI measures the simulator and another real OpenAI-compatible server
-correctly". The proxy runs with a `mock_response` model (no network, no keys), in its own venv
+Goal: the CLI measures another real OpenAI-compatible server as correctly as it measures the
+simulator. The proxy runs with a `mock_response` model (no network, no keys), in its own venv
 (never in our dependencies), on a free 127.0.0.1 port. Three `manage.py probe` runs:
 
 - `concurrent`: --profile concurrent --concurrency 8 --duration 10 (the check asked for): no
@@ -160,7 +160,7 @@ def main() -> int:
                 "e2e_p50_ms": round(statistics.median(r["e2e_ms"] for r in reference), 2),
             }
 
-            # 1. The run the issue asks for.
+            # 1. The concurrent run: errors, token counts and timings under load.
             rc, data, err = probe_cli(url, work / "concurrent.json", "--profile", "concurrent", "--concurrency",
                                   str(args.concurrency), "--duration", str(args.duration))  # fmt: skip
             check(rc == 0 and data is not None, f"concurrent: exit {rc}: {err}")

@@ -1,6 +1,6 @@
 """Usage-log analysis of 10 million rows: elapsed time and peak memory.
 
-Goal (issue 6): under 60 s and under 500 MB on this machine. The log is generated first (a
+Goal: under 60 s and under 500 MB on this machine. The log is generated first (a
 month of CSV, diurnal, 100k users with a skewed mix, 300 tenants, a few bursty users), streamed
 to a temp file; only the analysis is timed. Peak memory is the process's max RSS (what the
 machine sees) and, with --tracemalloc, Python's traced peak (slower: tracing costs time).
