@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from apps.integrations import services
+from apps.integrations.retention import prune
 
 
 @shared_task(ignore_result=True)
@@ -13,3 +14,10 @@ def delivery_send_task(delivery_id: int) -> None:
 def deliveries_due_task() -> int:
     """Beat: retries whose backoff has passed, and claims left by a worker that died mid-send."""
     return services.send_due()
+
+
+# Stopped by the soft limit mid-way, a prune keeps every batch it committed; the next day's goes on.
+@shared_task(ignore_result=True, soft_time_limit=1800, time_limit=1860)
+def prune_task() -> dict[str, int]:
+    """Beat, daily: delete what the READINESS_RETAIN_*_DAYS settings no longer keep."""
+    return prune()
