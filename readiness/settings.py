@@ -361,6 +361,18 @@ READINESS_INBOUND_MAX_BYTES = env_int("READINESS_INBOUND_MAX_BYTES", 1_000_000, 
 # Callbacks accepted per connector and minute; beyond it they are refused (429) before any work.
 READINESS_INBOUND_RATE_PER_MINUTE = env_int("READINESS_INBOUND_RATE_PER_MINUTE", 120, minimum=1)
 
+# --- retention (`manage.py prune`, daily from beat: apps/integrations/retention.py) -------------
+# Days each kind of row is kept; 0 keeps it for ever. Idempotency-Keys: a retry with a key older
+# than this is a new request (clients retry within minutes; a key is in flight 5 minutes at most).
+READINESS_RETAIN_IDEMPOTENCY_DAYS = env_int("READINESS_RETAIN_IDEMPOTENCY_DAYS", 2, minimum=0)
+# Finished deliveries (succeeded, failed, dead letters) with their attempts, from their last attempt;
+# pending ones and waiver announcements (sent once per waiver) are kept.
+READINESS_RETAIN_DELIVERIES_DAYS = env_int("READINESS_RETAIN_DELIVERIES_DAYS", 90, minimum=0)
+# Inbound callbacks, except accepted GitHub / Jira ones: their body hashes recognise replays.
+READINESS_RETAIN_INBOUND_DAYS = env_int("READINESS_RETAIN_INBOUND_DAYS", 90, minimum=0)
+# Raw per-request records of probe runs finished this long ago (the summary and charts stay).
+READINESS_RETAIN_PROBE_RECORDS_DAYS = env_int("READINESS_RETAIN_PROBE_RECORDS_DAYS", 180, minimum=0)
+
 # --- email (notifications: decision changed, approval stale) -----------------------------
 # "console" prints mail to the log (the make run default); "smtp" sends through EMAIL_HOST.
 _EMAIL_BACKENDS = {
@@ -385,6 +397,7 @@ CELERY_BEAT_SCHEDULE = {
     "readiness-refresh": {"task": "apps.reports.tasks.readiness_refresh_task", "schedule": 3600.0},
     "deliveries-due": {"task": "apps.integrations.tasks.deliveries_due_task", "schedule": 10.0},
     "usage-log-reaper": {"task": "apps.costs.tasks.usage_log_reaper_task", "schedule": 30.0},
+    "prune": {"task": "apps.integrations.tasks.prune_task", "schedule": 24 * 3600.0},
 }
 
 # --- logging --------------------------------------------------------------------------------

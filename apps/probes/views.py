@@ -14,6 +14,7 @@ from apps.probes.api import _csv_response
 from apps.probes.engine import compat
 from apps.probes.forms import LimitsForm, PlanForm
 from apps.probes.models import ACTIVE_STATUSES, ProbeLimits
+from apps.probes.retention import run_records_pruned
 from apps.probes.selectors import (
     plan_finished_runs,
     plan_list,
@@ -174,7 +175,12 @@ class RunDetailView(RunMixin, TemplateView):
             .first()
         )
         return super().get_context_data(
-            run=run, progress=run_progress(run), figures=charts.run_figures(run), previous=previous, **kwargs
+            run=run,
+            progress=run_progress(run),
+            figures=charts.run_figures(run),
+            previous=previous,
+            records_pruned=run_records_pruned(run),
+            **kwargs,
         )
 
 
@@ -207,9 +213,17 @@ class RunSummaryDownloadView(RunMixin, View):
         return response
 
 
+PRUNED_CSV = (
+    "The per-request records of run #{run} were pruned (READINESS_RETAIN_PROBE_RECORDS_DAYS after it finished): "
+    "there is no requests CSV any more. Its summary (Summary JSON), charts and comparisons are kept.\n"
+)
+
+
 class RunCsvDownloadView(RunMixin, View):
     def get(self, request, org_slug, pk):
         run = self.get_run()
+        if run_records_pruned(run):  # an empty CSV would read as a run that sent nothing
+            return HttpResponse(PRUNED_CSV.format(run=run.pk), status=410, content_type="text/plain; charset=utf-8")
         return _csv_response(run_records(run), f"run-{run.pk}-requests.csv")
 
 
