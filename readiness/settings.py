@@ -320,6 +320,9 @@ READINESS_PROBE_MAX_AGE_DAYS = env_int("READINESS_PROBE_MAX_AGE_DAYS", 14, minim
 READINESS_PROBE_SATURATED_RERUNS = env_int("READINESS_PROBE_SATURATED_RERUNS", 1, minimum=0)
 # Waivers expiring within this many days are called out in the decision.
 READINESS_WAIVER_WARNING_DAYS = env_int("READINESS_WAIVER_WARNING_DAYS", 14, minimum=0)
+# Every change re-decides its project at once; the clock (a waiver expiring, a probe ageing) is
+# caught by a periodic re-evaluation of every project, this many seconds apart.
+READINESS_REFRESH_INTERVAL_S = env_int("READINESS_REFRESH_INTERVAL_S", 600, minimum=30)
 # Uploaded evidence files: stored under READINESS_VAR_DIR/media, served only through an access check.
 MEDIA_ROOT = VAR_DIR / "media"
 READINESS_EVIDENCE_MAX_BYTES = env_int("READINESS_EVIDENCE_MAX_BYTES", 10_000_000, minimum=1024)
@@ -393,8 +396,16 @@ READINESS_QUEUE_DIGEST = env_bool("READINESS_QUEUE_DIGEST", False)
 
 CELERY_BEAT_SCHEDULE = {
     "probe-reaper": {"task": "apps.probes.tasks.probe_reaper_task", "schedule": 15.0},
-    # Expiring waivers and ageing probes change decisions without any event: re-evaluate hourly.
-    "readiness-refresh": {"task": "apps.reports.tasks.readiness_refresh_task", "schedule": 3600.0},
+    # Expiring waivers and ageing probes change decisions without any event; pages and the API read
+    # the stored decision, so this interval bounds how late a clock-driven change shows.
+    "readiness-refresh": {
+        "task": "apps.reports.tasks.readiness_refresh_task",
+        "schedule": float(READINESS_REFRESH_INTERVAL_S),
+    },
+    "waivers-announce": {
+        "task": "apps.integrations.tasks.waivers_announce_task",
+        "schedule": float(READINESS_REFRESH_INTERVAL_S),
+    },
     "deliveries-due": {"task": "apps.integrations.tasks.deliveries_due_task", "schedule": 10.0},
     "usage-log-reaper": {"task": "apps.costs.tasks.usage_log_reaper_task", "schedule": 30.0},
     "prune": {"task": "apps.integrations.tasks.prune_task", "schedule": 24 * 3600.0},

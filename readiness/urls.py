@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("apps.probes.urls")),
     path("", include("apps.checklists.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.signoffs.urls")),
     path("", include("apps.integrations.urls")),
     path("", include("apps.costs.urls")),
 ]

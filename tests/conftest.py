@@ -226,3 +226,81 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+# Every kind of object in two organizations: the tenancy matrix and the read-only walk use it.
+@pytest.fixture
+def w(world, tokens):
+    from apps.core.models import AuditEvent
+    from apps.probes import services as probes
+
+    world.org_events = lambda: AuditEvent.objects.filter(organization=world.org)
+    profile = {"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]}
+    for org_access, endpoint, attr in (
+        (world.owner, world.endpoint, ""),
+        (world.outsider, world.other_endpoint, "other_"),
+    ):
+        plan = probes.probe_plan_create(
+            access=world.access(org_access), endpoint=endpoint, name="smoke", profile=profile
+        )
+        setattr(world, f"{attr}plan", plan)
+        setattr(world, f"{attr}run", probes.probe_run_start(access=world.access(org_access), plan=plan))
+    _readiness_objects(world)
+    return world
+
+
+def _readiness_objects(world):
+    """A template, checklist, response, waiver, sign-off with a follow-up and a report in each org."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.checklists import services as checklists
+    from apps.checklists.models import ChecklistTemplate
+    from apps.orgs.invitations import invitation_create
+    from apps.orgs.models import Membership
+    from apps.orgs.services import personal_token_create
+    from apps.reports.services import report_create
+    from apps.signoffs import services as signoffs
+
+    Membership.objects.filter(user=world.outsider).update(functions=["engineering"])
+    world.personal_token, _ = personal_token_create(access=world.access(world.member), org=world.org, name="mine",
+                                                    scope="read_write")  # fmt: skip
+    signoffs.policy_update(access=world.access(world.outsider), org=world.other_org, allow_owner_approval=True)
+    for org, project, user, signer, attr in (
+        (world.org, world.project, world.owner, world.member, ""),
+        (world.other_org, world.other_project, world.outsider, world.outsider, "other_"),
+    ):
+        checklists.ensure_shipped_templates(org)
+        template = ChecklistTemplate.objects.get(organization=org, key="security")
+        checklist = checklists.checklist_add(access=world.access(user), project=project, template=template)
+        response = checklist.responses.order_by("pk").first()
+        expires = timezone.localdate() + timedelta(days=5)
+        waiver = checklists.waiver_request(access=world.access(user), response=response, reason="later",
+                                           risk_level="low", expires_on=expires)  # fmt: skip
+        signoff = signoffs.signoff_decide(access=world.access(signer), project=project, function="engineering",
+                                          verdict="approve_with_conditions", conditions=["add alerts"])  # fmt: skip
+        from apps.integrations import services as integrations
+
+        hooks = {"name": "hooks", "url": "http://127.0.0.1:9/hooks", "events": ["decision.changed"]}
+        connector, _ = integrations.connector_create(access=world.access(user), organization=org, **hooks)
+        delivery = integrations.emit("decision.changed", project=project)[0]
+        from apps.costs.models import Price
+        from apps.costs.services import ensure_catalog
+
+        ensure_catalog(org)
+        from django.core.files.base import ContentFile
+
+        from apps.costs.models import UsageLog
+
+        usage_log = UsageLog.objects.create(project=project, name="usage.csv", file=ContentFile(b"x", name="u.csv"))
+        objects = {"usage_log": usage_log, "template": template, "checklist": checklist, "response": response,
+                   "waiver": waiver,
+                   "price": Price.objects.filter(organization=org).first(),
+                   "connector": connector, "delivery": delivery,
+                   "signoff": signoff, "follow_up": signoff.follow_ups.get(),
+                   "report": report_create(access=world.access(user), project=project),
+                   "invitation": invitation_create(access=world.access(user), org=org, username=f"{attr}invitee",
+                                                   role="member", functions=[])}  # fmt: skip
+        for name, obj in objects.items():
+            setattr(world, f"{attr}{name}", obj)

@@ -11,6 +11,7 @@ from django.db import transaction
 from apps.checklists import defaults
 from apps.checklists.models import ChecklistTemplate
 from apps.core.errors import ApplicationError
+from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
@@ -50,8 +51,6 @@ def organization_policy_update(*, access: Access, organization: Organization, re
     Organization
 ):  # fmt: skip
     """Set the categories every project needs (owners and admins only) and re-decide the projects."""
-    from apps.reports.evaluation import refresh_project  # the reports app depends on this one
-
     if not access.can_read(organization.pk):
         raise ApplicationError("Not found.", code="not_found", status=404)
     if not access.can_admin(organization.pk):
@@ -66,5 +65,5 @@ def organization_policy_update(*, access: Access, organization: Organization, re
     audit_record(access=access, organization_id=organization.pk, action="organization.policy", obj=organization,
                  changes={"required_checklist_categories": [before, clean]})  # fmt: skip
     for project in organization.projects.all():
-        refresh_project(project)
+        readiness_changed(project)
     return organization

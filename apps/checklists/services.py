@@ -31,6 +31,8 @@ from apps.checklists.models import (
     WaiverStatus,
 )
 from apps.core.errors import ApplicationError
+from apps.core.events import Event, announce
+from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, require_writer
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization
@@ -47,9 +49,6 @@ def item_path(response: ItemResponse) -> str:
 
 def _announce_blocker(response: ItemResponse, before: str) -> None:
     """A blocker that starts failing, or passes again after failing, is a finding for the ticketing side."""
-    from apps.integrations.models import Event
-    from apps.integrations.services import emit
-
     if response.item.severity != Severity.BLOCKER or before == response.status:
         return
     data = {"item": response.item.key, "title": response.item.title, "function": response.item.function,
@@ -57,19 +56,13 @@ def _announce_blocker(response: ItemResponse, before: str) -> None:
             "url": item_path(response)}  # fmt: skip
     key = f"item:{response.checklist_id}:{response.item.key}"
     if response.status == Status.FAIL:
-        emit(Event.BLOCKER_FAILED, project=response.checklist.project, finding_key=key, data=data)
+        announce(Event.BLOCKER_FAILED, project=response.checklist.project, finding_key=key, data=data)
     elif before == Status.FAIL and response.status in (Status.PASS, Status.NOT_APPLICABLE):
-        emit(Event.BLOCKER_PASSED, project=response.checklist.project, finding_key=key, data=data)
+        announce(Event.BLOCKER_PASSED, project=response.checklist.project, finding_key=key, data=data)
 
 
-def readiness_changed(project) -> None:
-    from apps.reports.evaluation import refresh_project  # the reports app depends on this one
-
-    refresh_project(project)
-
-
-def _require_person(access: Access | None, what: str) -> None:
-    if access is not None and access.user is None:
+def _require_person(access: Access, what: str) -> None:
+    if access.user is None:
         raise ApplicationError(f"{what} needs a person; API tokens cannot do it.", code="forbidden", status=403)
 
 
@@ -408,7 +401,7 @@ def evaluate_automatic(
         response.source, response.answered_by, response.answered_label = Source.AUTOMATIC, None, "rule"
         response.answered_at = timezone.now()
         response.save()
-        audit_record(access=None, organization_id=project.organization_id, action="checklist.evaluate",
+        audit_record(access=Access.system(), organization_id=project.organization_id, action="checklist.evaluate",
                      obj=response, changes={"status": [before, outcome.status],
                                             "figure": [None, outcome.explanation]})  # fmt: skip
         _announce_blocker(response, before)
@@ -530,26 +523,3 @@ def waiver_revoke(*, access: Access, waiver: Waiver, reason: str) -> Waiver:
                           "reason": [None, waiver.revoke_reason]})  # fmt: skip
     readiness_changed(project)
     return waiver
-
-
-def waivers_announce(today: date, warning_days: int) -> int:
-    """Tell the integrations, once each, about approved waivers expiring within `warning_days` and
-    about those that expired (the hourly refresh calls this)."""
-    from apps.integrations.models import Delivery, Event
-    from apps.integrations.services import emit
-
-    sent = 0
-    horizon = today + timedelta(days=warning_days)
-    approved = Waiver.objects.filter(status=WaiverStatus.APPROVED, expires_on__lte=horizon).select_related(
-        "response__item", "response__checklist__project__organization"
-    )
-    for waiver in approved:
-        event = Event.WAIVER_EXPIRED if waiver.state_on(today) == "expired" else Event.WAIVER_EXPIRING
-        key = f"waiver:{waiver.pk}"
-        if Delivery.objects.filter(event=event, finding_key=key).exists():
-            continue
-        data = {"item": waiver.response.item.key, "title": waiver.response.item.title,
-                "expires_on": waiver.expires_on.isoformat(), "risk_level": waiver.risk_level,
-                "url": item_path(waiver.response)}  # fmt: skip
-        sent += len(emit(event, project=waiver.response.checklist.project, finding_key=key, data=data))
-    return sent

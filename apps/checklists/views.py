@@ -217,7 +217,6 @@ class TemplateListView(OrgMixin, TemplateView):
     template_name = "checklists/template_list.html"
 
     def get_context_data(self, **kwargs):
-        services.ensure_shipped_templates(self.org)
         templates = template_list(access=self.access, org_id=self.org.pk).prefetch_related("items")
         return super().get_context_data(templates=templates, **kwargs)
 

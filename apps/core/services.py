@@ -84,17 +84,18 @@ def _redacted(changes: dict) -> dict:
 
 def audit_record(
     *,
-    access: Access | None,
+    access: Access,
     organization_id: int,
     action: str,
     obj: models.Model,
     changes: dict | None = None,
 ) -> AuditEvent:
     """Append one audit event; call it inside the service's transaction."""
+    _require_access(access)
     return AuditEvent.objects.create(
         organization_id=organization_id,
-        actor=access.user if access else None,
-        actor_label=access.label if access else "system",
+        actor=access.user,
+        actor_label=access.label,
         action=action,
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
@@ -103,13 +104,16 @@ def audit_record(
     )
 
 
-def require_writer(access: Access | None, org_id: int) -> None:
-    """404 outside the principal's organizations, 403 for a read-only role there.
+def _require_access(access) -> None:
+    # `None` once meant "the system"; a forgotten argument then granted writes. Now it is an error.
+    if access is None or not hasattr(access, "can_write"):
+        raise TypeError("pass the caller's Access, or Access.system() for readiness itself")
 
-    `access=None` is the system itself (the scheduler), which may write.
-    """
-    if access is None:
-        return
+
+def require_writer(access: Access, org_id: int) -> None:
+    """404 outside the principal's organizations, 403 for a read-only role there.
+    `Access.system()` (the scheduler, the workers) may write anywhere."""
+    _require_access(access)
     if not access.can_read(org_id):
         raise ApplicationError("Not found.", code="not_found", status=404)
     if not access.can_write(org_id):

@@ -13,7 +13,6 @@ from apps.core.parsers import JSONParser
 from apps.costs import services, stored
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access
-from apps.orgs.selectors import organization_list
 from apps.probes.api import PlanSerializer
 from apps.projects.selectors import project_list
 
@@ -37,10 +36,7 @@ class PriceViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_queryset(self):
-        access = request_access(self.request)
-        for org in organization_list(access=access):
-            services.ensure_catalog(org)
-        return Price.objects.visible_to(access).select_related("organization")
+        return Price.objects.visible_to(request_access(self.request)).select_related("organization")
 
     def perform_update(self, serializer):
         serializer.instance = services.price_update(

@@ -21,6 +21,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
@@ -88,8 +89,6 @@ def price_update(*, access: Access, price: Price, **fields) -> Price:
 @transaction.atomic
 def traffic_save(*, access: Access, project, **fields) -> TrafficProfile:
     """Create or update the project's expected traffic; checked by the projection's own rules."""
-    from apps.checklists.services import readiness_changed
-
     require_writer(access, project.organization_id)
     unknown = set(fields) - set(TRAFFIC_FIELDS)
     if unknown:

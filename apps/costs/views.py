@@ -56,7 +56,6 @@ class PriceListView(OrgMixin, TemplateView):
     template_name = "costs/prices.html"
 
     def get_context_data(self, **kwargs):
-        services.ensure_catalog(self.org)
         prices = list(Price.objects.visible_to(self.access).in_org(self.org.pk))
         today = timezone.localdate()
         for p in prices:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.crypto import EncryptedTextField
+from apps.core.events import Event  # noqa: F401 - the event names live in core; re-exported for this app
 from apps.core.models import TimeStampedModel
 from apps.core.tenancy import TenantQuerySet
 
@@ -23,20 +24,6 @@ class Kind(models.TextChoices):
     JIRA = "jira", "Jira Cloud"
     SERVICENOW = "servicenow", "ServiceNow"
     GITHUB = "github", "GitHub Issues"
-
-
-class Event(models.TextChoices):
-    DECISION_CHANGED = "decision.changed", "Go/no-go decision changed"
-    BLOCKER_FAILED = "item.blocker_failed", "A blocker checklist item failed"
-    BLOCKER_PASSED = "item.blocker_passed", "A failed blocker item passes again"
-    SIGNOFF_STALE = "signoff.stale", "An approval went stale"
-    SIGNOFF_REJECTED = "signoff.rejected", "A gate was rejected"
-    WAIVER_EXPIRING = "waiver.expiring", "A waiver expires soon"
-    WAIVER_EXPIRED = "waiver.expired", "A waiver expired"
-    PROBE_SLO_MISSED = "probe.slo_missed", "A probe run missed its SLO"
-    PROBE_REGRESSED = "probe.regressed", "A scheduled probe regressed"
-    PROBE_FAILED = "probe.failed", "A probe run failed"
-    TEST = "test", "Test delivery"
 
 
 class Connector(TimeStampedModel):

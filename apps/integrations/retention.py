@@ -19,7 +19,7 @@ from apps.probes.retention import probe_records_prune
 logger = logging.getLogger(__name__)
 
 FINISHED = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.DEAD)
-# A waiver's announcement is sent once: apps/checklists/services.py `waivers_announce` looks for an
+# A waiver's announcement is sent once: apps/integrations/waivers.py `waivers_announce` looks for an
 # earlier delivery of the same event and finding, and an approved waiver stays approved once
 # expired, so pruning these would announce it again after every retention period. Few rows (two
 # events per waiver and connector), kept for good.

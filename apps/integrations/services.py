@@ -64,7 +64,7 @@ REQUIRED_CONFIG = {Kind.JIRA: ("email", "project_key"), Kind.SERVICENOW: ("table
 
 def _require_admin(access: Access, org_id: int) -> None:
     require_writer(access, org_id)
-    if access is not None and not access.can_admin(org_id):
+    if not access.can_admin(org_id):
         raise ApplicationError("Only owners and admins manage connectors.", code="forbidden", status=403)
 
 
@@ -121,7 +121,7 @@ def connector_create(*, access: Access, organization: Organization, **fields) ->
     shown = None
     if fields.get("kind", Kind.WEBHOOK) == Kind.WEBHOOK and not fields.get("secret"):
         fields["secret"] = shown = signing.new_secret()
-    connector = Connector(organization=organization, created_by=access.user if access else None, **fields)
+    connector = Connector(organization=organization, created_by=access.user, **fields)
     connector.inbound_secret = new_inbound_secret(connector.kind)
     _validate(connector)
     save_unique(connector, field="name", message=f"A connector named {connector.name!r} exists.")
@@ -265,8 +265,8 @@ def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, di
         link.save(update_fields=["state", "updated_at"])
         InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id, status=InboundStatus.APPLIED,
                                     ticket=link, detail=f"{before} → {update.state}", body_sha256=digest)  # fmt: skip
-        audit_record(access=None, organization_id=connector.organization_id, action="ticket.update", obj=link,
-                     changes={"state": [before, update.state],
+        audit_record(access=Access.system(), organization_id=connector.organization_id, action="ticket.update",
+                     obj=link, changes={"state": [before, update.state],
                               "via": [None, f"{connector.get_kind_display()} callback"]})  # fmt: skip
     return 200, {"status": "applied", "ticket": link.external_key, "state": link.state}
 

@@ -1,7 +1,10 @@
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from apps.integrations import services
 from apps.integrations.retention import prune
+from apps.integrations.waivers import waivers_announce
 
 
 @shared_task(ignore_result=True)
@@ -21,3 +24,9 @@ def deliveries_due_task() -> int:
 def prune_task() -> dict[str, int]:
     """Beat, daily: delete what the READINESS_RETAIN_*_DAYS settings no longer keep."""
     return prune()
+
+
+@shared_task(ignore_result=True)
+def waivers_announce_task() -> int:
+    """Beat: waivers expire with the clock alone; announce each expiring and expired one once."""
+    return waivers_announce(timezone.localdate(), settings.READINESS_WAIVER_WARNING_DAYS)

@@ -27,7 +27,9 @@ class OrgMixin(LoginRequiredMixin):
             return self.handle_no_permission()
         self.access = request_access(request)
         self.org = organization_get(access=self.access, slug=kwargs["org_slug"])
-        request.session[CURRENT_ORG_SESSION_KEY] = self.org.slug
+        if request.session.get(CURRENT_ORG_SESSION_KEY) != self.org.slug:
+            # Only on a switch: assigning the same value would rewrite the session row on every read.
+            request.session[CURRENT_ORG_SESSION_KEY] = self.org.slug
         if self.write_required and not self.access.can_write(self.org.pk):
             raise PermissionDenied("Your role in this organization is read-only.")
         if self.admin_required and not self.access.can_admin(self.org.pk):

@@ -83,6 +83,12 @@ class Trigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
 
 
+class ProbeRunQuerySet(TenantQuerySet):
+    def succeeded(self) -> "ProbeRunQuerySet":
+        """Runs that finished their planned load (whether they count as evidence is `verdict_for`'s call)."""
+        return self.filter(status=RunStatus.SUCCEEDED)
+
+
 class ProbeRun(TimeStampedModel):
     """One execution of a plan, split into shards that run as separate Celery tasks."""
 
@@ -111,7 +117,7 @@ class ProbeRun(TimeStampedModel):
     request_count = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
 
-    objects = TenantQuerySet.as_manager()
+    objects = ProbeRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

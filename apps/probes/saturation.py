@@ -23,6 +23,7 @@ from django.db import transaction
 
 from apps.core.errors import ApplicationError
 from apps.core.services import audit_record
+from apps.orgs.access import Access
 from apps.probes import services
 from apps.probes.models import ProbeRun, RunStatus
 
@@ -66,14 +67,14 @@ def probe_run_rerun_if_saturated(run: ProbeRun) -> ProbeRun | None:
     with transaction.atomic():
         # Shards are sent when this block commits, so they read the config with its note.
         try:
-            rerun = services.probe_run_start(access=None, plan=run.plan, trigger=run.trigger)
+            rerun = services.probe_run_start(access=Access.system(), plan=run.plan, trigger=run.trigger)
         except ApplicationError as exc:
             _note(run, {"run": None, "note": f"Not re-run automatically: {exc.message}"})
             return None
         rerun.config = {**rerun.config, "rerun_of": {"run": run.pk, "attempt": attempt, "reason": reason}}
         rerun.save(update_fields=["config"])
         _note(run, {"run": rerun.pk, "note": f"Re-run automatically as run #{rerun.pk}: {reason}."})
-        audit_record(access=None, organization_id=run.organization_id, action="probe_run.rerun", obj=rerun,
+        audit_record(access=Access.system(), organization_id=run.organization_id, action="probe_run.rerun", obj=rerun,
                      changes={"rerun_of": [None, run.pk], "reason": [None, reason]})  # fmt: skip
     return rerun
 

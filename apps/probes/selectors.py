@@ -99,7 +99,8 @@ def run_record_rows(run: ProbeRun) -> RecordRows:
 
 def previous_run(run: ProbeRun):
     return (
-        ProbeRun.objects.filter(plan_id=run.plan_id, status="succeeded", created_at__lt=run.created_at)
+        ProbeRun.objects.succeeded()
+        .filter(plan_id=run.plan_id, created_at__lt=run.created_at)
         .order_by("-created_at")
         .first()
     )
@@ -108,7 +109,7 @@ def previous_run(run: ProbeRun):
 def latest_sweep_capacity(endpoint_id: int) -> tuple[float, ProbeRun] | None:
     """The highest SLO-meeting rate of the endpoint's latest successful sweep that found one: the
     capacity an autoscaling probe's step is a multiple of."""
-    runs = ProbeRun.objects.filter(plan__endpoint_id=endpoint_id, status="succeeded", summary__has_key="sweep")
+    runs = ProbeRun.objects.succeeded().filter(plan__endpoint_id=endpoint_id, summary__has_key="sweep")
     for run in runs.order_by("-finished_at")[:20].only("pk", "summary", "finished_at"):
         rate = (run.summary.get("sweep") or {}).get("max_rate_meeting_slo")
         if rate:
@@ -131,7 +132,7 @@ def run_progress(run: ProbeRun) -> dict:
         elapsed = max(0.0, end - max(run.start_at, run.started_at.timestamp()))
     remaining = None if elapsed is None or not run.is_active else max(0.0, run.planned_duration_s - elapsed)
     # A run that stopped early (cancelled, failed) shows how far it got, not a full bar.
-    done = run.status == "succeeded"
+    done = run.status == RunStatus.SUCCEEDED
     fraction = 1.0 if done else (min(elapsed / run.planned_duration_s, 1.0) if elapsed else 0.0)
     return {
         "status": run.status,
@@ -226,7 +227,7 @@ def plan_trends(*, access: Access, org_id: int, plans: list, last: int = 10) -> 
 
     figures = {}
     for plan in plans:
-        runs = run_list(access=access, org_id=org_id, plan_id=plan.pk).filter(status="succeeded")
+        runs = run_list(access=access, org_id=org_id, plan_id=plan.pk).succeeded()
         fig = charts.trend(list(reversed(runs.defer("timeline", "config", "server_metrics")[:last])),
                            title=f"{plan.name}: trend over the last runs")  # fmt: skip
         if fig:

@@ -15,7 +15,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apps.core.errors import ApplicationError
+from apps.core.events import Event, announce
 from apps.core.netguard import OutboundRefused
+from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
@@ -159,7 +161,7 @@ def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
     require_writer(access, org_id)
     fields.setdefault("metrics_url", "")
     cleaned = _validated({"parallelism": 1, "max_tokens": 128, **fields}, org_id)
-    plan = ProbePlan(endpoint=endpoint, created_by=access.user if access else None, **cleaned)
+    plan = ProbePlan(endpoint=endpoint, created_by=access.user, **cleaned)
     _save_plan(plan)
     _sync_schedule(plan)
     audit_record(access=access, organization_id=org_id, action="probe_plan.create", obj=plan,
@@ -238,7 +240,7 @@ def endpoint_compatibility_check(*, access: Access, endpoint) -> dict:
 
 
 @transaction.atomic
-def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Trigger.MANUAL) -> ProbeRun:
+def probe_run_start(*, access: Access, plan: ProbePlan, trigger: str = Trigger.MANUAL) -> ProbeRun:
     """Queue a run of `plan` (one shard per unit of parallelism); tasks are sent on commit."""
     org_id = plan.endpoint.project.organization_id
     require_writer(access, org_id)
@@ -287,7 +289,7 @@ def probe_run_start(*, access: Access | None, plan: ProbePlan, trigger: str = Tr
     run = ProbeRun.objects.create(
         organization_id=org_id, plan=plan, trigger=trigger, config=snap, shard_count=plan.parallelism,
         planned_duration_s=plans.planned_duration(stages, sweep), start_at=time.time() + START_DELAY_S,
-        created_by=access.user if access else None,
+        created_by=access.user,
     )  # fmt: skip
     ProbeShard.objects.bulk_create([ProbeShard(run=run, index=i) for i in range(run.shard_count)])
     audit_record(access=access, organization_id=org_id, action="probe_run.start", obj=run,
@@ -405,9 +407,6 @@ def probe_run_finalize(run_id: int) -> bool:
 
 def _announce_run(run: ProbeRun, project) -> None:
     """Failed runs, missed SLOs and regressions are findings for the integrations (one per plan)."""
-    from apps.integrations.models import Event
-    from apps.integrations.services import emit
-
     key = f"plan:{run.plan_id}"
     data = {"plan": run.plan.name, "run": run.pk, "trigger": run.trigger, "status": run.status,
             "url": reverse("run-detail", kwargs={"org_slug": project.organization.slug, "pk": run.pk})}  # fmt: skip
@@ -416,7 +415,7 @@ def _announce_run(run: ProbeRun, project) -> None:
     data["errors"] = format_error_details(summary.get("error_details") or {})
     if run.status == RunStatus.FAILED:
         diagnosis = run.diagnosis and {k: run.diagnosis.get(k) for k in ("status", "content_type", "body", "hint")}
-        emit(Event.PROBE_FAILED, project=project, finding_key=key,
+        announce(Event.PROBE_FAILED, project=project, finding_key=key,
              data={**data, "error": run.error_message, "diagnosis": diagnosis})  # fmt: skip
         return
     verdict = verdict_for(run)  # the verdict the run's page, the decision and the report show
@@ -426,9 +425,9 @@ def _announce_run(run: ProbeRun, project) -> None:
             missed = [{"slo": "recovery", "ok": False, "detail": why} for why in verdict.missed]
         else:
             missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
-        emit(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})
+        announce(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})
     if run.regression and run.regression.get("regressed"):
-        emit(Event.PROBE_REGRESSED, project=project, finding_key=f"{key}:regression",
+        announce(Event.PROBE_REGRESSED, project=project, finding_key=f"{key}:regression",
              data={**data, "regression": run.regression})  # fmt: skip
 
 
@@ -436,14 +435,13 @@ def _after_run(run: ProbeRun) -> None:
     """A finished run is evidence: re-evaluate the project's readiness; a scheduled run also
     publishes a report (the reports app reads probes, so it is imported here, late)."""
     from apps.probes.saturation import probe_run_rerun_if_saturated  # it starts runs with this module
-    from apps.reports.evaluation import refresh_project
     from apps.reports.services import report_create
 
     project = run.plan.endpoint.project
     _announce_run(run, project)
-    refresh_project(project)
+    readiness_changed(project)
     if run.trigger == Trigger.SCHEDULE and run.status == RunStatus.SUCCEEDED:
-        report_create(access=None, project=project, trigger="schedule")
+        report_create(access=Access.system(), project=project, trigger="schedule")
     probe_run_rerun_if_saturated(run)  # a saturated client proved nothing: try once more
 
 

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from apps.orgs.access import Access
 from apps.probes import services
 from apps.probes.execution import shard_execute
 from apps.probes.models import ProbePlan, Trigger
@@ -23,4 +24,4 @@ def scheduled_probe_task(plan_id: int, org_id: int) -> None:
     plan = ProbePlan.objects.in_org(org_id).select_related("endpoint__project").filter(pk=plan_id).first()
     if plan is None:
         return
-    services.probe_run_start(access=None, plan=plan, trigger=Trigger.SCHEDULE)
+    services.probe_run_start(access=Access.system(), plan=plan, trigger=Trigger.SCHEDULE)

@@ -23,7 +23,9 @@ from apps.probes.engine.autoscaling import recovery_verdict
 MET, MISSED, NO_SLO, NOT_EVIDENCE = "met", "missed", "no_slo", "not_evidence"
 STEADY, AUTOSCALING = "steady", "autoscaling"
 RUN_KINDS = (STEADY, AUTOSCALING)
+# RunStatus values, spelled here because this module stays free of Django (its tests are pure).
 UNFINISHED = ("queued", "running", "finalizing")
+SUCCEEDED = "succeeded"
 # The SLO keys of a run's checks, as people read them (pages, reports, webhooks).
 SLO_NAMES = {"ttft_p95_ms": "TTFT p95", "tpot_p95_ms": "TPOT p95", "e2e_p99_ms": "E2E p99",
              "error_rate": "error rate", "min_output_tps": "output speed"}  # fmt: skip
@@ -107,7 +109,7 @@ def run_verdict(
     if status == "cancelled" or summary.get("cancelled"):
         return Verdict(NOT_EVIDENCE, f"cancelled{sent}: not evidence", kind,
                        reasons=("a cancelled run did not offer its planned load",))  # fmt: skip
-    if status != "succeeded":
+    if status != SUCCEEDED:
         partial = " (partial results kept)" if requests else ""
         return Verdict(NOT_EVIDENCE, f"{status}{sent}{partial}: not evidence", kind,
                        reasons=(f"a {status} run did not complete its planned load",))  # fmt: skip

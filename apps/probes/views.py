@@ -169,7 +169,8 @@ class RunDetailView(RunMixin, TemplateView):
         run = self.get_run()
         previous = (
             run_list(access=self.access, org_id=self.org.pk, plan_id=run.plan_id)
-            .filter(created_at__lt=run.created_at, status="succeeded")
+            .succeeded()
+            .filter(created_at__lt=run.created_at)
             .select_related(None)
             .only("pk")
             .first()

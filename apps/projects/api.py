@@ -1,4 +1,5 @@
 import django_filters
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -151,21 +152,26 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def readiness(self, request, pk=None):
         """The current go/no-go decision with its reasons (each linking to its evidence), readiness per
-        category, the gates, open follow-ups and the latest report: everything a ticket or CI job needs."""
-        from apps.reports.evaluation import refresh_project  # the reports app builds on this one
+        category, the gates, open follow-ups and the latest report: everything a ticket or CI job needs.
+
+        A read: the decision as last evaluated (after every change, and on the clock), with
+        `evaluated_at` and `age_s` so a pipeline can tell how fresh it is; `outcome` is null before
+        the first evaluation."""
+        from apps.reports.selectors import project_status  # the reports app builds on this one
         from apps.signoffs.services import gate_states
 
         project = self.get_object()
-        decision = refresh_project(project)
-        status_row = project.status
-        status_row.refresh_from_db()
+        status_row = project_status(project)
+        evaluated_at = status_row.evaluated_at if status_row else None
         latest = project.reports.order_by("-number").only("pk", "number", "outcome", "created_at").first()
         absolute = request.build_absolute_uri
         return Response({
-            "project": project.pk, "outcome": decision.outcome, "evaluated_at": status_row.evaluated_at,
+            "project": project.pk, "outcome": status_row.outcome if status_row else None,
+            "evaluated_at": evaluated_at,
+            "age_s": round((timezone.now() - evaluated_at).total_seconds()) if evaluated_at else None,
             "reasons": [{**r, "evidence": absolute(r["evidence"]) if r["evidence"] else ""}
-                        for r in status_row.reasons],
-            "categories": status_row.categories,
+                        for r in (status_row.reasons if status_row else [])],
+            "categories": status_row.categories if status_row else [],
             "gates": [{"function": g.function, "required": g.required, "approvals": g.approvals, "status": g.status,
                        "open_conditions": g.open_conditions} for g in gate_states(project)],
             "latest_report": {"id": latest.pk, "number": latest.number, "outcome": latest.outcome,

@@ -7,11 +7,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
-from apps.checklists.services import readiness_changed
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.headers import header_value_problem, request_id_header
 from apps.core.netguard import OutboundRefused, parse_http_url, same_origin
+from apps.core.readiness import readiness_changed
 from apps.core.services import (
     SECRET_CHANGED,
     SECRET_DROPPED,
@@ -93,6 +93,7 @@ def project_create(*, access: Access, organization: Organization, **fields) -> P
         obj=project,
         changes=diff({}, snapshot(project, PROJECT_FIELDS)),
     )
+    readiness_changed(project)  # a new project has a decision from its first moment (NO-GO: no checklists)
     return project
 
 

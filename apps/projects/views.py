@@ -1,11 +1,12 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
-from apps.orgs.mixins import OrgMixin, form_error_from
+from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
 from apps.probes.selectors import endpoints_with_last_success, plan_trends, plans_with_latest_run
 from apps.projects import services
 from apps.projects.forms import EndpointForm, ProjectForm
@@ -32,6 +33,13 @@ class ProjectMixin(OrgMixin):
                 project_list(access=self.access, org_id=self.org.pk), slug=self.kwargs["slug"]
             )
         return self._project
+
+
+class ProjectActionView(ProjectMixin, ActionView):
+    """A POST on a project whose result is read on its readiness page (checklists, gates, reports)."""
+
+    def back_url(self):
+        return reverse("project-readiness", args=[self.org.slug, self.get_project().slug])
 
 
 class ProjectDetailView(ProjectMixin, TemplateView):

@@ -15,10 +15,10 @@ from django.utils import timezone
 from apps.checklists.models import Checklist, WaiverStatus
 from apps.checklists.rules import ProbeEvidence
 from apps.checklists.services import current_responses, evaluate_automatic
+from apps.core.events import Event, announce
 from apps.core.notify import notify
 from apps.core.services import audit_record
-from apps.integrations.models import Event
-from apps.integrations.services import emit
+from apps.orgs.access import Access
 from apps.probes.models import ProbeRun
 from apps.probes.verdict import RUN_KINDS, run_kind, verdict_for
 from apps.reports import decision as d
@@ -28,7 +28,8 @@ from apps.reports.models import ProjectStatus
 def latest_runs(project) -> list[ProbeRun]:
     """The latest successful run of each of the project's plans, newest first."""
     runs = (
-        ProbeRun.objects.filter(plan__endpoint__project=project, status="succeeded")
+        ProbeRun.objects.succeeded()
+        .filter(plan__endpoint__project=project)
         .select_related("plan", "plan__endpoint")
         .defer("server_metrics", "timeline")
         .order_by("plan_id", "-finished_at", "-pk")
@@ -153,9 +154,9 @@ def refresh_project(project) -> d.Decision:
             status.changed_at = timezone.now()
         status.save()
     if before is not None and before != decision.outcome:
-        audit_record(access=None, organization_id=project.organization_id, action="project.decision", obj=project,
-                     changes={"decision": [before, decision.outcome]})  # fmt: skip
-        emit(Event.DECISION_CHANGED, project=project, finding_key=f"project:{project.pk}:decision",
+        audit_record(access=Access.system(), organization_id=project.organization_id, action="project.decision",
+                     obj=project, changes={"decision": [before, decision.outcome]})  # fmt: skip
+        announce(Event.DECISION_CHANGED, project=project, finding_key=f"project:{project.pk}:decision",
              data={"from": before, "to": decision.outcome, "reasons": reasons_json(decision)})  # fmt: skip
         functions = [g.function for g in inputs.gates]
         lines = "\n".join(f"- [{r.level}] {r.message}" for r in decision.reasons) or "- no open findings"

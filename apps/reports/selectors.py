@@ -14,6 +14,12 @@ def status_list(*, access: Access, org_id: int | None = None):
     return qs.in_org(org_id) if org_id is not None else qs
 
 
+def project_status(project) -> ProjectStatus | None:
+    """The stored decision, as the last evaluation left it; None before the first one. Reading it
+    writes nothing: evaluation runs after each change and on the clock (`READINESS_REFRESH_INTERVAL_S`)."""
+    return ProjectStatus.objects.filter(project=project).first()
+
+
 def recent_outcomes(*, access: Access, org_id: int, last: int = 6) -> dict[int, list[str]]:
     """project id -> the decisions of its last `last` reports, oldest first (the dashboard trend)."""
     out: dict[int, list[str]] = {}

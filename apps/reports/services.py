@@ -13,8 +13,8 @@ from apps.reports.models import Report, Trigger
 from apps.reports.snapshot import build_snapshot, changes_between
 
 
-def report_create(*, access: Access | None, project, trigger: str = Trigger.MANUAL) -> Report:
-    """Snapshot the project's readiness now (writers; `access=None` is the scheduler)."""
+def report_create(*, access: Access, project, trigger: str = Trigger.MANUAL) -> Report:
+    """Snapshot the project's readiness now (writers; `Access.system()` is the scheduler)."""
     require_writer(access, project.organization_id)
     refresh_project(project)  # automatic items and staleness are current before the snapshot
     for _ in range(3):  # two reports created at once race for the number: retry on the unique constraint
@@ -33,7 +33,7 @@ def _create(access, project, trigger) -> Report:
     number = (Report.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
     report = Report.objects.create(
         organization_id=project.organization_id, project=project, number=number, previous=previous,
-        created_by=access.user if access else None, created_label=access.label if access else "scheduler",
+        created_by=access.user, created_label="scheduler" if access.is_system else access.label,
         trigger=trigger, outcome=snapshot["decision"]["outcome"], fingerprint=snapshot["fingerprint"],
         snapshot=snapshot,
     )  # fmt: skip

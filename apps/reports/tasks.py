@@ -1,10 +1,7 @@
 import logging
 
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
-from apps.checklists.services import waivers_announce
 from apps.projects.models import Project
 from apps.reports.evaluation import refresh_project
 
@@ -23,5 +20,4 @@ def readiness_refresh_task() -> int:
             count += 1
         except Exception:  # noqa: BLE001 - logged; the next run tries again
             log.exception("readiness refresh failed for project %s", project.pk)
-    waivers_announce(timezone.localdate(), settings.READINESS_WAIVER_WARNING_DAYS)
     return count

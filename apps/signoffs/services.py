@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from apps.checklists.services import member_functions, readiness_changed
+from apps.checklists.services import member_functions
 from apps.core.errors import ApplicationError
+from apps.core.events import Event, announce
 from apps.core.notify import notify
+from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, require_writer
-from apps.integrations.models import Event
-from apps.integrations.services import emit
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization
 from apps.signoffs.material import fingerprint, material_state, what_worsened
@@ -213,7 +213,7 @@ def signoff_decide(*, access: Access, project, function: str, verdict: str, reas
     )  # fmt: skip
     FollowUp.objects.bulk_create(FollowUp(project=project, decision=decision, text=c) for c in conditions)
     if verdict == Verdict.REJECT:
-        emit(Event.SIGNOFF_REJECTED, project=project, finding_key=f"project:{project.pk}:gate:{function}",
+        announce(Event.SIGNOFF_REJECTED, project=project, finding_key=f"project:{project.pk}:gate:{function}",
              data={"function": function, "reason": decision.reason, "decided_by": access.user.username})  # fmt: skip
     audit_record(access=access, organization_id=project.organization_id, action=f"signoff.{verdict}", obj=decision,
                  changes={"function": [None, function], "reason": [None, decision.reason],
@@ -242,10 +242,11 @@ def mark_stale(project, inputs) -> int:
             continue  # an approval stands when things got better, a rejection when they got worse
         decision.stale_at, decision.stale_reason = now, "; ".join(changes)[:500]
         decision.save(update_fields=["stale_at", "stale_reason", "updated_at"])
-        audit_record(access=None, organization_id=project.organization_id, action="signoff.stale", obj=decision,
+        audit_record(access=Access.system(), organization_id=project.organization_id, action="signoff.stale",
+                     obj=decision,
                      changes={"stale": [False, True], "because": [None, decision.stale_reason]})  # fmt: skip
         decider = decision.decided_by.username if decision.decided_by else None
-        emit(Event.SIGNOFF_STALE, project=project, finding_key=f"project:{project.pk}:gate:{decision.function}",
+        announce(Event.SIGNOFF_STALE, project=project, finding_key=f"project:{project.pk}:gate:{decision.function}",
              data={"function": decision.function, "verdict": decision.verdict, "decided_by": decider,
                    "because": changes})  # fmt: skip
         notify([decision.decided_by, project.owner], f"{project.name}: your {decision.function} sign-off is stale",

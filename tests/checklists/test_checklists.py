@@ -41,15 +41,18 @@ def token_access(world, tokens, scope="read_write"):
 # --- templates -----------------------------------------------------------------------------------
 
 
-def test_shipped_templates_load_once_per_org_with_every_item(world):
-    checklists.ensure_shipped_templates(world.org)
-    checklists.ensure_shipped_templates(world.org)  # idempotent
+def test_shipped_templates_load_once_per_org_with_every_item_when_the_org_is_created(world):
+    # Loaded by organization_create itself (a signal), never by a page that reads the list.
     loaded = ChecklistTemplate.objects.filter(organization=world.org)
     assert sorted(loaded.values_list("key", flat=True)) == sorted(defaults.TEMPLATES)
+    checklists.ensure_shipped_templates(world.org)  # idempotent, as `migrate` calls it for every org
+    assert loaded.count() == len(defaults.TEMPLATES)
     for t in loaded:
         assert t.version == 1 and t.shipped
         assert [i.key for i in t.items.all()] == [i["key"] for i in defaults.TEMPLATES[t.key]["items"]]
-    assert not ChecklistTemplate.objects.filter(organization=world.other_org).exists()
+    other = ChecklistTemplate.objects.filter(organization=world.other_org)
+    assert set(other.values_list("key", flat=True)) == set(defaults.TEMPLATES)
+    assert not set(other.values_list("pk", flat=True)) & set(loaded.values_list("pk", flat=True))
 
 
 def _items_of(t):

@@ -17,11 +17,8 @@ from django.urls import get_resolver, resolve, reverse
 
 from apps.core.drf import MAX_ID, parse_id
 from apps.core.parsers import MAX_JSON_DEPTH, JSONParser
-from tests import test_tenancy_matrix as matrix
 from tests.conftest import api_client_for
 from tests.test_tenancy_matrix import API_DETAIL, PUBLIC, _names
-
-w = matrix.w  # the fixture: org A and org B with one of every object each
 
 API_ROUTES = sorted({n for n in _names(get_resolver().url_patterns) if n.startswith("api:") and n not in PUBLIC})
 WRITES = ("post", "put", "patch", "delete")

@@ -11,6 +11,7 @@ from apps.costs import services
 from apps.costs.models import Price, TrafficProfile
 from apps.probes import services as probes
 from apps.probes.execution import shard_execute
+from apps.probes.verdict import verdict_for
 from apps.projects import services as projects
 from apps.reports.evaluation import cost_for, latest_runs, refresh_project
 from tests.conftest import api_client_for
@@ -27,18 +28,27 @@ def measured(world, simulator):
     plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
                                     profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
                                     slo={"ttft_p95_ms": 5000})  # fmt: skip
-    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
-        shard_execute(shard_id=shard.pk, org_id=world.org.pk)
-    return world
+    for _attempt in range(3):
+        # A client saturated by a busy machine measured nothing the projection may use; the product
+        # re-runs such a run by itself (READINESS_PROBE_SATURATED_RERUNS), and so does this fixture.
+        run = probes.probe_run_start(access=owner, plan=plan)
+        for shard in run.shards.all():
+            shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+        run.refresh_from_db()
+        if verdict_for(run).evidence:
+            return world
+    pytest.fail(f"three runs in a row were not evidence: {verdict_for(run).label}")
 
 
-def test_each_org_gets_the_catalog_with_sources_and_dates(world):
-    services.ensure_catalog(world.org)
-    services.ensure_catalog(world.org)
+def test_each_org_gets_its_own_catalog_with_sources_and_dates_when_it_is_created(world):
+    # Seeded by organization_create itself (a signal), never by a page that reads the prices.
     prices = Price.objects.filter(organization=world.org)
+    count = prices.count()
+    services.ensure_catalog(world.org)  # idempotent, as `migrate` calls it for every org
+    assert prices.count() == count
     assert prices.filter(kind="gpu").count() >= 8 and prices.filter(kind="api").count() >= 7
     assert all(p.source and p.as_of for p in prices)
-    assert not Price.objects.filter(organization=world.other_org).exists()
+    assert Price.objects.filter(organization=world.other_org).count() == count
 
 
 def test_a_price_edit_is_checked_and_audited(world):

@@ -9,6 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.orgs import services as org_services
+from apps.orgs.access import Access
 from apps.orgs.models import Role
 from apps.probes import services as probes
 from apps.probes.execution import shard_execute
@@ -200,7 +201,7 @@ def test_a_scheduled_run_publishes_a_report_and_a_manual_run_does_not(world, pro
     owner = world.access(world.owner)
     _execute(probes.probe_run_start(access=owner, plan=project_with_run), world)
     assert not Report.objects.exists()
-    _execute(probes.probe_run_start(access=None, plan=project_with_run, trigger="schedule"), world)
+    _execute(probes.probe_run_start(access=Access.system(), plan=project_with_run, trigger="schedule"), world)
     report = Report.objects.get()
     assert (report.trigger, report.created_label, report.created_by) == ("schedule", "scheduler", None)
 
