@@ -68,7 +68,7 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 def prepare(short: bool) -> dict[str, str]:
     """Run the demo's plans and make two reports (this process is the worker); the pages' paths."""
-    from apps.core.management.commands.seed_demo import DEMO_AUTOSCALING_ENDPOINT
+    from apps.demo.management.commands.seed_demo import DEMO_AUTOSCALING_ENDPOINT
     from apps.orgs.access import Access
     from apps.probes import services as probes
     from apps.probes.execution import shard_execute

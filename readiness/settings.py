@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.integrations",
     "apps.costs",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -15,8 +15,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import QuerySet
 
-from apps.core.management.commands.seed_demo import DEMO_TRAFFIC
 from apps.costs import services as cost_services
+from apps.demo.management.commands.seed_demo import DEMO_TRAFFIC
 from apps.probes import services as probe_services
 from apps.probes.execution import shard_execute
 from apps.projects import services as project_services

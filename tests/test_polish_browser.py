@@ -316,8 +316,8 @@ def test_a_viewer_is_not_told_they_can_change_an_answer(browser, live_server, wo
 
 def test_the_cost_page_speaks_of_its_settings_by_their_labels_and_prices_as_money(browser, live_server, world,
                                                                                    simulator):  # fmt: skip
-    from apps.core.management.commands.seed_demo import DEMO_TRAFFIC
     from apps.costs import services as cost_services
+    from apps.demo.management.commands.seed_demo import DEMO_TRAFFIC
 
     endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
                                                 base_url=simulator.base_url)  # fmt: skip

@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.core.management.commands.seed_demo import demo_load
+from apps.demo.management.commands.seed_demo import demo_load
 from apps.probes import plans
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.core.management import call_command
 from django.utils import timezone
 
-from apps.core.management.commands.runstack import Command
+from apps.demo.management.commands.runstack import Command
 from apps.probes.models import ProbeRun
 
 

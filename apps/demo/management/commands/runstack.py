@@ -19,7 +19,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.management.commands.seed_demo import ADMIN, DEMO_USERS, demo_load
+from apps.demo.management.commands.seed_demo import ADMIN, DEMO_USERS, demo_load
 
 GRACE_SECONDS = 10
 # The demo's probe plans, in the order they run: the baseline first, so the readiness page has
@@ -102,7 +102,7 @@ class Command(BaseCommand):
 
     def _start_receiver(self, port: int):
         """The demo org's webhook connector points here; each delivery is printed with its signature check."""
-        from apps.core.management.commands.seed_demo import DEMO_CONNECTOR
+        from apps.demo.management.commands.seed_demo import DEMO_CONNECTOR
         from apps.integrations.models import Connector
         from apps.integrations.receiver import Receiver
 
