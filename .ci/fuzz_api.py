@@ -67,12 +67,15 @@ def production_env(var: Path) -> dict:
     fernet = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG")}
     return env | {
-        "READINESS_VAR_DIR": str(var), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEY": fernet, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "READINESS_VAR_DIR": str(var),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEY": fernet,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # The fuzzer is one client sending thousands of requests: the API's rate limit would answer
         # 429 to most of them and hide what they would have found.
         "READINESS_API_RATE_LIMIT": "1000000/min",
-    }  # fmt: skip
+    }
 
 
 def server_errors(log: str) -> list[str]:
@@ -109,12 +112,19 @@ def main() -> int:
         # As a deploy does: the production settings serve hashed static names from collectstatic's manifest.
         subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-        tokens = subprocess.run([*manage, "shell", "-c", TOKENS], cwd=ROOT, env=env, check=True,
-                                capture_output=True, text=True).stdout.split()[-2:]  # fmt: skip
+        tokens = subprocess.run(
+            [*manage, "shell", "-c", TOKENS], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.split()[-2:]
         port = free_port()
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-        server = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        server = subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         url = f"http://127.0.0.1:{port}/api/v1/schema/"
         try:
             for _ in range(100):
@@ -126,12 +136,26 @@ def main() -> int:
             failed = []
             for name, token in zip(("member", "outsider"), tokens, strict=True):
                 print(f"== schemathesis as the {name}", flush=True)
-                run = subprocess.run([
-                    schemathesis, "run", url, "-H", f"Authorization: Bearer {token}",
-                    "--checks", "not_a_server_error,response_schema_conformance",
-                    "--max-examples", str(args.max_examples), "--max-time", str(args.max_time), "--workers", "1",
-                    "--seed", str(args.seed),
-                ], cwd=tmp)  # fmt: skip
+                run = subprocess.run(
+                    [
+                        schemathesis,
+                        "run",
+                        url,
+                        "-H",
+                        f"Authorization: Bearer {token}",
+                        "--checks",
+                        "not_a_server_error,response_schema_conformance",
+                        "--max-examples",
+                        str(args.max_examples),
+                        "--max-time",
+                        str(args.max_time),
+                        "--workers",
+                        "1",
+                        "--seed",
+                        str(args.seed),
+                    ],
+                    cwd=tmp,
+                )
                 if run.returncode != 0:
                     failed.append(name)
         finally:

@@ -58,8 +58,11 @@ def probe_cli(url: str, out: Path, *args: str) -> tuple[int, dict | None, str]:
 
     proc = subprocess.run(
         [sys.executable, "manage.py", "probe", url, "--allow-private", "--quiet", "--json", str(out), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     data = json.loads(out.read_text()) if out.exists() else None
     return proc.returncode, data, proc.stderr.strip()[-500:]
 
@@ -103,9 +106,15 @@ def demo_objects(base_url: str, *, profile: dict, parallelism: int = 1, name: st
     access = Access.for_user(user)
     project = projects.project_create(access=access, organization=org, name="Bench")
     endpoint = projects.endpoint_create(
-        access=access, project=project, name="sim", base_url=base_url, model_name="sim-llama-3-8b",
-        price_model="hosted_api", input_usd_per_mtok=1, output_usd_per_mtok=2,
-    )  # fmt: skip
+        access=access,
+        project=project,
+        name="sim",
+        base_url=base_url,
+        model_name="sim-llama-3-8b",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
     plan = probes.probe_plan_create(
         access=access, endpoint=endpoint, name=name, profile=profile, max_tokens=max_tokens, parallelism=parallelism
     )

@@ -63,9 +63,16 @@ def synthetic_run(rate: float, seconds: float, scrape: float, seed: int = 6):
         dones.append(done)
         rec.append(a, a + 0.0002, a + ttft, done, 512, 128, 128, OK, TOKENS_USAGE, 0, i)
     # Gauges at every scrape: waiting = arrived, not started; running = started, not done.
-    series = {k: [] for k in ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc",
-                              "kube_horizontalpodautoscaler_status_desired_replicas",
-                              "kube_deployment_status_replicas_available")}  # fmt: skip
+    series = {
+        k: []
+        for k in (
+            "vllm:num_requests_waiting",
+            "vllm:num_requests_running",
+            "vllm:kv_cache_usage_perc",
+            "kube_horizontalpodautoscaler_status_desired_replicas",
+            "kube_deployment_status_replicas_available",
+        )
+    }
     ends: list[float] = []
     i = 0
     n = len(sends)
@@ -96,23 +103,41 @@ def main() -> None:
     rec, series, step_up, step_down = synthetic_run(args.rate, args.seconds, args.scrape)
     started = time.perf_counter()
     analysis = analyze_autoscaling(
-        request_arrays(rec), series, step_up=step_up, step_down=step_down, slo_ttft_p95_ms=500.0, window=10.0,
-        stay=60.0, dt=1.0,
-    )  # fmt: skip
+        request_arrays(rec),
+        series,
+        step_up=step_up,
+        step_down=step_down,
+        slo_ttft_p95_ms=500.0,
+        window=10.0,
+        stay=60.0,
+        dt=1.0,
+    )
     elapsed = time.perf_counter() - started
     k = analysis["kpis"]
-    keep = ("t_decide_s", "t_ready_s", "t_recover_s", "ttft_p99_peak_ms", "slo_violation_s", "backlog_area_req_s",
-            "replica_flaps", "overprovisioned_replica_minutes")  # fmt: skip
-    print(json.dumps({
-        "bench": "autoscaling_kpis",
-        "records": len(rec),
-        "seconds": args.seconds,
-        "scrapes": len(series["vllm:num_requests_waiting"]),
-        "elapsed_s": round(elapsed, 3),
-        "kpis": {key: k[key] for key in keep},
-        "ranking": [(r["signal"], r["score"]) for r in analysis["ranking"]],
-        "recommended": [analysis["recommendation"]["signal"], analysis["recommendation"]["threshold"]],
-    }))  # fmt: skip
+    keep = (
+        "t_decide_s",
+        "t_ready_s",
+        "t_recover_s",
+        "ttft_p99_peak_ms",
+        "slo_violation_s",
+        "backlog_area_req_s",
+        "replica_flaps",
+        "overprovisioned_replica_minutes",
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "autoscaling_kpis",
+                "records": len(rec),
+                "seconds": args.seconds,
+                "scrapes": len(series["vllm:num_requests_waiting"]),
+                "elapsed_s": round(elapsed, 3),
+                "kpis": {key: k[key] for key in keep},
+                "ranking": [(r["signal"], r["score"]) for r in analysis["ranking"]],
+                "recommended": [analysis["recommendation"]["signal"], analysis["recommendation"]["threshold"]],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,20 @@ from pathlib import Path
 from _common import ROOT, free_port, stop
 
 BUDGET_MS = 1000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
-SHORT_STEADY = {"stages": [{"kind": "poisson", "rate": 4, "duration": 4, "name": "steady 4/s"},
-                           {"kind": "poisson", "rate": 8, "duration": 4, "name": "peak 8/s"}]}  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHORT_STEADY = {
+    "stages": [
+        {"kind": "poisson", "rate": 4, "duration": 4, "name": "steady 4/s"},
+        {"kind": "poisson", "rate": 8, "duration": 4, "name": "peak 8/s"},
+    ]
+}
 SHORT_AUTOSCALING = {"autoscaling": {"base_rate": 3, "peak_rate": 12, "base_s": 5, "hold_s": 20, "after_s": 10}}
 
 
@@ -51,8 +61,9 @@ def manage(env: dict, *args: str) -> None:
 
 
 def start(cmd: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -160,8 +171,14 @@ def main() -> None:
     args = parser.parse_args()
     var = args.reuse or tempfile.mkdtemp(prefix="readiness-page-load-")
     sim_port, auto_port, web_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "READINESS_VAR_DIR": var, "READINESS_EMBEDDED": "true", "DJANGO_SETTINGS_MODULE":
-           "readiness.settings", "READINESS_ALLOW_PRIVATE_ENDPOINTS": "true", "READINESS_EMAIL": "console"}  # fmt: skip
+    env = {
+        **os.environ,
+        "READINESS_VAR_DIR": var,
+        "READINESS_EMBEDDED": "true",
+        "DJANGO_SETTINGS_MODULE": "readiness.settings",
+        "READINESS_ALLOW_PRIVATE_ENDPOINTS": "true",
+        "READINESS_EMAIL": "console",
+    }
     if args.mode == "debug":
         env.update(DEBUG="true", READINESS_STATIC_MANIFEST="false")
     else:
@@ -170,16 +187,21 @@ def main() -> None:
     procs = []
     try:
         procs.append(start([sys.executable, "-m", "apps.simulator", "--port", str(sim_port)], env))
-        procs.append(start([sys.executable, "-m", "apps.simulator", "--port", str(auto_port),
-                            "--scenario", "autoscaling"], env))  # fmt: skip
+        procs.append(
+            start([sys.executable, "-m", "apps.simulator", "--port", str(auto_port), "--scenario", "autoscaling"], env)
+        )
         if args.mode == "manifest":
             manage(env, "collectstatic", "--noinput", "-v", "0")
         saved = Path(var) / "page-load-pages.json"
         started = time.monotonic()
         if not args.reuse:
             manage(env, "migrate", "--noinput", "-v", "0")
-            manage(env, "seed_demo", f"--simulator-url=http://127.0.0.1:{sim_port}/v1",
-                   f"--autoscaling-simulator-url=http://127.0.0.1:{auto_port}/v1")  # fmt: skip
+            manage(
+                env,
+                "seed_demo",
+                f"--simulator-url=http://127.0.0.1:{sim_port}/v1",
+                f"--autoscaling-simulator-url=http://127.0.0.1:{auto_port}/v1",
+            )
             import django
 
             django.setup()
@@ -196,8 +218,17 @@ def main() -> None:
         for proc in procs:
             stop(proc)
     worst = max(max(v["cold_ms"], v["warm_ms"]) for v in loads.values())
-    result = {"mode": args.mode, "short": args.short, "var": var, "cores": os.cpu_count(), "prepare_s": prepared_s,
-              "pages": loads, "max_ms": worst, "budget_ms": BUDGET_MS, "within_budget": worst < BUDGET_MS}  # fmt: skip
+    result = {
+        "mode": args.mode,
+        "short": args.short,
+        "var": var,
+        "cores": os.cpu_count(),
+        "prepare_s": prepared_s,
+        "pages": loads,
+        "max_ms": worst,
+        "budget_ms": BUDGET_MS,
+        "within_budget": worst < BUDGET_MS,
+    }
     print(json.dumps(result, indent=1))
     sys.exit(0 if worst < BUDGET_MS else 1)
 

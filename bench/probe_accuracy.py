@@ -45,9 +45,14 @@ WARMUP = 1.0
 def measure(url: str, concurrency: int, duration: float) -> dict:
     urllib.request.urlopen(urllib.request.Request(url[:-3] + "/admin/reset", method="POST")).read()
     config = ProbeConfig(
-        base_url=url, model="sim-llama-3-8b", stages=[Stage("concurrent", WARMUP + duration, concurrency=concurrency)],
-        warmup=WARMUP, max_tokens=32, allow_private=True, request_timeout=60,
-    )  # fmt: skip
+        base_url=url,
+        model="sim-llama-3-8b",
+        stages=[Stage("concurrent", WARMUP + duration, concurrency=concurrency)],
+        warmup=WARMUP,
+        max_tokens=32,
+        allow_private=True,
+        request_timeout=60,
+    )
     result = run_probe(config)
     truth = json.loads(urllib.request.urlopen(url[:-3] + "/admin/ground-truth").read())["requests"]
     rec, origin = result.records, result.meta["origin_monotonic"]

@@ -31,8 +31,15 @@ from apps.probes.engine.runner import ProbeConfig, run_probe
 LAG_LIMIT_MS = 5.0
 
 
-def one_process(url: str, concurrency: int, duration: float, core: int | None, shard: tuple[int, int], out=None,
-                rate: float | None = None):  # fmt: skip
+def one_process(
+    url: str,
+    concurrency: int,
+    duration: float,
+    core: int | None,
+    shard: tuple[int, int],
+    out=None,
+    rate: float | None = None,
+):
     if core is not None:
         pin_self(core)
     stage = (
@@ -41,10 +48,16 @@ def one_process(url: str, concurrency: int, duration: float, core: int | None, s
         else Stage("concurrent", duration, concurrency=concurrency)
     )
     config = ProbeConfig(
-        base_url=url, model="sim-llama-3-8b", stages=[stage],
-        max_tokens=16, allow_private=True, warmup=min(2.0, duration / 4), request_timeout=30,
-        shard_index=shard[0], shard_count=shard[1],
-    )  # fmt: skip
+        base_url=url,
+        model="sim-llama-3-8b",
+        stages=[stage],
+        max_tokens=16,
+        allow_private=True,
+        warmup=min(2.0, duration / 4),
+        request_timeout=30,
+        shard_index=shard[0],
+        shard_count=shard[1],
+    )
     result = run_probe(config)
     s = result.summary
     figures = {
@@ -107,16 +120,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, nargs="*", default=[64, 512, 2000])
-    parser.add_argument("--rates", type=float, nargs="*", default=[],
-                        help="instead of the search: each of these constant rates, once per concurrency")  # fmt: skip
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="*",
+        default=[],
+        help="instead of the search: each of these constant rates, once per concurrency",
+    )
     args = parser.parse_args()
     if args.rates:
         print(json.dumps(at_rates(args.concurrency, args.rates, args.duration), indent=2))
         return
     cores = os.cpu_count() or 1
     server, url = start_simulator("instant", core=1 if cores > 1 else None)
-    report = {"goal": {"req_per_s": 5000, "tokens_per_s": 80000, "p99_lag_ms": 5}, "cpu_cores": cores,
-              "duration_s": args.duration, "one_process": {}, "two_processes": {}}  # fmt: skip
+    report = {
+        "goal": {"req_per_s": 5000, "tokens_per_s": 80000, "p99_lag_ms": 5},
+        "cpu_cores": cores,
+        "duration_s": args.duration,
+        "one_process": {},
+        "two_processes": {},
+    }
     try:
         for c in args.concurrency:
             closed = one_process(url, c, args.duration, 0, (0, 1))

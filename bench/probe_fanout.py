@@ -54,14 +54,38 @@ def main() -> None:
 
     server, url = start_simulator("instant", core=None)
     workers = [
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "readiness", "worker", "-c", "1", "-n", f"bench{i}@%h",
-                          "-l", "warning", "--without-gossip", "--without-mingle"],
-                         cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "readiness",
+                "worker",
+                "-c",
+                "1",
+                "-n",
+                f"bench{i}@%h",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     time.sleep(4)
-    report = {"concurrency": args.concurrency, "max_tokens": args.max_tokens, "duration_s": args.duration,
-              "server": "instant simulator", "runs": {}}  # fmt: skip
+    report = {
+        "concurrency": args.concurrency,
+        "max_tokens": args.max_tokens,
+        "duration_s": args.duration,
+        "server": "instant simulator",
+        "runs": {},
+    }
     try:
         for parallelism in (1, 2):
             profile = {"stages": [{"kind": "concurrent", "concurrency": args.concurrency, "duration": args.duration}]}

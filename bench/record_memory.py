@@ -43,17 +43,22 @@ def main() -> None:
     back = Records.from_bytes(blob)
     decode_s = time.perf_counter() - started
     assert len(back) == len(rec)
-    print(json.dumps({
-        "requests": len(rec),
-        "column_bytes_per_request": round(rec.nbytes / len(rec), 1),
-        "traced_memory_mb": round(current / 1e6, 1),
-        "traced_peak_mb": round(peak / 1e6, 1),
-        "stored_mb_compressed": round(len(blob) / 1e6, 1),
-        "stored_bytes_per_request": round(len(blob) / len(rec), 1),
-        "encode_s": round(encode_s, 2),
-        "decode_s": round(decode_s, 2),
-        "goal": "1,000,000 requests stored in well under 100 MB",
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "requests": len(rec),
+                "column_bytes_per_request": round(rec.nbytes / len(rec), 1),
+                "traced_memory_mb": round(current / 1e6, 1),
+                "traced_peak_mb": round(peak / 1e6, 1),
+                "stored_mb_compressed": round(len(blob) / 1e6, 1),
+                "stored_bytes_per_request": round(len(blob) / len(rec), 1),
+                "encode_s": round(encode_s, 2),
+                "decode_s": round(decode_s, 2),
+                "goal": "1,000,000 requests stored in well under 100 MB",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

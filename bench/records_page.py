@@ -79,18 +79,23 @@ def main() -> None:
     start = (page - 1) * args.page_size
     assert rows[start : start + args.page_size] == body["results"]
     run_bytes = sum(len(bytes(b)) for b in ProbeRecordBatch.objects.filter(shard=shard).values_list("data", flat=True))
-    print(json.dumps({
-        "requests": args.requests,
-        "batches": args.batches,
-        "database": connection.vendor,
-        "page": page,
-        "page_size": args.page_size,
-        "page_ms_median": round(statistics.median(samples), 1),
-        "page_queries": len(queries.captured_queries),
-        "page_batches_read": rows.batches_read,
-        "page_bytes_read": rows.bytes_read,
-        "run_bytes_stored": run_bytes,
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "requests": args.requests,
+                "batches": args.batches,
+                "database": connection.vendor,
+                "page": page,
+                "page_size": args.page_size,
+                "page_ms_median": round(statistics.median(samples), 1),
+                "page_queries": len(queries.captured_queries),
+                "page_batches_read": rows.batches_read,
+                "page_bytes_read": rows.bytes_read,
+                "run_bytes_stored": run_bytes,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

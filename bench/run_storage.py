@@ -93,21 +93,26 @@ def main() -> None:
         len(bytes(b)) for b in ProbeRecordBatch.objects.filter(shard=shard).values_list("data", flat=True)
     )
     json_bytes = len(json.dumps(run.summary)) + len(json.dumps(run.timeline)) + len(json.dumps(run.config))
-    print(json.dumps({
-        "requests": run.request_count,
-        "database": connection.vendor,
-        "store_records_ms": round(store_ms, 1),
-        "finalize_ms": round(finalize_ms, 1),
-        "record_batches_bytes": batch_bytes,
-        "bytes_per_request": round(batch_bytes / run.request_count, 1),
-        "summary_and_chart_json_bytes": json_bytes,
-        "results_page_ms_median": page_ms,
-        "results_page_bytes": len(page.content),
-        "results_page_queries": len(page_q.captured_queries),
-        "summary_api_ms_median": api_ms,
-        "summary_api_queries": len(api_q.captured_queries),
-        "goal": {"results_page_ms": 500, "summary_api_ms": 100},
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "requests": run.request_count,
+                "database": connection.vendor,
+                "store_records_ms": round(store_ms, 1),
+                "finalize_ms": round(finalize_ms, 1),
+                "record_batches_bytes": batch_bytes,
+                "bytes_per_request": round(batch_bytes / run.request_count, 1),
+                "summary_and_chart_json_bytes": json_bytes,
+                "results_page_ms_median": page_ms,
+                "results_page_bytes": len(page.content),
+                "results_page_queries": len(page_q.captured_queries),
+                "summary_api_ms_median": api_ms,
+                "summary_api_queries": len(api_q.captured_queries),
+                "goal": {"results_page_ms": 500, "summary_api_ms": 100},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,12 @@ def ensure_venv(venv: Path) -> Path:
     marker = venv / ".installed"
     if not (marker.exists() and marker.read_text() == LITELLM):
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([venv / "bin/python", "-m", "pip", "install", "-q", LITELLM], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.run(
+            [venv / "bin/python", "-m", "pip", "install", "-q", LITELLM],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         marker.write_text(LITELLM)
     return venv / "bin/litellm"
 
@@ -74,9 +78,12 @@ def start_proxy(litellm: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
     log = open(workdir / "proxy.log", "wb")  # noqa: SIM115 - lives as long as the proxy
     proc = subprocess.Popen(
         [litellm, "--config", "config.yaml", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **PROXY_ENV},
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **PROXY_ENV},
         start_new_session=True,  # its own process group, so that stopping it stops its children too
-    )  # fmt: skip
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -94,8 +101,13 @@ def start_proxy(litellm: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
 
 def reference_request(conn: http.client.HTTPConnection, prompt: str) -> dict:
     """One streamed request read by plain http.client, not our engine: timings and counts to compare with."""
-    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 128, "stream": True,
-            "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": 128,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     payload = json.dumps(body).encode()
     first = last = None
     events, usage = 0, None
@@ -118,14 +130,17 @@ def reference_request(conn: http.client.HTTPConnection, prompt: str) -> dict:
 def figures(data: dict) -> dict:
     s, o = data["summary"], data["summary"]["overall"]
     return {
-        "requests": o["requests"], "completed_in_window": o["completed_in_window"], "errors": o["errors"],
-        "req_per_s": o["request_throughput"], "tokens_per_s": o["output_token_throughput"],
+        "requests": o["requests"],
+        "completed_in_window": o["completed_in_window"],
+        "errors": o["errors"],
+        "req_per_s": o["request_throughput"],
+        "tokens_per_s": o["output_token_throughput"],
         "token_sources": sorted({r["token_source"] for r in data["requests"]}),
         "token_counts_estimated": s["token_counts_estimated"],
         "ttft_ms": {k: o["ttft_ms"].get(k) for k in ("p50", "p99")},
         "e2e_ms": {k: o["e2e_ms"].get(k) for k in ("p50", "p99")},
         "client_saturated": s["client_saturated"],
-    }  # fmt: skip
+    }
 
 
 def main() -> int:
@@ -161,23 +176,39 @@ def main() -> int:
             }
 
             # 1. The concurrent run: errors, token counts and timings under load.
-            rc, data, err = probe_cli(url, work / "concurrent.json", "--profile", "concurrent", "--concurrency",
-                                  str(args.concurrency), "--duration", str(args.duration))  # fmt: skip
+            rc, data, err = probe_cli(
+                url,
+                work / "concurrent.json",
+                "--profile",
+                "concurrent",
+                "--concurrency",
+                str(args.concurrency),
+                "--duration",
+                str(args.duration),
+            )
             check(rc == 0 and data is not None, f"concurrent: exit {rc}: {err}")
             if data:
                 f = report["concurrent"] = figures(data)
                 ok = [r for r in data["requests"] if r["error"] == "ok"]
                 check(f["completed_in_window"] > 0, "concurrent: no request completed in the window")
                 check(not f["errors"], f"concurrent: errors {f['errors']}")
-                check(f["token_sources"] == ["usage"] and not f["token_counts_estimated"],
-                      f"concurrent: token counts not from usage: {f['token_sources']}")  # fmt: skip
-                check(all(r["output_tokens"] == usage_tokens for r in ok),
-                      f"concurrent: output tokens differ from the server's usage ({usage_tokens})")  # fmt: skip
-                check(all(r["token_events"] == content_events for r in ok),
-                      f"concurrent: token events differ from the content chunks sent ({content_events})")  # fmt: skip
+                check(
+                    f["token_sources"] == ["usage"] and not f["token_counts_estimated"],
+                    f"concurrent: token counts not from usage: {f['token_sources']}",
+                )
+                check(
+                    all(r["output_tokens"] == usage_tokens for r in ok),
+                    f"concurrent: output tokens differ from the server's usage ({usage_tokens})",
+                )
+                check(
+                    all(r["token_events"] == content_events for r in ok),
+                    f"concurrent: token events differ from the content chunks sent ({content_events})",
+                )
                 check(all(r["sent"] < r["first"] <= r["last"] for r in ok), "concurrent: not send < first <= last")
-                check(f["ttft_ms"]["p50"] > 0 and f["e2e_ms"]["p50"] >= f["ttft_ms"]["p50"],
-                      "concurrent: TTFT/E2E implausible")  # fmt: skip
+                check(
+                    f["ttft_ms"]["p50"] > 0 and f["e2e_ms"]["p50"] >= f["ttft_ms"]["p50"],
+                    "concurrent: TTFT/E2E implausible",
+                )
 
             # 2. Same timings as an independent client, one request at a time.
             rc, data, err = probe_cli(url, work / "sync.json", "--profile", "synchronous", "--duration", "3")
@@ -189,18 +220,30 @@ def main() -> int:
                     ours, theirs = f[f"{name}_ms"]["p50"], ref[f"{name}_p50_ms"]
                     # The proxy's own latency varies by a few ms between runs: a loose bound, but a
                     # wrong clock point (a role-only chunk, the usage chunk, [DONE]) is off by more.
-                    check(abs(ours - theirs) <= 3 + 0.25 * theirs,
-                          f"synchronous: {name} p50 {ours} ms vs an independent client's {theirs} ms")  # fmt: skip
+                    check(
+                        abs(ours - theirs) <= 3 + 0.25 * theirs,
+                        f"synchronous: {name} p50 {ours} ms vs an independent client's {theirs} ms",
+                    )
 
             # 3. A server that sends no usage: counted, and flagged.
-            rc, data, err = probe_cli(url, work / "no_usage.json", "--duration", "3", "--concurrency", "2",
-                                  "--extra-body", '{"stream_options": {"include_usage": false}}')  # fmt: skip
+            rc, data, err = probe_cli(
+                url,
+                work / "no_usage.json",
+                "--duration",
+                "3",
+                "--concurrency",
+                "2",
+                "--extra-body",
+                '{"stream_options": {"include_usage": false}}',
+            )
             check(rc == 0 and data is not None, f"no_usage: exit {rc}: {err}")
             if data:
                 f = report["no_usage"] = figures(data)
                 ok = [r for r in data["requests"] if r["error"] == "ok"]
-                check(bool(ok) and f["token_sources"] == ["counted"] and f["token_counts_estimated"],
-                      f"no_usage: counts not flagged estimated: {f['token_sources']}")  # fmt: skip
+                check(
+                    bool(ok) and f["token_sources"] == ["counted"] and f["token_counts_estimated"],
+                    f"no_usage: counts not flagged estimated: {f['token_sources']}",
+                )
                 check(all(r["output_tokens"] == content_events for r in ok), "no_usage: counts != content chunks")
         finally:
             stop(proxy)

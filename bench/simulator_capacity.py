@@ -38,14 +38,20 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=512)
     args = parser.parse_args()
     slots = args.streams // 2
-    server, url = start_simulator("steady", core=1, extra=["--slots", str(slots), "--replicas", "2",
-                                                            "--min-replicas", "2", "--max-replicas", "2"])  # fmt: skip
+    server, url = start_simulator(
+        "steady", core=1, extra=["--slots", str(slots), "--replicas", "2", "--min-replicas", "2", "--max-replicas", "2"]
+    )
     pin_self(0)
     try:
         config = ProbeConfig(
-            base_url=url, model="sim-llama-3-8b", max_tokens=64, allow_private=True, warmup=3.0,
-            stages=[Stage("concurrent", args.duration, concurrency=args.streams)], request_timeout=60,
-        )  # fmt: skip
+            base_url=url,
+            model="sim-llama-3-8b",
+            max_tokens=64,
+            allow_private=True,
+            warmup=3.0,
+            stages=[Stage("concurrent", args.duration, concurrency=args.streams)],
+            request_timeout=60,
+        )
         cpu_before = cpu_seconds(server.pid)
         result = run_probe(config)
         cpu = cpu_seconds(server.pid) - cpu_before
@@ -55,18 +61,23 @@ def main() -> None:
     c = SimConfig()
     expected_ms = c.decode_ms_per_token * (1 + c.decode_slowdown_per_seq * (slots - 1))
     o = result.summary["overall"]
-    print(json.dumps({
-        "concurrent_streams": args.streams,
-        "replicas_x_slots": f"2 x {slots}",
-        "model_step_ms_at_full_batch": round(expected_ms, 2),
-        "measured_itl_ms": o["itl_ms"],
-        "measured_tpot_ms": o["tpot_ms"],
-        "itl_p50_over_model": round(o["itl_ms"]["p50"] / expected_ms, 3) if o["itl_ms"].get("p50") else None,
-        "tokens_per_s": o["output_token_throughput"],
-        "errors": o["errors"],
-        "simulator_cpu_us_per_token": round(cpu / max(sum(result.records.output_tokens), 1) * 1e6, 2),
-        "client_saturated": result.summary["client_saturated"],
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "concurrent_streams": args.streams,
+                "replicas_x_slots": f"2 x {slots}",
+                "model_step_ms_at_full_batch": round(expected_ms, 2),
+                "measured_itl_ms": o["itl_ms"],
+                "measured_tpot_ms": o["tpot_ms"],
+                "itl_p50_over_model": round(o["itl_ms"]["p50"] / expected_ms, 3) if o["itl_ms"].get("p50") else None,
+                "tokens_per_s": o["output_token_throughput"],
+                "errors": o["errors"],
+                "simulator_cpu_us_per_token": round(cpu / max(sum(result.records.output_tokens), 1) * 1e6, 2),
+                "client_saturated": result.summary["client_saturated"],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

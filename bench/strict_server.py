@@ -64,8 +64,10 @@ GGUF = "gguf==0.19.0"  # writes the model (bench/tiny_gguf.py)
 STRICT = "starlette-context==0.3.6"  # its RequestIdPlugin is the strictness under test: pinned as well
 # The smallest build that serves: CPU only, no llava/mtmd, no examples, tools or tests, no
 # -march=native (the venv may be reused on another CPU), no OpenMP (one thread serves a tiny model).
-CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF "
-              "-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF")  # fmt: skip
+CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF "
+    "-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF"
+)
 MODEL = "tiny-random-llama"
 MAX_TOKENS = 16
 PROMPT_TOKENS = 32  # words; this vocabulary spends a token per character, so about 250 tokens of prompt
@@ -84,8 +86,13 @@ def ensure_venv(venv: Path) -> tuple[Path, float | None]:
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     env = {**os.environ, "CMAKE_ARGS": CMAKE_ARGS, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
-    proc = subprocess.run([venv / "bin/python", "-m", "pip", "install", "-q", SERVER, STRICT, GGUF], env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [venv / "bin/python", "-m", "pip", "install", "-q", SERVER, STRICT, GGUF],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if proc.returncode:
         raise RuntimeError(f"pip install {SERVER} failed:\n{proc.stderr[-3000:]}")
     marker.write_text(want)
@@ -97,11 +104,32 @@ def start_server(python: Path, model: Path, workdir: Path, *, interrupt: bool) -
     log_path = workdir / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [python, "-m", "llama_cpp.server", "--model", model, "--model_alias", MODEL, "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", "1", "--n_threads_batch", "1",
-         "--interrupt_requests", str(interrupt)],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            model,
+            "--model_alias",
+            MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(N_CTX),
+            "--n_threads",
+            "1",
+            "--n_threads_batch",
+            "1",
+            "--interrupt_requests",
+            str(interrupt),
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -121,8 +149,12 @@ def tail(path: Path) -> str:
 
 
 def chat_body(prompt: str, *, stream: bool = True) -> bytes:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": MAX_TOKENS,
-            "stream": stream}  # fmt: skip
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": MAX_TOKENS,
+        "stream": stream,
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}  # what we ask for; this server ignores it
     return json.dumps(body).encode()
@@ -155,9 +187,16 @@ def streamed(conn: http.client.HTTPConnection, prompt: str, headers: dict | None
                 first = first or now
                 last = now
                 events += 1
-    return {"status": 200, "ttft_ms": (first - sent) * 1000 if first else None,
-            "e2e_ms": (last - sent) * 1000 if last else None, "chunks": chunks, "content_events": events,
-            "finish_reason": finish, "usage": usage, "done": done}  # fmt: skip
+    return {
+        "status": 200,
+        "ttft_ms": (first - sent) * 1000 if first else None,
+        "e2e_ms": (last - sent) * 1000 if last else None,
+        "chunks": chunks,
+        "content_events": events,
+        "finish_reason": finish,
+        "usage": usage,
+        "done": done,
+    }
 
 
 def server_usage(port: int, prompt: str) -> dict:
@@ -171,15 +210,27 @@ def server_usage(port: int, prompt: str) -> dict:
 
 
 def probe(port: int, out: Path, *args: str) -> tuple[int, dict | None, str]:
-    return probe_cli(f"http://127.0.0.1:{port}/v1", out, "--model", MODEL, "--max-tokens", str(MAX_TOKENS),
-                     "--prompt-tokens", str(PROMPT_TOKENS), *args)  # fmt: skip
+    return probe_cli(
+        f"http://127.0.0.1:{port}/v1",
+        out,
+        "--model",
+        MODEL,
+        "--max-tokens",
+        str(MAX_TOKENS),
+        "--prompt-tokens",
+        str(PROMPT_TOKENS),
+        *args,
+    )
 
 
 def figures(data: dict) -> dict:
     s, o = data["summary"], data["summary"]["overall"]
     return {
-        "requests": o["requests"], "completed_in_window": o["completed_in_window"], "errors": o["errors"],
-        "req_per_s": o["request_throughput"], "tokens_per_s": o["output_token_throughput"],
+        "requests": o["requests"],
+        "completed_in_window": o["completed_in_window"],
+        "errors": o["errors"],
+        "req_per_s": o["request_throughput"],
+        "tokens_per_s": o["output_token_throughput"],
         "token_sources": sorted({r["token_source"] for r in data["requests"]}),
         "output_tokens": sorted({r["output_tokens"] for r in data["requests"] if r["error"] == "ok"}),
         "token_counts_estimated": s["token_counts_estimated"],
@@ -191,7 +242,7 @@ def figures(data: dict) -> dict:
         # without the correlation header would pass here while proving nothing.
         "request_id_header": (data["meta"].get("request_id") or {}).get("header", "(not reported)"),
         "dropped_parts": data["meta"].get("dropped_parts", []),
-    }  # fmt: skip
+    }
 
 
 def median(values) -> float | None:
@@ -239,8 +290,10 @@ def main() -> int:
             accepted = streamed(conn, prompts[0], {"X-Request-Id": str(uuid.uuid4())})
             report["strictness"] = {"x_request_id_0_1": refused, "x_request_id_uuid4": accepted}
             check(refused["status"] == 400, f"strictness: X-Request-Id 0-1 answered {refused['status']}, not 400")
-            check(accepted["status"] == 200 and accepted["content_events"] > 0,
-                  f"strictness: X-Request-Id uuid4 answered {accepted['status']}, not a 200 stream")  # fmt: skip
+            check(
+                accepted["status"] == 200 and accepted["content_events"] > 0,
+                f"strictness: X-Request-Id uuid4 answered {accepted['status']}, not a 200 stream",
+            )
 
             # 2. An independent client, one request at a time: what the server sends and how fast.
             reference = [streamed(conn, prompts[i % len(prompts)]) for i in range(60)]
@@ -256,14 +309,26 @@ def main() -> int:
                 "ttft_p50_ms": median(r.get("ttft_ms") for r in reference),
                 "e2e_p50_ms": median(r.get("e2e_ms") for r in reference),
             }
-            check(expected == MAX_TOKENS and counts["finish_reason"] == "length",
-                  f"model: the server counts {expected} completion tokens, not max_tokens {MAX_TOKENS}")  # fmt: skip
-            check(report["reference"]["content_events"] == [expected],
-                  "model: an independent client does not read one content event per token")  # fmt: skip
+            check(
+                expected == MAX_TOKENS and counts["finish_reason"] == "length",
+                f"model: the server counts {expected} completion tokens, not max_tokens {MAX_TOKENS}",
+            )
+            check(
+                report["reference"]["content_events"] == [expected],
+                "model: an independent client does not read one content event per token",
+            )
 
             # 3. The run the check asks for.
-            rc, data, err = probe(port, work / "concurrent.json", "--profile", "concurrent", "--concurrency",
-                                  str(args.concurrency), "--duration", str(args.duration))  # fmt: skip
+            rc, data, err = probe(
+                port,
+                work / "concurrent.json",
+                "--profile",
+                "concurrent",
+                "--concurrency",
+                str(args.concurrency),
+                "--duration",
+                str(args.duration),
+            )
             check(rc == 0 and data is not None, f"concurrent: exit {rc}: {err}")
             if data:
                 f = report["concurrent"] = figures(data)
@@ -272,13 +337,16 @@ def main() -> int:
                 check(not f["errors"], f"concurrent: errors {f['errors']}")
                 check_sent_all(check, "concurrent", f)
                 # No usage in this server's streams: counted, and said to be counted.
-                check(not ok or f["token_sources"] == ["counted"] and f["token_counts_estimated"],
-                      f"concurrent: token counts not flagged counted/estimated: {f['token_sources']}")  # fmt: skip
-                check(all(r["output_tokens"] == expected for r in ok),
-                      f"concurrent: output tokens {f['output_tokens']} != the server's usage ({expected})")  # fmt: skip
+                check(
+                    not ok or f["token_sources"] == ["counted"] and f["token_counts_estimated"],
+                    f"concurrent: token counts not flagged counted/estimated: {f['token_sources']}",
+                )
+                check(
+                    all(r["output_tokens"] == expected for r in ok),
+                    f"concurrent: output tokens {f['output_tokens']} != the server's usage ({expected})",
+                )
                 check(all(r["sent"] < r["first"] <= r["last"] for r in ok), "concurrent: not send < first <= last")
-                check(not ok or 0 < f["ttft_ms"]["p50"] <= f["e2e_ms"]["p50"],
-                      "concurrent: TTFT/E2E implausible")  # fmt: skip
+                check(not ok or 0 < f["ttft_ms"]["p50"] <= f["e2e_ms"]["p50"], "concurrent: TTFT/E2E implausible")
 
             # 4. Same timings as the independent client, one request at a time.
             rc, data, err = probe(port, work / "sync.json", "--profile", "synchronous", "--duration", "5")
@@ -294,16 +362,26 @@ def main() -> int:
                     # dozen requests agree to about a millisecond here, and a 2-core VM adds a few ms of
                     # scheduling noise. Looser (a 20 ms floor) would accept anything: the whole answer
                     # takes about 13 ms. A client that adds its own latency is off by more.
-                    check(None not in (ours, theirs) and abs(ours - theirs) <= 3 + 0.25 * theirs,
-                          f"synchronous: {name} p50 {ours} ms vs an independent client's {theirs} ms")  # fmt: skip
+                    check(
+                        None not in (ours, theirs) and abs(ours - theirs) <= 3 + 0.25 * theirs,
+                        f"synchronous: {name} p50 {ours} ms vs an independent client's {theirs} ms",
+                    )
         finally:
             stop(server)
 
         # 5. The server's default: a waiting request cuts the stream in flight. Never a complete answer.
         server, port = start_server(python, work / "tiny.gguf", work, interrupt=True)
         try:
-            rc, data, err = probe(port, work / "interrupting.json", "--profile", "concurrent", "--concurrency",
-                                  str(args.concurrency), "--duration", "3")  # fmt: skip
+            rc, data, err = probe(
+                port,
+                work / "interrupting.json",
+                "--profile",
+                "concurrent",
+                "--concurrency",
+                str(args.concurrency),
+                "--duration",
+                "3",
+            )
             if data:
                 f = report["interrupting"] = figures(data)
                 cut = [r for r in data["requests"] if r["error"] == "ok" and r["output_tokens"] != expected]

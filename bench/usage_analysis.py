@@ -89,26 +89,31 @@ def main() -> None:
         traced_peak = tracemalloc.get_traced_memory()[1] / 1e6 if args.tracemalloc else None
         tracemalloc.stop()
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "rows": result.rows,
-        "bad_rows": result.bad_rows.count,
-        "users": result.users,
-        "tenants": result.tenants,
-        "file_mb": round(size_mb, 1),
-        "generate_s": round(generate_s, 1),
-        "analyse_s": round(elapsed, 1),
-        "rows_per_s": round(result.rows / elapsed),
-        "max_rss_mb_before_analysis": round(rss_before, 1),
-        "max_rss_mb": round(rss_peak, 1),
-        "traced_peak_mb": round(traced_peak, 1) if traced_peak is not None else None,
-        "peak_requests_per_minute": result.per_minute["peak_requests_per_minute"],
-        "peak_to_average_requests": round(result.per_minute["peak_to_average_requests"], 2),
-        "replicas_for_peak_minute": result.capacity["replicas_for_peak_minute"],
-        "gini_requests": round(result.concentration["gini_requests"], 3),
-        "top_1pct_request_share": round(result.concentration["top_1pct_request_share"], 3),
-        "max_requests_by_one_user_in_a_minute": result.burstiness["max_requests_by_one_user_in_a_minute"],
-        "goal": "10,000,000 rows in under 60 s and under 500 MB",
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "rows": result.rows,
+                "bad_rows": result.bad_rows.count,
+                "users": result.users,
+                "tenants": result.tenants,
+                "file_mb": round(size_mb, 1),
+                "generate_s": round(generate_s, 1),
+                "analyse_s": round(elapsed, 1),
+                "rows_per_s": round(result.rows / elapsed),
+                "max_rss_mb_before_analysis": round(rss_before, 1),
+                "max_rss_mb": round(rss_peak, 1),
+                "traced_peak_mb": round(traced_peak, 1) if traced_peak is not None else None,
+                "peak_requests_per_minute": result.per_minute["peak_requests_per_minute"],
+                "peak_to_average_requests": round(result.per_minute["peak_to_average_requests"], 2),
+                "replicas_for_peak_minute": result.capacity["replicas_for_peak_minute"],
+                "gini_requests": round(result.concentration["gini_requests"], 3),
+                "top_1pct_request_share": round(result.concentration["top_1pct_request_share"], 3),
+                "max_requests_by_one_user_in_a_minute": result.burstiness["max_requests_by_one_user_in_a_minute"],
+                "goal": "10,000,000 rows in under 60 s and under 500 MB",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

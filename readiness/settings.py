@@ -340,8 +340,9 @@ READINESS_USAGE_LOG_IMPORT_DIR = Path(env_str("READINESS_USAGE_LOG_IMPORT_DIR", 
 READINESS_USAGE_LOG_ORG_QUOTA_BYTES = env_int("READINESS_USAGE_LOG_ORG_QUOTA_BYTES", 2_000_000_000, minimum=1024)
 # One analysis stops with an error naming the cap beyond: this many bytes read after
 # decompression (a gzip bomb), this many rows, this many distinct users + tenants + minutes.
-READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES = env_int("READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES", 10_000_000_000,
-                                                     minimum=1024)  # fmt: skip
+READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES = env_int(
+    "READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES", 10_000_000_000, minimum=1024
+)
 READINESS_USAGE_LOG_MAX_ROWS = env_int("READINESS_USAGE_LOG_MAX_ROWS", 100_000_000, minimum=1)
 READINESS_USAGE_LOG_MAX_DISTINCT = env_int("READINESS_USAGE_LOG_MAX_DISTINCT", 5_000_000, minimum=1)
 # Time limits of one analysis (seconds): past the soft one it fails with a message; the hard one

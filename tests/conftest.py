@@ -177,10 +177,27 @@ class Worker:
 
         self.queue = queue
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "readiness", "worker", "-Q", queue, "-c", str(concurrency),
-             "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=settings.BASE_DIR, env=worker_env(), start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "readiness",
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                str(concurrency),
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=settings.BASE_DIR,
+            env=worker_env(),
+            start_new_session=True,
+        )
 
     def kill(self, sig=None) -> None:
         import os
@@ -264,8 +281,9 @@ def _readiness_objects(world):
     from apps.signoffs import services as signoffs
 
     Membership.objects.filter(user=world.outsider).update(functions=["engineering"])
-    world.personal_token, _ = personal_token_create(access=world.access(world.member), org=world.org, name="mine",
-                                                    scope="read_write")  # fmt: skip
+    world.personal_token, _ = personal_token_create(
+        access=world.access(world.member), org=world.org, name="mine", scope="read_write"
+    )
     signoffs.policy_update(access=world.access(world.outsider), org=world.other_org, allow_owner_approval=True)
     for org, project, user, signer, attr in (
         (world.org, world.project, world.owner, world.member, ""),
@@ -276,10 +294,16 @@ def _readiness_objects(world):
         checklist = checklists.checklist_add(access=world.access(user), project=project, template=template)
         response = checklist.responses.order_by("pk").first()
         expires = timezone.localdate() + timedelta(days=5)
-        waiver = checklists.waiver_request(access=world.access(user), response=response, reason="later",
-                                           risk_level="low", expires_on=expires)  # fmt: skip
-        signoff = signoffs.signoff_decide(access=world.access(signer), project=project, function="engineering",
-                                          verdict="approve_with_conditions", conditions=["add alerts"])  # fmt: skip
+        waiver = checklists.waiver_request(
+            access=world.access(user), response=response, reason="later", risk_level="low", expires_on=expires
+        )
+        signoff = signoffs.signoff_decide(
+            access=world.access(signer),
+            project=project,
+            function="engineering",
+            verdict="approve_with_conditions",
+            conditions=["add alerts"],
+        )
         from apps.integrations import services as integrations
 
         hooks = {"name": "hooks", "url": "http://127.0.0.1:9/hooks", "events": ["decision.changed"]}
@@ -294,13 +318,21 @@ def _readiness_objects(world):
         from apps.costs.models import UsageLog
 
         usage_log = UsageLog.objects.create(project=project, name="usage.csv", file=ContentFile(b"x", name="u.csv"))
-        objects = {"usage_log": usage_log, "template": template, "checklist": checklist, "response": response,
-                   "waiver": waiver,
-                   "price": Price.objects.filter(organization=org).first(),
-                   "connector": connector, "delivery": delivery,
-                   "signoff": signoff, "follow_up": signoff.follow_ups.get(),
-                   "report": report_create(access=world.access(user), project=project),
-                   "invitation": invitation_create(access=world.access(user), org=org, username=f"{attr}invitee",
-                                                   role="member", functions=[])}  # fmt: skip
+        objects = {
+            "usage_log": usage_log,
+            "template": template,
+            "checklist": checklist,
+            "response": response,
+            "waiver": waiver,
+            "price": Price.objects.filter(organization=org).first(),
+            "connector": connector,
+            "delivery": delivery,
+            "signoff": signoff,
+            "follow_up": signoff.follow_ups.get(),
+            "report": report_create(access=world.access(user), project=project),
+            "invitation": invitation_create(
+                access=world.access(user), org=org, username=f"{attr}invitee", role="member", functions=[]
+            ),
+        }
         for name, obj in objects.items():
             setattr(world, f"{attr}{name}", obj)

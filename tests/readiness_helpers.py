@@ -8,8 +8,14 @@ def one_passing_checklist(*, access, organization, project, category: str = "lau
     """The smallest checklist the organization's policy accepts: the policy requires one category,
     and the project's checklist of it has one item, passed. A project with no checklist is NO-GO."""
     items = [{"key": f"{category}.plan", "title": "Launch plan agreed", "severity": "minor", "function": "engineering"}]
-    template = checklists.template_save_version(access=access, organization=organization, key=category,
-                                                name=category.capitalize(), category=category, items=items)  # fmt: skip
+    template = checklists.template_save_version(
+        access=access,
+        organization=organization,
+        key=category,
+        name=category.capitalize(),
+        category=category,
+        items=items,
+    )
     checklist = checklists.checklist_add(access=access, project=project, template=template)
     organization_policy_update(access=access, organization=organization, required_checklist_categories=[category])
     response = checklists.current_responses(checklist).get()

@@ -46,8 +46,9 @@ def acme(world):
     checklist = checklists.checklist_add(access=world.access(world.owner), project=world.project, template=template)
     response = checklist.responses.order_by("pk").first()
     expires = timezone.localdate() + timedelta(days=9)
-    world.waiver = checklists.waiver_request(access=world.access(world.owner), response=response, reason="later",
-                                             risk_level="low", expires_on=expires)  # fmt: skip
+    world.waiver = checklists.waiver_request(
+        access=world.access(world.owner), response=response, reason="later", risk_level="low", expires_on=expires
+    )
     world.member_token, world.member_token_plaintext = org_services.personal_token_create(
         access=world.access(world.member), org=world.org, name="laptop", scope=TokenScope.READ_WRITE
     )
@@ -66,8 +67,17 @@ def test_every_route_added_today_is_walked_by_the_tenancy_matrix():
     from tests import test_tenancy_matrix as matrix
 
     walked = matrix.PUBLIC | set(matrix.HTML_ROUTES) | set(matrix.API_DETAIL) | matrix.API_LIST
-    today = {"queue", "api:me-queue", "readiness-policy", "api:readinesspolicy-detail", "plan-compare",
-             "delivery-detail", "delivery-redeliver", "api:delivery-detail", "api:delivery-redeliver"}  # fmt: skip
+    today = {
+        "queue",
+        "api:me-queue",
+        "readiness-policy",
+        "api:readinesspolicy-detail",
+        "plan-compare",
+        "delivery-detail",
+        "delivery-redeliver",
+        "api:delivery-detail",
+        "api:delivery-redeliver",
+    }
     assert today - walked == set()
     # Writes that need an admin are tried by a viewer, and the policy's page is among them.
     assert {"readiness-policy", "delivery-redeliver"} <= matrix.HTML_WRITES
@@ -100,14 +110,16 @@ def test_a_revoked_personal_token_reads_no_queue(acme):
 
 def test_a_member_downgraded_to_viewer_waits_for_nothing_even_through_an_old_token(acme):
     membership = Membership.objects.get(user=acme.member, organization=acme.org)
-    org_services.membership_update(access=acme.access(acme.owner), membership=membership, role="viewer",
-                                   functions=["security"])  # fmt: skip
+    org_services.membership_update(
+        access=acme.access(acme.owner), membership=membership, role="viewer", functions=["security"]
+    )
     assert api_client_for(acme.member).get(QUEUE_API).json()["count"] == 0
     assert api_client_for(token=acme.member_token_plaintext).get(QUEUE_API).json()["count"] == 0
 
 
-def test_a_deactivated_person_is_neither_shown_nor_mailed_a_queue(acme, client, settings,
-                                                                    django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_deactivated_person_is_neither_shown_nor_mailed_a_queue(
+    acme, client, settings, django_capture_on_commit_callbacks
+):
     client.force_login(acme.member)
     acme.member.is_active = False
     acme.member.save()
@@ -167,8 +179,9 @@ def test_nobody_but_an_admin_in_person_changes_the_readiness_policy(world, token
     if who in ("member", "viewer"):
         client = api_client_for(getattr(world, who))
     elif who == "owners_personal_token":
-        _, plaintext = org_services.personal_token_create(access=world.access(world.owner), org=world.org,
-                                                          name="owner's", scope=TokenScope.READ_WRITE)  # fmt: skip
+        _, plaintext = org_services.personal_token_create(
+            access=world.access(world.owner), org=world.org, name="owner's", scope=TokenScope.READ_WRITE
+        )
         client = api_client_for(token=plaintext)
     else:
         client = api_client_for(token=tokens[who.removesuffix("_token")])
@@ -224,7 +237,7 @@ def test_an_empty_policy_never_makes_a_project_without_checklists_go_and_is_audi
         "string",
         "null",
         "long-name",
-    ],  # fmt: skip
+    ],
 )
 def test_absurd_policies_are_refused_in_the_api_error_shape_with_a_short_answer(world, value):
     reply = api_client_for(world.owner).patch(POLICY_API, {"required_checklist_categories": value}, format="json")
@@ -258,8 +271,9 @@ def test_the_policy_page_isolates_the_organizations_name(world, client):
 @pytest.fixture
 def plan(world):
     profile = {"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]}
-    return probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="p",
-                                    profile=profile)  # fmt: skip
+    return probes.probe_plan_create(
+        access=world.access(world.owner), endpoint=world.endpoint, name="p", profile=profile
+    )
 
 
 @pytest.mark.parametrize(
@@ -274,7 +288,7 @@ def plan(world):
         ("1", ""),
         ("1 ", "2"),
         ("0x1", "1"),
-    ],  # fmt: skip
+    ],
     ids=["negative", "huge", "5000-digits", "superscript-two", "arabic-three", "zeros", "one-missing", "space", "hex"],
 )
 def test_the_comparison_picker_answers_404_to_odd_ids(world, plan, client, a, b):
@@ -283,8 +297,9 @@ def test_the_comparison_picker_answers_404_to_odd_ids(world, plan, client, a, b)
 
 
 def test_the_comparison_picker_never_opens_another_organizations_runs(world, plan, client):
-    other_plan = probes.probe_plan_create(access=world.access(world.outsider), endpoint=world.other_endpoint,
-                                          name="o", profile=plan.profile)  # fmt: skip
+    other_plan = probes.probe_plan_create(
+        access=world.access(world.outsider), endpoint=world.other_endpoint, name="o", profile=plan.profile
+    )
     runs = [probes.probe_run_start(access=world.access(world.outsider), plan=other_plan) for _ in range(2)]
     client.force_login(world.outsider)
     query = {"a": runs[0].pk, "b": runs[1].pk}
@@ -316,13 +331,18 @@ def echoing_receiver():
     server.server_close()
 
 
-def test_a_receiver_echoing_the_credentials_does_not_put_them_in_the_delivery_history(world, echoing_receiver,
-                                                                                       client):  # fmt: skip
+def test_a_receiver_echoing_the_credentials_does_not_put_them_in_the_delivery_history(world, echoing_receiver, client):
     base = echoing_receiver.url.removesuffix("/hooks/readiness")
     connector, _ = integrations.connector_create(
-        access=world.access(world.owner), organization=world.org, name="gh", kind="github", url=base,
-        config={"repo": "acme/copilot"}, secret=GH_TOKEN, events=["decision.changed"],
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name="gh",
+        kind="github",
+        url=base,
+        config={"repo": "acme/copilot"},
+        secret=GH_TOKEN,
+        events=["decision.changed"],
+    )
     delivery = integrations.send_test(access=world.access(world.owner), connector=connector)
     assert echoing_receiver.received and GH_TOKEN in echoing_receiver.received[0].headers["Authorization"]
     delivery.refresh_from_db()
@@ -339,9 +359,14 @@ def test_webhook_history_holds_no_signature_or_secret(world):
     receiver = Receiver(secret="whsec_" + "A" * 32)
     server = receiver.start()
     try:
-        integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hook",
-                                      url=receiver.url, secret=receiver.secret,
-                                      events=["decision.changed"])  # fmt: skip
+        integrations.connector_create(
+            access=world.access(world.owner),
+            organization=world.org,
+            name="hook",
+            url=receiver.url,
+            secret=receiver.secret,
+            events=["decision.changed"],
+        )
         [delivery] = integrations.emit("decision.changed", project=world.project, data={"to": "GO"})
         integrations.attempt(delivery.pk)
     finally:
@@ -358,8 +383,13 @@ def test_webhook_history_holds_no_signature_or_secret(world):
 
 
 def test_a_viewer_and_a_read_token_cannot_redeliver(world, tokens, client):
-    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hook",
-                                  url="http://127.0.0.1:9/hooks", events=["decision.changed"])  # fmt: skip
+    integrations.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hook",
+        url="http://127.0.0.1:9/hooks",
+        events=["decision.changed"],
+    )
     [delivery] = integrations.emit("decision.changed", project=world.project)
     for api in (api_client_for(world.viewer), api_client_for(token=tokens["read"])):
         assert api.post(f"/api/v1/deliveries/{delivery.pk}/redeliver/").status_code == 403
@@ -420,8 +450,9 @@ def test_comparing_a_run_with_itself_or_with_a_run_of_another_plan_is_no_server_
     same = client.get(f"/o/acme/plans/{plan.pk}/compare/", {"a": runs[0].pk, "b": runs[0].pk})
     assert same.status_code == 302
     assert client.get(same["Location"]).status_code == 200
-    second = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="q",
-                                      profile=plan.profile)  # fmt: skip
+    second = probes.probe_plan_create(
+        access=world.access(world.owner), endpoint=world.endpoint, name="q", profile=plan.profile
+    )
     assert client.get(f"/o/acme/plans/{second.pk}/compare/", {"a": runs[0].pk, "b": runs[1].pk}).status_code == 404
     reply = api_client_for(world.owner).get(f"/api/v1/probe-runs/{runs[0].pk}/compare/", {"with": runs[0].pk})
     assert reply.status_code == 200
@@ -436,8 +467,9 @@ def test_a_deactivated_persons_personal_token_reads_no_queue(acme):
 
 def test_a_viewer_in_one_organization_waits_on_nothing_there_while_acting_in_another(acme):
     # The outsider is a viewer of Acme holding the function its waiver needs, and owns Globex.
-    org_services.membership_add(access=acme.access(acme.owner), org=acme.org, username="outsider", role="viewer",
-                                functions=["security"])  # fmt: skip
+    org_services.membership_add(
+        access=acme.access(acme.owner), org=acme.org, username="outsider", role="viewer", functions=["security"]
+    )
     items = queue_for(access=acme.access(acme.outsider))
     assert all(i.organization == acme.other_org for i in items)
     body = api_client_for(acme.outsider).get(QUEUE_API).json()

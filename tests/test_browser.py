@@ -75,14 +75,24 @@ def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
     access = Access.for_user(user)
     project = projects.project_create(access=access, organization=org, name="Search Assistant")
     endpoint = projects.endpoint_create(
-        access=access, project=project, name="sim", base_url=simulator.base_url, model_name="sim-llama-3-8b",
-        metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics", price_model="hosted_api",
-        input_usd_per_mtok=1, output_usd_per_mtok=2,
-    )  # fmt: skip
+        access=access,
+        project=project,
+        name="sim",
+        base_url=simulator.base_url,
+        model_name="sim-llama-3-8b",
+        metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
     plan = probes.probe_plan_create(
-        access=access, endpoint=endpoint, name="nightly", max_tokens=16,
-        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 8}]}, slo={"ttft_p95_ms": 1000},
-    )  # fmt: skip
+        access=access,
+        endpoint=endpoint,
+        name="nightly",
+        max_tokens=16,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 8}]},
+        slo={"ttft_p95_ms": 1000},
+    )
 
     page.goto(live_server.url + "/login/")
     page.fill("#id_username", "erin")
@@ -139,24 +149,49 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     for name, function in (("sam", "security"), ("erin", "engineering"), ("fran", "finance")):
         make_user(name)
         org_services.membership_add(access=owner, org=org, username=name, role=Role.MEMBER, functions=[function])
-    policy_update(access=owner, org=org, gates=[{"function": f, "required": 1}
-                                                for f in ("security", "engineering", "finance")])  # fmt: skip
-    checklists.template_save_version(access=owner, organization=org, key="launch", name="Launch basics",
-                                     category="security", items=[
-        {"key": "x.pii", "title": "PII is redacted from logs", "severity": "blocker", "function": "security"},
-        {"key": "x.alerts", "title": "Latency alerts page on-call", "severity": "major", "function": "engineering"},
-        {"key": "x.load", "title": "p95 TTFT under 5 s", "severity": "blocker", "function": "engineering",
-         "evidence_kind": "automatic", "rule": {"metric": "ttft_p95_ms", "op": "<=", "value": 5000}},
-    ])  # fmt: skip
+    policy_update(
+        access=owner, org=org, gates=[{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
+    )
+    checklists.template_save_version(
+        access=owner,
+        organization=org,
+        key="launch",
+        name="Launch basics",
+        category="security",
+        items=[
+            {"key": "x.pii", "title": "PII is redacted from logs", "severity": "blocker", "function": "security"},
+            {"key": "x.alerts", "title": "Latency alerts page on-call", "severity": "major", "function": "engineering"},
+            {
+                "key": "x.load",
+                "title": "p95 TTFT under 5 s",
+                "severity": "blocker",
+                "function": "engineering",
+                "evidence_kind": "automatic",
+                "rule": {"metric": "ttft_p95_ms", "op": "<=", "value": 5000},
+            },
+        ],
+    )
     # The organization's readiness policy requires the one category this org uses.
     organization_policy_update(access=owner, organization=org, required_checklist_categories=["security"])
     project = projects.project_create(access=owner, organization=org, name="Import Export Bot")
-    endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
-                                        model_name="sim-llama-3-8b", price_model="hosted_api",
-                                        input_usd_per_mtok=1, output_usd_per_mtok=2)  # fmt: skip
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
-                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    endpoint = projects.endpoint_create(
+        access=owner,
+        project=project,
+        name="sim",
+        base_url=simulator.base_url,
+        model_name="sim-llama-3-8b",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
+        slo={"ttft_p95_ms": 5000},
+    )
     run_until_evidence(access=owner, plan=plan)  # the worker's job, done before the browser starts
     base = live_server.url
     readiness = f"{base}/o/vandelay/projects/{project.slug}/readiness/"
@@ -242,12 +277,24 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     policy_update(access=owner, org=org, gates=[{"function": "engineering", "required": 1}])
     project = projects.project_create(access=owner, organization=org, name="Triage Bot")
     one_passing_checklist(access=owner, organization=org, project=project)
-    endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
-                                        model_name="sim-llama-3-8b", price_model="hosted_api",
-                                        input_usd_per_mtok=1, output_usd_per_mtok=2)  # fmt: skip
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
-                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    endpoint = projects.endpoint_create(
+        access=owner,
+        project=project,
+        name="sim",
+        base_url=simulator.base_url,
+        model_name="sim-llama-3-8b",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
+        slo={"ttft_p95_ms": 5000},
+    )
     run_until_evidence(access=owner, plan=plan)
     base = live_server.url
 
@@ -285,8 +332,9 @@ def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_chan
     server.shutdown()
 
 
-def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(page, live_server, simulator, transactional_db,
-                                                                    tmp_path, settings):  # fmt: skip
+def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(
+    page, live_server, simulator, transactional_db, tmp_path, settings
+):
     from apps.costs import services as costs
     from apps.costs.models import UsageLog
     from apps.orgs.access import Access
@@ -297,9 +345,16 @@ def test_a_usage_log_is_uploaded_read_and_replayed_as_a_probe_plan(page, live_se
     kim = make_user("kim")
     org = org_services.organization_create(name="Hooli", slug="hooli", owner=kim)
     project = projects.project_create(access=Access.for_user(kim), organization=org, name="Search Assist")
-    projects.endpoint_create(access=Access.for_user(kim), project=project, name="sim", base_url=simulator.base_url,
-                             model_name="sim-llama-3-8b", price_model="hosted_api", input_usd_per_mtok=1,
-                             output_usd_per_mtok=2)  # fmt: skip
+    projects.endpoint_create(
+        access=Access.for_user(kim),
+        project=project,
+        name="sim",
+        base_url=simulator.base_url,
+        model_name="sim-llama-3-8b",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
     rows = ["timestamp,user,tenant,input_tokens,output_tokens"]
     rows += [f"2026-11-02T09:00:{s:02d}Z,bot,t1,500,50" for s in range(50)]  # one user, 50 in a minute
     rows += [f"2026-11-02T{10 + u // 60:02d}:{u % 60:02d}:00Z,u{u},t2,500,50" for u in range(300)]
@@ -335,8 +390,9 @@ def _shot(page, name: str) -> None:
         page.set_viewport_size({"width": 1440, "height": 900})
 
 
-def test_a_member_checks_compatibility_and_reads_why_a_run_could_not_start(page, live_server, started,
-                                                                           transactional_db):  # fmt: skip
+def test_a_member_checks_compatibility_and_reads_why_a_run_could_not_start(
+    page, live_server, started, transactional_db
+):
     from apps.orgs.access import Access
     from apps.probes import services as probe_services
     from apps.probes.execution import shard_execute
@@ -349,9 +405,15 @@ def test_a_member_checks_compatibility_and_reads_why_a_run_could_not_start(page,
     project = project_services.project_create(access=access, organization=org, name="Claims Assistant")
     strict = started(scenario("strict"))
     endpoint = project_services.endpoint_create(
-        access=access, project=project, name="strict-vllm", base_url=strict.base_url, model_name="sim-llama-3-8b",
-        price_model="hosted_api", input_usd_per_mtok=1, output_usd_per_mtok=2,
-    )  # fmt: skip
+        access=access,
+        project=project,
+        name="strict-vllm",
+        base_url=strict.base_url,
+        model_name="sim-llama-3-8b",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
 
     page.goto(live_server.url + "/")
     page.fill("#id_username", "dana")

@@ -68,26 +68,54 @@ def charted(world, simulator, started):
     autoscaling run, traffic and a budget (cost), a usage log, and two reports."""
     owner = world.access(world.owner)
     endpoint = project_services.endpoint_update(
-        access=owner, endpoint=world.endpoint, base_url=simulator.base_url,
+        access=owner,
+        endpoint=world.endpoint,
+        base_url=simulator.base_url,
         metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics",
-    )  # fmt: skip
+    )
     plan = probe_services.probe_plan_create(
-        access=owner, endpoint=endpoint, name=EVIL, max_tokens=8, slo={"ttft_p95_ms": 1000},
-        profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 2, "name": "steady"},
-                            {"kind": "poisson", "rate": 16, "duration": 2, "name": "peak"}]},
-    )  # fmt: skip
+        access=owner,
+        endpoint=endpoint,
+        name=EVIL,
+        max_tokens=8,
+        slo={"ttft_p95_ms": 1000},
+        profile={
+            "stages": [
+                {"kind": "poisson", "rate": 8, "duration": 2, "name": "steady"},
+                {"kind": "poisson", "rate": 16, "duration": 2, "name": "peak"},
+            ]
+        },
+    )
     steady = [_run(owner, plan), _run(owner, plan)]
-    sim = started(scenario("autoscaling", slots=4, max_replicas=4, decision_interval_s=1.0, cold_start_s=4.0,
-                           scale_down_window_s=3.0, target_waiting_per_replica=2.0))  # fmt: skip
+    sim = started(
+        scenario(
+            "autoscaling",
+            slots=4,
+            max_replicas=4,
+            decision_interval_s=1.0,
+            cold_start_s=4.0,
+            scale_down_window_s=3.0,
+            target_waiting_per_replica=2.0,
+        )
+    )
     scaling = project_services.endpoint_create(
-        access=owner, project=world.project,
-        **endpoint_fields(name="autoscaling", base_url=sim.base_url, max_replicas=4,
-                          metrics_url=sim.base_url.removesuffix("/v1") + "/metrics"),
-    )  # fmt: skip
+        access=owner,
+        project=world.project,
+        **endpoint_fields(
+            name="autoscaling",
+            base_url=sim.base_url,
+            max_replicas=4,
+            metrics_url=sim.base_url.removesuffix("/v1") + "/metrics",
+        ),
+    )
     scaling_plan = probe_services.probe_plan_create(
-        access=owner, endpoint=scaling, name="autoscale", max_tokens=20, profile={"autoscaling": AUTOSCALING},
+        access=owner,
+        endpoint=scaling,
+        name="autoscale",
+        max_tokens=20,
+        profile={"autoscaling": AUTOSCALING},
         slo={"ttft_p95_ms": 300},
-    )  # fmt: skip
+    )
     autoscaling = _run(owner, scaling_plan)
     cost_services.traffic_save(access=owner, project=world.project, **DEMO_TRAFFIC)
     Project.objects.filter(pk=world.project.pk).update(monthly_budget_usd=Decimal("4000"))
@@ -99,8 +127,14 @@ def charted(world, simulator, started):
     cost_services.usage_log_analyse(log.pk)
     reports = [report_services.report_create(access=owner, project=world.project) for _ in range(2)]
     _as_stored_before_escaping(reports[0])
-    return {"plan": plan, "steady": steady, "autoscaling": autoscaling, "log": log, "report": reports[-1],
-            "legacy_report": reports[0]}  # fmt: skip
+    return {
+        "plan": plan,
+        "steady": steady,
+        "autoscaling": autoscaling,
+        "log": log,
+        "report": reports[-1],
+        "legacy_report": reports[0],
+    }
 
 
 def _as_stored_before_escaping(report) -> None:
@@ -209,7 +243,7 @@ def _check_autoscaling(tab) -> None:
       const path = el.querySelector('.shapelayer path[data-index="' + i + '"]');
       const box = path.getBBox();
       return {left: box.x, right: box.x + box.width, l: size.l, r: size.l + size.w};
-    }""")  # fmt: skip
+    }""")
     assert slo["left"] >= slo["l"] - 1 and slo["right"] <= slo["r"] + 1, slo
 
 

@@ -26,12 +26,18 @@ def team(transactional_db):
     olga = make_user("olga")
     org = org_services.organization_create(name="Vandelay", slug="vandelay", owner=olga)
     owner = Access.for_user(olga)
-    checklists.template_save_version(access=owner, organization=org, key="launch", name="Launch basics",
-                                     category="security", items=[
-        {"key": "x.pii", "title": "PII is redacted from logs", "severity": "blocker", "function": "security"},
-        {"key": "x.alerts", "title": "Latency alerts page on-call", "severity": "major", "function": "engineering"},
-        {"key": "x.runbook", "title": "A runbook exists", "severity": "minor", "function": "engineering"},
-    ])  # fmt: skip
+    checklists.template_save_version(
+        access=owner,
+        organization=org,
+        key="launch",
+        name="Launch basics",
+        category="security",
+        items=[
+            {"key": "x.pii", "title": "PII is redacted from logs", "severity": "blocker", "function": "security"},
+            {"key": "x.alerts", "title": "Latency alerts page on-call", "severity": "major", "function": "engineering"},
+            {"key": "x.runbook", "title": "A runbook exists", "severity": "minor", "function": "engineering"},
+        ],
+    )
     return org, owner
 
 
@@ -49,8 +55,12 @@ def test_a_refused_answer_keeps_the_note_and_status_and_the_saved_one_is_announc
     project = projects.project_create(access=owner, organization=org, name="Import Export Bot")
     template = ChecklistTemplate.objects.get(organization=org, key="launch")
     checklist = checklists.checklist_add(access=owner, project=project, template=template)
-    checklists.response_answer(access=owner, response=checklists.current_responses(checklist).get(item__key="x.pii"),
-                               status="pass", evidence_text="Redaction live")  # fmt: skip
+    checklists.response_answer(
+        access=owner,
+        response=checklists.current_responses(checklist).get(item__key="x.pii"),
+        status="pass",
+        evidence_text="Redaction live",
+    )
     base = live_server.url
     log_in(page, base, "olga")
     page.set_viewport_size({"width": 1440, "height": 600})  # short: the last item is below the fold
@@ -143,13 +153,25 @@ def test_forms_use_words_and_show_only_the_price_fields_that_apply(page, live_se
 
     # After a successful run, the endpoint list links it instead of "never".
     project = projects.project_create(access=owner, organization=org, name="Triage Bot")
-    endpoint = projects.endpoint_create(access=owner, project=project, name="sim", base_url=simulator.base_url,
-                                        model_name="sim-llama-3-8b", price_model="hosted_api",
-                                        input_usd_per_mtok=1, output_usd_per_mtok=2)  # fmt: skip
+    endpoint = projects.endpoint_create(
+        access=owner,
+        project=project,
+        name="sim",
+        base_url=simulator.base_url,
+        model_name="sim-llama-3-8b",
+        price_model="hosted_api",
+        input_usd_per_mtok=1,
+        output_usd_per_mtok=2,
+    )
     page.goto(f"{base}/o/vandelay/projects/{project.slug}/")
     assert "none yet" in page.inner_text("[data-testid=last-probe]")
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
+    )
     run = probes.probe_run_start(access=owner, plan=plan)
     for shard in run.shards.all():
         shard_execute(shard_id=shard.pk, org_id=org.pk)

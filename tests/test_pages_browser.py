@@ -30,9 +30,13 @@ def demo(world):
     checklists.ensure_shipped_templates(world.org)
     template = ChecklistTemplate.objects.filter(organization=world.org, key="security").order_by("-version").first()
     checklist = checklists.checklist_add(access=owner, project=world.project, template=template)
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve_with_conditions",
-                            conditions=["Add a dashboard for the p95 latency of every tenant " * 3])  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member),
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["Add a dashboard for the p95 latency of every tenant " * 3],
+    )
     from apps.reports import services as reports
 
     report = reports.report_create(access=owner, project=world.project)
@@ -44,10 +48,16 @@ def test_the_main_pages_fit_a_phone_and_the_top_bar_folds_behind_a_menu(browser,
     log_in(page, live_server.url, "owner")
     slug = world.project.slug
     urls = [
-        "/o/acme/", f"/o/acme/projects/{slug}/", f"/o/acme/projects/{slug}/readiness/",
-        f"/o/acme/checklists/{demo['checklist'].pk}/", f"/o/acme/reports/{demo['report'].pk}/",
-        "/o/acme/members/", "/o/acme/signoff-policy/", "/o/acme/audit/", "/o/acme/no-such-page/",
-    ]  # fmt: skip
+        "/o/acme/",
+        f"/o/acme/projects/{slug}/",
+        f"/o/acme/projects/{slug}/readiness/",
+        f"/o/acme/checklists/{demo['checklist'].pk}/",
+        f"/o/acme/reports/{demo['report'].pk}/",
+        "/o/acme/members/",
+        "/o/acme/signoff-policy/",
+        "/o/acme/audit/",
+        "/o/acme/no-such-page/",
+    ]
     for url in urls:
         page.goto(live_server.url + url)
         assert overflow(page) <= 0, f"{url} scrolls sideways by {overflow(page)} px"
@@ -70,13 +80,21 @@ def test_a_finished_runs_page_its_plan_and_the_cost_page_fit_a_phone(
     from apps.probes.execution import shard_execute
 
     owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url,
-                                        metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics")  # fmt: skip
+    endpoint = projects.endpoint_update(
+        access=owner,
+        endpoint=world.endpoint,
+        base_url=simulator.base_url,
+        metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics",
+    )
     stages = [{"kind": "poisson", "rate": 5, "duration": 2}, {"kind": "constant", "rate": 8, "duration": 2}]
     plan = probes.probe_plan_create(
-        access=owner, endpoint=endpoint, name="a plan with a rather long name for a phone screen", max_tokens=8,
-        profile={"stages": stages}, slo={"ttft_p95_ms": 2000},
-    )  # fmt: skip
+        access=owner,
+        endpoint=endpoint,
+        name="a plan with a rather long name for a phone screen",
+        max_tokens=8,
+        profile={"stages": stages},
+        slo={"ttft_p95_ms": 2000},
+    )
     run = probes.probe_run_start(access=owner, plan=plan)
     for shard in run.shards.all():  # the worker's job, in-process
         shard_execute(shard_id=shard.pk, org_id=world.org.pk)
@@ -85,8 +103,12 @@ def test_a_finished_runs_page_its_plan_and_the_cost_page_fit_a_phone(
 
     page = browser(PHONE)
     log_in(page, live_server.url, "owner")
-    for url in (f"/o/acme/runs/{run.pk}/", f"/o/acme/plans/{plan.pk}/",
-                f"/o/acme/projects/{world.project.slug}/cost/", "/o/acme/prices/"):  # fmt: skip
+    for url in (
+        f"/o/acme/runs/{run.pk}/",
+        f"/o/acme/plans/{plan.pk}/",
+        f"/o/acme/projects/{world.project.slug}/cost/",
+        "/o/acme/prices/",
+    ):
         page.goto(live_server.url + url)
         page.wait_for_load_state("networkidle")  # charts drawn
         assert overflow(page) <= 0, f"{url} scrolls sideways by {overflow(page)} px"

@@ -31,8 +31,9 @@ SITE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$")
 
 def give_functions(world, user, functions):
     membership = Membership.objects.get(organization=world.org, user=user)
-    org_services.membership_update(access=world.access(world.owner), membership=membership, role=membership.role,
-                                   functions=functions)  # fmt: skip
+    org_services.membership_update(
+        access=world.access(world.owner), membership=membership, role=membership.role, functions=functions
+    )
 
 
 @pytest.fixture
@@ -43,8 +44,9 @@ def waiver(world):
     checklist = checklists.checklist_add(access=world.access(world.owner), project=world.project, template=template)
     response = checklists.current_responses(checklist).filter(item__function="security").first()
     until = timezone.localdate() + timedelta(days=30)
-    return checklists.waiver_request(access=world.access(world.owner), response=response, reason="ships in Q3",
-                                     risk_level="low", expires_on=until)  # fmt: skip
+    return checklists.waiver_request(
+        access=world.access(world.owner), response=response, reason="ships in Q3", risk_level="low", expires_on=until
+    )
 
 
 def _run(world, plan) -> ProbeRun:
@@ -55,8 +57,7 @@ def _run(world, plan) -> ProbeRun:
     return run
 
 
-def test_on_a_phone_the_waiting_badge_stays_in_the_top_bar_outside_the_folded_menu(browser, live_server, world,
-                                                                                    waiver):  # fmt: skip
+def test_on_a_phone_the_waiting_badge_stays_in_the_top_bar_outside_the_folded_menu(browser, live_server, world, waiver):
     give_functions(world, world.member, ["security"])  # the member may now decide the owner's waiver and gate
     page = browser(PHONE)
     log_in(page, live_server.url, "member")
@@ -77,8 +78,9 @@ def test_on_a_phone_the_waiting_badge_stays_in_the_top_bar_outside_the_folded_me
 
 
 def test_on_a_phone_an_invitation_is_visible_without_opening_the_menu(browser, live_server, world):
-    invitations.invitation_create(access=world.access(world.outsider), org=world.other_org, username="member",
-                                  role="member", functions=[])  # fmt: skip
+    invitations.invitation_create(
+        access=world.access(world.outsider), org=world.other_org, username="member", role="member", functions=[]
+    )
     page = browser(PHONE)
     log_in(page, live_server.url, "member")
     page.goto(live_server.url + "/o/acme/")
@@ -89,8 +91,9 @@ def test_on_a_phone_an_invitation_is_visible_without_opening_the_menu(browser, l
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
 
 
-def test_revoke_shows_to_the_requester_and_not_to_a_member_without_the_items_function(browser, live_server, world,
-                                                                                       waiver):  # fmt: skip
+def test_revoke_shows_to_the_requester_and_not_to_a_member_without_the_items_function(
+    browser, live_server, world, waiver
+):
     url = f"{live_server.url}/o/acme/checklists/{waiver.response.checklist_id}/#item-{waiver.response.item.key}"
     page = browser()
     log_in(page, live_server.url, "member")
@@ -116,9 +119,14 @@ def test_the_decision_card_and_a_delivery_read_times_in_the_sites_one_format(bro
     from apps.reports.evaluation import refresh_project
 
     refresh_project(world.project)
-    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hook",
-                                  kind="webhook", url="https://hooks.example.com/in",
-                                  events=["decision.changed"])  # fmt: skip
+    integrations.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hook",
+        kind="webhook",
+        url="https://hooks.example.com/in",
+        events=["decision.changed"],
+    )
     integrations.emit("decision.changed", project=world.project, data={"outcome": "NO-GO"})
     delivery = Delivery.objects.get()
     page = browser()
@@ -139,8 +147,9 @@ def test_the_decision_card_and_a_delivery_read_times_in_the_sites_one_format(bro
     assert not re.search(r"\d{2}:\d{2}:\d{2}", page.inner_text("main"))  # no seconds: the old format
 
 
-def test_a_refused_replay_keeps_what_was_typed_with_the_error_at_its_field(browser, live_server, world, settings,
-                                                                           tmp_path):  # fmt: skip
+def test_a_refused_replay_keeps_what_was_typed_with_the_error_at_its_field(
+    browser, live_server, world, settings, tmp_path
+):
     log = _analysed_log(world, settings, tmp_path)
     page = browser()
     log_in(page, live_server.url, "member")
@@ -158,13 +167,19 @@ def test_a_refused_replay_keeps_what_was_typed_with_the_error_at_its_field(brows
     assert "seconds_per_minute" not in page.inner_text("main") and not ProbePlan.objects.exists()
 
 
-def test_a_chart_sits_inside_its_card_and_plotly_loads_without_blocking_the_page(browser, live_server, world,
-                                                                                  simulator):  # fmt: skip
-    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
-                                                base_url=simulator.base_url)  # fmt: skip
-    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
-                                            max_tokens=8, profile={"stages": [{"kind": "poisson", "rate": 8,
-                                                                               "duration": 2}]})  # fmt: skip
+def test_a_chart_sits_inside_its_card_and_plotly_loads_without_blocking_the_page(
+    browser, live_server, world, simulator
+):
+    endpoint = project_services.endpoint_update(
+        access=world.access(world.owner), endpoint=world.endpoint, base_url=simulator.base_url
+    )
+    plan = probe_services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=endpoint,
+        name="steady",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 2}]},
+    )
     run = _run(world, plan)
     for viewport in (DESKTOP, PHONE):
         page = browser(viewport)
@@ -189,12 +204,17 @@ def test_a_chart_sits_inside_its_card_and_plotly_loads_without_blocking_the_page
 
 
 def test_a_run_that_proves_nothing_is_grey_in_the_reports_attainment_chart(browser, live_server, world, simulator):
-    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
-                                                base_url=simulator.base_url)  # fmt: skip
-    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
-                                            max_tokens=8, slo={"ttft_p95_ms": 5000},
-                                            profile={"stages": [{"kind": "poisson", "rate": 8,
-                                                                 "duration": 2}]})  # fmt: skip
+    endpoint = project_services.endpoint_update(
+        access=world.access(world.owner), endpoint=world.endpoint, base_url=simulator.base_url
+    )
+    plan = probe_services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=endpoint,
+        name="steady",
+        max_tokens=8,
+        slo={"ttft_p95_ms": 5000},
+        profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 2}]},
+    )
     run = _run(world, plan)
     # As a busy machine leaves it: the client lagged behind its schedule, so the run proves nothing.
     ProbeRun.objects.filter(pk=run.pk).update(summary={**run.summary, "client_saturated": True})
@@ -212,12 +232,17 @@ def test_a_run_that_proves_nothing_is_grey_in_the_reports_attainment_chart(brows
 def test_a_finished_run_reads_its_slo_checks_in_words_and_the_report_its_time_in_the_sites_format(
     browser, live_server, world, simulator
 ):
-    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
-                                                base_url=simulator.base_url)  # fmt: skip
-    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="strict",
-                                            max_tokens=8, slo={"ttft_p95_ms": 0.001, "error_rate": 0.01},
-                                            profile={"stages": [{"kind": "poisson", "rate": 8,
-                                                                 "duration": 2}]})  # fmt: skip
+    endpoint = project_services.endpoint_update(
+        access=world.access(world.owner), endpoint=world.endpoint, base_url=simulator.base_url
+    )
+    plan = probe_services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=endpoint,
+        name="strict",
+        max_tokens=8,
+        slo={"ttft_p95_ms": 0.001, "error_rate": 0.01},
+        profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 2}]},
+    )
     run = _run(world, plan)
     page = browser()
     log_in(page, live_server.url, "owner")
@@ -241,13 +266,19 @@ def test_a_finished_run_reads_its_slo_checks_in_words_and_the_report_its_time_in
     assert "ttft_p95_ms" not in page.inner_text("main")
 
 
-def test_an_endpoints_last_run_reads_in_words_and_its_actions_cell_lines_up_with_its_row(browser, live_server, world,
-                                                                                        simulator):  # fmt: skip
-    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
-                                                base_url=simulator.base_url)  # fmt: skip
-    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
-                                            max_tokens=8, profile={"stages": [{"kind": "poisson", "rate": 8,
-                                                                               "duration": 1}]})  # fmt: skip
+def test_an_endpoints_last_run_reads_in_words_and_its_actions_cell_lines_up_with_its_row(
+    browser, live_server, world, simulator
+):
+    endpoint = project_services.endpoint_update(
+        access=world.access(world.owner), endpoint=world.endpoint, base_url=simulator.base_url
+    )
+    plan = probe_services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=endpoint,
+        name="steady",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 1}]},
+    )
     run = _run(world, plan)
     page = browser()
     log_in(page, live_server.url, "viewer")
@@ -263,9 +294,14 @@ def test_an_endpoints_last_run_reads_in_words_and_its_actions_cell_lines_up_with
 def test_connectors_list_their_events_in_words(browser, live_server, world):
     from apps.integrations import services as integrations
 
-    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hook",
-                                  kind="webhook", url="https://hooks.example.com/in",
-                                  events=["decision.changed", "probe.slo_missed"])  # fmt: skip
+    integrations.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hook",
+        kind="webhook",
+        url="https://hooks.example.com/in",
+        events=["decision.changed", "probe.slo_missed"],
+    )
     page = browser()
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/o/acme/connectors/")
@@ -314,17 +350,23 @@ def test_a_viewer_is_not_told_they_can_change_an_answer(browser, live_server, wo
     assert "open one to see or change its answer" in page.inner_text("main")
 
 
-def test_the_cost_page_speaks_of_its_settings_by_their_labels_and_prices_as_money(browser, live_server, world,
-                                                                                   simulator):  # fmt: skip
+def test_the_cost_page_speaks_of_its_settings_by_their_labels_and_prices_as_money(
+    browser, live_server, world, simulator
+):
     from apps.costs import services as cost_services
     from apps.demo.management.commands.seed_demo import DEMO_TRAFFIC
 
-    endpoint = project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
-                                                base_url=simulator.base_url)  # fmt: skip
-    plan = probe_services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="steady",
-                                            max_tokens=8, slo={"ttft_p95_ms": 5000},
-                                            profile={"stages": [{"kind": "poisson", "rate": 8,
-                                                                 "duration": 2}]})  # fmt: skip
+    endpoint = project_services.endpoint_update(
+        access=world.access(world.owner), endpoint=world.endpoint, base_url=simulator.base_url
+    )
+    plan = probe_services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=endpoint,
+        name="steady",
+        max_tokens=8,
+        slo={"ttft_p95_ms": 5000},
+        profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 2}]},
+    )
     _run(world, plan)
     cost_services.traffic_save(access=world.access(world.owner), project=world.project, **DEMO_TRAFFIC)
     page = browser()

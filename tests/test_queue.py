@@ -33,8 +33,9 @@ def _checklist(access, project, key="security"):
 def _waiver(access, checklist):
     response = checklist.responses.select_related("item").order_by("pk").first()
     expires = timezone.localdate() + timedelta(days=30)
-    return checklists.waiver_request(access=access, response=response, reason="after launch", risk_level="low",
-                                     expires_on=expires)  # fmt: skip
+    return checklists.waiver_request(
+        access=access, response=response, reason="after launch", risk_level="low", expires_on=expires
+    )
 
 
 @pytest.fixture
@@ -55,8 +56,10 @@ def test_member_holding_the_function_waits_on_the_owners_waiver_and_their_gates(
     items = queue_for(access=acme.access(acme.member))
     waiver_title = f"Waive “{acme.waiver.response.item.title}”"
     assert [(i.kind, i.title) for i in items] == [
-        ("waiver", waiver_title), ("gate", "Sign the security gate"), ("gate", "Sign the engineering gate"),
-    ]  # fmt: skip
+        ("waiver", waiver_title),
+        ("gate", "Sign the security gate"),
+        ("gate", "Sign the engineering gate"),
+    ]
     waiver = items[0]
     assert waiver.url == f"/o/acme/checklists/{acme.checklist.pk}/#item-{acme.waiver.response.item.key}"
     assert "owner asks for a low-risk waiver" in waiver.detail
@@ -77,8 +80,13 @@ def test_owner_is_not_asked_to_sign_their_own_projects_gates_unless_the_policy_a
 
 def test_a_decided_gate_leaves_the_queue_and_its_condition_becomes_a_follow_up_for_the_approver(acme):
     member = acme.access(acme.member)
-    signoffs.signoff_decide(access=member, project=acme.project, function="engineering",
-                            verdict="approve_with_conditions", conditions=["page the on-call on 5xx"])  # fmt: skip
+    signoffs.signoff_decide(
+        access=member,
+        project=acme.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["page the on-call on 5xx"],
+    )
     kinds = _kinds(member)
     # Security is still pending, but one person cannot clear two gates (the default policy): not theirs now.
     assert ("gate", "Sign the engineering gate") not in kinds
@@ -163,8 +171,7 @@ def _globex_work(world):
     """In Globex, work for its owner (the outsider): pending gates and a member's waiver to decide."""
     Membership.objects.filter(user=world.outsider).update(functions=["engineering", "security"])
     outsider = world.access(world.outsider)
-    org_services.membership_add(access=outsider, org=world.other_org, username="member", role="member",
-                                functions=[])  # fmt: skip
+    org_services.membership_add(access=outsider, org=world.other_org, username="member", role="member", functions=[])
     checklist = _checklist(outsider, world.other_project)
     return _waiver(world.access(world.member), checklist)
 
@@ -220,8 +227,13 @@ def _more_work(world, n, prefix):
     for i in range(n):
         project = project_services.project_create(access=owner, organization=world.org, name=f"Bot {prefix}{i}")
         _waiver(owner, _checklist(owner, project))
-        signoffs.signoff_decide(access=member, project=project, function="engineering",
-                                verdict="approve_with_conditions", conditions=[f"alert {i}"])  # fmt: skip
+        signoffs.signoff_decide(
+            access=member,
+            project=project,
+            function="engineering",
+            verdict="approve_with_conditions",
+            conditions=[f"alert {i}"],
+        )
 
 
 def test_queue_queries_do_not_grow_with_its_length(acme, django_assert_max_num_queries):
@@ -277,8 +289,9 @@ def test_member_follows_the_badge_to_a_waiver_and_decides_it(page, live_server, 
     owner = make_user("olga")
     make_user("sam")
     org = org_services.organization_create(name="Initech", slug="initech", owner=owner)
-    org_services.membership_add(access=Access.for_user(owner), org=org, username="sam", role="member",
-                                functions=["security"])  # fmt: skip
+    org_services.membership_add(
+        access=Access.for_user(owner), org=org, username="sam", role="member", functions=["security"]
+    )
     project = project_services.project_create(access=Access.for_user(owner), organization=org, name="Claims Bot")
     waiver = _waiver(Access.for_user(owner), _checklist(Access.for_user(owner), project))
 

@@ -91,20 +91,43 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY"))}
         env |= {"READINESS_VAR_DIR": str(var), "PYTHONUNBUFFERED": "1"}
         ports = {
-            "seed_demo": ["--simulator-url", f"http://127.0.0.1:{sim}/v1",
-                          "--receiver-url", f"http://127.0.0.1:{receiver}/hooks/readiness",
-                          "--autoscaling-simulator-url", f"http://127.0.0.1:{autoscaling}/v1"],
-            "runstack": ["--port", str(web), "--simulator-port", str(sim), "--receiver-port", str(receiver),
-                         "--autoscaling-simulator-port", str(autoscaling)],
-        }  # fmt: skip
+            "seed_demo": [
+                "--simulator-url",
+                f"http://127.0.0.1:{sim}/v1",
+                "--receiver-url",
+                f"http://127.0.0.1:{receiver}/hooks/readiness",
+                "--autoscaling-simulator-url",
+                f"http://127.0.0.1:{autoscaling}/v1",
+            ],
+            "runstack": [
+                "--port",
+                str(web),
+                "--simulator-port",
+                str(sim),
+                "--receiver-port",
+                str(receiver),
+                "--autoscaling-simulator-port",
+                str(autoscaling),
+            ],
+        }
         *setup, (run_env, runstack) = _make_run_commands()
         for assignments, argv in setup:
-            subprocess.run([*argv, *ports.get(argv[2], [])], env=env | assignments, cwd=settings.BASE_DIR,
-                           check=True, capture_output=True, timeout=180)  # fmt: skip
+            subprocess.run(
+                [*argv, *ports.get(argv[2], [])],
+                env=env | assignments,
+                cwd=settings.BASE_DIR,
+                check=True,
+                capture_output=True,
+                timeout=180,
+            )
         self.proc = subprocess.Popen(
-            [*runstack, *ports["runstack"]], env=env | run_env, cwd=settings.BASE_DIR, start_new_session=True,
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [*runstack, *ports["runstack"]],
+            env=env | run_env,
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
 
     def banner(self, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout
@@ -235,8 +258,10 @@ def test_the_readme_demo_reaches_go_in_the_browser_from_a_fresh_make_run(stack, 
         assert reasons.count("sign-off missing") == 3
 
         # Answer the open items on the Security and legal and Monitoring checklists
-        for checklist, keys in (("Security and legal", ["sec.sensitive-data", "sec.prompt-injection"]),
-                                ("Monitoring", ["mon.tracing"])):  # fmt: skip
+        for checklist, keys in (
+            ("Security and legal", ["sec.sensitive-data", "sec.prompt-injection"]),
+            ("Monitoring", ["mon.tracing"]),
+        ):
             page.goto(readiness)
             page.click(f"[data-testid=checklists] a:has-text('{checklist}')")
             for key in keys:

@@ -12,8 +12,14 @@ from tests.conftest import api_client_for
 # "inbound" is public by design: a signature over the body is its credential (tests/integrations/test_inbound.py).
 PUBLIC = {"login", "logout", "healthz", "api:schema", "api:docs", "api:api-root", "home", "org-create", "inbound"}
 # One's own account, in no organization (tests/orgs/test_auth.py).
-PUBLIC |= {"password_change", "password_change_done", "password_reset", "password_reset_done",
-           "password_reset_confirm", "password_reset_complete"}  # fmt: skip
+PUBLIC |= {
+    "password_change",
+    "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+}
 # One's own invitations, in no organization: only those addressed to the caller's username
 # (tests/orgs/test_invitations.py).
 PUBLIC |= {"invitations"}
@@ -100,29 +106,98 @@ HTML_ROUTES = {
 # Routes whose GET (or POST) changes something: a viewer must be refused.
 HTML_WRITES = {
     "invitation-revoke",
-    "project-create", "project-edit", "project-delete", "endpoint-create", "endpoint-edit",
-    "endpoint-test", "endpoint-delete", "member-edit", "member-remove", "tokens", "token-revoke",
-    "plan-create", "plan-edit", "plan-start", "plan-delete", "run-cancel", "probe-limits",
-    "checklist-add", "signoff-decide", "report-create", "follow-up-done", "signoff-policy", "readiness-policy",
+    "project-create",
+    "project-edit",
+    "project-delete",
+    "endpoint-create",
+    "endpoint-edit",
+    "endpoint-test",
+    "endpoint-delete",
+    "member-edit",
+    "member-remove",
+    "tokens",
+    "token-revoke",
+    "plan-create",
+    "plan-edit",
+    "plan-start",
+    "plan-delete",
+    "run-cancel",
+    "probe-limits",
+    "checklist-add",
+    "signoff-decide",
+    "report-create",
+    "follow-up-done",
+    "signoff-policy",
+    "readiness-policy",
     "checklist-upgrade",
-    "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "template-new-version",
-    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "price-edit", "project-cost",
-    "usage-log-upload", "usage-log-apply", "usage-log-replay", "usage-log-from-stored",
-}  # fmt: skip
+    "response-answer",
+    "waiver-request",
+    "waiver-decide",
+    "waiver-revoke",
+    "template-new-version",
+    "connector-test",
+    "connector-delete",
+    "delivery-redeliver",
+    "inbound-rotate",
+    "price-edit",
+    "project-cost",
+    "usage-log-upload",
+    "usage-log-apply",
+    "usage-log-replay",
+    "usage-log-from-stored",
+}
 HTML_POST_ONLY = {
-    "invitation-revoke", "invitation-answer",
-    "project-delete", "endpoint-test", "endpoint-delete", "member-remove", "token-revoke", "plan-start",
-    "plan-delete", "run-cancel", "checklist-add", "signoff-decide", "report-create", "follow-up-done",
-    "checklist-upgrade", "response-answer", "waiver-request", "waiver-decide", "waiver-revoke", "my-token-revoke",
-    "connector-test", "connector-delete", "delivery-redeliver", "inbound-rotate", "usage-log-upload",
-    "usage-log-apply", "usage-log-replay", "usage-log-from-stored",
-}  # fmt: skip
+    "invitation-revoke",
+    "invitation-answer",
+    "project-delete",
+    "endpoint-test",
+    "endpoint-delete",
+    "member-remove",
+    "token-revoke",
+    "plan-start",
+    "plan-delete",
+    "run-cancel",
+    "checklist-add",
+    "signoff-decide",
+    "report-create",
+    "follow-up-done",
+    "checklist-upgrade",
+    "response-answer",
+    "waiver-request",
+    "waiver-decide",
+    "waiver-revoke",
+    "my-token-revoke",
+    "connector-test",
+    "connector-delete",
+    "delivery-redeliver",
+    "inbound-rotate",
+    "usage-log-upload",
+    "usage-log-apply",
+    "usage-log-replay",
+    "usage-log-from-stored",
+}
 HTML_GET_ONLY = {
-    "dashboard", "project-detail", "audit", "plan-detail", "run-detail", "run-progress", "run-summary-json",
-    "run-requests-csv", "run-compare", "project-readiness", "report-detail", "report-json", "checklist-detail",
-    "response-evidence", "template-list", "template-detail", "delivery-detail", "prices", "usage-log-detail",
+    "dashboard",
+    "project-detail",
+    "audit",
+    "plan-detail",
+    "run-detail",
+    "run-progress",
+    "run-summary-json",
+    "run-requests-csv",
+    "run-compare",
+    "project-readiness",
+    "report-detail",
+    "report-json",
+    "checklist-detail",
+    "response-evidence",
+    "template-list",
+    "template-detail",
+    "delivery-detail",
+    "prices",
+    "usage-log-detail",
     "plan-compare",
-}  # fmt: skip
+}
 # Pages everyone in the org may read, whose POST needs an admin.
 HTML_ADMIN_POST = {"probe-limits", "signoff-policy", "readiness-policy", "connectors", "connector-detail"}
 # Pages everyone in the org may read, whose POST needs a writer.
@@ -177,17 +252,41 @@ API_DETAIL = {
     "api:delivery-redeliver": lambda w: {"pk": w.delivery.pk},
 }
 API_LIST = {
-    "api:organization-list", "api:membership-list", "api:project-list", "api:endpoint-list", "api:auditevent-list",
-    "api:probeplan-list", "api:proberun-list", "api:checklisttemplate-list", "api:checklist-list",
-    "api:checklistresponse-list", "api:waiver-list", "api:signoff-list", "api:followup-list", "api:report-list",
-    "api:connector-list", "api:delivery-list", "api:price-list", "api:usagelog-list", "api:me-queue",
-}  # fmt: skip
+    "api:organization-list",
+    "api:membership-list",
+    "api:project-list",
+    "api:endpoint-list",
+    "api:auditevent-list",
+    "api:probeplan-list",
+    "api:proberun-list",
+    "api:checklisttemplate-list",
+    "api:checklist-list",
+    "api:checklistresponse-list",
+    "api:waiver-list",
+    "api:signoff-list",
+    "api:followup-list",
+    "api:report-list",
+    "api:connector-list",
+    "api:delivery-list",
+    "api:price-list",
+    "api:usagelog-list",
+    "api:me-queue",
+}
 API_POST_ONLY = {
-    "api:endpoint-test-connection", "api:probeplan-start", "api:proberun-cancel", "api:checklist-upgrade",
-    "api:checklistresponse-answer", "api:waiver-approve", "api:waiver-reject", "api:waiver-revoke",
-    "api:followup-done", "api:connector-test", "api:delivery-redeliver", "api:usagelog-apply",
+    "api:endpoint-test-connection",
+    "api:probeplan-start",
+    "api:proberun-cancel",
+    "api:checklist-upgrade",
+    "api:checklistresponse-answer",
+    "api:waiver-approve",
+    "api:waiver-reject",
+    "api:waiver-revoke",
+    "api:followup-done",
+    "api:connector-test",
+    "api:delivery-redeliver",
+    "api:usagelog-apply",
     "api:usagelog-replay",
-}  # fmt: skip
+}
 # Collection routes that name an object of the org in their query: the outsider naming org A's gets 404.
 API_QUERY = {"api:usagelog-stored-logs": lambda w: f"?project={w.project.pk}"}
 API_WRITABLE_DETAIL = {"api:project-detail", "api:endpoint-detail", "api:probeplan-detail", "api:connector-detail"}
@@ -336,9 +435,10 @@ def _router_lists() -> dict[str, type]:
 
 
 FILTERABLE_LISTS = sorted(
-    name for name, viewset in _router_lists().items()
+    name
+    for name, viewset in _router_lists().items()
     if getattr(viewset, "filterset_class", None) or getattr(viewset, "filterset_fields", None)
-)  # fmt: skip
+)
 
 
 def _filterset_class(name: str, user):

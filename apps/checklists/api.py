@@ -34,14 +34,26 @@ class TemplateItemSerializer(serializers.ModelSerializer):
 
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", queryset=ChecklistTemplate.objects.none())
-    items = serializers.JSONField(help_text="A list of items: key, title, guidance, references, severity, "
-                                  "function, evidence_kind, rule (automatic items).")  # fmt: skip
+    items = serializers.JSONField(
+        help_text="A list of items: key, title, guidance, references, severity, "
+        "function, evidence_kind, rule (automatic items)."
+    )
     key = serializers.SlugField(required=False, help_text="Same key as an existing template: its next version.")
 
     class Meta:
         model = ChecklistTemplate
-        fields = ["id", "organization", "key", "version", "name", "category", "shipped", "change_note", "items",
-                  "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "organization",
+            "key",
+            "version",
+            "name",
+            "category",
+            "shipped",
+            "change_note",
+            "items",
+            "created_at",
+        ]
         read_only_fields = ["version", "shipped", "created_at"]
 
     def get_fields(self):
@@ -69,10 +81,14 @@ class TemplateViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.R
     def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.template_save_version(
-            access=request_access(self.request), organization=data["organization"], key=data.get("key", ""),
-            name=data["name"], category=data["category"], items=data["items"],
+            access=request_access(self.request),
+            organization=data["organization"],
+            key=data.get("key", ""),
+            name=data["name"],
+            category=data["category"],
+            items=data["items"],
             change_note=data.get("change_note", ""),
-        )  # fmt: skip
+        )
 
 
 # --- checklists ----------------------------------------------------------------------------------
@@ -87,9 +103,23 @@ class ResponseSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ItemResponse
-        fields = ["id", "project", "checklist", "item", "status", "na_reason", "evidence_text", "evidence_url",
-                  "evidence_file", "figure", "explanation", "source", "answered_by", "answered_at",
-                  "waivers"]  # fmt: skip
+        fields = [
+            "id",
+            "project",
+            "checklist",
+            "item",
+            "status",
+            "na_reason",
+            "evidence_text",
+            "evidence_url",
+            "evidence_file",
+            "figure",
+            "explanation",
+            "source",
+            "answered_by",
+            "answered_at",
+            "waivers",
+        ]
 
     def get_evidence_file(self, obj) -> str | None:
         return obj.evidence_file.name.rsplit("/", 1)[-1] if obj.evidence_file else None
@@ -146,8 +176,10 @@ class ChecklistViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.
             access=request_access(self.request), project=data["project"], template=data["template"]
         )
 
-    @extend_schema(request=inline_serializer("Upgrade", {"template": serializers.IntegerField(required=False)}),
-                   responses={200: dict})  # fmt: skip
+    @extend_schema(
+        request=inline_serializer("Upgrade", {"template": serializers.IntegerField(required=False)}),
+        responses={200: dict},
+    )
     @action(detail=True, methods=["post"])
     def upgrade(self, request, pk=None):
         """Move to a newer version of the template (default: the latest); returns what changed."""
@@ -222,9 +254,24 @@ class WaiverSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Waiver
-        fields = ["id", "response", "item", "reason", "risk_level", "expires_on", "status", "state", "requested_by",
-                  "decided_by", "decided_at", "decision_note", "revoked_by", "revoked_at", "revoke_reason",
-                  "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "response",
+            "item",
+            "reason",
+            "risk_level",
+            "expires_on",
+            "status",
+            "state",
+            "requested_by",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "revoked_by",
+            "revoked_at",
+            "revoke_reason",
+            "created_at",
+        ]
         read_only_fields = ["status", "decided_at", "decision_note", "revoked_at", "revoke_reason", "created_at"]
 
     def get_fields(self):
@@ -254,8 +301,12 @@ class WaiverViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.Rea
         serializer.instance = services.waiver_request(access=request_access(self.request), **serializer.validated_data)
 
     def _decide(self, request, approve: bool):
-        waiver = services.waiver_decide(access=request_access(request), waiver=self.get_object(), approve=approve,
-                                        note=str(request.data.get("note", "")))  # fmt: skip
+        waiver = services.waiver_decide(
+            access=request_access(request),
+            waiver=self.get_object(),
+            approve=approve,
+            note=str(request.data.get("note", "")),
+        )
         return Response(WaiverSerializer(waiver, context=self.get_serializer_context()).data)
 
     @extend_schema(request=NoteSerializer, responses=WaiverSerializer)
@@ -268,10 +319,12 @@ class WaiverViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.Rea
     def reject(self, request, pk=None):
         return self._decide(request, False)
 
-    @extend_schema(request=inline_serializer("WaiverRevoke", {"reason": serializers.CharField()}),
-                   responses=WaiverSerializer)  # fmt: skip
+    @extend_schema(
+        request=inline_serializer("WaiverRevoke", {"reason": serializers.CharField()}), responses=WaiverSerializer
+    )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        waiver = services.waiver_revoke(access=request_access(request), waiver=self.get_object(),
-                                        reason=str(request.data.get("reason", "")))  # fmt: skip
+        waiver = services.waiver_revoke(
+            access=request_access(request), waiver=self.get_object(), reason=str(request.data.get("reason", ""))
+        )
         return Response(WaiverSerializer(waiver, context=self.get_serializer_context()).data)

@@ -16,8 +16,16 @@ VERSION = 1
 
 
 def item(key, title, guidance, references, severity, function, kind="manual", rule=None):
-    return {"key": key, "title": title, "guidance": guidance, "references": references, "severity": severity,
-            "function": function, "evidence_kind": kind, "rule": rule}  # fmt: skip
+    return {
+        "key": key,
+        "title": title,
+        "guidance": guidance,
+        "references": references,
+        "severity": severity,
+        "function": function,
+        "evidence_kind": kind,
+        "rule": rule,
+    }
 
 
 SECURITY = [
@@ -270,7 +278,7 @@ RELIABILITY = [
         [f"{SRE}: Capacity planning", f"{NIST}: MEASURE 2.6"],
         "blocker",
         "engineering",
-        "automatic",  # fmt: skip
+        "automatic",
         {"metric": "ttft_p95_ms", "op": "<=", "value": 800},
     ),
     item(
@@ -340,7 +348,7 @@ RELIABILITY = [
         [f"{NIST}: MANAGE 2.3", f"{GENAI}: Human-AI Configuration"],
         "major",
         "product",
-    ),  # fmt: skip
+    ),
 ]
 
 TEMPLATES = {

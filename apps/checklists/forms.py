@@ -21,9 +21,12 @@ class ItemFormMixin:
 class AnswerForm(ItemFormMixin, forms.Form):
     status = forms.ChoiceField(label="Status", choices=Status.choices)
     evidence_text = forms.CharField(
-        label="Evidence note", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Evidence note",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="What shows the item is met: a test, a config, a decision. A pass needs a note, a link or a file.",
-    )  # fmt: skip
+    )
     # A CharField: the service checks the link (http or https only) and says so at this field.
     evidence_url = forms.CharField(
         label="Evidence link", required=False, widget=forms.URLInput(attrs={"placeholder": "https://…"})
@@ -34,18 +37,26 @@ class AnswerForm(ItemFormMixin, forms.Form):
     def __init__(self, *args, response, max_upload_mb: int | None = None, **kwargs):
         super().__init__(*args, response=response, **kwargs)
         if not self.is_bound:
-            self.initial = {"status": response.status, "evidence_text": response.evidence_text,
-                            "evidence_url": response.evidence_url, "na_reason": response.na_reason}  # fmt: skip
+            self.initial = {
+                "status": response.status,
+                "evidence_text": response.evidence_text,
+                "evidence_url": response.evidence_url,
+                "na_reason": response.na_reason,
+            }
         if max_upload_mb:
             self.fields["evidence_file"].help_text = f"At most {max_upload_mb} MB."
 
 
 class WaiverRequestForm(ItemFormMixin, forms.Form):
     reason = forms.CharField(
-        label="Reason", widget=forms.Textarea(attrs={"rows": 2}),
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why the item can be exempted for now, and what replaces it meanwhile.",
-    )  # fmt: skip
+    )
     risk_level = forms.ChoiceField(label="Risk", choices=RiskLevel.choices, initial=RiskLevel.MEDIUM)
-    expires_on = forms.DateField(label="Expires on", widget=forms.DateInput(attrs={"type": "date"}),
-                                 help_text="The waiver lapses on this day; at most a year ahead.",
-                                 error_messages={"invalid": "Give the expiry as a date."})  # fmt: skip
+    expires_on = forms.DateField(
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The waiver lapses on this day; at most a year ahead.",
+        error_messages={"invalid": "Give the expiry as a date."},
+    )

@@ -30,8 +30,9 @@ def known_categories(organization: Organization) -> list[str]:
 def required_categories_checked(organization: Organization, categories) -> list[str]:
     """The categories, each once, in the order given; errors name the unknown ones."""
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-        raise ApplicationError("Give a list of category names.",
-                               detail={"required_checklist_categories": ["A list of category names."]})  # fmt: skip
+        raise ApplicationError(
+            "Give a list of category names.", detail={"required_checklist_categories": ["A list of category names."]}
+        )
     if len(categories) > MAX_REQUIRED_CATEGORIES:
         message = f"Give at most {MAX_REQUIRED_CATEGORIES} category names."
         raise ApplicationError(message, detail={"required_checklist_categories": [message]})
@@ -39,31 +40,36 @@ def required_categories_checked(organization: Organization, categories) -> list[
     unknown = list(dict.fromkeys(c for c in categories if c not in known))
     if unknown:
         # Name a few: a refusal must not echo back whatever mass of names it was sent.
-        named = ", ".join(unknown[:UNKNOWN_NAMED]) + (f" and {len(unknown) - UNKNOWN_NAMED} more"
-                                                       if len(unknown) > UNKNOWN_NAMED else "")  # fmt: skip
+        named = ", ".join(unknown[:UNKNOWN_NAMED]) + (
+            f" and {len(unknown) - UNKNOWN_NAMED} more" if len(unknown) > UNKNOWN_NAMED else ""
+        )
         message = f"Unknown categor{'y' if len(unknown) == 1 else 'ies'}: {named}. Known: {', '.join(known)}."
         raise ApplicationError(message, detail={"required_checklist_categories": [message]})
     return list(dict.fromkeys(categories))
 
 
 @transaction.atomic
-def organization_policy_update(*, access: Access, organization: Organization, required_checklist_categories) -> (
-    Organization
-):  # fmt: skip
+def organization_policy_update(
+    *, access: Access, organization: Organization, required_checklist_categories
+) -> Organization:
     """Set the categories every project needs (owners and admins only) and re-decide the projects."""
     if not access.can_read(organization.pk):
         raise ApplicationError("Not found.", code="not_found", status=404)
     if not access.can_admin(organization.pk):
-        raise ApplicationError("Only owners and admins can change the readiness policy.", code="forbidden",
-                               status=403)  # fmt: skip
+        raise ApplicationError("Only owners and admins can change the readiness policy.", code="forbidden", status=403)
     clean = required_categories_checked(organization, required_checklist_categories)
     before = list(organization.required_checklist_categories or [])
     if clean == before:
         return organization
     organization.required_checklist_categories = clean
     organization.save(update_fields=["required_checklist_categories", "updated_at"])
-    audit_record(access=access, organization_id=organization.pk, action="organization.policy", obj=organization,
-                 changes={"required_checklist_categories": [before, clean]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=organization.pk,
+        action="organization.policy",
+        obj=organization,
+        changes={"required_checklist_categories": [before, clean]},
+    )
     for project in organization.projects.all():
         readiness_changed(project)
     return organization

@@ -59,6 +59,7 @@ class ReadinessPolicyViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
         serializer = self.get_serializer(org, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         categories = serializer.validated_data.get("required_checklist_categories", org.required_checklist_categories)
-        org = organization_policy_update(access=request_access(request), organization=org,
-                                         required_checklist_categories=categories)  # fmt: skip
+        org = organization_policy_update(
+            access=request_access(request), organization=org, required_checklist_categories=categories
+        )
         return Response(self.get_serializer(org).data)

@@ -111,8 +111,9 @@ def evaluate(
             why = evidence.not_evidence or "it has no results"
             return Outcome("pending", None, f"the latest {kind} probe is not evidence: {why}", url)
         if evidence.summary.get("client_saturated"):
-            return Outcome("pending", None, f"the latest {kind} probe was client-saturated: its latencies are not "
-                           "evidence", url)  # fmt: skip
+            return Outcome(
+                "pending", None, f"the latest {kind} probe was client-saturated: its latencies are not evidence", url
+            )
         figure = _dig(evidence.summary, PROBE_METRICS[metric])
     else:
         figure = (cost or {}).get(metric)

@@ -51,9 +51,15 @@ def _announce_blocker(response: ItemResponse, before: str) -> None:
     """A blocker that starts failing, or passes again after failing, is a finding for the ticketing side."""
     if response.item.severity != Severity.BLOCKER or before == response.status:
         return
-    data = {"item": response.item.key, "title": response.item.title, "function": response.item.function,
-            "from": before, "to": response.status, "explanation": response.explanation,
-            "url": item_path(response)}  # fmt: skip
+    data = {
+        "item": response.item.key,
+        "title": response.item.title,
+        "function": response.item.function,
+        "from": before,
+        "to": response.status,
+        "explanation": response.explanation,
+        "url": item_path(response),
+    }
     key = f"item:{response.checklist_id}:{response.item.key}"
     if response.status == Status.FAIL:
         announce(Event.BLOCKER_FAILED, project=response.checklist.project, finding_key=key, data=data)
@@ -89,9 +95,14 @@ def ensure_shipped_templates(org: Organization) -> None:
         with transaction.atomic():
             version = _next_version(org, key)
             template = ChecklistTemplate.objects.create(
-                organization=org, key=key, version=version, name=spec["title"], category=key, shipped=True,
+                organization=org,
+                key=key,
+                version=version,
+                name=spec["title"],
+                category=key,
+                shipped=True,
                 change_note=f"readiness defaults v{defaults.VERSION}",
-            )  # fmt: skip
+            )
             _create_items(template, spec["items"])
 
 
@@ -164,23 +175,31 @@ def template_save_version(
 
     key, category = slugify(key or name)[:60], slugify(category)[:40]
     if not key or not category or not (name or "").strip():
-        raise ApplicationError("A template needs a key, a name and a category.",
-                               detail={"name": ["Required."], "category": ["Required."]})  # fmt: skip
+        raise ApplicationError(
+            "A template needs a key, a name and a category.", detail={"name": ["Required."], "category": ["Required."]}
+        )
     clean = validate_items(items)
     previous = ChecklistTemplate.objects.filter(organization=organization, key=key).order_by("-version").first()
-    weakened = weakened_blockers({i.key: i.material() for i in previous.items.all()} if previous else {},
-                                 {i["key"]: i for i in clean})  # fmt: skip
+    weakened = weakened_blockers(
+        {i.key: i.material() for i in previous.items.all()} if previous else {}, {i["key"]: i for i in clean}
+    )
     _require_blocker_owner(access, organization.pk, weakened, "publish a version that removes or downgrades")
     template = ChecklistTemplate.objects.create(
-        organization=organization, key=key, version=_next_version(organization, key), name=name.strip(),
-        category=category, change_note=change_note[:300], created_by=access.user,
-    )  # fmt: skip
+        organization=organization,
+        key=key,
+        version=_next_version(organization, key),
+        name=name.strip(),
+        category=category,
+        change_note=change_note[:300],
+        created_by=access.user,
+    )
     _create_items(template, clean)
     changes = {"version": [None, template.version], "items": [None, len(clean)]}
     if weakened:
         changes["blockers_removed"] = [None, [w["key"] for w in weakened]]
-    audit_record(access=access, organization_id=organization.pk, action="template.version", obj=template,
-                 changes=changes)  # fmt: skip
+    audit_record(
+        access=access, organization_id=organization.pk, action="template.version", obj=template, changes=changes
+    )
     return template
 
 
@@ -207,8 +226,9 @@ def _require_blocker_owner(access: Access, org_id: int, weakened: list[dict], wh
         keys = ", ".join(w["key"] for w in weakened)
         raise ApplicationError(
             f"Only an admin or a holder of the {', '.join(missing)} function can {what} blockers ({keys}).",
-            code="forbidden", status=403,
-        )  # fmt: skip
+            code="forbidden",
+            status=403,
+        )
 
 
 def template_diff(old: ChecklistTemplate | None, new: ChecklistTemplate) -> dict:
@@ -249,12 +269,20 @@ def checklist_add(*, access: Access, project, template: ChecklistTemplate) -> Ch
     if template.organization_id != project.organization_id:
         raise ApplicationError("Not found.", code="not_found", status=404)
     if Checklist.objects.filter(project=project, template_key=template.key).exists():
-        raise ApplicationError(f"The project already has the {template.name!r} checklist; upgrade it instead.",
-                               code="duplicate", detail={"template": ["Already on this project."]})  # fmt: skip
+        raise ApplicationError(
+            f"The project already has the {template.name!r} checklist; upgrade it instead.",
+            code="duplicate",
+            detail={"template": ["Already on this project."]},
+        )
     checklist = Checklist.objects.create(project=project, template=template, template_key=template.key)
     ItemResponse.objects.bulk_create(ItemResponse(checklist=checklist, item=i) for i in template.items.all())
-    audit_record(access=access, organization_id=project.organization_id, action="checklist.add", obj=checklist,
-                 changes={"template": [None, str(template)]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="checklist.add",
+        obj=checklist,
+        changes={"template": [None, str(template)]},
+    )
     readiness_changed(project)
     return checklist
 
@@ -270,8 +298,10 @@ def checklist_upgrade(*, access: Access, checklist: Checklist, template: Checkli
     if template.version <= checklist.template.version:
         raise ApplicationError(f"The checklist is already at version {checklist.template.version}.")
     changes = template_diff(checklist.template, template)
-    weakened = weakened_blockers({i.key: i.material() for i in checklist.template.items.all()},
-                                 {i.key: i.material() for i in template.items.all()})  # fmt: skip
+    weakened = weakened_blockers(
+        {i.key: i.material() for i in checklist.template.items.all()},
+        {i.key: i.material() for i in template.items.all()},
+    )
     _require_blocker_owner(access, project.organization_id, weakened, "upgrade to a version that removes or downgrades")
     current = {r.item.key: r for r in current_responses(checklist)}
     keep = {c["key"] for c in changes["unchanged"] + changes["reworded"]}
@@ -285,8 +315,10 @@ def checklist_upgrade(*, access: Access, checklist: Checklist, template: Checkli
     old = str(checklist.template)
     checklist.template = template
     checklist.save(update_fields=["template", "updated_at"])
-    record = {"template": [old, str(template)], **{k: [None, [c["key"] for c in v]]
-              for k, v in changes.items() if v and k != "unchanged"}}  # fmt: skip
+    record = {
+        "template": [old, str(template)],
+        **{k: [None, [c["key"] for c in v]] for k, v in changes.items() if v and k != "unchanged"},
+    }
     if weakened:  # in full: the report shows which blockers went away, and to what
         record["blockers_removed"] = [None, weakened]
     changes["blockers_removed"] = weakened
@@ -311,16 +343,27 @@ ANSWER_FIELDS = ("status", "na_reason", "evidence_text", "evidence_url", "eviden
 
 
 @transaction.atomic
-def response_answer(*, access: Access, response: ItemResponse, status: str, na_reason: str = "",
-                    evidence_text: str = "", evidence_url: str = "", evidence_file=None) -> ItemResponse:  # fmt: skip
+def response_answer(
+    *,
+    access: Access,
+    response: ItemResponse,
+    status: str,
+    na_reason: str = "",
+    evidence_text: str = "",
+    evidence_url: str = "",
+    evidence_file=None,
+) -> ItemResponse:
     """Answer a manual item (a person, with evidence for a pass) or an external one (any writer,
     typically another system's token). Automatic items are answered by their rule only."""
     project = response.checklist.project
     require_writer(access, project.organization_id)
     kind = response.item.evidence_kind
     if kind == EvidenceKind.AUTOMATIC:
-        raise ApplicationError("This item is decided by its rule over the latest probe and cost results.",
-                               code="automatic_item", status=409)  # fmt: skip
+        raise ApplicationError(
+            "This item is decided by its rule over the latest probe and cost results.",
+            code="automatic_item",
+            status=409,
+        )
     if kind == EvidenceKind.MANUAL:
         _require_person(access, "Attesting a manual item")
     if status not in Status.values:
@@ -332,8 +375,10 @@ def response_answer(*, access: Access, response: ItemResponse, status: str, na_r
         evidence_text.strip() or evidence_url or evidence_file or (response.evidence_file and status == response.status)
     )
     if status == Status.PASS and kind == EvidenceKind.MANUAL and not has_evidence:
-        raise ApplicationError("A pass needs evidence: a note, a link or a file.",
-                               detail={"evidence_text": ["Attach evidence for a pass."]})  # fmt: skip
+        raise ApplicationError(
+            "A pass needs evidence: a note, a link or a file.",
+            detail={"evidence_text": ["Attach evidence for a pass."]},
+        )
     before = {f: str(getattr(response, f) or "") for f in ANSWER_FIELDS}
     status_before = response.status
     response.status, response.na_reason = status, na_reason.strip()[:500]
@@ -345,8 +390,13 @@ def response_answer(*, access: Access, response: ItemResponse, status: str, na_r
     response.figure, response.explanation = None, ""
     response.save()
     after = {f: str(getattr(response, f) or "") for f in ANSWER_FIELDS}
-    audit_record(access=access, organization_id=project.organization_id, action="checklist.answer", obj=response,
-                 changes={f: [before[f], after[f]] for f in ANSWER_FIELDS if before[f] != after[f]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="checklist.answer",
+        obj=response,
+        changes={f: [before[f], after[f]] for f in ANSWER_FIELDS if before[f] != after[f]},
+    )
     _announce_blocker(response, status_before)
     readiness_changed(project)
     return response
@@ -361,8 +411,9 @@ def _evidence_checked(text: str, url: str, upload) -> str:
     length, and an http(s) link (rendered as a link: no javascript: or data: URLs). Returns the URL."""
     limit = settings.READINESS_EVIDENCE_MAX_BYTES
     if upload is not None and upload.size > limit:
-        raise ApplicationError(f"The file is larger than {limit:,} bytes.",
-                               detail={"evidence_file": [f"At most {limit:,} bytes."]})  # fmt: skip
+        raise ApplicationError(
+            f"The file is larger than {limit:,} bytes.", detail={"evidence_file": [f"At most {limit:,} bytes."]}
+        )
     if len(text) > EVIDENCE_TEXT_MAX_CHARS:
         message = f"At most {EVIDENCE_TEXT_MAX_CHARS:,} characters."
         raise ApplicationError(f"The note is too long. {message}", detail={"evidence_text": [message]})
@@ -401,9 +452,13 @@ def evaluate_automatic(
         response.source, response.answered_by, response.answered_label = Source.AUTOMATIC, None, "rule"
         response.answered_at = timezone.now()
         response.save()
-        audit_record(access=Access.system(), organization_id=project.organization_id, action="checklist.evaluate",
-                     obj=response, changes={"status": [before, outcome.status],
-                                            "figure": [None, outcome.explanation]})  # fmt: skip
+        audit_record(
+            access=Access.system(),
+            organization_id=project.organization_id,
+            action="checklist.evaluate",
+            obj=response,
+            changes={"status": [before, outcome.status], "figure": [None, outcome.explanation]},
+        )
         _announce_blocker(response, before)
         changed.append(response)
     return changed
@@ -418,8 +473,7 @@ def _waiver_project(waiver_or_response):
 
 
 @transaction.atomic
-def waiver_request(*, access: Access, response: ItemResponse, reason: str, risk_level: str,
-                   expires_on: date) -> Waiver:  # fmt: skip
+def waiver_request(*, access: Access, response: ItemResponse, reason: str, risk_level: str, expires_on: date) -> Waiver:
     project = _waiver_project(response)
     require_writer(access, project.organization_id)
     _require_person(access, "Requesting a waiver")
@@ -439,13 +493,21 @@ def waiver_request(*, access: Access, response: ItemResponse, reason: str, risk_
         raise ApplicationError("Only a failing or pending item can be waived.", code="conflict", status=409)
     open_waiver = response.waivers.filter(status__in=[WaiverStatus.REQUESTED, WaiverStatus.APPROVED])
     if any(w.state_on(today) in (WaiverStatus.REQUESTED, WaiverStatus.APPROVED) for w in open_waiver):
-        raise ApplicationError("This item already has an open waiver; revoke it first.", code="duplicate",
-                               status=409)  # fmt: skip
-    waiver = Waiver.objects.create(response=response, reason=reason.strip(), risk_level=risk_level,
-                                   expires_on=expires_on, requested_by=access.user)  # fmt: skip
-    audit_record(access=access, organization_id=project.organization_id, action="waiver.request", obj=waiver,
-                 changes={"reason": [None, waiver.reason], "risk_level": [None, risk_level],
-                          "expires_on": [None, str(expires_on)]})  # fmt: skip
+        raise ApplicationError("This item already has an open waiver; revoke it first.", code="duplicate", status=409)
+    waiver = Waiver.objects.create(
+        response=response, reason=reason.strip(), risk_level=risk_level, expires_on=expires_on, requested_by=access.user
+    )
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="waiver.request",
+        obj=waiver,
+        changes={
+            "reason": [None, waiver.reason],
+            "risk_level": [None, risk_level],
+            "expires_on": [None, str(expires_on)],
+        },
+    )
     return waiver
 
 
@@ -454,12 +516,12 @@ def waiver_decide_refusal(waiver: Waiver, *, user_id: int, functions) -> Applica
     (separation of duties), only a holder of the item's function. Pages and the "waiting for you"
     queue ask this same question."""
     if waiver.requested_by_id == user_id:
-        return ApplicationError("You cannot decide your own waiver request.", code="separation_of_duties",
-                                status=403)  # fmt: skip
+        return ApplicationError("You cannot decide your own waiver request.", code="separation_of_duties", status=403)
     function = waiver.response.item.function
     if function not in functions:
-        return ApplicationError(f"Only members holding the {function} function can decide this waiver.",
-                                code="forbidden", status=403)  # fmt: skip
+        return ApplicationError(
+            f"Only members holding the {function} function can decide this waiver.", code="forbidden", status=403
+        )
     return None
 
 
@@ -472,8 +534,9 @@ def waiver_decide(*, access: Access, waiver: Waiver, approve: bool, note: str = 
     waiver = Waiver.objects.select_for_update().get(pk=waiver.pk)
     if waiver.status != WaiverStatus.REQUESTED:
         raise ApplicationError(f"The waiver is already {waiver.status}.", code="conflict", status=409)
-    refusal = waiver_decide_refusal(waiver, user_id=access.user.pk,
-                                    functions=member_functions(access, project.organization_id))  # fmt: skip
+    refusal = waiver_decide_refusal(
+        waiver, user_id=access.user.pk, functions=member_functions(access, project.organization_id)
+    )
     if refusal is not None:
         raise refusal
     if not approve and not note.strip():
@@ -481,9 +544,13 @@ def waiver_decide(*, access: Access, waiver: Waiver, approve: bool, note: str = 
     waiver.status = WaiverStatus.APPROVED if approve else WaiverStatus.REJECTED
     waiver.decided_by, waiver.decided_at, waiver.decision_note = access.user, timezone.now(), note.strip()[:500]
     waiver.save()
-    audit_record(access=access, organization_id=project.organization_id,
-                 action="waiver.approve" if approve else "waiver.reject", obj=waiver,
-                 changes={"status": [WaiverStatus.REQUESTED, waiver.status]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="waiver.approve" if approve else "waiver.reject",
+        obj=waiver,
+        changes={"status": [WaiverStatus.REQUESTED, waiver.status]},
+    )
     readiness_changed(project)
     return waiver
 
@@ -495,8 +562,9 @@ def waiver_revoke_refusal(waiver: Waiver, *, user_id: int | None, functions) -> 
         return None
     if waiver.response.item.function in functions:
         return None
-    return ApplicationError("Only the requester or a holder of the item's function can revoke it.",
-                            code="forbidden", status=403)  # fmt: skip
+    return ApplicationError(
+        "Only the requester or a holder of the item's function can revoke it.", code="forbidden", status=403
+    )
 
 
 @transaction.atomic
@@ -508,8 +576,9 @@ def waiver_revoke(*, access: Access, waiver: Waiver, reason: str) -> Waiver:
     waiver = Waiver.objects.select_for_update().get(pk=waiver.pk)
     if waiver.status not in (WaiverStatus.REQUESTED, WaiverStatus.APPROVED):
         raise ApplicationError(f"The waiver is already {waiver.status}.", code="conflict", status=409)
-    refusal = waiver_revoke_refusal(waiver, user_id=access.user.pk,
-                                    functions=member_functions(access, project.organization_id))  # fmt: skip
+    refusal = waiver_revoke_refusal(
+        waiver, user_id=access.user.pk, functions=member_functions(access, project.organization_id)
+    )
     if refusal is not None:
         raise refusal
     if not (reason or "").strip():
@@ -518,8 +587,12 @@ def waiver_revoke(*, access: Access, waiver: Waiver, reason: str) -> Waiver:
     waiver.status, waiver.revoked_by, waiver.revoked_at = WaiverStatus.REVOKED, access.user, timezone.now()
     waiver.revoke_reason = reason.strip()[:500]
     waiver.save()
-    audit_record(access=access, organization_id=project.organization_id, action="waiver.revoke", obj=waiver,
-                 changes={"status": [before, WaiverStatus.REVOKED],
-                          "reason": [None, waiver.revoke_reason]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="waiver.revoke",
+        obj=waiver,
+        changes={"status": [before, WaiverStatus.REVOKED], "reason": [None, waiver.revoke_reason]},
+    )
     readiness_changed(project)
     return waiver

@@ -72,9 +72,16 @@ class ChecklistDetailView(ChecklistMixin, TemplateView):
             services.template_diff(checklist.template, latest) if latest.version > checklist.template.version else None
         )
         return super().get_context_data(
-            checklist=checklist, project=checklist.project, responses=responses, latest=latest, upgrade=upgrade,
-            today=today, open_only=open_only, open_count=open_count, **kwargs,
-        )  # fmt: skip
+            checklist=checklist,
+            project=checklist.project,
+            responses=responses,
+            latest=latest,
+            upgrade=upgrade,
+            today=today,
+            open_only=open_only,
+            open_count=open_count,
+            **kwargs,
+        )
 
 
 class ChecklistUpgradeView(ChecklistMixin, ActionView):
@@ -148,15 +155,23 @@ class ResponseAnswerView(ItemFormView):
     form_name = "answer"
 
     def make_form(self, response):
-        return AnswerForm(self.request.POST, self.request.FILES, response=response,
-                          max_upload_mb=settings.READINESS_EVIDENCE_MAX_BYTES // 1_000_000)  # fmt: skip
+        return AnswerForm(
+            self.request.POST,
+            self.request.FILES,
+            response=response,
+            max_upload_mb=settings.READINESS_EVIDENCE_MAX_BYTES // 1_000_000,
+        )
 
     def save(self, response, data: dict) -> str:
         response = services.response_answer(
-            access=self.access, response=response, status=data["status"], na_reason=data["na_reason"],
-            evidence_text=data["evidence_text"], evidence_url=data["evidence_url"],
+            access=self.access,
+            response=response,
+            status=data["status"],
+            na_reason=data["na_reason"],
+            evidence_text=data["evidence_text"],
+            evidence_url=data["evidence_url"],
             evidence_file=data["evidence_file"],
-        )  # fmt: skip
+        )
         return f"Saved: “{response.item.title}” is now {response.get_status_display().lower()}."
 
 
@@ -178,8 +193,13 @@ class WaiverRequestView(ItemFormView):
         return WaiverRequestForm(self.request.POST, response=response)
 
     def save(self, response, data: dict) -> str:
-        services.waiver_request(access=self.access, response=response, reason=data["reason"],
-                                risk_level=data["risk_level"], expires_on=data["expires_on"])  # fmt: skip
+        services.waiver_request(
+            access=self.access,
+            response=response,
+            reason=data["reason"],
+            risk_level=data["risk_level"],
+            expires_on=data["expires_on"],
+        )
         return "Waiver requested; someone else holding the item's function must approve it."
 
 
@@ -199,8 +219,9 @@ class WaiverMixin(OrgMixin):
 class WaiverDecideView(WaiverMixin, ActionView):
     def act(self):
         approve = self.request.POST.get("decision") == "approve"
-        services.waiver_decide(access=self.access, waiver=self.get_waiver(), approve=approve,
-                               note=self.request.POST.get("note", ""))  # fmt: skip
+        services.waiver_decide(
+            access=self.access, waiver=self.get_waiver(), approve=approve, note=self.request.POST.get("note", "")
+        )
         return "Waiver approved." if approve else "Waiver rejected."
 
 
@@ -280,15 +301,24 @@ class TemplateNewVersionView(TemplateMixin, TemplateView):
                 raise ApplicationError(f"The items are not valid JSON: {exc}") from None
             # The same key saves the next version; another key starts a new template (the org's own copy).
             new = services.template_save_version(
-                access=self.access, organization=self.org, key=request.POST.get("key") or template.key,
-                name=request.POST.get("name", ""), category=request.POST.get("category") or template.category,
-                items=items, change_note=request.POST.get("change_note", ""),
-            )  # fmt: skip
+                access=self.access,
+                organization=self.org,
+                key=request.POST.get("key") or template.key,
+                name=request.POST.get("name", ""),
+                category=request.POST.get("category") or template.category,
+                items=items,
+                change_note=request.POST.get("change_note", ""),
+            )
         except ApplicationError as exc:
             details = [f"{_place(k)}: {' '.join(v) if isinstance(v, list) else v}" for k, v in exc.detail.items()]
-            context = self.get_context_data(items_json=raw, name=request.POST.get("name", ""), error=exc.message,
-                                            key=request.POST.get("key", ""), category=request.POST.get("category", ""),
-                                            error_details=details)  # fmt: skip
+            context = self.get_context_data(
+                items_json=raw,
+                name=request.POST.get("name", ""),
+                error=exc.message,
+                key=request.POST.get("key", ""),
+                category=request.POST.get("category", ""),
+                error_details=details,
+            )
             return self.render_to_response(context, status=400)
         messages.success(request, f"{new} saved. Checklists on older versions can now be upgraded.")
         return redirect("template-detail", org_slug=self.org.slug, pk=new.pk)

@@ -25,9 +25,16 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         class Meta:
             model = AuditEvent
             fields = [
-                "id", "organization", "actor_label", "action", "object_type", "object_id",
-                "object_repr", "changes", "created_at",
-            ]  # fmt: skip
+                "id",
+                "organization",
+                "actor_label",
+                "action",
+                "object_type",
+                "object_id",
+                "object_repr",
+                "changes",
+                "created_at",
+            ]
 
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter

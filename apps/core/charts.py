@@ -89,9 +89,17 @@ def _shape(shape: dict) -> dict:
 def hline(y: float, label: str, *, yref: str = "y", line: dict | None = None, legend: bool = False) -> dict:
     """A horizontal line across the plot area only (xref "x domain": it never runs into the margins),
     labelled at its right end."""
-    shape = {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y,
-             "line": line or DASH_RED,
-             "label": {"text": label, "textposition": "end", "yanchor": "bottom", "font": {"size": 11}}}  # fmt: skip
+    shape = {
+        "type": "line",
+        "xref": "x domain",
+        "x0": 0,
+        "x1": 1,
+        "yref": yref,
+        "y0": y,
+        "y1": y,
+        "line": line or DASH_RED,
+        "label": {"text": label, "textposition": "end", "yanchor": "bottom", "font": {"size": 11}},
+    }
     if legend:
         shape.update(showlegend=True, name=label)
     return shape
@@ -99,11 +107,25 @@ def hline(y: float, label: str, *, yref: str = "y", line: dict | None = None, le
 
 def vline(x: float, label: str, *, line: dict | None = None, legend: bool = False) -> dict:
     """A vertical line from the bottom to the top of the plot area, labelled at its top."""
-    shape = {"type": "line", "yref": "y domain", "y0": 0, "y1": 1, "xref": "x", "x0": x, "x1": x,
-             "line": line or DASH_RED,
-             # Its label reads leftwards from the line's top: a line near the right edge keeps it in view.
-             "label": {"text": label, "textposition": "end", "textangle": 0, "xanchor": "right", "yanchor": "bottom",
-                       "font": {"size": 11}}}  # fmt: skip
+    shape = {
+        "type": "line",
+        "yref": "y domain",
+        "y0": 0,
+        "y1": 1,
+        "xref": "x",
+        "x0": x,
+        "x1": x,
+        "line": line or DASH_RED,
+        # Its label reads leftwards from the line's top: a line near the right edge keeps it in view.
+        "label": {
+            "text": label,
+            "textposition": "end",
+            "textangle": 0,
+            "xanchor": "right",
+            "yanchor": "bottom",
+            "font": {"size": 11},
+        },
+    }
     if legend:
         shape.update(showlegend=True, name=label)
     return shape

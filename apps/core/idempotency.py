@@ -37,9 +37,10 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
         )
     if record.status_code == 0:
         raise ApplicationError(
-            f"A request with this {HEADER} is still in progress; retry shortly.", code="idempotency_in_flight",
+            f"A request with this {HEADER} is still in progress; retry shortly.",
+            code="idempotency_in_flight",
             status=409,
-        )  # fmt: skip
+        )
     return Response(record.response_body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
 
 

@@ -22,9 +22,22 @@ class PriceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Price
-        fields = ["id", "organization", "kind", "name", "provider", "usd_per_gpu_hour", "spot_usd_per_gpu_hour",
-                  "hbm_gb", "hbm_bandwidth_gb_per_s", "usd_per_mtok_input", "usd_per_mtok_output", "source",
-                  "as_of", "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "organization",
+            "kind",
+            "name",
+            "provider",
+            "usd_per_gpu_hour",
+            "spot_usd_per_gpu_hour",
+            "hbm_gb",
+            "hbm_bandwidth_gb_per_s",
+            "usd_per_mtok_input",
+            "usd_per_mtok_output",
+            "source",
+            "as_of",
+            "updated_at",
+        ]
         read_only_fields = ["kind", "updated_at"]
 
 
@@ -55,8 +68,19 @@ class UsageLogSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = UsageLog
-        fields = ["id", "project", "name", "file", "stored_name", "size_bytes", "status", "analysis", "error",
-                  "created_at", "analysed_at"]  # fmt: skip
+        fields = [
+            "id",
+            "project",
+            "name",
+            "file",
+            "stored_name",
+            "size_bytes",
+            "status",
+            "analysis",
+            "error",
+            "created_at",
+            "analysed_at",
+        ]
         read_only_fields = ["name", "size_bytes", "status", "analysis", "error", "created_at", "analysed_at"]
 
     def validate(self, attrs):
@@ -101,11 +125,11 @@ class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
     def perform_create(self, serializer):
         data, access = serializer.validated_data, request_access(self.request)
         if data.get("stored_name"):
-            serializer.instance = services.usage_log_from_stored(access=access, project=data["project"],
-                                                                 name=data["stored_name"])  # fmt: skip
+            serializer.instance = services.usage_log_from_stored(
+                access=access, project=data["project"], name=data["stored_name"]
+            )
         else:
-            serializer.instance = services.usage_log_upload(access=access, project=data["project"],
-                                                            upload=data["file"])  # fmt: skip
+            serializer.instance = services.usage_log_upload(access=access, project=data["project"], upload=data["file"])
 
     def perform_destroy(self, instance):
         services.usage_log_delete(access=request_access(self.request), log=instance)

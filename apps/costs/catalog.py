@@ -56,11 +56,27 @@ GPUS: tuple[GpuPrice, ...] = (
     _gpu("NVIDIA L40S", 1.86, 0.75, 48, 864, "AWS", "g6e.xlarge (1× L40S) on-demand, us-east-1", _GPU_DATE),
     _gpu("NVIDIA A100 40GB", 3.67, 1.10, 40, 1555, "GCP", "a2-highgpu-1g on-demand, us-central1", _GPU_DATE),
     _gpu("NVIDIA A100 80GB", 5.07, 1.60, 80, 2039, "GCP", "a2-ultragpu-1g on-demand, us-central1", _GPU_DATE),
-    _gpu("NVIDIA H100 80GB", 6.88, 2.50, 80, 3350, "AWS",
-         "p5.48xlarge ÷ 8 GPUs after the mid-2025 price cut, us-east-1; neoclouds list ~$2–3", _H100_DATE),
-    _gpu("NVIDIA H200 141GB", 4.00, None, 141, 4800, "neocloud",
-         "typical GPU-cloud on-demand level; hyperscaler 8-GPU instances cost more", _H100_DATE),
-)  # fmt: skip
+    _gpu(
+        "NVIDIA H100 80GB",
+        6.88,
+        2.50,
+        80,
+        3350,
+        "AWS",
+        "p5.48xlarge ÷ 8 GPUs after the mid-2025 price cut, us-east-1; neoclouds list ~$2–3",
+        _H100_DATE,
+    ),
+    _gpu(
+        "NVIDIA H200 141GB",
+        4.00,
+        None,
+        141,
+        4800,
+        "neocloud",
+        "typical GPU-cloud on-demand level; hyperscaler 8-GPU instances cost more",
+        _H100_DATE,
+    ),
+)
 
 HOSTED_MODELS: tuple[ApiPrice, ...] = (
     _api("gpt-4o", "OpenAI", 2.50, 10.00, "gpt-4o-2024-08-06, standard tier", _API_DATE),

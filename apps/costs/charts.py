@@ -45,21 +45,35 @@ def options_chart(cost: dict) -> dict | None:
         chosen = [(t, o) for t, o in zip(ticks, options, strict=True) if _kind(o, cost.get("cheapest")) == kind]
         if not chosen:
             continue
-        data.append({"type": "bar", "orientation": "h", "name": name, "marker": {"color": colour},
-                     "y": [t for t, _ in chosen], "x": [round(o["usd_per_month"], 2) for _, o in chosen],
-                     "customdata": [o["label"] for _, o in chosen],
-                     "hovertemplate": "%{customdata}<br>$%{x:,.2f} per month<extra></extra>"})  # fmt: skip
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": name,
+                "marker": {"color": colour},
+                "y": [t for t, _ in chosen],
+                "x": [round(o["usd_per_month"], 2) for _, o in chosen],
+                "customdata": [o["label"] for _, o in chosen],
+                "hovertemplate": "%{customdata}<br>$%{x:,.2f} per month<extra></extra>",
+            }
+        )
     shapes = []
     if cost.get("budget_usd") is not None:
         label = f"budget ${cost['budget_usd']:,.0f} / month"
         shapes.append(vline(cost["budget_usd"], label, line={"dash": "dash", "color": "#9a6700"}, legend=True))
     # Each option is in one trace only: "overlay" keeps its bar full height and centred on its label;
     # the options read top to bottom in the cost model's order.
-    return figure(data, layout(
-        "Monthly cost per option", height=160 + ROW_PX * len(options), barmode="overlay", shapes=shapes,
-        yaxis=axis("option", categoryorder="array", categoryarray=ticks, autorange="reversed"),
-        xaxis=axis("cost per month (USD)", rangemode="tozero", tickprefix="$", separatethousands=True),
-    ))  # fmt: skip
+    return figure(
+        data,
+        layout(
+            "Monthly cost per option",
+            height=160 + ROW_PX * len(options),
+            barmode="overlay",
+            shapes=shapes,
+            yaxis=axis("option", categoryorder="array", categoryarray=ticks, autorange="reversed"),
+            xaxis=axis("cost per month (USD)", rangemode="tozero", tickprefix="$", separatethousands=True),
+        ),
+    )
 
 
 def hourly_requests(hourly: list[int]) -> dict | None:
@@ -67,7 +81,12 @@ def hourly_requests(hourly: list[int]) -> dict | None:
     if not hourly:
         return None
     data = [{"x": list(range(len(hourly))), "y": hourly, "type": "bar", "name": "requests per hour"}]
-    return figure(data, layout(
-        "Requests per hour (from the first minute of the log)", height=300,
-        xaxis=axis("hour from the start of the log (h)"), yaxis=axis("requests per hour (count)", rangemode="tozero"),
-    ))  # fmt: skip
+    return figure(
+        data,
+        layout(
+            "Requests per hour (from the first minute of the log)",
+            height=300,
+            xaxis=axis("hour from the start of the log (h)"),
+            yaxis=axis("requests per hour (count)", rangemode="tozero"),
+        ),
+    )

@@ -7,11 +7,21 @@ class TrafficForm(forms.ModelForm):
     class Meta:
         model = TrafficProfile
         fields = [
-            "requests_per_day", "input_tokens_per_request", "output_tokens_per_request", "peak_to_average",
-            "active_hours_per_day", "active_start_hour", "active_days_per_month", "min_replicas", "scale_down_delay_s",
-            "scale_up_lead_s", "business_hours_per_day", "business_days_per_month", "business_start_hour",
+            "requests_per_day",
+            "input_tokens_per_request",
+            "output_tokens_per_request",
+            "peak_to_average",
+            "active_hours_per_day",
+            "active_start_hour",
+            "active_days_per_month",
+            "min_replicas",
+            "scale_down_delay_s",
+            "scale_up_lead_s",
+            "business_hours_per_day",
+            "business_days_per_month",
+            "business_start_hour",
             "spot_headroom_replicas",
-        ]  # fmt: skip
+        ]
         labels = {
             "requests_per_day": "Requests per day",
             "input_tokens_per_request": "Input tokens per request (average)",
@@ -51,8 +61,18 @@ class PriceForm(forms.ModelForm):
 
     class Meta:
         model = Price
-        fields = ["name", "provider", "usd_per_gpu_hour", "spot_usd_per_gpu_hour", "hbm_gb", "hbm_bandwidth_gb_per_s",
-                  "usd_per_mtok_input", "usd_per_mtok_output", "source", "as_of"]  # fmt: skip
+        fields = [
+            "name",
+            "provider",
+            "usd_per_gpu_hour",
+            "spot_usd_per_gpu_hour",
+            "hbm_gb",
+            "hbm_bandwidth_gb_per_s",
+            "usd_per_mtok_input",
+            "usd_per_mtok_output",
+            "source",
+            "as_of",
+        ]
         widgets = {"as_of": forms.DateInput(attrs={"type": "date"})}
         labels = {
             "usd_per_gpu_hour": "On-demand price (USD per GPU-hour)",
@@ -89,8 +109,9 @@ class ReplayForm(forms.Form):
 
     endpoint = forms.ModelChoiceField(queryset=None, label="Endpoint", empty_label=None)
     scale = forms.FloatField(label="Scale (× the log's rate)", initial=1)
-    seconds_per_minute = forms.FloatField(label="Seconds per minute", initial=6,
-                                          help_text="How long each of the log's minutes is played.")  # fmt: skip
+    seconds_per_minute = forms.FloatField(
+        label="Seconds per minute", initial=6, help_text="How long each of the log's minutes is played."
+    )
 
     def __init__(self, *args, endpoints, **kwargs):
         super().__init__(*args, **kwargs)

@@ -453,9 +453,16 @@ def project_monthly(
     options: list[Option] = []
     peak_needed = max(max(needed), min_replicas, 1)
     options.append(
-        option("always_on", f"Always-on, {peak_needed} replica(s) × 730 h", peak_needed * MINUTES_PER_MONTH,
-               peak_needed, hourly, True, "Sized for the busiest minute of the month, running all month.")
-    )  # fmt: skip
+        option(
+            "always_on",
+            f"Always-on, {peak_needed} replica(s) × 730 h",
+            peak_needed * MINUTES_PER_MONTH,
+            peak_needed,
+            hourly,
+            True,
+            "Sized for the busiest minute of the month, running all month.",
+        )
+    )
 
     lead_min = _ceil(scale_up_lead_s / SECONDS_PER_MINUTE)
     delay_min = _ceil(scale_down_delay_s / SECONDS_PER_MINUTE)
@@ -463,10 +470,16 @@ def project_monthly(
         needed, min_replicas=min_replicas, scale_down_delay_minutes=delay_min, scale_up_lead_minutes=lead_min
     )
     options.append(
-        option("autoscaled", f"Autoscaled, min {min_replicas}, scale-down after {scale_down_delay_s:g} s",
-               sum(scaled), max(scaled), hourly, True,
-               f"Replicas follow the per-minute peak; ready {scale_up_lead_s:g} s ahead of demand.")
-    )  # fmt: skip
+        option(
+            "autoscaled",
+            f"Autoscaled, min {min_replicas}, scale-down after {scale_down_delay_s:g} s",
+            sum(scaled),
+            max(scaled),
+            hourly,
+            True,
+            f"Replicas follow the per-minute peak; ready {scale_up_lead_s:g} s ahead of demand.",
+        )
+    )
 
     days = _active_days(schedule.days_per_month)
     s0 = round(schedule.start_hour * MINUTES_PER_HOUR)
@@ -482,10 +495,16 @@ def project_monthly(
     else:
         meets, note = False, f"{off_requests:,.0f} requests/month fall outside the schedule and would go unserved."
     options.append(
-        option("business_hours",
-               f"Business hours, {sched_peak} replica(s) × {schedule.hours_per_day:g} h × {len(days)} days",
-               sched_peak * sum(on), sched_peak, hourly, meets, note)
-    )  # fmt: skip
+        option(
+            "business_hours",
+            f"Business hours, {sched_peak} replica(s) × {schedule.hours_per_day:g} h × {len(days)} days",
+            sched_peak * sum(on),
+            sched_peak,
+            hourly,
+            meets,
+            note,
+        )
+    )
 
     if spot is not None:
         if spot.discount is not None:
@@ -497,11 +516,18 @@ def project_monthly(
         with_headroom = [r + spot.headroom_replicas for r in scaled]
         safe = spot.headroom_replicas >= spot.max_simultaneous_preemptions
         options.append(
-            option("spot", f"Spot, autoscaled + {spot.headroom_replicas} spare replica(s)", sum(with_headroom),
-                   max(with_headroom), spot_hourly, safe,
-                   f"Survives {spot.max_simultaneous_preemptions} simultaneous preemption(s)" if safe
-                   else "Headroom smaller than the preemptions to survive.")
-        )  # fmt: skip
+            option(
+                "spot",
+                f"Spot, autoscaled + {spot.headroom_replicas} spare replica(s)",
+                sum(with_headroom),
+                max(with_headroom),
+                spot_hourly,
+                safe,
+                f"Survives {spot.max_simultaneous_preemptions} simultaneous preemption(s)"
+                if safe
+                else "Headroom smaller than the preemptions to survive.",
+            )
+        )
 
     hosted_rows = []
     for h in hosted:

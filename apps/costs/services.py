@@ -30,23 +30,55 @@ from apps.orgs.models import Organization
 
 logger = logging.getLogger(__name__)
 
-PRICE_FIELDS = ["name", "provider", "usd_per_gpu_hour", "spot_usd_per_gpu_hour", "hbm_gb", "hbm_bandwidth_gb_per_s",
-                "usd_per_mtok_input", "usd_per_mtok_output", "source", "as_of"]  # fmt: skip
-TRAFFIC_FIELDS = [f.name for f in TrafficProfile._meta.fields if f.name not in ("id", "project", "created_at",
-                                                                                "updated_at")]  # fmt: skip
+PRICE_FIELDS = [
+    "name",
+    "provider",
+    "usd_per_gpu_hour",
+    "spot_usd_per_gpu_hour",
+    "hbm_gb",
+    "hbm_bandwidth_gb_per_s",
+    "usd_per_mtok_input",
+    "usd_per_mtok_output",
+    "source",
+    "as_of",
+]
+TRAFFIC_FIELDS = [
+    f.name for f in TrafficProfile._meta.fields if f.name not in ("id", "project", "created_at", "updated_at")
+]
 
 
 def ensure_catalog(org: Organization) -> None:
     """Seed the org's catalog from readiness' list once; later edits are the org's own."""
     if Price.objects.filter(organization=org).exists():
         return
-    rows = [Price(organization=org, kind=PriceKind.GPU, name=g.name, provider=g.provider,
-                  usd_per_gpu_hour=g.usd_per_gpu_hour, spot_usd_per_gpu_hour=g.spot_usd_per_gpu_hour, hbm_gb=g.hbm_gb,
-                  hbm_bandwidth_gb_per_s=g.hbm_bandwidth_gb_per_s, source=g.source, as_of=g.as_of)
-            for g in catalog.GPUS]  # fmt: skip
-    rows += [Price(organization=org, kind=PriceKind.API, name=a.name, provider=a.provider,
-                   usd_per_mtok_input=a.usd_per_mtok_input, usd_per_mtok_output=a.usd_per_mtok_output,
-                   source=a.source, as_of=a.as_of) for a in catalog.HOSTED_MODELS]  # fmt: skip
+    rows = [
+        Price(
+            organization=org,
+            kind=PriceKind.GPU,
+            name=g.name,
+            provider=g.provider,
+            usd_per_gpu_hour=g.usd_per_gpu_hour,
+            spot_usd_per_gpu_hour=g.spot_usd_per_gpu_hour,
+            hbm_gb=g.hbm_gb,
+            hbm_bandwidth_gb_per_s=g.hbm_bandwidth_gb_per_s,
+            source=g.source,
+            as_of=g.as_of,
+        )
+        for g in catalog.GPUS
+    ]
+    rows += [
+        Price(
+            organization=org,
+            kind=PriceKind.API,
+            name=a.name,
+            provider=a.provider,
+            usd_per_mtok_input=a.usd_per_mtok_input,
+            usd_per_mtok_output=a.usd_per_mtok_output,
+            source=a.source,
+            as_of=a.as_of,
+        )
+        for a in catalog.HOSTED_MODELS
+    ]
     Price.objects.bulk_create(rows, ignore_conflicts=True)
 
 
@@ -77,12 +109,17 @@ def price_update(*, access: Access, price: Price, **fields) -> Price:
         errors["source"] = ["Say where the price comes from."]
     if errors:
         raise ApplicationError("The price has invalid fields.", detail=errors)
-    save_unique(price, field="name", message=f"The catalog already has a {price.kind} price named {price.name!r}.",
-                hint="Already in the catalog.")  # fmt: skip
+    save_unique(
+        price,
+        field="name",
+        message=f"The catalog already has a {price.kind} price named {price.name!r}.",
+        hint="Already in the catalog.",
+    )
     changes = diff(before, snapshot(price, PRICE_FIELDS))
     if changes:
-        audit_record(access=access, organization_id=price.organization_id, action="price.update", obj=price,
-                     changes=changes)  # fmt: skip
+        audit_record(
+            access=access, organization_id=price.organization_id, action="price.update", obj=price, changes=changes
+        )
     return price
 
 
@@ -99,25 +136,37 @@ def traffic_save(*, access: Access, project, **fields) -> TrafficProfile:
         setattr(profile, name, value)
     try:
         _traffic(profile)
-        pricing.Schedule(hours_per_day=profile.business_hours_per_day, days_per_month=profile.business_days_per_month,
-                         start_hour=profile.business_start_hour)  # fmt: skip
+        pricing.Schedule(
+            hours_per_day=profile.business_hours_per_day,
+            days_per_month=profile.business_days_per_month,
+            start_hour=profile.business_start_hour,
+        )
     except (TypeError, ValueError) as exc:
-        raise ApplicationError(f"The traffic profile is not consistent: {exc}.",
-                               detail={"traffic": [str(exc)]}) from None  # fmt: skip
+        raise ApplicationError(
+            f"The traffic profile is not consistent: {exc}.", detail={"traffic": [str(exc)]}
+        ) from None
     profile.save()
-    audit_record(access=access, organization_id=project.organization_id, action="traffic.save", obj=profile,
-                 changes=diff(before, snapshot(profile, TRAFFIC_FIELDS)))  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="traffic.save",
+        obj=profile,
+        changes=diff(before, snapshot(profile, TRAFFIC_FIELDS)),
+    )
     readiness_changed(project)  # the projected cost feeds the go/no-go
     return profile
 
 
 def _traffic(profile: TrafficProfile) -> pricing.Traffic:
     return pricing.Traffic(
-        requests_per_day=profile.requests_per_day, input_tokens_per_request=profile.input_tokens_per_request,
-        output_tokens_per_request=profile.output_tokens_per_request, peak_to_average=profile.peak_to_average,
-        active_hours_per_day=profile.active_hours_per_day, active_days_per_month=profile.active_days_per_month,
+        requests_per_day=profile.requests_per_day,
+        input_tokens_per_request=profile.input_tokens_per_request,
+        output_tokens_per_request=profile.output_tokens_per_request,
+        peak_to_average=profile.peak_to_average,
+        active_hours_per_day=profile.active_hours_per_day,
+        active_days_per_month=profile.active_days_per_month,
         active_start_hour=profile.active_start_hour,
-    )  # fmt: skip
+    )
 
 
 def _f(value) -> float | None:
@@ -138,24 +187,38 @@ def project_projection(project, run) -> dict | None:
     today = timezone.localdate()
     rps, goodput = overall.get("request_throughput") or 0.0, overall.get("goodput") or 0.0
     tokens_per_request = overall.get("output_token_throughput", 0.0) / rps if rps else 0.0
-    out = {"endpoint": endpoint.name, "run_id": run.pk, "budget_usd": _f(project.monthly_budget_usd),
-           "goodput_rps": goodput, "tokens_per_request": round(tokens_per_request, 1), "notes": [],
-           "projected_monthly_usd": None, "cost_per_1m_output_tokens_usd": None, "options": [], "cheapest": None,
-           "stale_prices": pricing.stale_prices(prices, today=today,
-                                                max_age_days=settings.READINESS_PRICE_MAX_AGE_DAYS)}  # fmt: skip
+    out = {
+        "endpoint": endpoint.name,
+        "run_id": run.pk,
+        "budget_usd": _f(project.monthly_budget_usd),
+        "goodput_rps": goodput,
+        "tokens_per_request": round(tokens_per_request, 1),
+        "notes": [],
+        "projected_monthly_usd": None,
+        "cost_per_1m_output_tokens_usd": None,
+        "options": [],
+        "cheapest": None,
+        "stale_prices": pricing.stale_prices(prices, today=today, max_age_days=settings.READINESS_PRICE_MAX_AGE_DAYS),
+    }
     profile = TrafficProfile.objects.filter(project=project).first()
     if profile is not None:
         traffic = _traffic(profile)
     elif project.expected_peak_rpm:
         # No profile yet: the expected peak held all day, every day (an upper bound).
-        traffic = pricing.Traffic(requests_per_day=project.expected_peak_rpm * 60 * 24, input_tokens_per_request=0,
-                                  output_tokens_per_request=max(tokens_per_request, 1))  # fmt: skip
+        traffic = pricing.Traffic(
+            requests_per_day=project.expected_peak_rpm * 60 * 24,
+            input_tokens_per_request=0,
+            output_tokens_per_request=max(tokens_per_request, 1),
+        )
         out["notes"].append("no traffic profile: the expected peak is assumed all month (set one on the cost page)")
     else:
         traffic = None
         out["notes"].append("set the expected traffic (cost page) or the project's expected peak to project a month")
-    hosted = [pricing.HostedModel(p.name, float(p.usd_per_mtok_input), float(p.usd_per_mtok_output))
-              for p in prices if p.kind == PriceKind.API]  # fmt: skip
+    hosted = [
+        pricing.HostedModel(p.name, float(p.usd_per_mtok_input), float(p.usd_per_mtok_output))
+        for p in prices
+        if p.kind == PriceKind.API
+    ]
     if endpoint.price_model == "hosted_api":
         return _hosted_endpoint(out, endpoint, traffic, hosted)
     catalog_gpu = next((p for p in prices if p.kind == PriceKind.GPU and p.name == endpoint.gpu_type), None)
@@ -168,26 +231,45 @@ def project_projection(project, run) -> dict | None:
     if good_tokens_per_s <= 0:
         out["notes"].append("no request met the SLO: capacity and cost per token are unbounded")
         return out
-    out["cost_per_1m_output_tokens_usd"] = round(pricing.self_hosted_usd_per_mtok_output(
-        usd_per_gpu_hour=hourly, gpus_per_replica=endpoint.gpus_per_replica, replicas=probed_replicas,
-        goodput_output_tokens_per_s=good_tokens_per_s), 4)  # fmt: skip
-    out["method"] = (f"{endpoint.gpus_per_replica}× {endpoint.gpu_type or 'GPU'} at ${hourly:,.2f}/GPU-h per replica, "
-                     f"{goodput / probed_replicas:.2f} SLO-compliant req/s per replica (run #{run.pk})")  # fmt: skip
+    out["cost_per_1m_output_tokens_usd"] = round(
+        pricing.self_hosted_usd_per_mtok_output(
+            usd_per_gpu_hour=hourly,
+            gpus_per_replica=endpoint.gpus_per_replica,
+            replicas=probed_replicas,
+            goodput_output_tokens_per_s=good_tokens_per_s,
+        ),
+        4,
+    )
+    out["method"] = (
+        f"{endpoint.gpus_per_replica}× {endpoint.gpu_type or 'GPU'} at ${hourly:,.2f}/GPU-h per replica, "
+        f"{goodput / probed_replicas:.2f} SLO-compliant req/s per replica (run #{run.pk})"
+    )
     if traffic is None:
         return out
     spot_hourly = _f(catalog_gpu.spot_usd_per_gpu_hour) if catalog_gpu else None
-    spec = pricing.ReplicaSpec(usd_per_gpu_hour=hourly, gpus_per_replica=endpoint.gpus_per_replica,
-                               goodput_requests_per_s=goodput / probed_replicas,
-                               spot_usd_per_gpu_hour=spot_hourly)  # fmt: skip
+    spec = pricing.ReplicaSpec(
+        usd_per_gpu_hour=hourly,
+        gpus_per_replica=endpoint.gpus_per_replica,
+        goodput_requests_per_s=goodput / probed_replicas,
+        spot_usd_per_gpu_hour=spot_hourly,
+    )
     p = profile
     projection = pricing.project_monthly(
-        spec=spec, traffic=traffic, min_replicas=p.min_replicas if p else 1,
-        scale_down_delay_s=p.scale_down_delay_s if p else 600, scale_up_lead_s=p.scale_up_lead_s if p else 0,
-        schedule=pricing.Schedule(hours_per_day=p.business_hours_per_day, days_per_month=p.business_days_per_month,
-                                  start_hour=p.business_start_hour) if p else None,
+        spec=spec,
+        traffic=traffic,
+        min_replicas=p.min_replicas if p else 1,
+        scale_down_delay_s=p.scale_down_delay_s if p else 600,
+        scale_up_lead_s=p.scale_up_lead_s if p else 0,
+        schedule=pricing.Schedule(
+            hours_per_day=p.business_hours_per_day,
+            days_per_month=p.business_days_per_month,
+            start_hour=p.business_start_hour,
+        )
+        if p
+        else None,
         spot=pricing.Spot(headroom_replicas=p.spot_headroom_replicas) if p and spec.spot_usd_per_gpu_hour else None,
         hosted=hosted,
-    )  # fmt: skip
+    )
     out.update(_projection_fields(projection))
     return out
 
@@ -201,16 +283,27 @@ def _projection_fields(projection) -> dict:
     float sum such as 422.40000000000003 never leaves), prices per 1M tokens to 1/100 of a cent."""
     d = projection.to_dict()
     cheapest = projection.cheapest
-    options = [{**o, "usd_per_month": _cents(o["usd_per_month"]), "vs_hosted_usd": _cents(o["vs_hosted_usd"]),
-                "usd_per_mtok_output": None if o["usd_per_mtok_output"] is None else round(o["usd_per_mtok_output"], 4)}
-               for o in d["options"]]  # fmt: skip
-    return {"options": options, "cheapest": d["cheapest"],
-            "projected_monthly_usd": _cents(cheapest.usd_per_month) if cheapest else None,
-            "always_on_usd_per_month": round(projection.always_on_usd_per_month, 2),
-            "saving_vs_always_on_usd": _cents(d["saving_vs_always_on_usd"]),
-            "saving_vs_always_on_pct": d["saving_vs_always_on_pct"],
-            "requests_per_month": round(projection.requests_per_month), "peak_rps": round(projection.peak_rps, 3),
-            "average_rps": round(projection.average_rps, 3), "projection_notes": projection.notes}  # fmt: skip
+    options = [
+        {
+            **o,
+            "usd_per_month": _cents(o["usd_per_month"]),
+            "vs_hosted_usd": _cents(o["vs_hosted_usd"]),
+            "usd_per_mtok_output": None if o["usd_per_mtok_output"] is None else round(o["usd_per_mtok_output"], 4),
+        }
+        for o in d["options"]
+    ]
+    return {
+        "options": options,
+        "cheapest": d["cheapest"],
+        "projected_monthly_usd": _cents(cheapest.usd_per_month) if cheapest else None,
+        "always_on_usd_per_month": round(projection.always_on_usd_per_month, 2),
+        "saving_vs_always_on_usd": _cents(d["saving_vs_always_on_usd"]),
+        "saving_vs_always_on_pct": d["saving_vs_always_on_pct"],
+        "requests_per_month": round(projection.requests_per_month),
+        "peak_rps": round(projection.peak_rps, 3),
+        "average_rps": round(projection.average_rps, 3),
+        "projection_notes": projection.notes,
+    }
 
 
 def _hosted_endpoint(out: dict, endpoint, traffic, hosted) -> dict:
@@ -227,11 +320,20 @@ def _hosted_endpoint(out: dict, endpoint, traffic, hosted) -> dict:
     choices = [(endpoint.name, price_in, price_out)]
     choices += [(h.name, h.usd_per_mtok_input, h.usd_per_mtok_output) for h in hosted]
     for name, p_in, p_out in choices:
-        cost = pricing.hosted_cost(usd_per_mtok_input=p_in, usd_per_mtok_output=p_out,
-                                   input_tokens_per_request=traffic.input_tokens_per_request,
-                                   output_tokens_per_request=traffic.output_tokens_per_request)  # fmt: skip
-        options.append({"key": f"hosted:{name}", "label": name, "usd_per_month": round(cost.usd_per_request *
-                        requests_per_month, 2), "meets_slo": True if name == endpoint.name else None})  # fmt: skip
+        cost = pricing.hosted_cost(
+            usd_per_mtok_input=p_in,
+            usd_per_mtok_output=p_out,
+            input_tokens_per_request=traffic.input_tokens_per_request,
+            output_tokens_per_request=traffic.output_tokens_per_request,
+        )
+        options.append(
+            {
+                "key": f"hosted:{name}",
+                "label": name,
+                "usd_per_month": round(cost.usd_per_request * requests_per_month, 2),
+                "meets_slo": True if name == endpoint.name else None,
+            }
+        )
     out.update(options=options, cheapest=options[0]["key"], projected_monthly_usd=options[0]["usd_per_month"])
     return out
 
@@ -250,27 +352,39 @@ def usage_log_upload(*, access: Access, project, upload) -> UsageLog:
     require_writer(access, project.organization_id)
     name = (upload.name or "").rsplit("/", 1)[-1]
     if not name.lower().endswith(USAGE_SUFFIXES):
-        raise ApplicationError("A usage log is a .csv or .jsonl file (optionally .gz).",
-                               detail={"file": [f"Expected one of {', '.join(USAGE_SUFFIXES)}."]})  # fmt: skip
+        raise ApplicationError(
+            "A usage log is a .csv or .jsonl file (optionally .gz).",
+            detail={"file": [f"Expected one of {', '.join(USAGE_SUFFIXES)}."]},
+        )
     size, most = upload.size, settings.READINESS_USAGE_LOG_MAX_BYTES
     if size > most:
-        message = (f"The file is {size:,} bytes; an uploaded usage log may be at most {most:,} bytes "
-                   "(READINESS_USAGE_LOG_MAX_BYTES). Gzip it, or have an operator put it in the "
-                   "organization's import folder.")  # fmt: skip
+        message = (
+            f"The file is {size:,} bytes; an uploaded usage log may be at most {most:,} bytes "
+            "(READINESS_USAGE_LOG_MAX_BYTES). Gzip it, or have an operator put it in the "
+            "organization's import folder."
+        )
         raise ApplicationError(message, detail={"file": [message]})
     # Lock the organization's row so that two uploads at once cannot both fit in the last space.
     Organization.objects.select_for_update().get(pk=project.organization_id)
     used = _usage_logs_stored_bytes(project.organization_id)
     quota = settings.READINESS_USAGE_LOG_ORG_QUOTA_BYTES
     if used + size > quota:
-        message = (f"The organization's usage logs already take {used:,} of its {quota:,} bytes "
-                   f"(READINESS_USAGE_LOG_ORG_QUOTA_BYTES); this {size:,}-byte file does not fit. "
-                   "Delete logs that are no longer needed (API: DELETE /api/v1/usage-logs/<id>/).")  # fmt: skip
+        message = (
+            f"The organization's usage logs already take {used:,} of its {quota:,} bytes "
+            f"(READINESS_USAGE_LOG_ORG_QUOTA_BYTES); this {size:,}-byte file does not fit. "
+            "Delete logs that are no longer needed (API: DELETE /api/v1/usage-logs/<id>/)."
+        )
         raise ApplicationError(message, detail={"file": [message]})
-    log = UsageLog.objects.create(project=project, name=name[:200], file=upload, size_bytes=size,
-                                  uploaded_by=access.user)  # fmt: skip
-    audit_record(access=access, organization_id=project.organization_id, action="usage_log.upload", obj=log,
-                 changes={"name": [None, log.name], "size_bytes": [None, log.size_bytes]})  # fmt: skip
+    log = UsageLog.objects.create(
+        project=project, name=name[:200], file=upload, size_bytes=size, uploaded_by=access.user
+    )
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="usage_log.upload",
+        obj=log,
+        changes={"name": [None, log.name], "size_bytes": [None, log.size_bytes]},
+    )
     transaction.on_commit(lambda: _queue_analysis(log.pk))
     return log
 
@@ -286,8 +400,13 @@ def usage_log_delete(*, access: Access, log: UsageLog) -> None:
     """Delete the log, its analysis and its uploaded file (which frees the org's quota). A worker
     still analysing it loses its claim and stops at its next heartbeat."""
     require_writer(access, log.project.organization_id)
-    audit_record(access=access, organization_id=log.project.organization_id, action="usage_log.delete", obj=log,
-                 changes={"name": [log.name, None], "size_bytes": [log.size_bytes, None]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=log.project.organization_id,
+        action="usage_log.delete",
+        obj=log,
+        changes={"name": [log.name, None], "size_bytes": [log.size_bytes, None]},
+    )
     file = log.file
     log.delete()
     if file:
@@ -302,10 +421,20 @@ def usage_log_from_stored(*, access: Access, project, name: str) -> UsageLog:
         path = stored.resolve(settings.READINESS_USAGE_LOG_IMPORT_DIR, project.organization.slug, name)
     except stored.StoredLogError as exc:
         raise ApplicationError(str(exc), detail={"stored_name": [str(exc)]}) from None
-    log = UsageLog.objects.create(project=project, name=path.name[:200], stored_name=name.strip(),
-                                  size_bytes=path.stat().st_size, uploaded_by=access.user)  # fmt: skip
-    audit_record(access=access, organization_id=project.organization_id, action="usage_log.from_stored", obj=log,
-                 changes={"stored_name": [None, log.stored_name], "size_bytes": [None, log.size_bytes]})  # fmt: skip
+    log = UsageLog.objects.create(
+        project=project,
+        name=path.name[:200],
+        stored_name=name.strip(),
+        size_bytes=path.stat().st_size,
+        uploaded_by=access.user,
+    )
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="usage_log.from_stored",
+        obj=log,
+        changes={"stored_name": [None, log.stored_name], "size_bytes": [None, log.size_bytes]},
+    )
     transaction.on_commit(lambda: _queue_analysis(log.pk))
     return log
 
@@ -327,8 +456,11 @@ def _queue_analysis(log_id: int) -> None:
 # A log whose analysis killed this many workers (out of memory, hard time limit) is not tried again.
 USAGE_LOG_MAX_ATTEMPTS = 3
 # What each cap is called where an operator changes it: named in the error the user sees.
-_LIMIT_SETTINGS = {"bytes": "READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES", "rows": "READINESS_USAGE_LOG_MAX_ROWS",
-                   "distinct": "READINESS_USAGE_LOG_MAX_DISTINCT"}  # fmt: skip
+_LIMIT_SETTINGS = {
+    "bytes": "READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES",
+    "rows": "READINESS_USAGE_LOG_MAX_ROWS",
+    "distinct": "READINESS_USAGE_LOG_MAX_DISTINCT",
+}
 _CHART_HOURS = 24 * 62
 
 
@@ -375,9 +507,14 @@ def _usage_log_claim(log_id: int) -> str | None:
     ):
         return claim
     # A log that has stopped every worker it was given is failed rather than tried again.
-    claimable.update(status=UsageLogStatus.FAILED, claim="", analysed_at=now, updated_at=now,
-                     error=f"The analysis stopped its worker {USAGE_LOG_MAX_ATTEMPTS} times (killed, out of memory "
-                           "or past the hard time limit); it is not tried again.")  # fmt: skip
+    claimable.update(
+        status=UsageLogStatus.FAILED,
+        claim="",
+        analysed_at=now,
+        updated_at=now,
+        error=f"The analysis stopped its worker {USAGE_LOG_MAX_ATTEMPTS} times (killed, out of memory "
+        "or past the hard time limit); it is not tried again.",
+    )
     return None
 
 
@@ -405,9 +542,11 @@ def usage_log_analyse(log_id: int) -> UsageLog | None:
     except _ClaimLost:
         return None
     except SoftTimeLimitExceeded:
-        fields = _failed(f"The analysis took longer than {settings.READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S:,} s "
-                         "(READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S) and was stopped. Analyse a shorter "
-                         "stretch of the log.")  # fmt: skip
+        fields = _failed(
+            f"The analysis took longer than {settings.READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S:,} s "
+            "(READINESS_USAGE_LOG_SOFT_TIME_LIMIT_S) and was stopped. Analyse a shorter "
+            "stretch of the log."
+        )
     except usage.UsageLimitExceeded as exc:
         setting = _LIMIT_SETTINGS.get(exc.limit)
         fields = _failed(f"The log is too large to analyse: {exc}" + (f" ({setting})." if setting else "."))
@@ -437,17 +576,27 @@ def _usage_log_analysis(log_row: UsageLog, heartbeat: _Heartbeat, usage, latest_
         replica_rps = (overall.get("goodput") or 0.0) / replicas or None
         projection = project_projection(log_row.project, runs[0]) or {}
         usd_per_mtok_output = projection.get("cost_per_1m_output_tokens_usd") or 0.0
-    limits = usage.Limits(max_bytes=settings.READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES,
-                          max_rows=settings.READINESS_USAGE_LOG_MAX_ROWS,
-                          max_distinct=settings.READINESS_USAGE_LOG_MAX_DISTINCT)  # fmt: skip
+    limits = usage.Limits(
+        max_bytes=settings.READINESS_USAGE_LOG_MAX_DECOMPRESSED_BYTES,
+        max_rows=settings.READINESS_USAGE_LOG_MAX_ROWS,
+        max_distinct=settings.READINESS_USAGE_LOG_MAX_DISTINCT,
+    )
     heartbeat()
-    result = usage.analyze_usage(_usage_log_path(log_row), replica_goodput_requests_per_s=replica_rps,
-                                 usd_per_mtok_output=usd_per_mtok_output, limits=limits,
-                                 progress=heartbeat)  # fmt: skip
+    result = usage.analyze_usage(
+        _usage_log_path(log_row),
+        replica_goodput_requests_per_s=replica_rps,
+        usd_per_mtok_output=usd_per_mtok_output,
+        limits=limits,
+        progress=heartbeat,
+    )
     analysis = result.to_dict()
     analysis["busiest_hour"] = result.busiest_hour()
-    return {"status": UsageLogStatus.DONE, "error": "", "analysis": analysis,
-            "hourly_requests": result.hourly_requests(_CHART_HOURS)}  # fmt: skip
+    return {
+        "status": UsageLogStatus.DONE,
+        "error": "",
+        "analysis": analysis,
+        "hourly_requests": result.hourly_requests(_CHART_HOURS),
+    }
 
 
 def usage_logs_reap(*, now=None) -> int:
@@ -455,12 +604,17 @@ def usage_logs_reap(*, now=None) -> int:
     returns how many. Their worker, should it come back, finds its claim gone and stores nothing."""
     now = now or timezone.now()
     return UsageLog.objects.filter(_stale_analysis(now)).update(
-        status=UsageLogStatus.FAILED, claim="", analysed_at=now, updated_at=now,
-        error=(f"The analysis stopped: its worker sent no heartbeat for "
-               f"{settings.READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S:,} s (READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S). "
-               "It was lost, killed (out of memory?) or stopped at the hard time limit "
-               f"({settings.READINESS_USAGE_LOG_TIME_LIMIT_S:,} s, READINESS_USAGE_LOG_TIME_LIMIT_S)."),
-    )  # fmt: skip
+        status=UsageLogStatus.FAILED,
+        claim="",
+        analysed_at=now,
+        updated_at=now,
+        error=(
+            f"The analysis stopped: its worker sent no heartbeat for "
+            f"{settings.READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S:,} s (READINESS_USAGE_LOG_HEARTBEAT_TIMEOUT_S). "
+            "It was lost, killed (out of memory?) or stopped at the hard time limit "
+            f"({settings.READINESS_USAGE_LOG_TIME_LIMIT_S:,} s, READINESS_USAGE_LOG_TIME_LIMIT_S)."
+        ),
+    )
 
 
 @transaction.atomic
@@ -471,15 +625,18 @@ def usage_log_apply(*, access: Access, log: UsageLog) -> TrafficProfile:
     a = log.analysis
     days = max(1.0, (a["per_minute"]["span_minutes"] or 0) / 1440)
     requests = max(1, a["requests"])
-    fields = {"requests_per_day": max(1, round(requests / days)),
-              "input_tokens_per_request": round(a["input_tokens"] / requests),
-              "output_tokens_per_request": max(1, round(a["output_tokens"] / requests)),
-              "peak_to_average": max(1.0, round(a["per_minute"]["peak_to_average_requests"] or 1.0, 2))}  # fmt: skip
+    fields = {
+        "requests_per_day": max(1, round(requests / days)),
+        "input_tokens_per_request": round(a["input_tokens"] / requests),
+        "output_tokens_per_request": max(1, round(a["output_tokens"] / requests)),
+        "peak_to_average": max(1.0, round(a["per_minute"]["peak_to_average_requests"] or 1.0, 2)),
+    }
     return traffic_save(access=access, project=log.project, **fields)
 
 
-def usage_log_replay_plan(*, access: Access, log: UsageLog, endpoint, scale: float = 1.0,
-                          seconds_per_minute: float = 6.0):  # fmt: skip
+def usage_log_replay_plan(
+    *, access: Access, log: UsageLog, endpoint, scale: float = 1.0, seconds_per_minute: float = 6.0
+):
     """A probe plan on one of the project's endpoints that replays the log's busiest hour: each
     minute becomes `seconds_per_minute` seconds of Poisson load at that minute's rate x `scale`,
     with the log's average prompt and completion sizes. Checked against the org's probe limits."""
@@ -490,8 +647,9 @@ def usage_log_replay_plan(*, access: Access, log: UsageLog, endpoint, scale: flo
     if log.status != UsageLogStatus.DONE:
         raise ApplicationError("The log has not been analysed yet.", code="conflict", status=409)
     if endpoint is None or endpoint.project_id != log.project_id:
-        raise ApplicationError("Choose an endpoint of this log's project.",
-                               detail={"endpoint": ["Not an endpoint of this project."]})  # fmt: skip
+        raise ApplicationError(
+            "Choose an endpoint of this log's project.", detail={"endpoint": ["Not an endpoint of this project."]}
+        )
     curve = ((log.analysis or {}).get("busiest_hour") or {}).get("requests_per_minute") or []
     if not any(curve):
         raise ApplicationError("The log has no requests to replay.", code="conflict", status=409)
@@ -501,7 +659,10 @@ def usage_log_replay_plan(*, access: Access, log: UsageLog, endpoint, scale: flo
     profile = usage.probe_profile_from_curve(curve, scale=scale, seconds_per_minute=seconds_per_minute, name="minute")
     requests = max(1, log.analysis["requests"])
     return probe_plan_create(
-        access=access, endpoint=endpoint, name=f"replay {log.name} x{scale:g}"[:100], profile=profile,
+        access=access,
+        endpoint=endpoint,
+        name=f"replay {log.name} x{scale:g}"[:100],
+        profile=profile,
         prompt_tokens=max(1, round(log.analysis["input_tokens"] / requests)),
         max_tokens=max(1, round(log.analysis["output_tokens"] / requests)),
-    )  # fmt: skip
+    )

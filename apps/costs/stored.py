@@ -55,7 +55,12 @@ def listing(root: Path, org_slug: str) -> list[dict]:
         if not path.resolve().is_relative_to(resolved):
             continue  # a symlink out of the folder is not this org's file
         stat = path.stat()
-        found.append({"name": path.relative_to(folder).as_posix(), "size_bytes": stat.st_size,
-                      "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()})  # fmt: skip
+        found.append(
+            {
+                "name": path.relative_to(folder).as_posix(),
+                "size_bytes": stat.st_size,
+                "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+            }
+        )
     found.sort(key=lambda f: f["modified"], reverse=True)
     return found[:MAX_LISTED]

@@ -154,8 +154,10 @@ class UsageAnalysis:
             return []
         lo, hi = min(self.minutes), max(self.minutes)
         if hi - lo + 1 > MAX_DENSE_MINUTES:
-            raise ValueError(f"the log spans {hi - lo + 1:,} minutes; a per-minute curve is drawn for at most "
-                             f"{MAX_DENSE_MINUTES:,} (about four years)")  # fmt: skip
+            raise ValueError(
+                f"the log spans {hi - lo + 1:,} minutes; a per-minute curve is drawn for at most "
+                f"{MAX_DENSE_MINUTES:,} (about four years)"
+            )
         return self._counts(lo, hi)
 
     def _counts(self, lo: int, hi: int) -> list[int]:
@@ -318,8 +320,14 @@ def _csv_rows(lines: Iterator[str], bad: BadRows) -> Iterator[Row]:
             if rec:  # blank lines are not rows
                 bad.add(reader.line_num, f"{len(rec)} field(s), expected {len(header)}")
             continue
-        yield (reader.line_num, rec[ts_i], rec[user_i], rec[tenant_i] if tenant_i is not None else None,
-               rec[in_i], rec[out_i])  # fmt: skip
+        yield (
+            reader.line_num,
+            rec[ts_i],
+            rec[user_i],
+            rec[tenant_i] if tenant_i is not None else None,
+            rec[in_i],
+            rec[out_i],
+        )
 
 
 def _jsonl_rows(lines: Iterable[str], bad: BadRows) -> Iterator[Row]:
@@ -416,9 +424,16 @@ def analyze_usage(
             handle.close()
     if progress is not None:
         progress()
-    return _summarise(acc, bad, top_n=top_n, goodput_rps=replica_goodput_requests_per_s,
-                      goodput_tps=replica_goodput_output_tokens_per_s, usd_per_request=usd_per_request,
-                      usd_per_mtok_input=usd_per_mtok_input, usd_per_mtok_output=usd_per_mtok_output)  # fmt: skip
+    return _summarise(
+        acc,
+        bad,
+        top_n=top_n,
+        goodput_rps=replica_goodput_requests_per_s,
+        goodput_tps=replica_goodput_output_tokens_per_s,
+        usd_per_request=usd_per_request,
+        usd_per_mtok_input=usd_per_mtok_input,
+        usd_per_mtok_output=usd_per_mtok_output,
+    )
 
 
 def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
@@ -467,8 +482,10 @@ def _accumulate(rows: Iterator[Row], bad: BadRows, window: int, max_distinct: in
     def check_distinct() -> None:
         # Called only when a user, tenant or minute is new; the tables are what memory grows with.
         if len(users) + len(tenants) + len(minutes) > distinct_cap:
-            raise UsageLimitExceeded("distinct", f"the log has more than {distinct_cap:,} distinct users, tenants "
-                                                 "and minutes with requests (together)")  # fmt: skip
+            raise UsageLimitExceeded(
+                "distinct",
+                f"the log has more than {distinct_cap:,} distinct users, tenants and minutes with requests (together)",
+            )
 
     distinct_cap = max_distinct if max_distinct is not None else float("inf")
     cur_minute = None
@@ -560,8 +577,17 @@ def _minute_iso(minute: int | None) -> str | None:
     return datetime.fromtimestamp(minute * SECONDS_PER_MINUTE, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _summarise(acc: _Acc, bad: BadRows, *, top_n, goodput_rps, goodput_tps, usd_per_request, usd_per_mtok_input,
-               usd_per_mtok_output) -> UsageAnalysis:  # fmt: skip
+def _summarise(
+    acc: _Acc,
+    bad: BadRows,
+    *,
+    top_n,
+    goodput_rps,
+    goodput_tps,
+    usd_per_request,
+    usd_per_mtok_input,
+    usd_per_mtok_output,
+) -> UsageAnalysis:
     users, minutes = acc.users, acc.minutes
     requests = sum(m[0] for m in minutes.values())
     input_tokens = sum(m[1] for m in minutes.values())
@@ -572,17 +598,28 @@ def _summarise(acc: _Acc, bad: BadRows, *, top_n, goodput_rps, goodput_tps, usd_
 
     priced = bool(usd_per_request or usd_per_mtok_input or usd_per_mtok_output)
     top_users = [
-        {"user": u, "requests": r[0], "input_tokens": r[1], "output_tokens": r[2],
-         "request_share": r[0] / requests, "max_requests_in_a_minute": r[3],
-         **({"usd": usd(r)} if priced else {})}
+        {
+            "user": u,
+            "requests": r[0],
+            "input_tokens": r[1],
+            "output_tokens": r[2],
+            "request_share": r[0] / requests,
+            "max_requests_in_a_minute": r[3],
+            **({"usd": usd(r)} if priced else {}),
+        }
         for u, r in heapq.nlargest(top_n, users.items(), key=lambda kv: kv[1][0])
-    ]  # fmt: skip
+    ]
     tenant_key = (lambda kv: usd(kv[1])) if priced else (lambda kv: kv[1][0])
     top_tenants = [
-        {"tenant": t, "requests": r[0], "input_tokens": r[1], "output_tokens": r[2],
-         **({"usd": usd(r)} if priced else {})}
+        {
+            "tenant": t,
+            "requests": r[0],
+            "input_tokens": r[1],
+            "output_tokens": r[2],
+            **({"usd": usd(r)} if priced else {}),
+        }
         for t, r in heapq.nlargest(top_n, acc.tenants.items(), key=tenant_key)
-    ]  # fmt: skip
+    ]
 
     per_user_requests = [r[0] for r in users.values()]
     per_user_tokens = [r[1] + r[2] for r in users.values()]
@@ -637,8 +674,10 @@ def _summarise(acc: _Acc, bad: BadRows, *, top_n, goodput_rps, goodput_tps, usd_
 
     capacity = None
     if goodput_rps or goodput_tps:
-        capacity = {"peak_requests_per_s": peak_req / SECONDS_PER_MINUTE,
-                    "peak_output_tokens_per_s": peak_out / SECONDS_PER_MINUTE}  # fmt: skip
+        capacity = {
+            "peak_requests_per_s": peak_req / SECONDS_PER_MINUTE,
+            "peak_output_tokens_per_s": peak_out / SECONDS_PER_MINUTE,
+        }
         needs = []
         if goodput_rps:
             capacity["replicas_for_peak_minute_by_requests"] = _ceil(peak_req / SECONDS_PER_MINUTE / goodput_rps)
@@ -662,12 +701,26 @@ def _summarise(acc: _Acc, bad: BadRows, *, top_n, goodput_rps, goodput_tps, usd_
         }
 
     return UsageAnalysis(
-        rows=acc.rows, bad_rows=bad, users=len(users), tenants=len(acc.tenants), requests=requests,
-        input_tokens=input_tokens, output_tokens=output_tokens, top_users=top_users, top_tenants=top_tenants,
-        concentration=concentration, per_minute=per_minute, burstiness=burstiness, capacity=capacity, cost=cost,
-        late_rows=acc.late_rows, minutes=minutes, user_totals=users, tenant_totals=acc.tenants,
+        rows=acc.rows,
+        bad_rows=bad,
+        users=len(users),
+        tenants=len(acc.tenants),
+        requests=requests,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        top_users=top_users,
+        top_tenants=top_tenants,
+        concentration=concentration,
+        per_minute=per_minute,
+        burstiness=burstiness,
+        capacity=capacity,
+        cost=cost,
+        late_rows=acc.late_rows,
+        minutes=minutes,
+        user_totals=users,
+        tenant_totals=acc.tenants,
         prices=(usd_per_request, usd_per_mtok_input, usd_per_mtok_output),
-    )  # fmt: skip
+    )
 
 
 def _ceil(x: float) -> int:

@@ -33,8 +33,14 @@ class ProjectCostView(ProjectMixin, FormView):
         figure = options_chart(cost) if cost else None
         logs = UsageLog.objects.visible_to(self.access).filter(project=project)[:20]
         stored_logs = stored.listing(settings.READINESS_USAGE_LOG_IMPORT_DIR, self.org.slug)
-        return super().get_context_data(project=project, cost=cost, figures={"options": figure} if figure else {},
-                                        usage_logs=logs, stored_logs=stored_logs, **kwargs)  # fmt: skip
+        return super().get_context_data(
+            project=project,
+            cost=cost,
+            figures={"options": figure} if figure else {},
+            usage_logs=logs,
+            stored_logs=stored_logs,
+            **kwargs,
+        )
 
     def post(self, request, *args, **kwargs):
         if not self.access.can_write(self.org.pk):
@@ -104,8 +110,9 @@ class UsageLogUploadView(ProjectMixin, ActionView):
 
 class UsageLogFromStoredView(ProjectMixin, ActionView):
     def act(self):
-        log = services.usage_log_from_stored(access=self.access, project=self.get_project(),
-                                             name=self.request.POST.get("stored_name", ""))  # fmt: skip
+        log = services.usage_log_from_stored(
+            access=self.access, project=self.get_project(), name=self.request.POST.get("stored_name", "")
+        )
         return f"{log.stored_name} queued; a worker is analysing it where it is stored."
 
     def back_url(self):
@@ -126,9 +133,15 @@ class UsageLogDetailView(UsageLogMixin, TemplateView):
         hourly = hourly_requests(log.hourly_requests)
         figures = {"hourly": hourly} if hourly else {}
         hour = (log.analysis or {}).get("busiest_hour") or {}
-        replay = {"from": hour.get("from"), "requests": sum(hour.get("requests_per_minute") or []),
-                  "form": replay_form or ReplayForm(endpoints=log.project.endpoints.order_by("name"))
-                  } if hour else None  # fmt: skip
+        replay = (
+            {
+                "from": hour.get("from"),
+                "requests": sum(hour.get("requests_per_minute") or []),
+                "form": replay_form or ReplayForm(endpoints=log.project.endpoints.order_by("name")),
+            }
+            if hour
+            else None
+        )
         return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, replay=replay, **kwargs)
 
 
@@ -145,14 +158,19 @@ class UsageLogReplayView(UsageLogDetailView):
         if form.is_valid():
             try:
                 plan = services.usage_log_replay_plan(
-                    access=self.access, log=log, endpoint=form.cleaned_data["endpoint"],
-                    scale=form.cleaned_data["scale"], seconds_per_minute=form.cleaned_data["seconds_per_minute"],
-                )  # fmt: skip
+                    access=self.access,
+                    log=log,
+                    endpoint=form.cleaned_data["endpoint"],
+                    scale=form.cleaned_data["scale"],
+                    seconds_per_minute=form.cleaned_data["seconds_per_minute"],
+                )
             except ApplicationError as exc:
                 form_error_from(form, exc)
             else:
-                messages.success(request, f"Plan “{plan.name}” created: start it to test the endpoint against "
-                                          "the log's busiest hour.")  # fmt: skip
+                messages.success(
+                    request,
+                    f"Plan “{plan.name}” created: start it to test the endpoint against the log's busiest hour.",
+                )
                 return redirect(reverse("plan-detail", args=[self.org.slug, plan.pk]))
         return self.render_to_response(self.get_context_data(replay_form=form), status=400)
 
@@ -160,8 +178,10 @@ class UsageLogReplayView(UsageLogDetailView):
 class UsageLogApplyView(UsageLogMixin, ActionView):
     def act(self):
         profile = services.usage_log_apply(access=self.access, log=self.get_log())
-        return (f"Traffic profile set from the log: {profile.requests_per_day} requests/day, peak-to-average "
-                f"{profile.peak_to_average}.")  # fmt: skip
+        return (
+            f"Traffic profile set from the log: {profile.requests_per_day} requests/day, peak-to-average "
+            f"{profile.peak_to_average}."
+        )
 
     def back_url(self):
         return reverse("project-cost", args=[self.org.slug, self.get_log().project.slug])

@@ -19,19 +19,37 @@ class ConnectorSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", queryset=Connector.objects.none())
     project = serializers.PrimaryKeyRelatedField(queryset=Connector.objects.none(), required=False, allow_null=True)
     events = serializers.ListField(child=serializers.ChoiceField(choices=services.SUBSCRIBABLE))
-    secret = serializers.CharField(write_only=True, required=False, allow_blank=True,
-                                   help_text="Webhooks: the whsec_… signing secret (generated when omitted). "
-                                   "Stored encrypted, never returned. A url on another origin (scheme, host, "
-                                   "port) drops the stored one unless a new one is given: a webhook gets a "
-                                   "new one (signing_secret in the answer), other kinds need their token "
-                                   "again.")  # fmt: skip
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        help_text="Webhooks: the whsec_… signing secret (generated when omitted). "
+        "Stored encrypted, never returned. A url on another origin (scheme, host, "
+        "port) drops the stored one unless a new one is given: a webhook gets a "
+        "new one (signing_secret in the answer), other kinds need their token "
+        "again.",
+    )
     has_secret = serializers.SerializerMethodField()
     inbound_url = serializers.SerializerMethodField(help_text="Where Jira / GitHub / other systems call back.")
 
     class Meta:
         model = Connector
-        fields = ["id", "organization", "project", "name", "kind", "url", "config", "events", "active", "secret",
-                  "has_secret", "inbound_url", "created_at", "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "organization",
+            "project",
+            "name",
+            "kind",
+            "url",
+            "config",
+            "events",
+            "active",
+            "secret",
+            "has_secret",
+            "inbound_url",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -117,9 +135,27 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Delivery
-        fields = ["id", "connector", "connector_name", "project", "event", "event_id", "finding_key", "payload",
-                  "status", "attempts", "next_attempt_at", "last_attempt_at", "response_code", "response_excerpt",
-                  "error", "delivered_at", "created_at", "redeliveries", "history"]  # fmt: skip
+        fields = [
+            "id",
+            "connector",
+            "connector_name",
+            "project",
+            "event",
+            "event_id",
+            "finding_key",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "response_code",
+            "response_excerpt",
+            "error",
+            "delivered_at",
+            "created_at",
+            "redeliveries",
+            "history",
+        ]
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -96,8 +96,14 @@ def jira(headers, body: bytes, secret: str, *, now: float) -> Update:
 
 def standard(headers, body: bytes, secret: str, *, now: float) -> Update:
     try:
-        signing.verify(secret, headers.get("webhook-id", ""), headers.get("webhook-timestamp", ""),
-                       headers.get("webhook-signature", ""), body, now=now)  # fmt: skip
+        signing.verify(
+            secret,
+            headers.get("webhook-id", ""),
+            headers.get("webhook-timestamp", ""),
+            headers.get("webhook-signature", ""),
+            body,
+            now=now,
+        )
     except signing.SignatureError as exc:
         raise Rejected(401, str(exc)) from None
     _delivery(headers, "webhook-id")

@@ -31,9 +31,13 @@ class Connector(TimeStampedModel):
 
     organization = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="connectors")
     project = models.ForeignKey(
-        "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors",
+        "projects.Project",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="connectors",
         help_text="Only this project's events; empty for the whole organization.",
-    )  # fmt: skip
+    )
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.WEBHOOK)
     url = models.CharField(
@@ -178,10 +182,11 @@ class InboundEvent(models.Model):
         ordering = ["-received_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["connector", "delivery_id"], condition=~models.Q(delivery_id="") & ~models.Q(status="rejected"),
+                fields=["connector", "delivery_id"],
+                condition=~models.Q(delivery_id="") & ~models.Q(status="rejected"),
                 name="inbound_delivery_once",
             )
-        ]  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.connector} {self.delivery_id} {self.status}"

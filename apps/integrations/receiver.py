@@ -56,9 +56,14 @@ class Receiver:
                 verified = None
                 if receiver.secret:
                     try:
-                        signing.verify(receiver.secret, self.headers.get("webhook-id", ""),
-                                       self.headers.get("webhook-timestamp", ""),
-                                       self.headers.get("webhook-signature", ""), body, now=time.time())  # fmt: skip
+                        signing.verify(
+                            receiver.secret,
+                            self.headers.get("webhook-id", ""),
+                            self.headers.get("webhook-timestamp", ""),
+                            self.headers.get("webhook-signature", ""),
+                            body,
+                            now=time.time(),
+                        )
                         verified = True
                     except signing.SignatureError:
                         verified = False

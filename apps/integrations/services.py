@@ -125,8 +125,13 @@ def connector_create(*, access: Access, organization: Organization, **fields) ->
     connector.inbound_secret = new_inbound_secret(connector.kind)
     _validate(connector)
     save_unique(connector, field="name", message=f"A connector named {connector.name!r} exists.")
-    audit_record(access=access, organization_id=organization.pk, action="connector.create", obj=connector,
-                 changes=diff({}, snapshot(connector, CONNECTOR_FIELDS)))  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=organization.pk,
+        action="connector.create",
+        obj=connector,
+        changes=diff({}, snapshot(connector, CONNECTOR_FIELDS)),
+    )
     return connector, shown
 
 
@@ -175,16 +180,26 @@ def connector_update(*, access: Access, connector: Connector, **fields) -> tuple
     elif drop:
         changes["secret"] = [SECRET_SET, SECRET_REGENERATED]
     if changes:
-        audit_record(access=access, organization_id=connector.organization_id, action="connector.update",
-                     obj=connector, changes=changes)  # fmt: skip
+        audit_record(
+            access=access,
+            organization_id=connector.organization_id,
+            action="connector.update",
+            obj=connector,
+            changes=changes,
+        )
     return connector, shown
 
 
 @transaction.atomic
 def connector_delete(*, access: Access, connector: Connector) -> None:
     _require_admin(access, connector.organization_id)
-    audit_record(access=access, organization_id=connector.organization_id, action="connector.delete",
-                 obj=connector, changes=diff(snapshot(connector, CONNECTOR_FIELDS), {}))  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=connector.organization_id,
+        action="connector.delete",
+        obj=connector,
+        changes=diff(snapshot(connector, CONNECTOR_FIELDS), {}),
+    )
     connector.delete()
 
 
@@ -201,8 +216,13 @@ def inbound_secret_rotate(*, access: Access, connector: Connector) -> str:
     secret = new_inbound_secret(connector.kind)
     connector.inbound_secret = secret
     connector.save(update_fields=["inbound_secret", "updated_at"])
-    audit_record(access=access, organization_id=connector.organization_id, action="connector.rotate_inbound",
-                 obj=connector, changes={"inbound_secret": [SECRET_SET, SECRET_CHANGED]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=connector.organization_id,
+        action="connector.rotate_inbound",
+        obj=connector,
+        changes={"inbound_secret": [SECRET_SET, SECRET_CHANGED]},
+    )
     return secret
 
 
@@ -227,8 +247,9 @@ def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, di
     from apps.integrations import inbound
 
     def reject(status: int, reason: str, delivery_id: str = "") -> tuple[int, dict]:
-        InboundEvent.objects.create(connector=connector, delivery_id=delivery_id[:100], status=InboundStatus.REJECTED,
-                                    detail=reason[:500])  # fmt: skip
+        InboundEvent.objects.create(
+            connector=connector, delivery_id=delivery_id[:100], status=InboundStatus.REJECTED, detail=reason[:500]
+        )
         return status, {"error": {"code": "rejected", "message": reason, "detail": {}}}
 
     if len(body) > settings.READINESS_INBOUND_MAX_BYTES:
@@ -256,18 +277,32 @@ def inbound_receive(connector: Connector, headers, body: bytes) -> tuple[int, di
             else None
         )
         if link is None or update.state is None:
-            InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id, body_sha256=digest,
-                                        status=InboundStatus.IGNORED,
-                                        detail="no linked ticket or no state change")  # fmt: skip
+            InboundEvent.objects.create(
+                connector=connector,
+                delivery_id=update.delivery_id,
+                body_sha256=digest,
+                status=InboundStatus.IGNORED,
+                detail="no linked ticket or no state change",
+            )
             return 202, {"status": "ignored"}
         before = link.state
         link.state = update.state
         link.save(update_fields=["state", "updated_at"])
-        InboundEvent.objects.create(connector=connector, delivery_id=update.delivery_id, status=InboundStatus.APPLIED,
-                                    ticket=link, detail=f"{before} → {update.state}", body_sha256=digest)  # fmt: skip
-        audit_record(access=Access.system(), organization_id=connector.organization_id, action="ticket.update",
-                     obj=link, changes={"state": [before, update.state],
-                              "via": [None, f"{connector.get_kind_display()} callback"]})  # fmt: skip
+        InboundEvent.objects.create(
+            connector=connector,
+            delivery_id=update.delivery_id,
+            status=InboundStatus.APPLIED,
+            ticket=link,
+            detail=f"{before} → {update.state}",
+            body_sha256=digest,
+        )
+        audit_record(
+            access=Access.system(),
+            organization_id=connector.organization_id,
+            action="ticket.update",
+            obj=link,
+            changes={"state": [before, update.state], "via": [None, f"{connector.get_kind_display()} callback"]},
+        )
     return 200, {"status": "applied", "ticket": link.external_key, "state": link.state}
 
 
@@ -324,9 +359,14 @@ def emit(event: str, *, project, finding_key: str = "", data: dict | None = None
 
 def _queue(connector: Connector, event: str, payload: dict, *, project=None, finding_key: str = "") -> Delivery:
     delivery = Delivery.objects.create(
-        connector=connector, project=project, event=event, event_id=f"msg_{uuid.uuid4().hex}",
-        finding_key=finding_key[:200], payload=payload, next_attempt_at=timezone.now(),
-    )  # fmt: skip
+        connector=connector,
+        project=project,
+        event=event,
+        event_id=f"msg_{uuid.uuid4().hex}",
+        finding_key=finding_key[:200],
+        payload=payload,
+        next_attempt_at=timezone.now(),
+    )
     transaction.on_commit(lambda: _enqueue(delivery.pk))
     return delivery
 
@@ -369,14 +409,16 @@ def _plan_ticket_action(delivery: Delivery) -> bool:
     earlier delivery of the same finding is still on its way (they go in order, so two events
     cannot both open a ticket)."""
     in_flight = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
-    earlier = Delivery.objects.filter(connector=delivery.connector, finding_key=delivery.finding_key,
-                                      pk__lt=delivery.pk, status__in=in_flight)  # fmt: skip
+    earlier = Delivery.objects.filter(
+        connector=delivery.connector, finding_key=delivery.finding_key, pk__lt=delivery.pk, status__in=in_flight
+    )
     if delivery.finding_key and earlier.exists():
         return False
     if not delivery.action:
         link = _ticket(delivery)
-        delivery.action = ticketing.action_for(delivery.event, delivery.payload.get("data", {}),
-                                               link.state if link else None)  # fmt: skip
+        delivery.action = ticketing.action_for(
+            delivery.event, delivery.payload.get("data", {}), link.state if link else None
+        )
     return True
 
 
@@ -388,12 +430,19 @@ def _record_ticket(delivery: Delivery, response) -> bool:
     if delivery.action == ticketing.CREATE:
         key, url = ticketing.ticket_from_response(connector.kind, connector.url, response.json())
         link, _ = TicketLink.objects.update_or_create(
-            connector=connector, finding_key=delivery.finding_key,
+            connector=connector,
+            finding_key=delivery.finding_key,
             defaults={"project": delivery.project, "external_key": key, "url": url, "state": TicketState.OPEN},
-        )  # fmt: skip
+        )
     build, _ = ticketing.BUILDERS[connector.kind]
-    steps = len(build(delivery.action, connector.config, link.external_key if link else "-",
-                      ticketing.finding_from_payload(delivery.payload)))  # fmt: skip
+    steps = len(
+        build(
+            delivery.action,
+            connector.config,
+            link.external_key if link else "-",
+            ticketing.finding_from_payload(delivery.payload),
+        )
+    )
     if delivery.step + 1 < steps:
         return True
     if link is not None and delivery.action in (ticketing.CLOSE, ticketing.REOPEN):
@@ -431,8 +480,9 @@ def attempt(delivery_id: int) -> Delivery | None:
 def _send(delivery: Delivery, now) -> Delivery | None:
     ticketing_kind = delivery.connector.kind != Kind.WEBHOOK and delivery.event != Event.TEST
     if ticketing_kind and not _plan_ticket_action(delivery):
-        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PENDING, attempts=F("attempts") - 1,
-                                                       next_attempt_at=now + timedelta(seconds=5))  # fmt: skip
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, next_attempt_at=now + timedelta(seconds=5)
+        )
         return None
     if ticketing_kind and delivery.action == ticketing.NOTHING:  # nothing was sent: not an attempt
         delivery.status, delivery.next_attempt_at, delivery.error = DeliveryStatus.SUCCEEDED, None, "no open ticket"
@@ -495,10 +545,14 @@ def _scrubbed(message: str, delivery: Delivery, sent: dict[str, str] | None = No
 def _remember_attempt(delivery: Delivery, code, excerpt: str, error: str) -> None:
     """Keep this attempt in the delivery's history (the row itself keeps only the latest outcome)."""
     DeliveryAttempt.objects.create(
-        delivery=delivery, round=delivery.redeliveries, number=delivery.attempts,
-        sent_at=delivery.last_attempt_at or timezone.now(), response_code=code, error=error[:500],
+        delivery=delivery,
+        round=delivery.redeliveries,
+        number=delivery.attempts,
+        sent_at=delivery.last_attempt_at or timezone.now(),
+        response_code=code,
+        error=error[:500],
         response_excerpt=excerpt[:500],
-    )  # fmt: skip
+    )
 
 
 def _record(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> None:
@@ -516,8 +570,9 @@ def _record(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> 
     elif delivery.attempts >= settings.READINESS_DELIVERY_MAX_ATTEMPTS:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.DEAD, None
     else:
-        delay = retry.next_delay(delivery.attempts, retry_after=retry_after,
-                                 base_s=settings.READINESS_DELIVERY_BACKOFF_BASE_S)  # fmt: skip
+        delay = retry.next_delay(
+            delivery.attempts, retry_after=retry_after, base_s=settings.READINESS_DELIVERY_BACKOFF_BASE_S
+        )
         delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, timezone.now() + timedelta(seconds=delay)
     delivery.save()
 
@@ -551,8 +606,13 @@ def redeliver(*, access: Access, delivery: Delivery) -> Delivery:
         status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), redeliveries=F("redeliveries") + 1
     )
     delivery.refresh_from_db()
-    audit_record(access=access, organization_id=org_id, action="delivery.redeliver", obj=delivery,
-                 changes={"status": [before, DeliveryStatus.PENDING]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=org_id,
+        action="delivery.redeliver",
+        obj=delivery,
+        changes={"status": [before, DeliveryStatus.PENDING]},
+    )
     transaction.on_commit(lambda: _enqueue(delivery.pk))
     return delivery
 
@@ -563,7 +623,12 @@ def send_test(*, access: Access, connector: Connector) -> Delivery:
     data = {"message": "Test delivery from readiness", "connector": connector.name}  # tickets: a read of the API
     payload = event_payload(Event.TEST, organization=connector.organization, data=data)
     with transaction.atomic():
-        delivery = Delivery.objects.create(connector=connector, event=Event.TEST, event_id=f"msg_{uuid.uuid4().hex}",
-                                           payload=payload, next_attempt_at=timezone.now())  # fmt: skip
+        delivery = Delivery.objects.create(
+            connector=connector,
+            event=Event.TEST,
+            event_id=f"msg_{uuid.uuid4().hex}",
+            payload=payload,
+            next_attempt_at=timezone.now(),
+        )
         audit_record(access=access, organization_id=connector.organization_id, action="connector.test", obj=connector)
     return attempt(delivery.pk) or delivery

@@ -16,9 +16,15 @@ CREATE, COMMENT, CLOSE, REOPEN, NOTHING = "create", "comment", "close", "reopen"
 
 # Events that say a finding is (still) a problem, and those that say it is resolved.
 OPENING = {
-    "item.blocker_failed", "signoff.rejected", "signoff.stale", "probe.failed", "probe.slo_missed",
-    "probe.regressed", "waiver.expired", "waiver.expiring",
-}  # fmt: skip
+    "item.blocker_failed",
+    "signoff.rejected",
+    "signoff.stale",
+    "probe.failed",
+    "probe.slo_missed",
+    "probe.regressed",
+    "waiver.expired",
+    "waiver.expiring",
+}
 RESOLVING = {"item.blocker_passed"}
 
 
@@ -56,11 +62,16 @@ def finding_from_payload(payload: dict) -> Finding:
     what = data.get("title") or data.get("plan") or data.get("function") or data.get("item") or ""
     label = {
         "decision.changed": f"decision {data.get('from')} → {data.get('to')}",
-        "item.blocker_failed": "blocker failed", "item.blocker_passed": "blocker passes again",
-        "signoff.stale": "approval stale", "signoff.rejected": "gate rejected",
-        "waiver.expiring": "waiver expiring", "waiver.expired": "waiver expired",
-        "probe.failed": "probe run failed", "probe.slo_missed": "SLO missed", "probe.regressed": "probe regressed",
-    }.get(payload.get("type", ""), payload.get("type", "event"))  # fmt: skip
+        "item.blocker_failed": "blocker failed",
+        "item.blocker_passed": "blocker passes again",
+        "signoff.stale": "approval stale",
+        "signoff.rejected": "gate rejected",
+        "waiver.expiring": "waiver expiring",
+        "waiver.expired": "waiver expired",
+        "probe.failed": "probe run failed",
+        "probe.slo_missed": "SLO missed",
+        "probe.regressed": "probe regressed",
+    }.get(payload.get("type", ""), payload.get("type", "event"))
     title = f"[readiness] {project.get('name', payload.get('organization', ''))}: {label}" + (
         f": {what}" if what else ""
     )
@@ -85,9 +96,13 @@ def adf(text: str) -> dict:
 
 def jira(action: str, config: dict, key: str | None, finding: Finding) -> list[Request]:
     if action == CREATE:
-        fields = {"project": {"key": config["project_key"]}, "summary": finding.title,
-                  "issuetype": {"name": config.get("issue_type") or "Task"}, "description": adf(finding.text),
-                  "labels": list(finding.labels)}  # fmt: skip
+        fields = {
+            "project": {"key": config["project_key"]},
+            "summary": finding.title,
+            "issuetype": {"name": config.get("issue_type") or "Task"},
+            "description": adf(finding.text),
+            "labels": list(finding.labels),
+        }
         return [Request("POST", "/rest/api/3/issue", {"fields": fields})]
     if action == COMMENT:
         return [Request("POST", f"/rest/api/3/issue/{key}/comment", {"body": adf(finding.text)})]
@@ -135,8 +150,13 @@ def servicenow_auth(config: dict, secret: str) -> dict[str, str]:
 def github(action: str, config: dict, number: str | None, finding: Finding) -> list[Request]:
     repo = config["repo"]
     if action == CREATE:
-        return [Request("POST", f"/repos/{repo}/issues", {"title": finding.title, "body": finding.text,
-                                                           "labels": list(finding.labels)})]  # fmt: skip
+        return [
+            Request(
+                "POST",
+                f"/repos/{repo}/issues",
+                {"title": finding.title, "body": finding.text, "labels": list(finding.labels)},
+            )
+        ]
     comment = Request("POST", f"/repos/{repo}/issues/{number}/comments", {"body": finding.text})
     if action == COMMENT:
         return [comment]
@@ -149,8 +169,11 @@ def github(action: str, config: dict, number: str | None, finding: Finding) -> l
 
 
 def github_auth(config: dict, secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}", "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28"}  # fmt: skip
+    return {
+        "Authorization": f"Bearer {secret}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    }
 
 
 BUILDERS = {"jira": (jira, jira_auth), "servicenow": (servicenow, servicenow_auth), "github": (github, github_auth)}

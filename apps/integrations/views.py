@@ -73,8 +73,15 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
 
     def get_initial(self):
         c = self.get_connector()
-        return {"name": c.name, "kind": c.kind, "url": c.url, "config": c.config, "project": c.project_id,
-                "events": c.events, "active": c.active}  # fmt: skip
+        return {
+            "name": c.name,
+            "kind": c.kind,
+            "url": c.url,
+            "config": c.config,
+            "project": c.project_id,
+            "events": c.events,
+            "active": c.active,
+        }
 
     def get_context_data(self, **kwargs):
         connector = self.get_connector()
@@ -88,9 +95,17 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
         tickets = connector.tickets.select_related("project")[:50]
         kwargs.setdefault("inbound_url", services.absolute(reverse("inbound", args=[connector.inbound_id])))
         kwargs.setdefault("inbound_events", connector.inbound_events.all()[:20])
-        return super().get_context_data(connector=connector, page=page, deliveries=page.object_list, tickets=tickets,
-                                        statuses=DeliveryStatus.choices, events=Event.choices, status=status,
-                                        event=event, **kwargs)  # fmt: skip
+        return super().get_context_data(
+            connector=connector,
+            page=page,
+            deliveries=page.object_list,
+            tickets=tickets,
+            statuses=DeliveryStatus.choices,
+            events=Event.choices,
+            status=status,
+            event=event,
+            **kwargs,
+        )
 
     @method_decorator(sensitive_variables())
     def form_valid(self, form):
@@ -102,8 +117,9 @@ class ConnectorDetailView(ConnectorMixin, ConnectorFormMixin, FormView):
             form_error_from(form, exc)
             return self.form_invalid(form)
         if shown:  # the URL moved to another origin: the new signing secret, shown in this response only
-            form = self.form_class(projects=project_list(access=self.access, org_id=self.org.pk),
-                                   initial=self.get_initial())  # fmt: skip
+            form = self.form_class(
+                projects=project_list(access=self.access, org_id=self.org.pk), initial=self.get_initial()
+            )
             return self.render_to_response(self.get_context_data(form=form, new_signing_secret=shown))
         messages.success(self.request, "Connector saved.")
         return redirect("connector-detail", org_slug=self.org.slug, pk=self.kwargs["pk"])
@@ -114,8 +130,10 @@ class ConnectorTestView(ConnectorMixin, ActionView):
         delivery = services.send_test(access=self.access, connector=self.get_connector())
         if delivery.status == DeliveryStatus.SUCCEEDED:
             return f"Test delivered: HTTP {delivery.response_code}."
-        raise ApplicationError(f"Test not delivered: {delivery.error or f'HTTP {delivery.response_code}'} "
-                               f"({delivery.get_status_display().lower()}).")  # fmt: skip
+        raise ApplicationError(
+            f"Test not delivered: {delivery.error or f'HTTP {delivery.response_code}'} "
+            f"({delivery.get_status_display().lower()})."
+        )
 
     def back_url(self):
         return reverse("connector-detail", args=[self.org.slug, self.get_connector().pk])
@@ -144,8 +162,9 @@ class DeliveryDetailView(DeliveryMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         delivery = self.get_delivery()
-        return super().get_context_data(delivery=delivery, payload=json.dumps(delivery.payload, indent=2),
-                                        history=delivery.history.all(), **kwargs)  # fmt: skip
+        return super().get_context_data(
+            delivery=delivery, payload=json.dumps(delivery.payload, indent=2), history=delivery.history.all(), **kwargs
+        )
 
 
 class DeliveryRedeliverView(DeliveryMixin, ActionView):

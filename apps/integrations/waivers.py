@@ -24,8 +24,12 @@ def waivers_announce(today: date, warning_days: int) -> int:
         key = f"waiver:{waiver.pk}"
         if Delivery.objects.filter(event=event, finding_key=key).exists():
             continue
-        data = {"item": waiver.response.item.key, "title": waiver.response.item.title,
-                "expires_on": waiver.expires_on.isoformat(), "risk_level": waiver.risk_level,
-                "url": item_path(waiver.response)}  # fmt: skip
+        data = {
+            "item": waiver.response.item.key,
+            "title": waiver.response.item.title,
+            "expires_on": waiver.expires_on.isoformat(),
+            "risk_level": waiver.risk_level,
+            "url": item_path(waiver.response),
+        }
         sent += len(emit(event, project=waiver.response.checklist.project, finding_key=key, data=data))
     return sent

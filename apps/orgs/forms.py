@@ -24,21 +24,27 @@ class PasswordResetRequestForm(PasswordResetForm):
 class OrganizationForm(forms.Form):
     name = forms.CharField(max_length=120, label="Name")
     slug = forms.SlugField(
-        max_length=60, required=False, label="Short name (in links)",
+        max_length=60,
+        required=False,
+        label="Short name (in links)",
         help_text="Letters, digits and hyphens. Leave empty to derive it from the name.",
-    )  # fmt: skip
+    )
 
 
 class MembershipForm(forms.Form):
     role = forms.ChoiceField(
-        choices=Role.choices, label="Role",
+        choices=Role.choices,
+        label="Role",
         help_text="Viewers read; members also answer, probe and decide; admins and owners also manage "
         "the organization.",
-    )  # fmt: skip
+    )
     functions = forms.MultipleChoiceField(
-        choices=Function.choices, required=False, widget=forms.CheckboxSelectMultiple, label="Functions",
+        choices=Function.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Functions",
         help_text="The sign-off gates and checklist items this person answers for.",
-    )  # fmt: skip
+    )
 
 
 class MembershipAddForm(MembershipForm):

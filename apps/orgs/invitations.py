@@ -22,8 +22,9 @@ VALID_FOR = timedelta(days=14)
 
 
 @transaction.atomic
-def invitation_create(*, access: Access, org: Organization, username: str, role: str,
-                      functions: list[str]) -> Invitation:  # fmt: skip
+def invitation_create(
+    *, access: Access, org: Organization, username: str, role: str, functions: list[str]
+) -> Invitation:
     """Invite `username` (admins; only an owner may offer the owner role). Never says whether
     the username exists."""
     _require_admin(access, org)
@@ -36,22 +37,33 @@ def invitation_create(*, access: Access, org: Organization, username: str, role:
         raise ApplicationError("Only an owner can make another owner.", code="forbidden", status=403)
     if Membership.objects.filter(organization=org, user__username=username).exists():
         # Members are listed to admins anyway: saying so reveals nothing new.
-        raise ApplicationError(f"{username} is already a member.", code="duplicate",
-                               detail={"username": ["Already a member."]})  # fmt: skip
-    Invitation.objects.filter(organization=org, username=username, status=InvitationStatus.PENDING,
-                              expires_at__lte=timezone.now()).update(status=InvitationStatus.REVOKED)  # fmt: skip
+        raise ApplicationError(
+            f"{username} is already a member.", code="duplicate", detail={"username": ["Already a member."]}
+        )
+    Invitation.objects.filter(
+        organization=org, username=username, status=InvitationStatus.PENDING, expires_at__lte=timezone.now()
+    ).update(status=InvitationStatus.REVOKED)
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(
-                organization=org, username=username, role=role, functions=_clean_functions(functions),
-                invited_by=access.user, expires_at=timezone.now() + VALID_FOR,
-            )  # fmt: skip
+                organization=org,
+                username=username,
+                role=role,
+                functions=_clean_functions(functions),
+                invited_by=access.user,
+                expires_at=timezone.now() + VALID_FOR,
+            )
     except IntegrityError:
-        raise ApplicationError(f"{username} already has a pending invitation.", code="duplicate",
-                               detail={"username": ["Already invited."]}) from None  # fmt: skip
-    audit_record(access=access, organization_id=org.pk, action="invitation.create", obj=invitation,
-                 changes={"username": [None, username], "role": [None, role],
-                          "functions": [None, invitation.functions]})  # fmt: skip
+        raise ApplicationError(
+            f"{username} already has a pending invitation.", code="duplicate", detail={"username": ["Already invited."]}
+        ) from None
+    audit_record(
+        access=access,
+        organization_id=org.pk,
+        action="invitation.create",
+        obj=invitation,
+        changes={"username": [None, username], "role": [None, role], "functions": [None, invitation.functions]},
+    )
     return invitation
 
 
@@ -60,7 +72,7 @@ def invitations_for(user):
     return (
         Invitation.objects.filter(
             username=user.username, status=InvitationStatus.PENDING, expires_at__gt=timezone.now()
-        )  # fmt: skip
+        )
         .select_related("organization", "invited_by")
         .order_by("-created_at")
     )
@@ -78,19 +90,30 @@ def invitation_accept(*, user, invitation_id: int) -> Membership:
     """The invitee accepts: the membership is created with the offered role and functions."""
     invitation = _open_for(user, invitation_id)
     membership, created = Membership.objects.get_or_create(
-        organization=invitation.organization, user=user,
+        organization=invitation.organization,
+        user=user,
         defaults={"role": invitation.role, "functions": invitation.functions},
-    )  # fmt: skip
+    )
     invitation.status, invitation.decided_at = InvitationStatus.ACCEPTED, timezone.now()
     invitation.save(update_fields=["status", "decided_at", "updated_at"])
     access = Access.for_user(user)
-    audit_record(access=access, organization_id=invitation.organization_id, action="invitation.accept",
-                 obj=invitation, changes={"status": [InvitationStatus.PENDING, InvitationStatus.ACCEPTED]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=invitation.organization_id,
+        action="invitation.accept",
+        obj=invitation,
+        changes={"status": [InvitationStatus.PENDING, InvitationStatus.ACCEPTED]},
+    )
     if created:
         via = f"invitation by {invitation.invited_by or 'an admin'}"
         changes = {"role": [None, membership.role], "functions": [None, membership.functions], "via": [None, via]}
-        audit_record(access=access, organization_id=invitation.organization_id, action="membership.create",
-                     obj=membership, changes=changes)  # fmt: skip
+        audit_record(
+            access=access,
+            organization_id=invitation.organization_id,
+            action="membership.create",
+            obj=membership,
+            changes=changes,
+        )
     return membership
 
 
@@ -99,9 +122,13 @@ def invitation_decline(*, user, invitation_id: int) -> Invitation:
     invitation = _open_for(user, invitation_id)
     invitation.status, invitation.decided_at = InvitationStatus.DECLINED, timezone.now()
     invitation.save(update_fields=["status", "decided_at", "updated_at"])
-    audit_record(access=Access.for_user(user), organization_id=invitation.organization_id,
-                 action="invitation.decline", obj=invitation,
-                 changes={"status": [InvitationStatus.PENDING, InvitationStatus.DECLINED]})  # fmt: skip
+    audit_record(
+        access=Access.for_user(user),
+        organization_id=invitation.organization_id,
+        action="invitation.decline",
+        obj=invitation,
+        changes={"status": [InvitationStatus.PENDING, InvitationStatus.DECLINED]},
+    )
     return invitation
 
 
@@ -113,6 +140,11 @@ def invitation_revoke(*, access: Access, invitation: Invitation) -> Invitation:
         raise ApplicationError(f"The invitation is already {invitation.status}.", code="conflict", status=409)
     invitation.status, invitation.decided_at = InvitationStatus.REVOKED, timezone.now()
     invitation.save(update_fields=["status", "decided_at", "updated_at"])
-    audit_record(access=access, organization_id=invitation.organization_id, action="invitation.revoke",
-                 obj=invitation, changes={"status": [InvitationStatus.PENDING, InvitationStatus.REVOKED]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=invitation.organization_id,
+        action="invitation.revoke",
+        obj=invitation,
+        changes={"status": [InvitationStatus.PENDING, InvitationStatus.REVOKED]},
+    )
     return invitation

@@ -109,7 +109,7 @@ class Invitation(TimeStampedModel):
                 fields=["organization", "username"],
                 condition=models.Q(status="pending"),
                 name="one_pending_invitation_per_username",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self) -> str:

@@ -147,8 +147,10 @@ def personal_token_create(
     if access.token is not None or access.user is None or not access.can_read(org.pk):
         raise ApplicationError("Not found.", code="not_found", status=404)
     if scope == TokenScope.READ_WRITE and not access.can_write(org.pk):
-        raise ApplicationError("Your role is read-only: a personal token can only be read-only.",
-                               detail={"scope": ["Read only for viewers."]})  # fmt: skip
+        raise ApplicationError(
+            "Your role is read-only: a personal token can only be read-only.",
+            detail={"scope": ["Read only for viewers."]},
+        )
     return _token_create(access, org, name=name, scope=scope, expires_at=expires_at, acts_for=access.user)
 
 

@@ -13,7 +13,7 @@ urlpatterns = [
         "o/<slug:org_slug>/invitations/<int:pk>/revoke/",
         invitation_views.InvitationRevokeView.as_view(),
         name="invitation-revoke",
-    ),  # fmt: skip
+    ),
     path("o/<slug:org_slug>/members/", views.MemberListView.as_view(), name="members"),
     path("o/<slug:org_slug>/members/<int:pk>/edit/", views.MemberEditView.as_view(), name="member-edit"),
     path("o/<slug:org_slug>/members/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member-remove"),

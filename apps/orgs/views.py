@@ -81,9 +81,11 @@ class MemberListView(OrgMixin, FormView):
 
     def get_context_data(self, **kwargs):
         pending = Invitation.objects.in_org(self.org.pk).filter(status="pending").select_related("invited_by")
-        return super().get_context_data(memberships=membership_list(access=self.access, org_id=self.org.pk),
-                                        invitations=pending if self.access.can_admin(self.org.pk) else [],
-                                        **kwargs)  # fmt: skip
+        return super().get_context_data(
+            memberships=membership_list(access=self.access, org_id=self.org.pk),
+            invitations=pending if self.access.can_admin(self.org.pk) else [],
+            **kwargs,
+        )
 
     def post(self, request, *args, **kwargs):
         if not self.access.can_admin(self.org.pk):
@@ -98,8 +100,11 @@ class MemberListView(OrgMixin, FormView):
             return self.form_invalid(form)
         # The same words whether or not the username exists: the form finds out nothing about accounts.
         who = form.cleaned_data["username"]
-        messages.success(self.request, f"Invitation recorded for {who}: if an account has that username, its "
-                                       "owner sees it after logging in and can accept it.")  # fmt: skip
+        messages.success(
+            self.request,
+            f"Invitation recorded for {who}: if an account has that username, its "
+            "owner sees it after logging in and can accept it.",
+        )
         return redirect("members", org_slug=self.org.slug)
 
 

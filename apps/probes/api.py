@@ -40,10 +40,27 @@ class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = ProbePlan
         fields = [
-            "id", "endpoint", "organization", "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens",
-            "prompts_jsonl", "max_tokens", "seed", "slo", "metrics_url", "parallelism", "request_timeout_s",
-            "schedule_cron", "regression_threshold_pct", "request_id_header", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "endpoint",
+            "organization",
+            "name",
+            "profile",
+            "warmup_s",
+            "cooldown_s",
+            "prompt_tokens",
+            "prompts_jsonl",
+            "max_tokens",
+            "seed",
+            "slo",
+            "metrics_url",
+            "parallelism",
+            "request_timeout_s",
+            "schedule_cron",
+            "regression_threshold_pct",
+            "request_id_header",
+            "created_at",
+            "updated_at",
+        ]
         validators = []
 
     def get_fields(self):
@@ -75,10 +92,24 @@ class RunListSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProbeRun
         fields = [
-            "id", "organization", "plan", "plan_name", "status", "trigger", "shard_count", "planned_duration_s",
-            "created_at", "started_at", "finished_at", "request_count", "output_tokens", "error_message",
-            "headline", "regression", "verdict",
-        ]  # fmt: skip
+            "id",
+            "organization",
+            "plan",
+            "plan_name",
+            "status",
+            "trigger",
+            "shard_count",
+            "planned_duration_s",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "request_count",
+            "output_tokens",
+            "error_message",
+            "headline",
+            "regression",
+            "verdict",
+        ]
 
     def get_verdict(self, run) -> dict:
         """What the run proves: the same verdict as its page, the decision, reports and webhooks."""
@@ -89,10 +120,13 @@ class RunListSerializer(serializers.ModelSerializer):
         if not o:
             return None
         return {
-            "ttft_p95_ms": o["ttft_ms"].get("p95"), "e2e_p99_ms": o["e2e_ms"].get("p99"),
-            "output_token_throughput": o["output_token_throughput"], "error_rate": o["error_rate"],
-            "slo_met": verdict_for(run).slo_met, "client_saturated": run.summary.get("client_saturated"),
-        }  # fmt: skip
+            "ttft_p95_ms": o["ttft_ms"].get("p95"),
+            "e2e_p99_ms": o["e2e_ms"].get("p99"),
+            "output_token_throughput": o["output_token_throughput"],
+            "error_rate": o["error_rate"],
+            "slo_met": verdict_for(run).slo_met,
+            "client_saturated": run.summary.get("client_saturated"),
+        }
 
 
 class RunDetailSerializer(RunListSerializer):

@@ -5,19 +5,23 @@ from __future__ import annotations
 from apps.core.charts import LAYOUT, axis, figure, hline, layout
 
 SERVER_SERIES = (
-    ("vllm:num_requests_waiting", "waiting"), ("vllm:num_requests_running", "running"),
-    ("tgi_queue_size", "TGI queue"), ("tgi_batch_current_size", "TGI batch"),
-    ("llamacpp:requests_deferred", "llama.cpp deferred"), ("llamacpp:requests_processing", "llama.cpp processing"),
+    ("vllm:num_requests_waiting", "waiting"),
+    ("vllm:num_requests_running", "running"),
+    ("tgi_queue_size", "TGI queue"),
+    ("tgi_batch_current_size", "TGI batch"),
+    ("llamacpp:requests_deferred", "llama.cpp deferred"),
+    ("llamacpp:requests_processing", "llama.cpp processing"),
     ("jetstream_prefill_backlog_size", "JetStream backlog"),
-)  # fmt: skip
+)
 REPLICA_SERIES = (
     ("kube_deployment_status_replicas_available", "replicas available"),
     ("kube_horizontalpodautoscaler_status_desired_replicas", "replicas desired"),
 )
 USAGE_SERIES = (
-    ("vllm:kv_cache_usage_perc", "KV cache usage"), ("vllm:gpu_cache_usage_perc", "GPU cache usage"),
+    ("vllm:kv_cache_usage_perc", "KV cache usage"),
+    ("vllm:gpu_cache_usage_perc", "GPU cache usage"),
     ("jetstream_slots_used_percentage", "JetStream slots used"),
-)  # fmt: skip
+)
 
 
 def _line(x, y, name: str, **extra) -> dict:
@@ -30,17 +34,34 @@ def latency_over_time(tl: dict) -> dict:
         {"x": t, "y": tl["ttft_p50_ms"], "name": "TTFT p50", "type": "scatter", "mode": "lines"},
         {"x": t, "y": tl["ttft_p95_ms"], "name": "TTFT p95", "type": "scatter", "mode": "lines"},
         {"x": t, "y": tl["e2e_p95_ms"], "name": "E2E p95", "type": "scatter", "mode": "lines"},
-        {"x": t, "y": tl["offered_rps"], "name": "offered req/s", "type": "scatter", "mode": "lines",
-         "yaxis": "y2", "line": {"dash": "dot"}},
-        {"x": t, "y": tl["completed_rps"], "name": "completed req/s", "type": "scatter", "mode": "lines",
-         "yaxis": "y2", "line": {"dash": "dash"}},
-    ]  # fmt: skip
-    return figure(data, layout(
-        f"Latency over time against offered load ({tl['bucket_s']:g} s buckets, by send time)",
-        xaxis=axis("time from start (s)"),
-        yaxis=axis("latency (ms)", rangemode="tozero"),
-        yaxis2=axis("rate (req/s)", overlaying="y", side="right", rangemode="tozero"),
-    ))  # fmt: skip
+        {
+            "x": t,
+            "y": tl["offered_rps"],
+            "name": "offered req/s",
+            "type": "scatter",
+            "mode": "lines",
+            "yaxis": "y2",
+            "line": {"dash": "dot"},
+        },
+        {
+            "x": t,
+            "y": tl["completed_rps"],
+            "name": "completed req/s",
+            "type": "scatter",
+            "mode": "lines",
+            "yaxis": "y2",
+            "line": {"dash": "dash"},
+        },
+    ]
+    return figure(
+        data,
+        layout(
+            f"Latency over time against offered load ({tl['bucket_s']:g} s buckets, by send time)",
+            xaxis=axis("time from start (s)"),
+            yaxis=axis("latency (ms)", rangemode="tozero"),
+            yaxis2=axis("rate (req/s)", overlaying="y", side="right", rangemode="tozero"),
+        ),
+    )
 
 
 def throughput_per_stage(summary: dict) -> dict:
@@ -49,14 +70,25 @@ def throughput_per_stage(summary: dict) -> dict:
     data = [
         {"x": names, "y": [s["request_throughput"] for s in stages], "name": "throughput (req/s)", "type": "bar"},
         {"x": names, "y": [s["goodput"] for s in stages], "name": "goodput (req/s)", "type": "bar"},
-        {"x": names, "y": [s["output_token_throughput"] for s in stages], "name": "output tokens/s", "type": "scatter",
-         "mode": "markers+lines", "yaxis": "y2"},
-    ]  # fmt: skip
-    return figure(data, layout(
-        "Throughput and goodput per stage", barmode="group", xaxis=axis("stage"),
-        yaxis=axis("requests per second (req/s)", rangemode="tozero"),
-        yaxis2=axis("output tokens per second (tokens/s)", overlaying="y", side="right", rangemode="tozero"),
-    ))  # fmt: skip
+        {
+            "x": names,
+            "y": [s["output_token_throughput"] for s in stages],
+            "name": "output tokens/s",
+            "type": "scatter",
+            "mode": "markers+lines",
+            "yaxis": "y2",
+        },
+    ]
+    return figure(
+        data,
+        layout(
+            "Throughput and goodput per stage",
+            barmode="group",
+            xaxis=axis("stage"),
+            yaxis=axis("requests per second (req/s)", rangemode="tozero"),
+            yaxis2=axis("output tokens per second (tokens/s)", overlaying="y", side="right", rangemode="tozero"),
+        ),
+    )
 
 
 def errors_breakdown(summary: dict) -> dict | None:
@@ -76,20 +108,40 @@ def server_metrics(sm: dict | None) -> dict | None:
         if key in series:
             points = series[key]
             dash = "dot" if key in dict(REPLICA_SERIES) else "solid"
-            data.append({"x": [p[0] for p in points], "y": [p[1] for p in points], "name": label, "type": "scatter",
-                         "mode": "lines", "line": {"shape": "hv", "dash": dash}})  # fmt: skip
+            data.append(
+                {
+                    "x": [p[0] for p in points],
+                    "y": [p[1] for p in points],
+                    "name": label,
+                    "type": "scatter",
+                    "mode": "lines",
+                    "line": {"shape": "hv", "dash": dash},
+                }
+            )
     for key, label in USAGE_SERIES:
         if key in series:
             points = series[key]
-            data.append({"x": [p[0] for p in points], "y": [p[1] * 100 for p in points], "name": f"{label} %",
-                         "type": "scatter", "mode": "lines", "yaxis": "y2"})  # fmt: skip
+            data.append(
+                {
+                    "x": [p[0] for p in points],
+                    "y": [p[1] * 100 for p in points],
+                    "name": f"{label} %",
+                    "type": "scatter",
+                    "mode": "lines",
+                    "yaxis": "y2",
+                }
+            )
     if not data:
         return None
-    return figure(data, layout(
-        f"Server metrics ({sm['scrapes']} scrapes every {sm['interval_s']:g} s, {len(sm['failures'])} failed)",
-        xaxis=axis("time from start (s)"), yaxis=axis("requests / replicas (count)", rangemode="tozero"),
-        yaxis2=axis("cache / slots used (%)", overlaying="y", side="right", range=[0, 100]),
-    ))  # fmt: skip
+    return figure(
+        data,
+        layout(
+            f"Server metrics ({sm['scrapes']} scrapes every {sm['interval_s']:g} s, {len(sm['failures'])} failed)",
+            xaxis=axis("time from start (s)"),
+            yaxis=axis("requests / replicas (count)", rangemode="tozero"),
+            yaxis2=axis("cache / slots used (%)", overlaying="y", side="right", range=[0, 100]),
+        ),
+    )
 
 
 def sweep_chart(summary: dict) -> dict | None:
@@ -101,17 +153,32 @@ def sweep_chart(summary: dict) -> dict | None:
     data = [
         _line(rates, [s["ttft_p95_ms"] for s in steps], "TTFT p95"),
         _line(rates, [s["e2e_p99_ms"] for s in steps], "E2E p99"),
-    ]  # fmt: skip
+    ]
     shapes = []
     slo = summary.get("slo", {})
     if slo.get("ttft_p95_ms"):
         shapes.append(hline(slo["ttft_p95_ms"], f"TTFT p95 SLO {slo['ttft_p95_ms']:g} ms", legend=True))
     point = sweep.get("operating_point")
     if point:
-        data.append({"x": [point["offered_rate"]], "y": [point["ttft_p95_ms"]], "name": "operating point",
-                     "type": "scatter", "mode": "markers", "marker": {"size": 14, "symbol": "star"}})  # fmt: skip
-    return figure(data, layout("Sweep: latency against offered rate", xaxis=axis("offered rate (req/s)"),
-                               yaxis=axis("latency (ms)", rangemode="tozero"), shapes=shapes))  # fmt: skip
+        data.append(
+            {
+                "x": [point["offered_rate"]],
+                "y": [point["ttft_p95_ms"]],
+                "name": "operating point",
+                "type": "scatter",
+                "mode": "markers",
+                "marker": {"size": 14, "symbol": "star"},
+            }
+        )
+    return figure(
+        data,
+        layout(
+            "Sweep: latency against offered rate",
+            xaxis=axis("offered rate (req/s)"),
+            yaxis=axis("latency (ms)", rangemode="tozero"),
+            shapes=shapes,
+        ),
+    )
 
 
 def run_figures(run) -> dict[str, dict]:
@@ -143,17 +210,34 @@ def trend(runs: list, *, title: str = "Trend over the last runs") -> dict | None
     data = [
         _line(x, [v["ttft_ms"].get("p95") for v in o], "TTFT p95 (ms)"),
         _line(x, [v["e2e_ms"].get("p99") for v in o], "E2E p99 (ms)"),
-        {"x": x, "y": [v["output_token_throughput"] for v in o], "name": "output tokens/s", "type": "scatter",
-         "mode": "lines+markers", "yaxis": "y2"},
-    ]  # fmt: skip
-    return figure(data, layout(
-        title, height=300, xaxis=axis("run", type="category"), yaxis=axis("latency (ms)", rangemode="tozero"),
-        yaxis2=axis("output tokens per second (tokens/s)", overlaying="y", side="right", rangemode="tozero"),
-    ))  # fmt: skip
+        {
+            "x": x,
+            "y": [v["output_token_throughput"] for v in o],
+            "name": "output tokens/s",
+            "type": "scatter",
+            "mode": "lines+markers",
+            "yaxis": "y2",
+        },
+    ]
+    return figure(
+        data,
+        layout(
+            title,
+            height=300,
+            xaxis=axis("run", type="category"),
+            yaxis=axis("latency (ms)", rangemode="tozero"),
+            yaxis2=axis("output tokens per second (tokens/s)", overlaying="y", side="right", rangemode="tozero"),
+        ),
+    )
 
 
-MARKS = (("step_up", "step up"), ("decide", "decide"), ("ready", "ready"), ("recover", "recovered"),
-         ("step_down", "step down"))  # fmt: skip
+MARKS = (
+    ("step_up", "step up"),
+    ("decide", "decide"),
+    ("ready", "ready"),
+    ("recover", "recovered"),
+    ("step_down", "step down"),
+)
 
 
 def mark_rows(xs: list[float], span: float, *, gap: float = 0.12) -> list[int]:
@@ -183,10 +267,11 @@ def autoscaling_chart(analysis: dict) -> dict | None:
         {**line, "x": t, "y": tl["offered_rps"], "name": "offered req/s", "yaxis": "y2", "line": {"dash": "dot"}},
         {**line, "x": t, "y": tl["completed_rps"], "name": "completed req/s", "yaxis": "y2"},
         {**line, "x": t, "y": tl["ttft_p95_ms"], "name": "rolling p95 TTFT (ms)"},
-    ]  # fmt: skip
+    ]
     if tl.get("canary_ttft_p95_ms"):
-        data.append({**line, "x": t, "y": tl["canary_ttft_p95_ms"], "name": "canary p95 TTFT (ms)",
-                     "line": {"dash": "dashdot"}})  # fmt: skip
+        data.append(
+            {**line, "x": t, "y": tl["canary_ttft_p95_ms"], "name": "canary p95 TTFT (ms)", "line": {"dash": "dashdot"}}
+        )
     for key, name in (
         ("waiting", "waiting queue"),
         ("desired", "replicas desired"),
@@ -195,8 +280,16 @@ def autoscaling_chart(analysis: dict) -> dict | None:
         if tl.get(key):
             data.append({**line, "x": t, "y": tl[key], "name": name, "yaxis": "y3", "line": {"shape": "hv"}})
     if tl.get("kv_cache"):
-        data.append({**line, "x": t, "y": [None if v is None else v * 100 for v in tl["kv_cache"]],
-                     "name": "KV cache %", "yaxis": "y4", "line": {"dash": "dash"}})  # fmt: skip
+        data.append(
+            {
+                **line,
+                "x": t,
+                "y": [None if v is None else v * 100 for v in tl["kv_cache"]],
+                "name": "KV cache %",
+                "yaxis": "y4",
+                "line": {"dash": "dash"},
+            }
+        )
     shapes, annotations = [], []
     slo = analysis.get("slo_ttft_p95_ms")
     if slo is not None:
@@ -205,10 +298,31 @@ def autoscaling_chart(analysis: dict) -> dict | None:
     present = sorted(((marks[key], label) for key, label in MARKS if marks.get(key) is not None))
     span = (max(t) - min(t)) or 1
     for (x, label), row in zip(present, mark_rows([x for x, _ in present], span), strict=True):
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "x0": x, "x1": x,
-                       "line": {"color": "#57606a", "dash": "dot", "width": 1}})  # fmt: skip
-        annotations.append({"x": x, "xref": "x", "yref": "paper", "y": 1, "yanchor": "bottom", "yshift": 2 + 14 * row,
-                            "text": label, "showarrow": False, "font": {"size": 10}})  # fmt: skip
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "x0": x,
+                "x1": x,
+                "line": {"color": "#57606a", "dash": "dot", "width": 1},
+            }
+        )
+        annotations.append(
+            {
+                "x": x,
+                "xref": "x",
+                "yref": "paper",
+                "y": 1,
+                "yanchor": "bottom",
+                "yshift": 2 + 14 * row,
+                "text": label,
+                "showarrow": False,
+                "font": {"size": 10},
+            }
+        )
     rows = max(mark_rows([x for x, _ in present], span), default=0) + 1
     bottom = bool(tl.get("waiting") or tl.get("desired") or tl.get("available") or tl.get("kv_cache"))
     top_domain = [0.42, 1] if bottom else [0, 1]
@@ -222,5 +336,14 @@ def autoscaling_chart(analysis: dict) -> dict | None:
         if tl.get("kv_cache"):
             axes["yaxis4"] = axis("KV cache (%)", overlaying="y3", side="right", range=[0, 100])
     margin = {"t": LAYOUT["margin"]["t"] + 8 + 14 * rows}  # room for the rows of mark labels
-    return figure(data, layout("Autoscaling response (SLO dashed red)", height=480, shapes=shapes,
-                               annotations=annotations, margin=margin, **axes))  # fmt: skip
+    return figure(
+        data,
+        layout(
+            "Autoscaling response (SLO dashed red)",
+            height=480,
+            shapes=shapes,
+            annotations=annotations,
+            margin=margin,
+            **axes,
+        ),
+    )

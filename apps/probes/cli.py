@@ -51,17 +51,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds")
     parser.add_argument("--max-requests", type=int)
     parser.add_argument("--saturation-threshold-ms", type=float, default=5.0)
-    parser.add_argument("--allow-private", action="store_true", default=None,
-                        help="allow private/loopback targets (default: READINESS_ALLOW_PRIVATE_ENDPOINTS)")  # fmt: skip
+    parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        default=None,
+        help="allow private/loopback targets (default: READINESS_ALLOW_PRIVATE_ENDPOINTS)",
+    )
     parser.add_argument("--json", dest="json_out", type=Path, help="write summary + stages + requests as JSON")
     parser.add_argument("--csv", dest="csv_out", type=Path, help="write per-request records as CSV")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--request-id-header", default=openai.DEFAULT_REQUEST_ID_HEADER, metavar="NAME|none",
-                        help="header carrying each request's UUID (default X-Request-Id; none: no id)")  # fmt: skip
-    parser.add_argument("--check", action="store_true",
-                        help="no load: a handful of requests, then a table of what the server supports")  # fmt: skip
-    parser.add_argument("--no-preflight", dest="preflight", action="store_false",
-                        help="skip the one request sent before the load to check that the server answers")  # fmt: skip
+    parser.add_argument(
+        "--request-id-header",
+        default=openai.DEFAULT_REQUEST_ID_HEADER,
+        metavar="NAME|none",
+        help="header carrying each request's UUID (default X-Request-Id; none: no id)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="no load: a handful of requests, then a table of what the server supports"
+    )
+    parser.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="skip the one request sent before the load to check that the server answers",
+    )
 
 
 def stages_from(options: dict) -> tuple[list[Stage], object]:
@@ -75,8 +88,13 @@ def stages_from(options: dict) -> tuple[list[Stage], object]:
         except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
             raise UsageError(f"--stages: {exc}") from None
     if profile == "sweep":
-        return [], sweep_driver(SweepSpec(start_rate=options.get("rate"), step_duration=duration,
-                                          step_warmup=min(options["warmup"] or 3.0, duration / 2)))  # fmt: skip
+        return [], sweep_driver(
+            SweepSpec(
+                start_rate=options.get("rate"),
+                step_duration=duration,
+                step_warmup=min(options["warmup"] or 3.0, duration / 2),
+            )
+        )
     try:
         if profile == SYNCHRONOUS:
             return [Stage(SYNCHRONOUS, duration)], None
@@ -128,14 +146,26 @@ def config_from(options: dict, *, allow_private_default: bool) -> tuple[ProbeCon
     model = options.get("model") or first_model(options["url"], options.get("api_key"), policy)
     try:
         config = ProbeConfig(
-            base_url=options["url"], model=model, stages=stages, api=options["api"], api_key=options.get("api_key"),
-            prompts=prompts, max_tokens=options["max_tokens"], extra_body=extra, request_timeout=options["timeout"],
-            warmup=options["warmup"], cooldown=options["cooldown"], seed=options["seed"], slo=slo,
-            metrics_url=options.get("metrics_url"), scrape_interval=options["scrape_interval"],
-            allow_private=allow_private, max_requests=options.get("max_requests"),
+            base_url=options["url"],
+            model=model,
+            stages=stages,
+            api=options["api"],
+            api_key=options.get("api_key"),
+            prompts=prompts,
+            max_tokens=options["max_tokens"],
+            extra_body=extra,
+            request_timeout=options["timeout"],
+            warmup=options["warmup"],
+            cooldown=options["cooldown"],
+            seed=options["seed"],
+            slo=slo,
+            metrics_url=options.get("metrics_url"),
+            scrape_interval=options["scrape_interval"],
+            allow_private=allow_private,
+            max_requests=options.get("max_requests"),
             saturation_threshold_ms=options["saturation_threshold_ms"],
             request_id_header=options.get("request_id_header", openai.DEFAULT_REQUEST_ID_HEADER),
-        )  # fmt: skip
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return config, driver

@@ -104,8 +104,12 @@ class ShardRunner:
                 self.shard.origin_wall = time.time() - (time.monotonic() - engine.origin)
                 fields["origin_wall"] = self.shard.origin_wall
             p95 = engine.recent_ttft_p95()
-            fields.update(sent=engine.sent, completed=engine.completed, errors=engine.errors,
-                          ttft_p95_recent_ms=None if p95 != p95 else p95)  # fmt: skip
+            fields.update(
+                sent=engine.sent,
+                completed=engine.completed,
+                errors=engine.errors,
+                ttft_p95_recent_ms=None if p95 != p95 else p95,
+            )
         ProbeShard.objects.filter(pk=self.shard.pk).update(**fields)
         return not ProbeRun.objects.filter(pk=self.run.pk, cancel_requested_at__isnull=False).exists()
 
@@ -121,9 +125,12 @@ class ShardRunner:
             endpoint_key = endpoint.api_key.reveal()
         try:
             config, driver = plans.engine_config(
-                snap, api_key=endpoint_key, allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
-                shard_index=self.shard.index, shard_count=self.run.shard_count,
-            )  # fmt: skip
+                snap,
+                api_key=endpoint_key,
+                allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
+                shard_index=self.shard.index,
+                shard_count=self.run.shard_count,
+            )
         except ValueError as exc:  # e.g. a stored key with a line break in it: never sent
             return ShardStatus.FAILED, str(exc)
         if self.shard.index != 0:
@@ -160,8 +167,11 @@ class ShardRunner:
         result = self.result
         extra = {k: v for k, v in result.summary.items() if k == "sweep"}
         # What the run sent: the optional parts kept, and those the preflight found refused.
-        extra["request"] = {"parts": result.meta["request_parts"], "dropped": result.meta["dropped_parts"],
-                            "request_id": result.meta["request_id"]}  # fmt: skip
+        extra["request"] = {
+            "parts": result.meta["request_parts"],
+            "dropped": result.meta["dropped_parts"],
+            "request_id": result.meta["request_id"],
+        }
         ProbeShard.objects.filter(pk=self.shard.pk).update(
             windows=[asdict(w) for w in result.windows],
             extra=extra or None,

@@ -30,32 +30,45 @@ class PlanForm(forms.Form):
         '"rate_end": r2, "concurrency": n}, ...]}, {"sweep": {"start_rate": r, "step_duration": s}} or '
         '{"autoscaling": {"base_rate": r, "base_s": s, "peak_rate": r2, "hold_s": s, "after_s": s}}',
     )
-    slo = forms.CharField(required=False, label="Service-level objectives (SLO)",
-                          help_text="e.g. ttft_p95=500ms,tpot_p95=50ms,e2e_p99=5s,error_rate=1%")  # fmt: skip
+    slo = forms.CharField(
+        required=False,
+        label="Service-level objectives (SLO)",
+        help_text="e.g. ttft_p95=500ms,tpot_p95=50ms,e2e_p99=5s,error_rate=1%",
+    )
     max_tokens = forms.IntegerField(min_value=1, initial=128, label="Max output tokens per request")
-    prompt_tokens = forms.IntegerField(min_value=1, initial=256, label="Prompt length (tokens)",
-                                       help_text="length of the synthetic prompts")  # fmt: skip
-    prompts_jsonl = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
-                                    label="Your prompts (JSONL, optional)",
-                                    help_text='one per line: {"prompt": "..."}; empty: synthetic prompts')  # fmt: skip
-    warmup_s = forms.FloatField(min_value=0, initial=0, label="Warm-up (s)",
-                                help_text="measured results leave out the first seconds")  # fmt: skip
-    cooldown_s = forms.FloatField(min_value=0, initial=0, label="Cool-down (s)",
-                                  help_text="and the last seconds")  # fmt: skip
-    parallelism = forms.IntegerField(min_value=1, initial=1, label="Worker tasks",
-                                     help_text="Celery tasks sharing the load (a sweep runs on one)")  # fmt: skip
-    metrics_url = forms.CharField(required=False, label="Metrics URL (Prometheus)",
-                                  help_text="empty: the endpoint's")  # fmt: skip
+    prompt_tokens = forms.IntegerField(
+        min_value=1, initial=256, label="Prompt length (tokens)", help_text="length of the synthetic prompts"
+    )
+    prompts_jsonl = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        label="Your prompts (JSONL, optional)",
+        help_text='one per line: {"prompt": "..."}; empty: synthetic prompts',
+    )
+    warmup_s = forms.FloatField(
+        min_value=0, initial=0, label="Warm-up (s)", help_text="measured results leave out the first seconds"
+    )
+    cooldown_s = forms.FloatField(min_value=0, initial=0, label="Cool-down (s)", help_text="and the last seconds")
+    parallelism = forms.IntegerField(
+        min_value=1, initial=1, label="Worker tasks", help_text="Celery tasks sharing the load (a sweep runs on one)"
+    )
+    metrics_url = forms.CharField(required=False, label="Metrics URL (Prometheus)", help_text="empty: the endpoint's")
     request_timeout_s = forms.FloatField(min_value=1, initial=60, label="Request timeout (s)")
-    request_id_header = forms.CharField(required=False, max_length=100, label="Request-id header",
-                                        help_text="each request's UUID goes in this header; empty: the endpoint's "
-                                                  "(X-Request-Id unless changed); none: no id")  # fmt: skip
+    request_id_header = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Request-id header",
+        help_text="each request's UUID goes in this header; empty: the endpoint's "
+        "(X-Request-Id unless changed); none: no id",
+    )
     seed = forms.IntegerField(initial=0, label="Random seed", help_text="the same seed sends the same schedule")
     schedule_cron = forms.CharField(required=False, label="Schedule (cron, UTC)", help_text="e.g. 0 6 * * 1-5")
     regression_threshold_pct = forms.FloatField(
-        min_value=0, initial=20, label="Regression threshold (%)",
+        min_value=0,
+        initial=20,
+        label="Regression threshold (%)",
         help_text="a run is flagged, and a comparison coloured, only for changes beyond this",
-    )  # fmt: skip
+    )
 
     def clean_profile(self):
         try:

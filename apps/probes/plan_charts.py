@@ -27,11 +27,25 @@ def offered_load_traces(load: dict) -> list[dict]:
             rate_y.append(None)
     traces = []
     if any(y is not None for y in rate_y):
-        traces.append({"x": rate_x, "y": rate_y, "name": "offered rate (requests/s)", "type": "scatter",
-                       "mode": "lines", "line": {"shape": "linear"}})  # fmt: skip
+        traces.append(
+            {
+                "x": rate_x,
+                "y": rate_y,
+                "name": "offered rate (requests/s)",
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "linear"},
+            }
+        )
     if any(y is not None for y in conc_y):
-        trace = {"x": conc_x, "y": conc_y, "name": "concurrency (requests in flight)", "type": "scatter",
-                 "mode": "lines", "line": {"dash": "dot"}}  # fmt: skip
+        trace = {
+            "x": conc_x,
+            "y": conc_y,
+            "name": "concurrency (requests in flight)",
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"dash": "dot"},
+        }
         if traces:
             trace["yaxis"] = "y2"
         traces.append(trace)
@@ -57,6 +71,10 @@ def offered_load_figure(load: dict, title: str = "Offered load") -> dict:
         "yaxis": {"title": {"text": CONCURRENCY_AXIS if closed_only else RATE_AXIS}, "range": _headroom(traces[0])},
     }
     if len(traces) > 1:
-        layout["yaxis2"] = {"title": {"text": CONCURRENCY_AXIS}, "overlaying": "y", "side": "right",
-                            "range": _headroom(traces[1])}  # fmt: skip
+        layout["yaxis2"] = {
+            "title": {"text": CONCURRENCY_AXIS},
+            "overlaying": "y",
+            "side": "right",
+            "range": _headroom(traces[1]),
+        }
     return {"data": traces, "layout": layout}

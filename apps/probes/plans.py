@@ -104,10 +104,13 @@ def check_autoscaling(spec) -> dict:
     missing = [k for k in AUTOSCALING_REQUIRED if k not in spec]
     unknown = sorted(set(spec) - set(AUTOSCALING_REQUIRED) - set(AUTOSCALING_OPTIONAL))
     if missing or unknown:
-        raise _err("profile", f"An autoscaling profile has {', '.join(AUTOSCALING_REQUIRED)}, either peak_rate or "
-                              f"peak_multiple, and optionally replica_capacity_rps and canary_rate"
-                              f"{'; missing: ' + ', '.join(missing) if missing else ''}"
-                              f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}.")  # fmt: skip
+        raise _err(
+            "profile",
+            f"An autoscaling profile has {', '.join(AUTOSCALING_REQUIRED)}, either peak_rate or "
+            f"peak_multiple, and optionally replica_capacity_rps and canary_rate"
+            f"{'; missing: ' + ', '.join(missing) if missing else ''}"
+            f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}.",
+        )
     numbers = [k for k in spec if k != "capacity_source"]
     if not isinstance(spec.get("capacity_source", ""), str):
         raise _err("profile", "capacity_source is a note (text).")
@@ -142,8 +145,11 @@ def autoscaling_stages(spec) -> list[Stage]:
     # Unresolved (the peak comes from a sweep at start): the stages' durations are known, and the
     # base rate stands in for the step until then; the org's rate limit is checked again at start.
     peak = autoscaling_peak(spec) or spec["base_rate"]
-    phases = (("base", spec["base_rate"], spec["base_s"]), ("step up", peak, spec["hold_s"]),
-              ("step down", spec["base_rate"], spec["after_s"]))  # fmt: skip
+    phases = (
+        ("base", spec["base_rate"], spec["base_s"]),
+        ("step up", peak, spec["hold_s"]),
+        ("step down", spec["base_rate"], spec["after_s"]),
+    )
     return [Stage.from_dict({"kind": "poisson", "rate": rate, "duration": s, "name": n}) for n, rate, s in phases]
 
 
@@ -288,8 +294,9 @@ def _bounded(fields: dict, name: str, low: float, high: float, *, default: float
     return number
 
 
-def run_request_budget(remaining_requests: int, remaining_tokens: int, max_tokens: int, planned: float | None,
-                       max_active_runs: int) -> int:  # fmt: skip
+def run_request_budget(
+    remaining_requests: int, remaining_tokens: int, max_tokens: int, planned: float | None, max_active_runs: int
+) -> int:
     """How many requests a run may send: its hard stop, passed to the engine, and what it reserves
     of the day's budget while it runs. An open-loop plan needs what its schedule sends; a closed
     loop or a sweep (the server's speed decides) gets at most 1/N of what is left, N being the
@@ -368,8 +375,15 @@ def refused_parts(compatibility: dict | None) -> list[str]:
     return sorted(part for part in openai.OPTIONAL_PARTS if accepts.get(part) is False)
 
 
-def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard_index: int, shard_count: int,
-                  max_requests: int | None = None) -> tuple[ProbeConfig, object]:  # fmt: skip
+def engine_config(
+    snap: dict,
+    *,
+    api_key: str | None,
+    allow_private: bool,
+    shard_index: int,
+    shard_count: int,
+    max_requests: int | None = None,
+) -> tuple[ProbeConfig, object]:
     stages, sweep = parse_profile(snap["profile"])
     if max_requests is None and snap.get("max_requests") is not None:
         # The day's budget the run reserved at start, split exactly between the shards: a hard stop.
@@ -382,17 +396,30 @@ def engine_config(snap: dict, *, api_key: str | None, allow_private: bool, shard
         else PromptSet.synthetic(prompt_tokens=snap["prompt_tokens"], seed=snap["seed"])
     )
     config = ProbeConfig(
-        base_url=snap["base_url"], model=snap["model"], stages=stages, api=snap["api"], api_key=api_key,
-        prompts=prompts, max_tokens=snap["max_tokens"], request_timeout=snap["request_timeout_s"],
-        warmup=snap["warmup_s"], cooldown=snap["cooldown_s"], seed=snap["seed"], slo=SLO(**snap["slo"]),
-        metrics_url=snap["metrics_url"] or None, allow_private=allow_private, max_requests=max_requests,
+        base_url=snap["base_url"],
+        model=snap["model"],
+        stages=stages,
+        api=snap["api"],
+        api_key=api_key,
+        prompts=prompts,
+        max_tokens=snap["max_tokens"],
+        request_timeout=snap["request_timeout_s"],
+        warmup=snap["warmup_s"],
+        cooldown=snap["cooldown_s"],
+        seed=snap["seed"],
+        slo=SLO(**snap["slo"]),
+        metrics_url=snap["metrics_url"] or None,
+        allow_private=allow_private,
+        max_requests=max_requests,
         # An autoscaling probe reads its replicas and queue every second (the KPIs are in seconds).
         **({"scrape_interval": 1.0} if autoscaling_spec(snap["profile"]) else {}),
         canary=autoscaling_canary(autoscaling_spec(snap["profile"])),
-        shard_index=shard_index, shard_count=shard_count,
+        shard_index=shard_index,
+        shard_count=shard_count,
         request_id_header=snap.get("request_id_header", openai.DEFAULT_REQUEST_ID_HEADER),
-        request_id_nonce=snap.get("request_id_nonce"), parts_off=frozenset(snap.get("parts_off") or ()),
-    )  # fmt: skip
+        request_id_nonce=snap.get("request_id_nonce"),
+        parts_off=frozenset(snap.get("parts_off") or ()),
+    )
     return config, (sweep_driver(sweep) if sweep else None)
 
 
@@ -428,11 +455,17 @@ def offered_load(profile) -> dict:
     for stage in stages:
         open_loop = stage.kind in OPEN_LOOP
         rate_end = stage.rate_end if stage.rate_end is not None else stage.rate
-        segments.append({
-            "start": round(t, 6), "end": round(t + stage.duration, 6), "kind": stage.kind, "label": stage.label,
-            "rate": stage.rate if open_loop else None, "rate_end": rate_end if open_loop else None,
-            "concurrency": None if open_loop else stage.workers,
-        })  # fmt: skip
+        segments.append(
+            {
+                "start": round(t, 6),
+                "end": round(t + stage.duration, 6),
+                "kind": stage.kind,
+                "label": stage.label,
+                "rate": stage.rate if open_loop else None,
+                "rate_end": rate_end if open_loop else None,
+                "concurrency": None if open_loop else stage.workers,
+            }
+        )
         t += stage.duration
     requests = None  # a closed loop's count is the server's speed, a sweep's its results
     unsized_step = spec is not None and autoscaling_peak(spec) is None

@@ -59,8 +59,9 @@ def probe_run_rerun_if_saturated(run: ProbeRun) -> ProbeRun | None:
 
     Called where a run is finalized (the probe worker), after the decision was refreshed.
     """
-    reason = rerun_reason(status=run.status, summary=run.summary, config=run.config,
-                          allowed=settings.READINESS_PROBE_SATURATED_RERUNS)  # fmt: skip
+    reason = rerun_reason(
+        status=run.status, summary=run.summary, config=run.config, allowed=settings.READINESS_PROBE_SATURATED_RERUNS
+    )
     if reason is None:
         return None
     attempt = rerun_attempt(run.config) + 1
@@ -74,8 +75,13 @@ def probe_run_rerun_if_saturated(run: ProbeRun) -> ProbeRun | None:
         rerun.config = {**rerun.config, "rerun_of": {"run": run.pk, "attempt": attempt, "reason": reason}}
         rerun.save(update_fields=["config"])
         _note(run, {"run": rerun.pk, "note": f"Re-run automatically as run #{rerun.pk}: {reason}."})
-        audit_record(access=Access.system(), organization_id=run.organization_id, action="probe_run.rerun", obj=rerun,
-                     changes={"rerun_of": [None, run.pk], "reason": [None, reason]})  # fmt: skip
+        audit_record(
+            access=Access.system(),
+            organization_id=run.organization_id,
+            action="probe_run.rerun",
+            obj=rerun,
+            changes={"rerun_of": [None, run.pk], "reason": [None, reason]},
+        )
     return rerun
 
 

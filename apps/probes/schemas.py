@@ -30,11 +30,17 @@ SWEEP = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "start_rate": OPTIONAL_NUMBER, "growth": NUMBER, "step_duration": NUMBER, "step_warmup": NUMBER,
-        "max_steps": {"type": "integer", "minimum": 1}, "refine_steps": {"type": "integer", "minimum": 0},
-        "kind": {"type": "string", "enum": ["constant", "poisson"]}, "keep_up": NUMBER, "max_rate": OPTIONAL_NUMBER,
+        "start_rate": OPTIONAL_NUMBER,
+        "growth": NUMBER,
+        "step_duration": NUMBER,
+        "step_warmup": NUMBER,
+        "max_steps": {"type": "integer", "minimum": 1},
+        "refine_steps": {"type": "integer", "minimum": 0},
+        "kind": {"type": "string", "enum": ["constant", "poisson"]},
+        "keep_up": NUMBER,
+        "max_rate": OPTIONAL_NUMBER,
     },
-}  # fmt: skip
+}
 AUTOSCALING = {
     "type": "object",
     "required": list(AUTOSCALING_REQUIRED),
@@ -46,15 +52,23 @@ AUTOSCALING = {
 }
 PROFILE = {
     "oneOf": [
-        {"type": "object", "required": ["stages"], "additionalProperties": False,
-         "properties": {"stages": {"type": "array", "minItems": 1, "items": STAGE}}},
+        {
+            "type": "object",
+            "required": ["stages"],
+            "additionalProperties": False,
+            "properties": {"stages": {"type": "array", "minItems": 1, "items": STAGE}},
+        },
         {"type": "object", "required": ["sweep"], "additionalProperties": False, "properties": {"sweep": SWEEP}},
-        {"type": "object", "required": ["autoscaling"], "additionalProperties": False,
-         "properties": {"autoscaling": AUTOSCALING}},
+        {
+            "type": "object",
+            "required": ["autoscaling"],
+            "additionalProperties": False,
+            "properties": {"autoscaling": AUTOSCALING},
+        },
     ],
     "description": 'A list of stages, a sweep or an autoscaling step: {"stages": [{"kind": "poisson", "rate": 5, '
-                   '"duration": 60}]}, {"sweep": {"start_rate": 2}}, {"autoscaling": {...}}',
-}  # fmt: skip
+    '"duration": 60}]}, {"sweep": {"start_rate": 2}}, {"autoscaling": {...}}',
+}
 SLO_OBJECT = {
     "type": "object",
     "additionalProperties": False,

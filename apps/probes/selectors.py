@@ -193,8 +193,17 @@ def run_comparison(a: ProbeRun, b: ProbeRun, *, threshold_pct: float | None = No
         verdict = None
         if beyond and better:
             verdict = "better" if (delta > 0) == (better == "up") else "worse"
-        rows.append({"figure": label, "a": x, "b": y, "delta": delta, "delta_pct": pct, "verdict": verdict,
-                     "beyond_threshold": beyond})  # fmt: skip
+        rows.append(
+            {
+                "figure": label,
+                "a": x,
+                "b": y,
+                "delta": delta,
+                "delta_pct": pct,
+                "verdict": verdict,
+                "beyond_threshold": beyond,
+            }
+        )
     return rows
 
 
@@ -228,8 +237,10 @@ def plan_trends(*, access: Access, org_id: int, plans: list, last: int = 10) -> 
     figures = {}
     for plan in plans:
         runs = run_list(access=access, org_id=org_id, plan_id=plan.pk).succeeded()
-        fig = charts.trend(list(reversed(runs.defer("timeline", "config", "server_metrics")[:last])),
-                           title=f"{plan.name}: trend over the last runs")  # fmt: skip
+        fig = charts.trend(
+            list(reversed(runs.defer("timeline", "config", "server_metrics")[:last])),
+            title=f"{plan.name}: trend over the last runs",
+        )
         if fig:
             figures[f"trend-{plan.pk}"] = fig
     return figures

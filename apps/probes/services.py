@@ -36,16 +36,28 @@ from apps.probes.models import (
     RunStatus,
     ShardStatus,
     Trigger,
-)  # fmt: skip
+)
 from apps.probes.selectors import latest_sweep_capacity, previous_run, run_records
 from apps.probes.timeline import timeline
 from apps.probes.verdict import AUTOSCALING, MET, MISSED, verdict_for
 
 PLAN_FIELDS = [
-    "name", "profile", "warmup_s", "cooldown_s", "prompt_tokens", "prompts_jsonl", "max_tokens", "seed", "slo",
-    "metrics_url", "parallelism", "request_timeout_s", "schedule_cron", "regression_threshold_pct",
+    "name",
+    "profile",
+    "warmup_s",
+    "cooldown_s",
+    "prompt_tokens",
+    "prompts_jsonl",
+    "max_tokens",
+    "seed",
+    "slo",
+    "metrics_url",
+    "parallelism",
+    "request_timeout_s",
+    "schedule_cron",
+    "regression_threshold_pct",
     "request_id_header",
-]  # fmt: skip
+]
 LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
 LIMIT_CEILING = 1e12  # beyond any real limit, and within every database's integer columns
 START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
@@ -92,8 +104,13 @@ def probe_limits_update(*, access: Access, org, **fields) -> ProbeLimits:
     for name, value in fields.items():
         setattr(limits, name, value)
     limits.save()
-    audit_record(access=access, organization_id=org.pk, action="probe_limits.update", obj=limits,
-                 changes=diff(before, snapshot(limits, LIMIT_FIELDS)))  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=org.pk,
+        action="probe_limits.update",
+        obj=limits,
+        changes=diff(before, snapshot(limits, LIMIT_FIELDS)),
+    )
     return limits
 
 
@@ -145,8 +162,12 @@ def _sync_schedule(plan: ProbePlan) -> None:
         minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone="UTC"
     )
     org_id = plan.endpoint.project.organization_id
-    values = {"crontab": crontab, "task": "apps.probes.tasks.scheduled_probe_task",
-              "args": json.dumps([plan.pk, org_id]), "enabled": True}  # fmt: skip
+    values = {
+        "crontab": crontab,
+        "task": "apps.probes.tasks.scheduled_probe_task",
+        "args": json.dumps([plan.pk, org_id]),
+        "enabled": True,
+    }
     if plan.periodic_task_id:
         PeriodicTask.objects.filter(pk=plan.periodic_task_id).update(**values)
     else:
@@ -164,8 +185,13 @@ def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
     plan = ProbePlan(endpoint=endpoint, created_by=access.user, **cleaned)
     _save_plan(plan)
     _sync_schedule(plan)
-    audit_record(access=access, organization_id=org_id, action="probe_plan.create", obj=plan,
-                 changes=diff({}, snapshot(plan, PLAN_FIELDS)))  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=org_id,
+        action="probe_plan.create",
+        obj=plan,
+        changes=diff({}, snapshot(plan, PLAN_FIELDS)),
+    )
     return plan
 
 
@@ -192,8 +218,13 @@ def probe_plan_delete(*, access: Access, plan: ProbePlan) -> None:
     require_writer(access, org_id)
     if plan.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FINALIZING]).exists():
         raise ApplicationError("The plan has a run in progress; cancel it first.", code="conflict", status=409)
-    audit_record(access=access, organization_id=org_id, action="probe_plan.delete", obj=plan,
-                 changes=diff(snapshot(plan, PLAN_FIELDS), {}))  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=org_id,
+        action="probe_plan.delete",
+        obj=plan,
+        changes=diff(snapshot(plan, PLAN_FIELDS), {}),
+    )
     if plan.periodic_task_id:
         plan.periodic_task.delete()
     plan.delete()
@@ -214,25 +245,36 @@ def endpoint_compatibility_check(*, access: Access, endpoint) -> dict:
     require_writer(access, org_id)
     try:
         config = ProbeConfig(
-            base_url=endpoint.base_url, model=endpoint.model_name, stages=[], api=endpoint.api_flavour,
-            api_key=endpoint.api_key.reveal() if endpoint.api_key else None, request_timeout=COMPAT_REQUEST_TIMEOUT_S,
-            metrics_url=endpoint.metrics_url or None, allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
+            base_url=endpoint.base_url,
+            model=endpoint.model_name,
+            stages=[],
+            api=endpoint.api_flavour,
+            api_key=endpoint.api_key.reveal() if endpoint.api_key else None,
+            request_timeout=COMPAT_REQUEST_TIMEOUT_S,
+            metrics_url=endpoint.metrics_url or None,
+            allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
             request_id_header=endpoint.request_id_header or None,
-        )  # fmt: skip
+        )
         report = compat.run_check(config, budget_s=COMPAT_BUDGET_S)
     except (OutboundRefused, ValueError) as exc:
         raise ApplicationError(f"Cannot check this endpoint: {exc}", code="refused") from None
     except TimeoutError:
         raise ApplicationError(
             f"The check took longer than {COMPAT_BUDGET_S:g} s: the server answers too slowly or not at all.",
-            code="timeout", status=504,
-        ) from None  # fmt: skip
+            code="timeout",
+            status=504,
+        ) from None
     report["checked_at"] = timezone.now().isoformat()
     type(endpoint).objects.filter(pk=endpoint.pk).update(compatibility=report)
     endpoint.compatibility = report
     refused = plans.refused_parts(report)
-    audit_record(access=access, organization_id=org_id, action="endpoint.check_compatibility", obj=endpoint,
-                 changes={"streaming": [None, report["streaming"]], "refused_parts": [None, refused]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=org_id,
+        action="endpoint.check_compatibility",
+        obj=endpoint,
+        changes={"streaming": [None, report["streaming"]], "refused_parts": [None, refused]},
+    )
     return report
 
 
@@ -254,19 +296,22 @@ def probe_run_start(*, access: Access, plan: ProbePlan, trigger: str = Trigger.M
         raise ApplicationError(
             f"The organization already has {active} probe runs queued or running (at most "
             f"{limits.max_active_runs} at once); wait for one to finish or cancel one.",
-            code="limit_exceeded", status=429,
-        )  # fmt: skip
+            code="limit_exceeded",
+            status=429,
+        )
     requests_today, tokens_today = usage_today(org_id)
     if requests_today >= limits.max_requests_per_day:
         raise ApplicationError(
             f"The organization's max requests per day ({limits.max_requests_per_day}) is used up.",
-            code="limit_exceeded", status=429,
-        )  # fmt: skip
+            code="limit_exceeded",
+            status=429,
+        )
     if tokens_today >= limits.max_tokens_per_day:
         raise ApplicationError(
             f"The organization's max tokens per day ({limits.max_tokens_per_day}) is used up.",
-            code="limit_exceeded", status=429,
-        )  # fmt: skip
+            code="limit_exceeded",
+            status=429,
+        )
     snap = plans.snapshot(plan)
     spec = plans.autoscaling_spec(plan.profile)
     if spec is not None and plans.autoscaling_peak(spec) is None:
@@ -277,23 +322,38 @@ def probe_run_start(*, access: Access, plan: ProbePlan, trigger: str = Trigger.M
     if planned is not None and canary is not None:
         planned += canary.rate * sum(s.duration for s in stages)
     snap["max_requests"] = plans.run_request_budget(
-        limits.max_requests_per_day - requests_today, limits.max_tokens_per_day - tokens_today,
-        snap["max_tokens"], planned, limits.max_active_runs,
-    )  # fmt: skip
+        limits.max_requests_per_day - requests_today,
+        limits.max_tokens_per_day - tokens_today,
+        snap["max_tokens"],
+        planned,
+        limits.max_active_runs,
+    )
     if snap["max_requests"] < 1:
         raise ApplicationError(
             f"What is left of the organization's max tokens per day ({limits.max_tokens_per_day}) does not cover "
-            f"one request of {snap['max_tokens']} tokens.", code="limit_exceeded", status=429,
-        )  # fmt: skip
+            f"one request of {snap['max_tokens']} tokens.",
+            code="limit_exceeded",
+            status=429,
+        )
     snap["max_rate"] = limits.max_rate
     run = ProbeRun.objects.create(
-        organization_id=org_id, plan=plan, trigger=trigger, config=snap, shard_count=plan.parallelism,
-        planned_duration_s=plans.planned_duration(stages, sweep), start_at=time.time() + START_DELAY_S,
+        organization_id=org_id,
+        plan=plan,
+        trigger=trigger,
+        config=snap,
+        shard_count=plan.parallelism,
+        planned_duration_s=plans.planned_duration(stages, sweep),
+        start_at=time.time() + START_DELAY_S,
         created_by=access.user,
-    )  # fmt: skip
+    )
     ProbeShard.objects.bulk_create([ProbeShard(run=run, index=i) for i in range(run.shard_count)])
-    audit_record(access=access, organization_id=org_id, action="probe_run.start", obj=run,
-                 changes={"trigger": [None, trigger], "shards": [None, run.shard_count]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=org_id,
+        action="probe_run.start",
+        obj=run,
+        changes={"trigger": [None, trigger], "shards": [None, run.shard_count]},
+    )
     transaction.on_commit(lambda: _enqueue(run))
     return run
 
@@ -306,8 +366,10 @@ def _autoscaling_capacity(plan: ProbePlan, spec: dict, limits: plans.Limits) -> 
         raise ApplicationError(
             "This autoscaling plan steps to a multiple of one replica's capacity, and no sweep on this endpoint "
             "has found one yet: run a sweep plan first, or give replica_capacity_rps or peak_rate.",
-            code="capacity_unknown", status=409, detail={"profile": ["No sweep result on this endpoint yet."]},
-        )  # fmt: skip
+            code="capacity_unknown",
+            status=409,
+            detail={"profile": ["No sweep result on this endpoint yet."]},
+        )
     rate, sweep_run = found
     resolved = plans.autoscaling_resolved(spec, rate, f"sweep run #{sweep_run.pk}")
     plans.validate_plan({k: getattr(plan, k) for k in PLAN_FIELDS} | {"profile": {"autoscaling": resolved}}, limits)
@@ -408,15 +470,24 @@ def probe_run_finalize(run_id: int) -> bool:
 def _announce_run(run: ProbeRun, project) -> None:
     """Failed runs, missed SLOs and regressions are findings for the integrations (one per plan)."""
     key = f"plan:{run.plan_id}"
-    data = {"plan": run.plan.name, "run": run.pk, "trigger": run.trigger, "status": run.status,
-            "url": reverse("run-detail", kwargs={"org_slug": project.organization.slug, "pk": run.pk})}  # fmt: skip
+    data = {
+        "plan": run.plan.name,
+        "run": run.pk,
+        "trigger": run.trigger,
+        "status": run.status,
+        "url": reverse("run-detail", kwargs={"org_slug": project.organization.slug, "pk": run.pk}),
+    }
     summary = run.summary or {}
     # What the server said, bounded and redacted: "4xx: 400 x 338: {...}" lines and the preflight's hint.
     data["errors"] = format_error_details(summary.get("error_details") or {})
     if run.status == RunStatus.FAILED:
         diagnosis = run.diagnosis and {k: run.diagnosis.get(k) for k in ("status", "content_type", "body", "hint")}
-        announce(Event.PROBE_FAILED, project=project, finding_key=key,
-             data={**data, "error": run.error_message, "diagnosis": diagnosis})  # fmt: skip
+        announce(
+            Event.PROBE_FAILED,
+            project=project,
+            finding_key=key,
+            data={**data, "error": run.error_message, "diagnosis": diagnosis},
+        )
         return
     verdict = verdict_for(run)  # the verdict the run's page, the decision and the report show
     data["verdict"] = verdict.as_dict()
@@ -427,8 +498,12 @@ def _announce_run(run: ProbeRun, project) -> None:
             missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
         announce(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})
     if run.regression and run.regression.get("regressed"):
-        announce(Event.PROBE_REGRESSED, project=project, finding_key=f"{key}:regression",
-             data={**data, "regression": run.regression})  # fmt: skip
+        announce(
+            Event.PROBE_REGRESSED,
+            project=project,
+            finding_key=f"{key}:regression",
+            data={**data, "regression": run.regression},
+        )
 
 
 def _after_run(run: ProbeRun) -> None:
@@ -454,16 +529,30 @@ def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict
     endpoint = run.plan.endpoint
     series = (run.server_metrics or {}).get("series") or {}
     analysis = analyze_autoscaling(
-        records, series, step_up=step_up, step_down=step_down, slo_ttft_p95_ms=slo_ms,
-        window=max(1.0, min(10.0, spec["hold_s"] / 4)), stay=min(60.0, spec["hold_s"] / 2), dt=1.0,
-        name=run.plan.name, deployment=endpoint.name, model=endpoint.model_name,
-        min_replicas=endpoint.min_replicas or 1, max_replicas=endpoint.max_replicas,
-        replica_capacity_rps=spec.get("replica_capacity_rps"), canary=canary if len(canary) else None,
-    )  # fmt: skip
+        records,
+        series,
+        step_up=step_up,
+        step_down=step_down,
+        slo_ttft_p95_ms=slo_ms,
+        window=max(1.0, min(10.0, spec["hold_s"] / 4)),
+        stay=min(60.0, spec["hold_s"] / 2),
+        dt=1.0,
+        name=run.plan.name,
+        deployment=endpoint.name,
+        model=endpoint.model_name,
+        min_replicas=endpoint.min_replicas or 1,
+        max_replicas=endpoint.max_replicas,
+        replica_capacity_rps=spec.get("replica_capacity_rps"),
+        canary=canary if len(canary) else None,
+    )
     analysis.update(
-        step_up_s=step_up, step_down_s=step_down, slo_ttft_p95_ms=slo_ms, peak_rate=plans.autoscaling_peak(spec),
-        replica_capacity_rps=spec.get("replica_capacity_rps"), capacity_source=spec.get("capacity_source"),
-    )  # fmt: skip
+        step_up_s=step_up,
+        step_down_s=step_down,
+        slo_ttft_p95_ms=slo_ms,
+        peak_rate=plans.autoscaling_peak(spec),
+        replica_capacity_rps=spec.get("replica_capacity_rps"),
+        capacity_source=spec.get("capacity_source"),
+    )
     return analysis
 
 
@@ -501,8 +590,10 @@ def regression_check(run: ProbeRun) -> dict | None:
     now_o, then_o = run.summary["overall"], before.summary["overall"]
     findings = []
     for label, key, pct, worse_if_up in (
-        ("p95 TTFT", "ttft_ms", "p95", True), ("p95 TPOT", "tpot_ms", "p95", True), ("p99 E2E", "e2e_ms", "p99", True),
-    ):  # fmt: skip
+        ("p95 TTFT", "ttft_ms", "p95", True),
+        ("p95 TPOT", "tpot_ms", "p95", True),
+        ("p99 E2E", "e2e_ms", "p99", True),
+    ):
         a, b = then_o[key].get(pct), now_o[key].get(pct)
         if a and b and worse_if_up and (b - a) / a * 100 > threshold:
             findings.append(f"{label} up {((b - a) / a * 100):.0f}% ({a:.1f} → {b:.1f} ms)")

@@ -9,7 +9,7 @@ urlpatterns = [
         o + "endpoints/<int:pk>/compatibility/",
         views.EndpointCompatibilityView.as_view(),
         name="endpoint-compatibility",
-    ),  # fmt: skip
+    ),
     path(o + "plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
     path(o + "plans/<int:pk>/edit/", views.PlanEditView.as_view(), name="plan-edit"),
     path(o + "plans/<int:pk>/start/", views.PlanStartView.as_view(), name="plan-start"),

@@ -27,8 +27,13 @@ RUN_KINDS = (STEADY, AUTOSCALING)
 UNFINISHED = ("queued", "running", "finalizing")
 SUCCEEDED = "succeeded"
 # The SLO keys of a run's checks, as people read them (pages, reports, webhooks).
-SLO_NAMES = {"ttft_p95_ms": "TTFT p95", "tpot_p95_ms": "TPOT p95", "e2e_p99_ms": "E2E p99",
-             "error_rate": "error rate", "min_output_tps": "output speed"}  # fmt: skip
+SLO_NAMES = {
+    "ttft_p95_ms": "TTFT p95",
+    "tpot_p95_ms": "TPOT p95",
+    "e2e_p99_ms": "E2E p99",
+    "error_rate": "error rate",
+    "min_output_tps": "output speed",
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,16 @@ class Verdict:
         return {MET: True, MISSED: False}.get(self.outcome)
 
     def as_dict(self) -> dict:
-        return {"outcome": self.outcome, "label": self.label, "kind": self.kind, "evidence": self.evidence,
-                "slo_met": self.slo_met, "missed": list(self.missed), "reasons": list(self.reasons),
-                "remedy": self.remedy}  # fmt: skip
+        return {
+            "outcome": self.outcome,
+            "label": self.label,
+            "kind": self.kind,
+            "evidence": self.evidence,
+            "slo_met": self.slo_met,
+            "missed": list(self.missed),
+            "reasons": list(self.reasons),
+            "remedy": self.remedy,
+        }
 
 
 def run_kind(config: dict | None, summary: dict | None) -> str:
@@ -72,8 +84,11 @@ def saturation(summary: dict) -> dict:
     """The client's worst lag (p99 of schedule lag and of event-loop lag, in ms) and its threshold."""
     schedule = ((summary.get("overall") or {}).get("schedule_lag_ms") or {}).get("p99") or 0.0
     loop = (summary.get("event_loop_lag_ms") or {}).get("p99") or 0.0
-    return {"schedule_lag_p99_ms": schedule, "loop_lag_p99_ms": loop,
-            "threshold_ms": summary.get("saturation_threshold_ms") or 5.0}  # fmt: skip
+    return {
+        "schedule_lag_p99_ms": schedule,
+        "loop_lag_p99_ms": loop,
+        "threshold_ms": summary.get("saturation_threshold_ms") or 5.0,
+    }
 
 
 def saturation_remedy(summary: dict, *, shards: int | None = None) -> str:
@@ -95,9 +110,13 @@ def _plural(n: int, word: str) -> str:
 
 
 def run_verdict(
-    status: str, summary: dict | None, *, requests: int | None = None, kind: str | None = None,
+    status: str,
+    summary: dict | None,
+    *,
+    requests: int | None = None,
+    kind: str | None = None,
     shards: int | None = None,
-) -> Verdict:  # fmt: skip
+) -> Verdict:
     """The verdict of a run from its status and summary (see the module docstring for the order)."""
     summary = summary or {}
     kind = kind or run_kind(None, summary)
@@ -107,25 +126,42 @@ def run_verdict(
     if status in UNFINISHED:
         return Verdict(NOT_EVIDENCE, "still running: not evidence yet", kind, reasons=("the run has not finished",))
     if status == "cancelled" or summary.get("cancelled"):
-        return Verdict(NOT_EVIDENCE, f"cancelled{sent}: not evidence", kind,
-                       reasons=("a cancelled run did not offer its planned load",))  # fmt: skip
+        return Verdict(
+            NOT_EVIDENCE,
+            f"cancelled{sent}: not evidence",
+            kind,
+            reasons=("a cancelled run did not offer its planned load",),
+        )
     if status != SUCCEEDED:
         partial = " (partial results kept)" if requests else ""
-        return Verdict(NOT_EVIDENCE, f"{status}{sent}{partial}: not evidence", kind,
-                       reasons=(f"a {status} run did not complete its planned load",))  # fmt: skip
+        return Verdict(
+            NOT_EVIDENCE,
+            f"{status}{sent}{partial}: not evidence",
+            kind,
+            reasons=(f"a {status} run did not complete its planned load",),
+        )
     if not summary or not (summary.get("overall") or {}).get("requests"):
-        return Verdict(NOT_EVIDENCE, "no request was measured: not evidence", kind,
-                       reasons=("the run measured no request",))  # fmt: skip
+        return Verdict(
+            NOT_EVIDENCE, "no request was measured: not evidence", kind, reasons=("the run measured no request",)
+        )
     if summary.get("client_saturated"):
-        return Verdict(NOT_EVIDENCE, "client saturated: latencies are not evidence", kind,
-                       reasons=("the load generator could not keep up with its schedule",),
-                       remedy=saturation_remedy(summary, shards=shards))  # fmt: skip
+        return Verdict(
+            NOT_EVIDENCE,
+            "client saturated: latencies are not evidence",
+            kind,
+            reasons=("the load generator could not keep up with its schedule",),
+            remedy=saturation_remedy(summary, shards=shards),
+        )
     if kind == AUTOSCALING and summary.get("autoscaling"):
         recovered, why = recovery_verdict(summary["autoscaling"].get("kpis") or {})
         return Verdict(MET if recovered else MISSED, why, kind, missed=() if recovered else (why,))
     if kind == AUTOSCALING:
-        return Verdict(NOT_EVIDENCE, "no autoscaling analysis: not evidence", kind,
-                       reasons=("the run has no autoscaling analysis",))  # fmt: skip
+        return Verdict(
+            NOT_EVIDENCE,
+            "no autoscaling analysis: not evidence",
+            kind,
+            reasons=("the run has no autoscaling analysis",),
+        )
     checks = summary.get("slo_checks") or []
     missed = tuple(c["slo"] for c in checks if not c.get("ok"))
     if not checks:
@@ -143,6 +179,9 @@ def verdict_for(run) -> Verdict:
     is not evidence whatever its kind."""
     summary = getattr(run, "summary", None)
     return run_verdict(
-        run.status, summary, requests=getattr(run, "request_count", None), kind=run_kind(None, summary),
+        run.status,
+        summary,
+        requests=getattr(run, "request_count", None),
+        kind=run_kind(None, summary),
         shards=getattr(run, "shard_count", None),
-    )  # fmt: skip
+    )

@@ -104,12 +104,16 @@ class PlanDetailView(PlanMixin, TemplateView):
             load = None
         finished = [r for r in runs if not r.is_active]
         return super().get_context_data(
-            plan=plan, runs=runs, figures={"trend": trend} if trend else {},
-            profile_json=json.dumps(plan.profile, indent=1), load=load,
+            plan=plan,
+            runs=runs,
+            figures={"trend": trend} if trend else {},
+            profile_json=json.dumps(plan.profile, indent=1),
+            load=load,
             load_figures={"offered-load": plan_charts.offered_load_figure(load)} if load else {},
             stages_open=load is not None and len(load["segments"]) <= self.STAGES_OPEN_UP_TO,
-            can_compare=len(finished) >= 2, **kwargs,
-        )  # fmt: skip
+            can_compare=len(finished) >= 2,
+            **kwargs,
+        )
 
 
 class PlanCompareView(PlanMixin, View):
@@ -207,8 +211,14 @@ class RunCancelView(RunMixin, View):
 class RunSummaryDownloadView(RunMixin, View):
     def get(self, request, org_slug, pk):
         run = self.get_run()
-        body = {"run": run.pk, "plan": run.plan.name, "status": run.status, "config": run.config,
-                "summary": run.summary, "server_metrics": run.server_metrics}  # fmt: skip
+        body = {
+            "run": run.pk,
+            "plan": run.plan.name,
+            "status": run.status,
+            "config": run.config,
+            "summary": run.summary,
+            "server_metrics": run.server_metrics,
+        }
         response = HttpResponse(json.dumps(body, indent=1), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-summary.json"'
         return response
@@ -238,9 +248,13 @@ class RunCompareView(RunMixin, TemplateView):
         )
         choices = plan_finished_runs(access=self.access, org_id=self.org.pk, plan_id=run.plan_id)
         return super().get_context_data(
-            a=other, b=run, rows=run_comparison(other, run), threshold_pct=run.plan.regression_threshold_pct,
-            choices=choices, **kwargs,
-        )  # fmt: skip
+            a=other,
+            b=run,
+            rows=run_comparison(other, run),
+            threshold_pct=run.plan.regression_threshold_pct,
+            choices=choices,
+            **kwargs,
+        )
 
 
 class LimitsView(OrgMixin, FormView):
@@ -281,8 +295,13 @@ class EndpointCompatibilityView(OrgMixin, TemplateView):
         endpoint = self.get_endpoint()
         report = endpoint.compatibility
         checked_at = datetime.fromisoformat(report["checked_at"]) if report and report.get("checked_at") else None
-        return super().get_context_data(endpoint=endpoint, report=report, checked_at=checked_at,
-                                        rows=compat.rows(report) if report else [], **kwargs)  # fmt: skip
+        return super().get_context_data(
+            endpoint=endpoint,
+            report=report,
+            checked_at=checked_at,
+            rows=compat.rows(report) if report else [],
+            **kwargs,
+        )
 
     def post(self, request, org_slug, pk):
         endpoint = self.get_endpoint()  # an outsider gets 404 before a viewer gets 403

@@ -42,10 +42,21 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "id", "organization", "name", "slug", "owner", "use_case", "stage", "risk_tier",
-            "data_classification", "monthly_budget_usd", "expected_peak_rpm", "endpoint_count",
-            "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "organization",
+            "name",
+            "slug",
+            "owner",
+            "use_case",
+            "stage",
+            "risk_tier",
+            "data_classification",
+            "monthly_budget_usd",
+            "expected_peak_rpm",
+            "endpoint_count",
+            "created_at",
+            "updated_at",
+        ]
         validators = []  # uniqueness is the service's job (one clear error, on every path)
 
     def get_owner(self, project) -> str | None:
@@ -165,18 +176,37 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         evaluated_at = status_row.evaluated_at if status_row else None
         latest = project.reports.order_by("-number").only("pk", "number", "outcome", "created_at").first()
         absolute = request.build_absolute_uri
-        return Response({
-            "project": project.pk, "outcome": status_row.outcome if status_row else None,
-            "evaluated_at": evaluated_at,
-            "age_s": round((timezone.now() - evaluated_at).total_seconds()) if evaluated_at else None,
-            "reasons": [{**r, "evidence": absolute(r["evidence"]) if r["evidence"] else ""}
-                        for r in (status_row.reasons if status_row else [])],
-            "categories": status_row.categories if status_row else [],
-            "gates": [{"function": g.function, "required": g.required, "approvals": g.approvals, "status": g.status,
-                       "open_conditions": g.open_conditions} for g in gate_states(project)],
-            "latest_report": {"id": latest.pk, "number": latest.number, "outcome": latest.outcome,
-                              "created_at": latest.created_at} if latest else None,
-        })  # fmt: skip
+        return Response(
+            {
+                "project": project.pk,
+                "outcome": status_row.outcome if status_row else None,
+                "evaluated_at": evaluated_at,
+                "age_s": round((timezone.now() - evaluated_at).total_seconds()) if evaluated_at else None,
+                "reasons": [
+                    {**r, "evidence": absolute(r["evidence"]) if r["evidence"] else ""}
+                    for r in (status_row.reasons if status_row else [])
+                ],
+                "categories": status_row.categories if status_row else [],
+                "gates": [
+                    {
+                        "function": g.function,
+                        "required": g.required,
+                        "approvals": g.approvals,
+                        "status": g.status,
+                        "open_conditions": g.open_conditions,
+                    }
+                    for g in gate_states(project)
+                ],
+                "latest_report": {
+                    "id": latest.pk,
+                    "number": latest.number,
+                    "outcome": latest.outcome,
+                    "created_at": latest.created_at,
+                }
+                if latest
+                else None,
+            }
+        )
 
 
 class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -198,12 +228,33 @@ class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Endpoint
         fields = [
-            "id", "project", "organization", "name", "base_url", "api_flavour", "model_name",
-            "api_key", "clear_api_key", "has_api_key", "metrics_url", "price_model", "gpu_type",
-            "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas",
-            "input_usd_per_mtok", "output_usd_per_mtok", "last_check_at", "last_check_ok",
-            "last_check_detail", "request_id_header", "compatibility", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "project",
+            "organization",
+            "name",
+            "base_url",
+            "api_flavour",
+            "model_name",
+            "api_key",
+            "clear_api_key",
+            "has_api_key",
+            "metrics_url",
+            "price_model",
+            "gpu_type",
+            "gpus_per_replica",
+            "gpu_hourly_usd",
+            "min_replicas",
+            "max_replicas",
+            "input_usd_per_mtok",
+            "output_usd_per_mtok",
+            "last_check_at",
+            "last_check_ok",
+            "last_check_detail",
+            "request_id_header",
+            "compatibility",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["last_check_at", "last_check_ok", "last_check_detail", "compatibility"]
         validators = []
 

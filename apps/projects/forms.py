@@ -16,21 +16,32 @@ class ServiceModelForm(forms.ModelForm):
 
 class ProjectForm(ServiceModelForm):
     slug = forms.SlugField(
-        max_length=60, required=False, label="Short name (in links)",
+        max_length=60,
+        required=False,
+        label="Short name (in links)",
         help_text="Letters, digits and hyphens. Leave empty to derive it from the name.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = Project
         fields = [
-            "name", "slug", "use_case", "stage", "risk_tier", "data_classification",
-            "monthly_budget_usd", "expected_peak_rpm",
-        ]  # fmt: skip
+            "name",
+            "slug",
+            "use_case",
+            "stage",
+            "risk_tier",
+            "data_classification",
+            "monthly_budget_usd",
+            "expected_peak_rpm",
+        ]
         widgets = {"use_case": forms.Textarea(attrs={"rows": 3})}
         labels = {
-            "use_case": "Use case", "risk_tier": "Risk tier", "data_classification": "Data classification",
-            "monthly_budget_usd": "Monthly budget (USD)", "expected_peak_rpm": "Expected peak (requests per minute)",
-        }  # fmt: skip
+            "use_case": "Use case",
+            "risk_tier": "Risk tier",
+            "data_classification": "Data classification",
+            "monthly_budget_usd": "Monthly budget (USD)",
+            "expected_peak_rpm": "Expected peak (requests per minute)",
+        }
         help_texts = {
             "use_case": "What the PoC does and for whom, in a sentence or two.",
             "stage": "Where the project stands: a proof of concept, a pilot with real users, or production.",
@@ -59,18 +70,37 @@ class EndpointForm(ServiceModelForm):
     class Meta:
         model = Endpoint
         fields = [
-            "name", "base_url", "api_flavour", "model_name", "api_key", "metrics_url",
-            "price_model", "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas",
-            "max_replicas", "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
-        ]  # fmt: skip
+            "name",
+            "base_url",
+            "api_flavour",
+            "model_name",
+            "api_key",
+            "metrics_url",
+            "price_model",
+            "gpu_type",
+            "gpus_per_replica",
+            "gpu_hourly_usd",
+            "min_replicas",
+            "max_replicas",
+            "input_usd_per_mtok",
+            "output_usd_per_mtok",
+            "request_id_header",
+        ]
         labels = {
-            "base_url": "Base URL", "api_flavour": "API", "model_name": "Model name",
-            "metrics_url": "Metrics URL", "price_model": "Price model", "gpu_type": "GPU type",
-            "gpus_per_replica": "GPUs per replica", "gpu_hourly_usd": "GPU price (USD per GPU-hour)",
-            "min_replicas": "Minimum replicas", "max_replicas": "Maximum replicas",
+            "base_url": "Base URL",
+            "api_flavour": "API",
+            "model_name": "Model name",
+            "metrics_url": "Metrics URL",
+            "price_model": "Price model",
+            "gpu_type": "GPU type",
+            "gpus_per_replica": "GPUs per replica",
+            "gpu_hourly_usd": "GPU price (USD per GPU-hour)",
+            "min_replicas": "Minimum replicas",
+            "max_replicas": "Maximum replicas",
             "input_usd_per_mtok": "Input price (USD per 1M tokens)",
-            "output_usd_per_mtok": "Output price (USD per 1M tokens)", "request_id_header": "Request-id header",
-        }  # fmt: skip
+            "output_usd_per_mtok": "Output price (USD per 1M tokens)",
+            "request_id_header": "Request-id header",
+        }
         help_texts = {
             "name": "A name for this endpoint within the project, e.g. vllm-l4 or hosted-gpt.",
             "base_url": "The OpenAI-compatible base URL, up to /v1, e.g. http://host:8000/v1.",

@@ -114,9 +114,11 @@ class Endpoint(TimeStampedModel):
     last_check_ok = models.BooleanField(null=True)
     last_check_detail = models.CharField(max_length=500, blank=True)
     request_id_header = models.CharField(
-        max_length=100, default="X-Request-Id", blank=True,
+        max_length=100,
+        default="X-Request-Id",
+        blank=True,
         help_text="header carrying each probe request's UUID; empty or 'none' sends no id",
-    )  # fmt: skip
+    )
     # The last compatibility check: what the server serves and which optional request parts it
     # accepts (probes leave out the ones it refuses). Null until checked.
     compatibility = models.JSONField(null=True, blank=True)

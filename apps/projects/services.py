@@ -28,14 +28,33 @@ from apps.orgs.models import Organization
 from apps.projects.models import ApiFlavour, Endpoint, PriceModel, Project
 
 PROJECT_FIELDS = [
-    "name", "slug", "owner", "use_case", "stage", "risk_tier",
-    "data_classification", "monthly_budget_usd", "expected_peak_rpm",
-]  # fmt: skip
+    "name",
+    "slug",
+    "owner",
+    "use_case",
+    "stage",
+    "risk_tier",
+    "data_classification",
+    "monthly_budget_usd",
+    "expected_peak_rpm",
+]
 ENDPOINT_FIELDS = [
-    "name", "base_url", "api_flavour", "model_name", "api_key", "metrics_url", "price_model",
-    "gpu_type", "gpus_per_replica", "gpu_hourly_usd", "min_replicas", "max_replicas",
-    "input_usd_per_mtok", "output_usd_per_mtok", "request_id_header",
-]  # fmt: skip
+    "name",
+    "base_url",
+    "api_flavour",
+    "model_name",
+    "api_key",
+    "metrics_url",
+    "price_model",
+    "gpu_type",
+    "gpus_per_replica",
+    "gpu_hourly_usd",
+    "min_replicas",
+    "max_replicas",
+    "input_usd_per_mtok",
+    "output_usd_per_mtok",
+    "request_id_header",
+]
 KEY_DROPPED_NOTICE = (
     "The base URL now points to another origin (scheme, host or port), so the stored API key was dropped: "
     "a key is only ever sent where it was entered. Enter it again if the new server needs it."

@@ -15,8 +15,18 @@ class ReportSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Report
-        fields = ["id", "organization", "project", "number", "created_at", "created_label", "trigger", "outcome",
-                  "fingerprint", "previous"]  # fmt: skip
+        fields = [
+            "id",
+            "organization",
+            "project",
+            "number",
+            "created_at",
+            "created_label",
+            "trigger",
+            "outcome",
+            "fingerprint",
+            "previous",
+        ]
         read_only_fields = ["number", "created_at", "created_label", "trigger", "outcome", "fingerprint", "previous"]
 
     def get_fields(self):

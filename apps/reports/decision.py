@@ -123,8 +123,13 @@ def _checklist_reasons(inputs: Inputs) -> list[Reason]:
     present = {item.category for item in inputs.items}
     missing = [c for c in inputs.required_categories if c not in present]
     if missing:
-        return [Reason(NO_GO, "checklist_missing", f"no {', '.join(missing)} checklist: the organization requires "
-                       f"{'it' if len(missing) == 1 else 'them'}")]  # fmt: skip
+        return [
+            Reason(
+                NO_GO,
+                "checklist_missing",
+                f"no {', '.join(missing)} checklist: the organization requires {'it' if len(missing) == 1 else 'them'}",
+            )
+        ]
     return []
 
 
@@ -139,16 +144,28 @@ def _item_reasons(inputs: Inputs) -> list[Reason]:
         if waived:
             days = (waiver.expires_on - inputs.today).days
             soon = f", expiring in {days} day{'s' * (days != 1)}" if days <= inputs.waiver_warning_days else ""
-            reasons.append(Reason(CONDITIONAL, "waived", f"{item.severity} item “{item.title}” {state}; waived until "
-                                  f"{waiver.expires_on.isoformat()}{soon}", item.url))  # fmt: skip
+            reasons.append(
+                Reason(
+                    CONDITIONAL,
+                    "waived",
+                    f"{item.severity} item “{item.title}” {state}; waived until {waiver.expires_on.isoformat()}{soon}",
+                    item.url,
+                )
+            )
         elif item.severity == BLOCKER:
             expired = " (its waiver expired)" if waiver is not None and not waiver.revoked and waiver.approved else ""
             reasons.append(
                 Reason(NO_GO, f"blocker_{item.status}", f"blocker “{item.title}” {state}{expired}", item.url)
             )
         else:
-            reasons.append(Reason(CONDITIONAL, f"{item.severity}_{item.status}", f"{item.severity} item “{item.title}” "
-                                  f"{state}", item.url))  # fmt: skip
+            reasons.append(
+                Reason(
+                    CONDITIONAL,
+                    f"{item.severity}_{item.status}",
+                    f"{item.severity} item “{item.title}” {state}",
+                    item.url,
+                )
+            )
     return reasons
 
 
@@ -160,30 +177,60 @@ def _gate_reasons(inputs: Inputs) -> list[Reason]:
                 Reason(NO_GO, "gate_rejected", f"{gate.function} rejected: {gate.rejected_reason}", gate.url)
             )
         elif gate.stale:
-            reasons.append(Reason(NO_GO, "gate_stale", f"{gate.function} approval is stale: the evidence changed "
-                                  "since it was given", gate.url))  # fmt: skip
+            reasons.append(
+                Reason(
+                    NO_GO,
+                    "gate_stale",
+                    f"{gate.function} approval is stale: the evidence changed since it was given",
+                    gate.url,
+                )
+            )
         elif gate.approvals < gate.required:
-            reasons.append(Reason(NO_GO, "gate_missing", f"{gate.function} sign-off missing ({gate.approvals} of "
-                                  f"{gate.required} approvals)", gate.url))  # fmt: skip
+            reasons.append(
+                Reason(
+                    NO_GO,
+                    "gate_missing",
+                    f"{gate.function} sign-off missing ({gate.approvals} of {gate.required} approvals)",
+                    gate.url,
+                )
+            )
         elif gate.conditions:
-            reasons.append(Reason(CONDITIONAL, "gate_conditions", f"{gate.function} approved with conditions: "
-                                  + "; ".join(gate.conditions), gate.url))  # fmt: skip
+            reasons.append(
+                Reason(
+                    CONDITIONAL,
+                    "gate_conditions",
+                    f"{gate.function} approved with conditions: " + "; ".join(gate.conditions),
+                    gate.url,
+                )
+            )
     return reasons
 
 
 def _probe_reasons(inputs: Inputs) -> list[Reason]:
     fresh = [
-        p for p in inputs.probes
+        p
+        for p in inputs.probes
         if not p.not_evidence and p.finished_on and (inputs.today - p.finished_on).days <= inputs.probe_max_age_days
-    ]  # fmt: skip
+    ]
     reasons = []
     if not fresh:
-        reasons.append(Reason(NO_GO, "probe_missing", "no load probe that counts as evidence finished in the last "
-                              f"{inputs.probe_max_age_days} days"))  # fmt: skip
+        reasons.append(
+            Reason(
+                NO_GO,
+                "probe_missing",
+                f"no load probe that counts as evidence finished in the last {inputs.probe_max_age_days} days",
+            )
+        )
     for probe in inputs.probes:
         if probe.not_evidence:
-            reasons.append(Reason(CONDITIONAL, "probe_not_evidence", f"the latest run of probe plan “{probe.plan}” "
-                                  f"is not evidence ({probe.not_evidence}): re-run it", probe.url))  # fmt: skip
+            reasons.append(
+                Reason(
+                    CONDITIONAL,
+                    "probe_not_evidence",
+                    f"the latest run of probe plan “{probe.plan}” is not evidence ({probe.not_evidence}): re-run it",
+                    probe.url,
+                )
+            )
         elif probe.slo_met is False:
             missed = f" ({', '.join(SLO_NAMES.get(m, m) for m in probe.missed)})" if probe.missed else ""
             reasons.append(Reason(NO_GO, "slo_missed", f"probe plan “{probe.plan}” missed its SLO{missed}", probe.url))
@@ -195,8 +242,15 @@ def _cost_reasons(inputs: Inputs) -> list[Reason]:
     if cost is None or cost.projected_monthly_usd is None or cost.budget_usd is None:
         return []
     if cost.projected_monthly_usd > cost.budget_usd:
-        return [Reason(NO_GO, "over_budget", f"projected cost ${cost.projected_monthly_usd:,.0f}/month is over the "
-                       f"budget of ${cost.budget_usd:,.0f}", cost.url)]  # fmt: skip
+        return [
+            Reason(
+                NO_GO,
+                "over_budget",
+                f"projected cost ${cost.projected_monthly_usd:,.0f}/month is over the "
+                f"budget of ${cost.budget_usd:,.0f}",
+                cost.url,
+            )
+        ]
     return []
 
 
@@ -232,8 +286,19 @@ def category_scores(items: tuple[Item, ...], today: date) -> list[dict]:
     also "fail" or "pending", so pass + fail + pending + not_applicable + waived is the item count."""
     out: dict[str, dict] = {}
     for item in items:
-        c = out.setdefault(item.category, {"category": item.category, "pass": 0, "fail": 0, "pending": 0,
-                                           "not_applicable": 0, "waived": 0, "_got": 0.0, "_max": 0})  # fmt: skip
+        c = out.setdefault(
+            item.category,
+            {
+                "category": item.category,
+                "pass": 0,
+                "fail": 0,
+                "pending": 0,
+                "not_applicable": 0,
+                "waived": 0,
+                "_got": 0.0,
+                "_max": 0,
+            },
+        )
         weight = SEVERITY_WEIGHT.get(item.severity, 1)
         if item.status == NOT_APPLICABLE:
             c[NOT_APPLICABLE] += 1

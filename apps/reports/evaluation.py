@@ -48,9 +48,11 @@ def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence |
         kind = run_kind(run.config, run.summary)
         if out[kind] is None:
             verdict = verdict_for(run)
-            out[kind] = ProbeEvidence(summary=run.summary if verdict.evidence else None,
-                                      url=page_url("run-detail", project, pk=run.pk),
-                                      not_evidence="" if verdict.evidence else verdict.label)  # fmt: skip
+            out[kind] = ProbeEvidence(
+                summary=run.summary if verdict.evidence else None,
+                url=page_url("run-detail", project, pk=run.pk),
+                not_evidence="" if verdict.evidence else verdict.label,
+            )
     return out
 
 
@@ -94,34 +96,58 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
     for checklist in checklists:
         url = page_url("checklist-detail", project, pk=checklist.pk)
         for r in current_responses(checklist).prefetch_related("waivers"):
-            items.append(d.Item(key=r.item.key, title=r.item.title, category=checklist.template.category,
-                                severity=r.item.severity, status=r.status, waiver=counting_waiver(r),
-                                url=f"{url}#item-{r.item.key}", function=r.item.function))  # fmt: skip
+            items.append(
+                d.Item(
+                    key=r.item.key,
+                    title=r.item.title,
+                    category=checklist.template.category,
+                    severity=r.item.severity,
+                    status=r.status,
+                    waiver=counting_waiver(r),
+                    url=f"{url}#item-{r.item.key}",
+                    function=r.item.function,
+                )
+            )
     readiness_url = page_url("project-readiness", project, slug=project.slug)
     gates = []
     for g in gate_states(project):
         rejection = g.rejection
-        gates.append(d.Gate(function=g.function, required=g.required, approvals=g.approvals,
-                            conditions=tuple(g.open_conditions),
-                            rejected_reason=(rejection.reason or "rejected") if rejection else "",
-                            stale=bool(g.stale) and g.approvals < g.required,
-                            url=f"{readiness_url}#gate-{g.function}"))  # fmt: skip
+        gates.append(
+            d.Gate(
+                function=g.function,
+                required=g.required,
+                approvals=g.approvals,
+                conditions=tuple(g.open_conditions),
+                rejected_reason=(rejection.reason or "rejected") if rejection else "",
+                stale=bool(g.stale) and g.approvals < g.required,
+                url=f"{readiness_url}#gate-{g.function}",
+            )
+        )
     probes = []
     for run in runs:
         verdict = verdict_for(run)  # the same verdict as the run's page, the API and the webhooks
-        probes.append(d.Probe(plan=run.plan.name, finished_on=timezone.localdate(run.finished_at),
-                              slo_met=verdict.slo_met, missed=verdict.missed,
-                              not_evidence="" if verdict.evidence else verdict.label,
-                              url=page_url("run-detail", project, pk=run.pk)))  # fmt: skip
+        probes.append(
+            d.Probe(
+                plan=run.plan.name,
+                finished_on=timezone.localdate(run.finished_at),
+                slo_met=verdict.slo_met,
+                missed=verdict.missed,
+                not_evidence="" if verdict.evidence else verdict.label,
+                url=page_url("run-detail", project, pk=run.pk),
+            )
+        )
     budget = _price(project.monthly_budget_usd)
     projected = (cost or {}).get("projected_monthly_usd")
     return d.Inputs(
-        today=today, items=tuple(items), gates=tuple(gates), probes=tuple(probes),
+        today=today,
+        items=tuple(items),
+        gates=tuple(gates),
+        probes=tuple(probes),
         cost=d.Cost(projected_monthly_usd=projected, budget_usd=budget, url=f"{readiness_url}#cost"),
         probe_max_age_days=settings.READINESS_PROBE_MAX_AGE_DAYS,
         waiver_warning_days=settings.READINESS_WAIVER_WARNING_DAYS,
         required_categories=tuple(project.organization.required_checklist_categories or ()),
-    )  # fmt: skip
+    )
 
 
 def reasons_json(decision: d.Decision) -> list[dict]:
@@ -139,11 +165,16 @@ def refresh_project(project) -> d.Decision:
     if mark_stale(project, inputs):
         inputs = collect_inputs(project, runs=runs, cost=cost)
     decision = d.decide(inputs)
-    fields = dict(outcome=decision.outcome, reasons=reasons_json(decision), fingerprint=d.fingerprint(inputs),
-                  categories=d.category_scores(inputs.items, inputs.today))  # fmt: skip
+    fields = dict(
+        outcome=decision.outcome,
+        reasons=reasons_json(decision),
+        fingerprint=d.fingerprint(inputs),
+        categories=d.category_scores(inputs.items, inputs.today),
+    )
     # get_or_create survives two first evaluations at once (a worker and a page); then lock the row.
-    status, created = ProjectStatus.objects.get_or_create(project=project, defaults={**fields,
-                                                          "changed_at": timezone.now()})  # fmt: skip
+    status, created = ProjectStatus.objects.get_or_create(
+        project=project, defaults={**fields, "changed_at": timezone.now()}
+    )
     before = None
     if not created:
         status = ProjectStatus.objects.select_for_update().get(pk=status.pk)
@@ -154,14 +185,25 @@ def refresh_project(project) -> d.Decision:
             status.changed_at = timezone.now()
         status.save()
     if before is not None and before != decision.outcome:
-        audit_record(access=Access.system(), organization_id=project.organization_id, action="project.decision",
-                     obj=project, changes={"decision": [before, decision.outcome]})  # fmt: skip
-        announce(Event.DECISION_CHANGED, project=project, finding_key=f"project:{project.pk}:decision",
-             data={"from": before, "to": decision.outcome, "reasons": reasons_json(decision)})  # fmt: skip
+        audit_record(
+            access=Access.system(),
+            organization_id=project.organization_id,
+            action="project.decision",
+            obj=project,
+            changes={"decision": [before, decision.outcome]},
+        )
+        announce(
+            Event.DECISION_CHANGED,
+            project=project,
+            finding_key=f"project:{project.pk}:decision",
+            data={"from": before, "to": decision.outcome, "reasons": reasons_json(decision)},
+        )
         functions = [g.function for g in inputs.gates]
         lines = "\n".join(f"- [{r.level}] {r.message}" for r in decision.reasons) or "- no open findings"
-        notify([project.owner, *gate_holders(project, functions)],
-               f"{project.name}: decision changed {before} → {decision.outcome}",
-               f"The go/no-go decision for {project.name} is now {decision.outcome} (was {before}).\n\n"
-               f"Reasons:\n{lines}\n")  # fmt: skip
+        notify(
+            [project.owner, *gate_holders(project, functions)],
+            f"{project.name}: decision changed {before} → {decision.outcome}",
+            f"The go/no-go decision for {project.name} is now {decision.outcome} (was {before}).\n\n"
+            f"Reasons:\n{lines}\n",
+        )
     return decision

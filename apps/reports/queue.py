@@ -27,8 +27,12 @@ from apps.signoffs.services import APPROVALS, follow_up_close_refusal, gate_stat
 
 WAIVER, GATE, FOLLOW_UP, BLOCKER = "waiver", "gate", "follow_up", "blocker"
 KIND_ORDER = {WAIVER: 0, GATE: 1, FOLLOW_UP: 2, BLOCKER: 3}
-KIND_LABELS = {WAIVER: "Waiver to decide", GATE: "Gate to sign", FOLLOW_UP: "Follow-up to close",
-               BLOCKER: "Failing blocker on your project"}  # fmt: skip
+KIND_LABELS = {
+    WAIVER: "Waiver to decide",
+    GATE: "Gate to sign",
+    FOLLOW_UP: "Follow-up to close",
+    BLOCKER: "Failing blocker on your project",
+}
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,19 @@ def _waivers(access: Access, org_ids, functions) -> list[QueueItem]:
             continue
         requester = waiver.requested_by.username if waiver.requested_by else "someone"
         url = reverse("checklist-detail", args=[project.organization.slug, waiver.response.checklist_id])
-        items.append(QueueItem(
-            WAIVER, project.organization, project, f"Waive “{waiver.response.item.title}”",
-            f"{requester} asks for a {waiver.get_risk_level_display().lower()}-risk waiver until "
-            f"{waiver.expires_on.isoformat()}", f"{url}#item-{waiver.response.item.key}", waiver.created_at, waiver.pk,
-        ))  # fmt: skip
+        items.append(
+            QueueItem(
+                WAIVER,
+                project.organization,
+                project,
+                f"Waive “{waiver.response.item.title}”",
+                f"{requester} asks for a {waiver.get_risk_level_display().lower()}-risk waiver until "
+                f"{waiver.expires_on.isoformat()}",
+                f"{url}#item-{waiver.response.item.key}",
+                waiver.created_at,
+                waiver.pk,
+            )
+        )
     return items
 
 
@@ -120,16 +132,35 @@ def _gates(access: Access, org_ids, functions) -> list[QueueItem]:
                 continue
             if any(d.decided_by_id == me for d in gate.current):
                 continue  # decided by this person already: the gate waits on someone else
-            refusal = signoff_refusal(user_id=me, functions=functions[project.organization_id], project=project,
-                                      function=gate.function, verdict=Verdict.APPROVE, policy=policy,
-                                      approved_gates=approved)  # fmt: skip
+            refusal = signoff_refusal(
+                user_id=me,
+                functions=functions[project.organization_id],
+                project=project,
+                function=gate.function,
+                verdict=Verdict.APPROVE,
+                policy=policy,
+                approved_gates=approved,
+            )
             if refusal is not None:
                 continue
             since = max((d.stale_at for d in gate.stale), default=project.created_at)
-            detail = (f"the {gate.function} approval is stale: the evidence changed" if gate.status == "stale"
-                      else f"{gate.approvals} of {gate.required} approval{'s' * (gate.required != 1)}")  # fmt: skip
-            items.append(QueueItem(GATE, project.organization, project, f"Sign the {gate.function} gate", detail,
-                                   f"{_readiness_url(project)}#gate-{gate.function}", since, project.pk))  # fmt: skip
+            detail = (
+                f"the {gate.function} approval is stale: the evidence changed"
+                if gate.status == "stale"
+                else f"{gate.approvals} of {gate.required} approval{'s' * (gate.required != 1)}"
+            )
+            items.append(
+                QueueItem(
+                    GATE,
+                    project.organization,
+                    project,
+                    f"Sign the {gate.function} gate",
+                    detail,
+                    f"{_readiness_url(project)}#gate-{gate.function}",
+                    since,
+                    project.pk,
+                )
+            )
     return items
 
 
@@ -140,15 +171,23 @@ def _follow_ups(access: Access, org_ids, functions) -> list[QueueItem]:
     items = []
     for follow_up in follow_ups:
         project = follow_up.project
-        refusal = follow_up_close_refusal(follow_up, user_id=access.user.pk,
-                                          functions=functions[project.organization_id])  # fmt: skip
+        refusal = follow_up_close_refusal(
+            follow_up, user_id=access.user.pk, functions=functions[project.organization_id]
+        )
         if refusal is not None:
             continue
-        items.append(QueueItem(
-            FOLLOW_UP, project.organization, project, follow_up.text,
-            f"a condition of the {follow_up.decision.function} approval", _readiness_url(project),
-            follow_up.created_at, follow_up.pk,
-        ))  # fmt: skip
+        items.append(
+            QueueItem(
+                FOLLOW_UP,
+                project.organization,
+                project,
+                follow_up.text,
+                f"a condition of the {follow_up.decision.function} approval",
+                _readiness_url(project),
+                follow_up.created_at,
+                follow_up.pk,
+            )
+        )
     return items
 
 
@@ -163,10 +202,18 @@ def _blockers(access: Access, org_ids) -> list[QueueItem]:
         for reason in status.reasons:
             if reason.get("code") != "blocker_fail":
                 continue
-            items.append(QueueItem(BLOCKER, project.organization, project, reason.get("message", ""),
-                                   "a failing blocker makes the project NO-GO",
-                                   reason.get("evidence") or _readiness_url(project), status.evaluated_at,
-                                   project.pk))  # fmt: skip
+            items.append(
+                QueueItem(
+                    BLOCKER,
+                    project.organization,
+                    project,
+                    reason.get("message", ""),
+                    "a failing blocker makes the project NO-GO",
+                    reason.get("evidence") or _readiness_url(project),
+                    status.evaluated_at,
+                    project.pk,
+                )
+            )
     return items
 
 
@@ -180,8 +227,10 @@ def queue_digest_send() -> int:
         items = queue_for(access=Access.for_user(user))
         if not items:
             continue
-        lines = [f"- {i.organization.name} · {i.project.name} · {i.kind_label}: {i.title} ({i.detail})\n  {base}{i.url}"
-                 for i in items]  # fmt: skip
+        lines = [
+            f"- {i.organization.name} · {i.project.name} · {i.kind_label}: {i.title} ({i.detail})\n  {base}{i.url}"
+            for i in items
+        ]
         body = "What you can act on now:\n\n" + "\n".join(lines) + f"\n\nThe full list: {base}{reverse('queue')}"
         notify([user], f"{len(items)} waiting for you", body)
         sent += 1

@@ -32,11 +32,22 @@ def _create(access, project, trigger) -> Report:
     snapshot["changes"] = changes_between(previous.snapshot if previous else None, snapshot)
     number = (Report.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
     report = Report.objects.create(
-        organization_id=project.organization_id, project=project, number=number, previous=previous,
-        created_by=access.user, created_label="scheduler" if access.is_system else access.label,
-        trigger=trigger, outcome=snapshot["decision"]["outcome"], fingerprint=snapshot["fingerprint"],
+        organization_id=project.organization_id,
+        project=project,
+        number=number,
+        previous=previous,
+        created_by=access.user,
+        created_label="scheduler" if access.is_system else access.label,
+        trigger=trigger,
+        outcome=snapshot["decision"]["outcome"],
+        fingerprint=snapshot["fingerprint"],
         snapshot=snapshot,
-    )  # fmt: skip
-    audit_record(access=access, organization_id=project.organization_id, action="report.create", obj=report,
-                 changes={"outcome": [None, report.outcome], "trigger": [None, trigger]})  # fmt: skip
+    )
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="report.create",
+        obj=report,
+        changes={"outcome": [None, report.outcome], "trigger": [None, trigger]},
+    )
     return report

@@ -34,29 +34,59 @@ def _when(t) -> str | None:
 
 def _item(r, today) -> dict:
     waivers = [
-        {"state": w.state_on(today), "reason": w.reason, "risk_level": w.risk_level, "expires_on": str(w.expires_on),
-         "requested_by": _user(w.requested_by), "decided_by": _user(w.decided_by), "decision_note": w.decision_note,
-         "revoke_reason": w.revoke_reason}
+        {
+            "state": w.state_on(today),
+            "reason": w.reason,
+            "risk_level": w.risk_level,
+            "expires_on": str(w.expires_on),
+            "requested_by": _user(w.requested_by),
+            "decided_by": _user(w.decided_by),
+            "decision_note": w.decision_note,
+            "revoke_reason": w.revoke_reason,
+        }
         for w in r.waivers.all()
-    ]  # fmt: skip
+    ]
     return {
-        "key": r.item.key, "title": r.item.title, "severity": r.item.severity, "function": r.item.function,
-        "evidence_kind": r.item.evidence_kind, "references": r.item.references, "status": r.status,
-        "na_reason": r.na_reason, "evidence_text": r.evidence_text, "evidence_url": r.evidence_url,
+        "key": r.item.key,
+        "title": r.item.title,
+        "severity": r.item.severity,
+        "function": r.item.function,
+        "evidence_kind": r.item.evidence_kind,
+        "references": r.item.references,
+        "status": r.status,
+        "na_reason": r.na_reason,
+        "evidence_text": r.evidence_text,
+        "evidence_url": r.evidence_url,
         "evidence_file": r.evidence_file.name.rsplit("/", 1)[-1] if r.evidence_file else "",
-        "figure": r.figure, "explanation": r.explanation, "answered_by": r.answered_label or _user(r.answered_by),
-        "answered_at": _when(r.answered_at), "waivers": waivers,
-    }  # fmt: skip
+        "figure": r.figure,
+        "explanation": r.explanation,
+        "answered_by": r.answered_label or _user(r.answered_by),
+        "answered_at": _when(r.answered_at),
+        "waivers": waivers,
+    }
 
 
 def _gate(g) -> dict:
     decisions = [
-        {"verdict": x.verdict, "by": _user(x.decided_by), "at": _when(x.created_at), "reason": x.reason,
-         "conditions": x.conditions, "stale": x.stale_at is not None, "stale_reason": x.stale_reason}
+        {
+            "verdict": x.verdict,
+            "by": _user(x.decided_by),
+            "at": _when(x.created_at),
+            "reason": x.reason,
+            "conditions": x.conditions,
+            "stale": x.stale_at is not None,
+            "stale_reason": x.stale_reason,
+        }
         for x in g.current + g.stale
-    ]  # fmt: skip
-    return {"function": g.function, "required": g.required, "status": g.status, "approvals": g.approvals,
-            "open_conditions": g.open_conditions, "decisions": decisions}  # fmt: skip
+    ]
+    return {
+        "function": g.function,
+        "required": g.required,
+        "status": g.status,
+        "approvals": g.approvals,
+        "open_conditions": g.open_conditions,
+        "decisions": decisions,
+    }
 
 
 def _probe(run: ProbeRun) -> dict:
@@ -64,21 +94,31 @@ def _probe(run: ProbeRun) -> dict:
     o = s.get("overall", {})
     verdict = verdict_for(run)  # the verdict the run's page and the decision show
     return {
-        "plan": run.plan.name, "run_id": run.pk, "endpoint": run.plan.endpoint.name,
-        "finished_at": _when(run.finished_at), "slo": s.get("slo"), "slo_checks": s.get("slo_checks", []),
-        "slo_met": verdict.slo_met, "verdict": verdict.as_dict(), "client_saturated": s.get("client_saturated"),
+        "plan": run.plan.name,
+        "run_id": run.pk,
+        "endpoint": run.plan.endpoint.name,
+        "finished_at": _when(run.finished_at),
+        "slo": s.get("slo"),
+        "slo_checks": s.get("slo_checks", []),
+        "slo_met": verdict.slo_met,
+        "verdict": verdict.as_dict(),
+        "client_saturated": s.get("client_saturated"),
         "autoscaling": {k: v for k, v in (s.get("autoscaling") or {}).get("kpis", {}).items() if k != "marks"} or None,
         "recommended_signal": ((s.get("autoscaling") or {}).get("recommendation") or {}).get("signal"),
         # What failed and what the server said ("4xx: 400 x 3: {...}"), and the cut-off streams.
         "errors": format_error_details(s.get("error_details") or {}),
         "truncated": (s.get("truncated") or {}).get("count", 0),
         "headline": {
-            "ttft_p95_ms": o.get("ttft_ms", {}).get("p95"), "tpot_p95_ms": o.get("tpot_ms", {}).get("p95"),
-            "e2e_p99_ms": o.get("e2e_ms", {}).get("p99"), "error_rate": o.get("error_rate"),
-            "request_throughput": o.get("request_throughput"), "goodput": o.get("goodput"),
-            "output_token_throughput": o.get("output_token_throughput"), "slo_attainment": o.get("slo_attainment"),
+            "ttft_p95_ms": o.get("ttft_ms", {}).get("p95"),
+            "tpot_p95_ms": o.get("tpot_ms", {}).get("p95"),
+            "e2e_p99_ms": o.get("e2e_ms", {}).get("p99"),
+            "error_rate": o.get("error_rate"),
+            "request_throughput": o.get("request_throughput"),
+            "goodput": o.get("goodput"),
+            "output_token_throughput": o.get("output_token_throughput"),
+            "slo_attainment": o.get("slo_attainment"),
         },
-    }  # fmt: skip
+    }
 
 
 def _blockers_removed(checklist) -> list[dict]:
@@ -88,11 +128,18 @@ def _blockers_removed(checklist) -> list[dict]:
         organization_id=checklist.project.organization_id, action="checklist.upgrade", object_id=str(checklist.pk)
     ).order_by("created_at")
     return [
-        {"key": w["key"], "function": w["function"], "now": w["now"], "by": e.actor_label, "at": _when(e.created_at),
-         "upgrade": (e.changes.get("template") or [None, None])[1]}
-        for e in events for w in (e.changes.get("blockers_removed") or [None, []])[1] or []
+        {
+            "key": w["key"],
+            "function": w["function"],
+            "now": w["now"],
+            "by": e.actor_label,
+            "at": _when(e.created_at),
+            "upgrade": (e.changes.get("template") or [None, None])[1],
+        }
+        for e in events
+        for w in (e.changes.get("blockers_removed") or [None, []])[1] or []
         if isinstance(w, dict)
-    ]  # fmt: skip
+    ]
 
 
 def build_snapshot(project) -> dict:
@@ -104,14 +151,24 @@ def build_snapshot(project) -> dict:
     scores = {c["category"]: c for c in decision.category_scores(inputs.items, today)}
     categories = []
     for checklist in Checklist.objects.filter(project=project).select_related("template"):
-        responses = current_responses(checklist).prefetch_related(
-            "waivers__requested_by", "waivers__decided_by"
-        ).select_related("answered_by")  # fmt: skip
+        responses = (
+            current_responses(checklist)
+            .prefetch_related("waivers__requested_by", "waivers__decided_by")
+            .select_related("answered_by")
+        )
         t = checklist.template
-        categories.append({"category": t.category, "name": t.name, "template": t.key, "version": t.version,
-                           "checklist_id": checklist.pk, "score": scores.get(t.category, {}),
-                           "items": [_item(r, today) for r in responses],
-                           "blockers_removed": _blockers_removed(checklist)})  # fmt: skip
+        categories.append(
+            {
+                "category": t.category,
+                "name": t.name,
+                "template": t.key,
+                "version": t.version,
+                "checklist_id": checklist.pk,
+                "score": scores.get(t.category, {}),
+                "items": [_item(r, today) for r in responses],
+                "blockers_removed": _blockers_removed(checklist),
+            }
+        )
     probes = [_probe(r) for r in runs]
     figures = {}
     newest = ProbeRun.objects.filter(pk=runs[0].pk).only("timeline").first() if runs else None
@@ -133,13 +190,13 @@ def build_snapshot(project) -> dict:
             "owner": _user(project.owner),
             "monthly_budget_usd": float(project.monthly_budget_usd) if project.monthly_budget_usd is not None else None,
             "expected_peak_rpm": project.expected_peak_rpm,
-        },  # fmt: skip
+        },
         "decision": {"outcome": outcome.outcome, "reasons": reasons_json(outcome)},
         "rules": RULES,
         "settings": {
             "probe_max_age_days": settings.READINESS_PROBE_MAX_AGE_DAYS,
             "waiver_warning_days": settings.READINESS_WAIVER_WARNING_DAYS,
-        },  # fmt: skip
+        },
         "fingerprint": decision.fingerprint(inputs),
         "categories": categories,
         "gates": [_gate(g) for g in gate_states(project)],

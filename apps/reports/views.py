@@ -45,23 +45,36 @@ class ReadinessView(ProjectMixin, TemplateView):
         gates = signoffs.gate_states(project, policy)
         can_write = self.access.can_write(self.org.pk)
         functions = member_functions(self.access, self.org.pk)
-        open_to = signoffs.verdicts_open_to(access=self.access, project=project, states=gates, policy=policy,
-                                            functions=functions)  # fmt: skip
+        open_to = signoffs.verdicts_open_to(
+            access=self.access, project=project, states=gates, policy=policy, functions=functions
+        )
         for g in gates:
             g.verdict_choices = open_to[g.function]
-        follow_ups = list(follow_up_list(access=self.access, org_id=self.org.pk, project_id=project.pk)
-                          .filter(status="open").select_related("decision"))  # fmt: skip
+        follow_ups = list(
+            follow_up_list(access=self.access, org_id=self.org.pk, project_id=project.pk)
+            .filter(status="open")
+            .select_related("decision")
+        )
         user_id = getattr(self.access.user, "pk", None)
         for f in follow_ups:
             refusal = signoffs.follow_up_close_refusal(f, user_id=user_id, functions=functions)
             f.can_close = can_write and refusal is None
         return super().get_context_data(
-            project=project, status=status, checklists=on_project,
-            addable=[t for k, t in latest.items() if k not in keys], gates=gates, can_generate_report=can_write,
-            follow_ups=follow_ups, can_write=can_write, reports=reports, figures={"trend": trend} if trend else {},
-            verdicts=Verdict.choices, functions=Function.choices, cost=cost_for(project, latest_runs(project)),
+            project=project,
+            status=status,
+            checklists=on_project,
+            addable=[t for k, t in latest.items() if k not in keys],
+            gates=gates,
+            can_generate_report=can_write,
+            follow_ups=follow_ups,
+            can_write=can_write,
+            reports=reports,
+            figures={"trend": trend} if trend else {},
+            verdicts=Verdict.choices,
+            functions=Function.choices,
+            cost=cost_for(project, latest_runs(project)),
             tickets=TicketLink.objects.visible_to(self.access).filter(project=project).select_related("connector"),
-        )  # fmt: skip
+        )
 
 
 class ChecklistAddView(ProjectActionView):
@@ -98,17 +111,26 @@ class ReportDetailView(ReportMixin, TemplateView):
     def get_context_data(self, **kwargs):
         report = self.get_report()
         snap = report.snapshot
-        return super().get_context_data(report=report, snap=snap, figures=snap.get("figures", {}),
-                                        changes=snap.get("changes", {}), **kwargs)  # fmt: skip
+        return super().get_context_data(
+            report=report, snap=snap, figures=snap.get("figures", {}), changes=snap.get("changes", {}), **kwargs
+        )
 
 
 class ReportJsonView(ReportMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         report = self.get_report()
-        body = {"id": report.pk, "number": report.number, "project": report.project_id,
-                "organization": self.org.slug, "created_at": report.created_at.isoformat(),
-                "created_by": report.created_label, "trigger": report.trigger, "outcome": report.outcome,
-                "fingerprint": report.fingerprint, "snapshot": report.snapshot}  # fmt: skip
+        body = {
+            "id": report.pk,
+            "number": report.number,
+            "project": report.project_id,
+            "organization": self.org.slug,
+            "created_at": report.created_at.isoformat(),
+            "created_by": report.created_label,
+            "trigger": report.trigger,
+            "outcome": report.outcome,
+            "fingerprint": report.fingerprint,
+            "snapshot": report.snapshot,
+        }
         response = JsonResponse(body, json_dumps_params={"indent": 2})
         response["Content-Disposition"] = f'attachment; filename="report-{report.project.slug}-{report.number}.json"'
         return response

@@ -21,8 +21,22 @@ class SignoffSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = SignoffDecision
-        fields = ["id", "project", "function", "verdict", "reason", "conditions", "decided_by", "created_at",
-                  "fingerprint", "evidence", "stale", "stale_at", "stale_reason", "superseded_at"]  # fmt: skip
+        fields = [
+            "id",
+            "project",
+            "function",
+            "verdict",
+            "reason",
+            "conditions",
+            "decided_by",
+            "created_at",
+            "fingerprint",
+            "evidence",
+            "stale",
+            "stale_at",
+            "stale_reason",
+            "superseded_at",
+        ]
         read_only_fields = ["created_at", "fingerprint", "evidence", "stale_at", "stale_reason", "superseded_at"]
         extra_kwargs = {"reason": {"required": False}}
 
@@ -68,10 +82,13 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return follow_up_list(access=request_access(self.request))
 
-    @extend_schema(request=inline_serializer("FollowUpDone", {"note": serializers.CharField(required=False)}),
-                   responses=FollowUpSerializer)  # fmt: skip
+    @extend_schema(
+        request=inline_serializer("FollowUpDone", {"note": serializers.CharField(required=False)}),
+        responses=FollowUpSerializer,
+    )
     @action(detail=True, methods=["post"])
     def done(self, request, pk=None):
-        follow_up = services.follow_up_close(access=request_access(request), follow_up=self.get_object(),
-                                             note=str(request.data.get("note", "")))  # fmt: skip
+        follow_up = services.follow_up_close(
+            access=request_access(request), follow_up=self.get_object(), note=str(request.data.get("note", ""))
+        )
         return Response(FollowUpSerializer(follow_up).data)

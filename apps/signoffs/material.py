@@ -24,8 +24,15 @@ def material_state(inputs: Inputs, function: str) -> dict:
             continue
         waiver = item.waiver
         waived_until = waiver.expires_on.isoformat() if waiver and waiver.valid_on(inputs.today) else None
-        items.append({"key": item.key, "title": item.title, "status": item.status, "severity": item.severity,
-                      "waived_until": waived_until})  # fmt: skip
+        items.append(
+            {
+                "key": item.key,
+                "title": item.title,
+                "status": item.status,
+                "severity": item.severity,
+                "waived_until": waived_until,
+            }
+        )
     probes = []
     for p in inputs.probes:
         probe = {"plan": p.plan, "slo_met": p.slo_met, "missed": sorted(p.missed)}
@@ -37,8 +44,11 @@ def material_state(inputs: Inputs, function: str) -> dict:
     cost_state = None
     if cost is not None and cost.budget_usd is not None:
         over = cost.projected_monthly_usd is not None and cost.projected_monthly_usd > cost.budget_usd
-        cost_state = {"budget_usd": cost.budget_usd, "over_budget": over,
-                      "projected": cost.projected_monthly_usd is not None}  # fmt: skip
+        cost_state = {
+            "budget_usd": cost.budget_usd,
+            "over_budget": over,
+            "projected": cost.projected_monthly_usd is not None,
+        }
     return {
         "function": function,
         "items": sorted(items, key=lambda i: i["key"]),

@@ -34,8 +34,9 @@ def validate_gates(gates) -> list[dict]:
         function = gate.get("function") if isinstance(gate, dict) else None
         required = gate.get("required", 1) if isinstance(gate, dict) else None
         if function not in Function.values or function in seen:
-            raise ApplicationError("Each gate names a distinct function.",
-                                   detail={"gates": [f"Functions: {', '.join(Function.values)}."]})  # fmt: skip
+            raise ApplicationError(
+                "Each gate names a distinct function.", detail={"gates": [f"Functions: {', '.join(Function.values)}."]}
+            )
         if not isinstance(required, int) or isinstance(required, bool) or not 1 <= required <= 10:
             raise ApplicationError("A gate requires 1 to 10 approvers.", detail={"gates": [f"{function}: 1..10."]})
         seen.add(function)
@@ -46,23 +47,31 @@ def validate_gates(gates) -> list[dict]:
 @transaction.atomic
 def policy_update(*, access: Access, org: Organization, **fields) -> SignoffPolicy:
     if not access.can_admin(org.pk):
-        raise ApplicationError("Only owners and admins can change the sign-off policy.", code="forbidden",
-                               status=403 if access.can_read(org.pk) else 404)  # fmt: skip
+        raise ApplicationError(
+            "Only owners and admins can change the sign-off policy.",
+            code="forbidden",
+            status=403 if access.can_read(org.pk) else 404,
+        )
     policy = policy_for(org)
-    before = {"gates": policy.gates, "allow_owner_approval": policy.allow_owner_approval,
-              "allow_multiple_gates": policy.allow_multiple_gates}  # fmt: skip
+    before = {
+        "gates": policy.gates,
+        "allow_owner_approval": policy.allow_owner_approval,
+        "allow_multiple_gates": policy.allow_multiple_gates,
+    }
     if "gates" in fields:
         policy.gates = validate_gates(fields["gates"])
     for name in ("allow_owner_approval", "allow_multiple_gates"):
         if name in fields:
             setattr(policy, name, bool(fields[name]))
     policy.save()
-    after = {"gates": policy.gates, "allow_owner_approval": policy.allow_owner_approval,
-             "allow_multiple_gates": policy.allow_multiple_gates}  # fmt: skip
+    after = {
+        "gates": policy.gates,
+        "allow_owner_approval": policy.allow_owner_approval,
+        "allow_multiple_gates": policy.allow_multiple_gates,
+    }
     changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     if changes:
-        audit_record(access=access, organization_id=org.pk, action="signoff_policy.update", obj=policy,
-                     changes=changes)  # fmt: skip
+        audit_record(access=access, organization_id=org.pk, action="signoff_policy.update", obj=policy, changes=changes)
         for project in org.projects.all():
             readiness_changed(project)
     return policy
@@ -116,8 +125,13 @@ def gate_states_from(policy: SignoffPolicy, decisions: list[SignoffDecision]) ->
         current = [d for d in mine if d.stale_at is None]
         voters = {d.decided_by_id for d in current}
         stale = [d for d in mine if d.stale_at is not None and d.decided_by_id not in voters]
-        conditions = [f.text for d in current if d.verdict in APPROVALS for f in d.follow_ups.all()
-                      if f.status == FollowUpStatus.OPEN]  # fmt: skip
+        conditions = [
+            f.text
+            for d in current
+            if d.verdict in APPROVALS
+            for f in d.follow_ups.all()
+            if f.status == FollowUpStatus.OPEN
+        ]
         states.append(GateState(gate["function"], gate["required"], current, stale, conditions))
     return states
 
@@ -125,22 +139,28 @@ def gate_states_from(policy: SignoffPolicy, decisions: list[SignoffDecision]) ->
 # --- decisions ---------------------------------------------------------------------------------
 
 
-def signoff_refusal(*, user_id: int, functions, project, function: str, verdict: str, policy: SignoffPolicy,
-                    approved_gates) -> ApplicationError | None:  # fmt: skip
+def signoff_refusal(
+    *, user_id: int, functions, project, function: str, verdict: str, policy: SignoffPolicy, approved_gates
+) -> ApplicationError | None:
     """Why this person may not give `verdict` on the project's `function` gate, or None if they may.
     `approved_gates`: the project's gates this person currently approves. The sign-off form and the
     "waiting for you" queue ask this same question."""
     if function not in {g["function"] for g in policy.gates}:
-        return ApplicationError(f"There is no {function} gate in this organization's policy.",
-                                detail={"function": ["Not a gate."]})  # fmt: skip
+        return ApplicationError(
+            f"There is no {function} gate in this organization's policy.", detail={"function": ["Not a gate."]}
+        )
     if function not in functions:
-        return ApplicationError(f"Only members holding the {function} function can decide this gate.",
-                                code="forbidden", status=403)  # fmt: skip
+        return ApplicationError(
+            f"Only members holding the {function} function can decide this gate.", code="forbidden", status=403
+        )
     if verdict not in APPROVALS:
         return None
     if project.owner_id == user_id and not policy.allow_owner_approval:
-        return ApplicationError("The project owner cannot approve their own project's gates (org policy).",
-                                code="separation_of_duties", status=403)  # fmt: skip
+        return ApplicationError(
+            "The project owner cannot approve their own project's gates (org policy).",
+            code="separation_of_duties",
+            status=403,
+        )
     other = sorted(set(approved_gates) - {function})
     if other and not policy.allow_multiple_gates:
         message = f"You already approved the {other[0]} gate; one person cannot clear two gates."
@@ -148,43 +168,64 @@ def signoff_refusal(*, user_id: int, functions, project, function: str, verdict:
     return None
 
 
-def verdicts_open_to(*, access: Access, project, states: list[GateState], policy: SignoffPolicy,
-                     functions) -> dict[str, list[tuple[str, str]]]:  # fmt: skip
+def verdicts_open_to(
+    *, access: Access, project, states: list[GateState], policy: SignoffPolicy, functions
+) -> dict[str, list[tuple[str, str]]]:
     """For each gate, the verdicts (value, label) this person may give now, asked of
     `signoff_refusal` itself: none for a reader, an organization token, someone without the
     gate's function, or a gate that is already approved. The sign-off forms show only these."""
     if not access.can_write(project.organization_id) or access.user is None:
         return {s.function: [] for s in states}
-    approved = {s.function for s in states for d in s.current
-                if d.decided_by_id == access.user.pk and d.verdict in APPROVALS}  # fmt: skip
+    approved = {
+        s.function for s in states for d in s.current if d.decided_by_id == access.user.pk and d.verdict in APPROVALS
+    }
     open_to = {}
     for state in states:
         if state.status in ("approved", "approved_with_conditions"):
             open_to[state.function] = []
             continue
         open_to[state.function] = [
-            (value, label) for value, label in Verdict.choices
-            if signoff_refusal(user_id=access.user.pk, functions=functions, project=project, function=state.function,
-                               verdict=value, policy=policy, approved_gates=approved) is None
-        ]  # fmt: skip
+            (value, label)
+            for value, label in Verdict.choices
+            if signoff_refusal(
+                user_id=access.user.pk,
+                functions=functions,
+                project=project,
+                function=state.function,
+                verdict=value,
+                policy=policy,
+                approved_gates=approved,
+            )
+            is None
+        ]
     return open_to
 
 
 def _check_separation(access: Access, project, function: str, verdict: str, policy: SignoffPolicy) -> None:
     approved = SignoffDecision.objects.filter(
-        project=project, decided_by=access.user, verdict__in=APPROVALS, stale_at__isnull=True,
+        project=project,
+        decided_by=access.user,
+        verdict__in=APPROVALS,
+        stale_at__isnull=True,
         superseded_at__isnull=True,
-    ).values_list("function", flat=True)  # fmt: skip
-    refusal = signoff_refusal(user_id=access.user.pk, functions=member_functions(access, project.organization_id),
-                              project=project, function=function, verdict=verdict, policy=policy,
-                              approved_gates=approved)  # fmt: skip
+    ).values_list("function", flat=True)
+    refusal = signoff_refusal(
+        user_id=access.user.pk,
+        functions=member_functions(access, project.organization_id),
+        project=project,
+        function=function,
+        verdict=verdict,
+        policy=policy,
+        approved_gates=approved,
+    )
     if refusal is not None:
         raise refusal
 
 
 @transaction.atomic
-def signoff_decide(*, access: Access, project, function: str, verdict: str, reason: str = "",
-                   conditions: list[str] | None = None) -> SignoffDecision:  # fmt: skip
+def signoff_decide(
+    *, access: Access, project, function: str, verdict: str, reason: str = "", conditions: list[str] | None = None
+) -> SignoffDecision:
     """Decide a gate. The decision records the fingerprint of the material state it saw."""
     from apps.reports.evaluation import collect_inputs
 
@@ -208,17 +249,35 @@ def signoff_decide(*, access: Access, project, function: str, verdict: str, reas
     ).update(superseded_at=now)
     state = material_state(collect_inputs(project), function)
     decision = SignoffDecision.objects.create(
-        project=project, function=function, verdict=verdict, reason=reason.strip(), conditions=conditions,
-        decided_by=access.user, fingerprint=fingerprint(state), evidence=state,
-    )  # fmt: skip
+        project=project,
+        function=function,
+        verdict=verdict,
+        reason=reason.strip(),
+        conditions=conditions,
+        decided_by=access.user,
+        fingerprint=fingerprint(state),
+        evidence=state,
+    )
     FollowUp.objects.bulk_create(FollowUp(project=project, decision=decision, text=c) for c in conditions)
     if verdict == Verdict.REJECT:
-        announce(Event.SIGNOFF_REJECTED, project=project, finding_key=f"project:{project.pk}:gate:{function}",
-             data={"function": function, "reason": decision.reason, "decided_by": access.user.username})  # fmt: skip
-    audit_record(access=access, organization_id=project.organization_id, action=f"signoff.{verdict}", obj=decision,
-                 changes={"function": [None, function], "reason": [None, decision.reason],
-                          "conditions": [None, conditions],
-                          "fingerprint": [None, decision.fingerprint[:12]]})  # fmt: skip
+        announce(
+            Event.SIGNOFF_REJECTED,
+            project=project,
+            finding_key=f"project:{project.pk}:gate:{function}",
+            data={"function": function, "reason": decision.reason, "decided_by": access.user.username},
+        )
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action=f"signoff.{verdict}",
+        obj=decision,
+        changes={
+            "function": [None, function],
+            "reason": [None, decision.reason],
+            "conditions": [None, conditions],
+            "fingerprint": [None, decision.fingerprint[:12]],
+        },
+    )
     readiness_changed(project)
     return decision
 
@@ -242,17 +301,33 @@ def mark_stale(project, inputs) -> int:
             continue  # an approval stands when things got better, a rejection when they got worse
         decision.stale_at, decision.stale_reason = now, "; ".join(changes)[:500]
         decision.save(update_fields=["stale_at", "stale_reason", "updated_at"])
-        audit_record(access=Access.system(), organization_id=project.organization_id, action="signoff.stale",
-                     obj=decision,
-                     changes={"stale": [False, True], "because": [None, decision.stale_reason]})  # fmt: skip
+        audit_record(
+            access=Access.system(),
+            organization_id=project.organization_id,
+            action="signoff.stale",
+            obj=decision,
+            changes={"stale": [False, True], "because": [None, decision.stale_reason]},
+        )
         decider = decision.decided_by.username if decision.decided_by else None
-        announce(Event.SIGNOFF_STALE, project=project, finding_key=f"project:{project.pk}:gate:{decision.function}",
-             data={"function": decision.function, "verdict": decision.verdict, "decided_by": decider,
-                   "because": changes})  # fmt: skip
-        notify([decision.decided_by, project.owner], f"{project.name}: your {decision.function} sign-off is stale",
-               f"The {decision.function} {decision.get_verdict_display().lower()} given on "
-               f"{decision.created_at:%Y-%m-%d} for {project.name} no longer matches the evidence:\n\n- "
-               + "\n- ".join(changes) + "\n\nThe gate needs a fresh decision.")  # fmt: skip
+        announce(
+            Event.SIGNOFF_STALE,
+            project=project,
+            finding_key=f"project:{project.pk}:gate:{decision.function}",
+            data={
+                "function": decision.function,
+                "verdict": decision.verdict,
+                "decided_by": decider,
+                "because": changes,
+            },
+        )
+        notify(
+            [decision.decided_by, project.owner],
+            f"{project.name}: your {decision.function} sign-off is stale",
+            f"The {decision.function} {decision.get_verdict_display().lower()} given on "
+            f"{decision.created_at:%Y-%m-%d} for {project.name} no longer matches the evidence:\n\n- "
+            + "\n- ".join(changes)
+            + "\n\nThe gate needs a fresh decision.",
+        )
         count += 1
     return count
 
@@ -274,8 +349,10 @@ def follow_up_close_refusal(follow_up: FollowUp, *, user_id: int | None, functio
     if user_id is None or not (user_id == decision.decided_by_id or decision.function in functions):
         return ApplicationError(
             f"Only the approver who set this condition, or someone holding the {decision.function} function, "
-            "can close it.", code="forbidden", status=403,
-        )  # fmt: skip
+            "can close it.",
+            code="forbidden",
+            status=403,
+        )
     return None
 
 
@@ -284,8 +361,9 @@ def follow_up_close(*, access: Access, follow_up: FollowUp, note: str = "") -> F
     project = follow_up.project
     require_writer(access, project.organization_id)
     follow_up = FollowUp.objects.select_for_update().select_related("decision").get(pk=follow_up.pk)
-    refusal = follow_up_close_refusal(follow_up, user_id=getattr(access.user, "pk", None),
-                                      functions=member_functions(access, project.organization_id))  # fmt: skip
+    refusal = follow_up_close_refusal(
+        follow_up, user_id=getattr(access.user, "pk", None), functions=member_functions(access, project.organization_id)
+    )
     if refusal is not None:
         raise refusal
     if follow_up.status == FollowUpStatus.DONE:
@@ -293,8 +371,12 @@ def follow_up_close(*, access: Access, follow_up: FollowUp, note: str = "") -> F
     follow_up.status, follow_up.closed_at, follow_up.note = FollowUpStatus.DONE, timezone.now(), note.strip()[:500]
     follow_up.closed_by = access.user
     follow_up.save()
-    audit_record(access=access, organization_id=project.organization_id, action="follow_up.done", obj=follow_up,
-                 changes={"status": [FollowUpStatus.OPEN, FollowUpStatus.DONE],
-                          "note": [None, follow_up.note]})  # fmt: skip
+    audit_record(
+        access=access,
+        organization_id=project.organization_id,
+        action="follow_up.done",
+        obj=follow_up,
+        changes={"status": [FollowUpStatus.OPEN, FollowUpStatus.DONE], "note": [None, follow_up.note]},
+    )
     readiness_changed(project)
     return follow_up

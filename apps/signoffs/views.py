@@ -21,9 +21,13 @@ class SignoffDecideView(ProjectActionView):
         post = self.request.POST
         conditions = [line for line in post.get("conditions", "").splitlines() if line.strip()]
         decision = signoffs.signoff_decide(
-            access=self.access, project=self.get_project(), function=post.get("function", ""),
-            verdict=post.get("verdict", ""), reason=post.get("reason", ""), conditions=conditions,
-        )  # fmt: skip
+            access=self.access,
+            project=self.get_project(),
+            function=post.get("function", ""),
+            verdict=post.get("verdict", ""),
+            reason=post.get("reason", ""),
+            conditions=conditions,
+        )
         return f"{decision.function}: {decision.get_verdict_display().lower()} recorded."
 
 
@@ -32,8 +36,9 @@ class FollowUpDoneView(ActionView):
         return get_object_or_404(follow_up_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["pk"])
 
     def act(self):
-        follow_up = signoffs.follow_up_close(access=self.access, follow_up=self.get_follow_up(),
-                                             note=self.request.POST.get("note", ""))  # fmt: skip
+        follow_up = signoffs.follow_up_close(
+            access=self.access, follow_up=self.get_follow_up(), note=self.request.POST.get("note", "")
+        )
         return f"Follow-up “{follow_up.text}” done."
 
     def back_url(self):
@@ -59,9 +64,13 @@ class SignoffPolicyView(OrgMixin, TemplateView):
                 gates = json.loads(raw)
             except json.JSONDecodeError:
                 raise ApplicationError("The gates are not valid JSON.") from None
-            signoffs.policy_update(access=self.access, org=self.org, gates=gates,
-                                   allow_owner_approval=bool(request.POST.get("allow_owner_approval")),
-                                   allow_multiple_gates=bool(request.POST.get("allow_multiple_gates")))  # fmt: skip
+            signoffs.policy_update(
+                access=self.access,
+                org=self.org,
+                gates=gates,
+                allow_owner_approval=bool(request.POST.get("allow_owner_approval")),
+                allow_multiple_gates=bool(request.POST.get("allow_multiple_gates")),
+            )
         except ApplicationError as exc:
             messages.error(request, exc.message + " " + "; ".join(map(str, exc.detail.values())))
             return self.render_to_response(self.get_context_data(gates_json=raw), status=400)

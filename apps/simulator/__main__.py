@@ -14,8 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="steady", choices=sorted(SCENARIOS))
     for f in fields(SimConfig):
         kind = {"bool": _bool, "int": int, "float": float}.get(str(f.type), str)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"sim_{f.name}", type=kind, default=None,
-                            help=f"override the scenario's {f.name}")  # fmt: skip
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f"sim_{f.name}",
+            type=kind,
+            default=None,
+            help=f"override the scenario's {f.name}",
+        )
 
 
 def _bool(text: str) -> bool:

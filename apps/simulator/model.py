@@ -25,8 +25,20 @@ clock = time.monotonic
 class Sequence:
     """One streamed request being served."""
 
-    __slots__ = ("rid", "prompt_tokens", "max_tokens", "produced", "emit", "finish", "replica", "cancelled",
-                 "arrival", "first", "last", "fault")  # fmt: skip
+    __slots__ = (
+        "rid",
+        "prompt_tokens",
+        "max_tokens",
+        "produced",
+        "emit",
+        "finish",
+        "replica",
+        "cancelled",
+        "arrival",
+        "first",
+        "last",
+        "fault",
+    )
 
     def __init__(
         self, rid, prompt_tokens, max_tokens, emit: Callable, finish: Callable, fault: str = "", arrival: float = 0.0
@@ -261,14 +273,18 @@ def metrics_text(d: Deployment) -> str:
     waiting, running = len(d.queue), d.running
     capacity = max(len(d.replicas) * c.slots, 1)
     lines = [
-        "# TYPE vllm:num_requests_waiting gauge", f"vllm:num_requests_waiting{{{labels}}} {waiting}",
-        "# TYPE vllm:num_requests_running gauge", f"vllm:num_requests_running{{{labels}}} {running}",
-        "# TYPE vllm:kv_cache_usage_perc gauge", f"vllm:kv_cache_usage_perc{{{labels}}} {running / capacity:.4f}",
-        "# TYPE vllm:prompt_tokens_total counter", f"vllm:prompt_tokens_total{{{labels}}} {d.prompt_tokens_total}",
+        "# TYPE vllm:num_requests_waiting gauge",
+        f"vllm:num_requests_waiting{{{labels}}} {waiting}",
+        "# TYPE vllm:num_requests_running gauge",
+        f"vllm:num_requests_running{{{labels}}} {running}",
+        "# TYPE vllm:kv_cache_usage_perc gauge",
+        f"vllm:kv_cache_usage_perc{{{labels}}} {running / capacity:.4f}",
+        "# TYPE vllm:prompt_tokens_total counter",
+        f"vllm:prompt_tokens_total{{{labels}}} {d.prompt_tokens_total}",
         "# TYPE vllm:generation_tokens_total counter",
         f"vllm:generation_tokens_total{{{labels}}} {d.generation_tokens_total}",
         "# TYPE vllm:request_success_total counter",
-    ]  # fmt: skip
+    ]
     for status, n in sorted(d.requests_total.items()):
         lines.append(f'vllm:request_success_total{{{labels},finished_reason="{status}"}} {n}')
     lines += d.ttft_hist.lines("vllm:time_to_first_token_seconds", labels)
@@ -280,7 +296,9 @@ def metrics_text(d: Deployment) -> str:
         "# TYPE kube_horizontalpodautoscaler_status_desired_replicas gauge",
         "kube_horizontalpodautoscaler_status_desired_replicas"
         f'{{horizontalpodautoscaler="sim",namespace="default"}} {d.desired}',
-        "# TYPE simulator_replicas_available gauge", f"simulator_replicas_available {d.available}",
-        "# TYPE simulator_replicas_desired gauge", f"simulator_replicas_desired {d.desired}",
-    ]  # fmt: skip
+        "# TYPE simulator_replicas_available gauge",
+        f"simulator_replicas_available {d.available}",
+        "# TYPE simulator_replicas_desired gauge",
+        f"simulator_replicas_desired {d.desired}",
+    ]
     return "\n".join(lines) + "\n"

@@ -61,7 +61,7 @@ SCENARIOS: dict[str, SimConfig] = {
         decision_interval_s=5.0,
         cold_start_s=20.0,
         scale_down_window_s=60.0,
-    ),  # fmt: skip
+    ),
     # A steady deployment that misbehaves now and then.
     "flaky": SimConfig(
         replicas=2,
@@ -73,12 +73,12 @@ SCENARIOS: dict[str, SimConfig] = {
         hang=0.005,
         malformed=0.01,
         drop=0.005,
-    ),  # fmt: skip
+    ),
     # A steady deployment behind a strict request-id middleware that also refuses `stream_options`:
     # the probe must send only what it accepts (a UUID id; the usage option dropped after a preflight).
     "strict": SimConfig(
         replicas=2, min_replicas=2, max_replicas=2, slots=16, strict_request_id=True, refuse_fields="stream_options"
-    ),  # fmt: skip
+    ),
     # Zero compute: every response is written at once. For measuring the probe client.
     "instant": SimConfig(replicas=1, min_replicas=1, max_replicas=1, slots=1_000_000, instant=True),
 }

@@ -26,9 +26,13 @@ from apps.core.kernel_time import KERNEL_TIMESTAMPS, StampedTransport, enable
 from apps.simulator.model import Deployment, Sequence, clock, metrics_text
 from apps.simulator.scenarios import SimConfig
 
-WORDS = [w.encode() + b" " for w in (
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
-    "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()]  # fmt: skip
+WORDS = [
+    w.encode() + b" "
+    for w in (
+        "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+        "quebec romeo sierra tango uniform victor whiskey xray yankee zulu"
+    ).split()
+]
 MAX_BODY = 10 * 1024 * 1024
 ACCEPT_BURST = 64  # connections taken per wake-up, so a wave of connects does not hold up token writes
 
@@ -65,8 +69,10 @@ class Stream:
         self.tail_last = close + b',"finish_reason":"length"}]}\n\n'
 
     def role(self) -> bytes:
-        return chunk(self.head.split(b'"choices"')[0] + b'"choices":[{"index":0,"delta":{"role":"assistant"},'
-                     b'"finish_reason":null}]}\n\n')  # fmt: skip
+        return chunk(
+            self.head.split(b'"choices"')[0] + b'"choices":[{"index":0,"delta":{"role":"assistant"},'
+            b'"finish_reason":null}]}\n\n'
+        )
 
     def token(self, i: int, last: bool) -> bytes:
         return chunk(self.head + WORDS[i % len(WORDS)] + (self.tail_last if last else self.tail))
@@ -74,10 +80,18 @@ class Stream:
     def end(self, produced: int) -> bytes:
         out = b""
         if self.include_usage:
-            usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": produced,
-                     "total_tokens": self.prompt_tokens + produced}  # fmt: skip
-            obj = {"id": self.rid, "object": "chat.completion.chunk" if self.chat else "text_completion",
-                   "model": self.model, "choices": [], "usage": usage}  # fmt: skip
+            usage = {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": produced,
+                "total_tokens": self.prompt_tokens + produced,
+            }
+            obj = {
+                "id": self.rid,
+                "object": "chat.completion.chunk" if self.chat else "text_completion",
+                "model": self.model,
+                "choices": [],
+                "usage": usage,
+            }
             out += chunk(b"data: " + orjson.dumps(obj) + b"\n\n")
         return out + chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
@@ -89,12 +103,20 @@ def completion_json(chat: bool, rid: str, model: str, prompt_tokens: int, produc
         if chat
         else {"index": 0, "text": text, "finish_reason": "length"}
     )
-    return orjson.dumps({
-        "id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-        "model": model, "choices": [choice],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": produced,
-                  "total_tokens": prompt_tokens + produced},
-    })  # fmt: skip
+    return orjson.dumps(
+        {
+            "id": rid,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": produced,
+                "total_tokens": prompt_tokens + produced,
+            },
+        }
+    )
 
 
 class SimProtocol(asyncio.Protocol):
@@ -163,11 +185,20 @@ class SimProtocol(asyncio.Protocol):
 
     def respond(self, status: int, body, *, content_type="application/json", close=False, headers=None) -> None:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large",
-                  429: "Too Many Requests", 500: "Internal Server Error"}.get(status, "Status")  # fmt: skip
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            404: "Not Found",
+            413: "Payload Too Large",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+        }.get(status, "Status")
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
-                f"{extra}{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n")  # fmt: skip
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+            f"{extra}{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+        )
         self.transport.write(head.encode() + data)
         self.done(close)
 
@@ -259,8 +290,10 @@ class Simulator:
         elif method == "GET" and path == "/health":
             conn.respond(200, {"status": "ok"})
         elif method == "GET" and path == "/admin/ground-truth":
-            truth = {rid: dict(zip(("arrival", "first", "last", "tokens", "status"), v, strict=True))
-                     for rid, v in self.deployment.ground_truth.items()}  # fmt: skip
+            truth = {
+                rid: dict(zip(("arrival", "first", "last", "tokens", "status"), v, strict=True))
+                for rid, v in self.deployment.ground_truth.items()
+            }
             conn.respond(200, {"clock": "CLOCK_MONOTONIC", "requests": truth})
         elif method == "POST" and path == "/admin/reset":
             self.deployment.ground_truth.clear()
@@ -276,8 +309,13 @@ class Simulator:
     def _fault(self) -> str:
         c = self.config
         r = self.deployment.rng.random()
-        for name, share in (("429", c.fail_429), ("500", c.fail_500), ("hang", c.hang),
-                            ("malformed", c.malformed), ("drop", c.drop)):  # fmt: skip
+        for name, share in (
+            ("429", c.fail_429),
+            ("500", c.fail_500),
+            ("hang", c.hang),
+            ("malformed", c.malformed),
+            ("drop", c.drop),
+        ):
             if r < share:
                 return name
             r -= share

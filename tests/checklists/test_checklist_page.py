@@ -30,8 +30,10 @@ def test_a_refused_answer_keeps_the_note_and_status_and_names_the_link_field_in_
     key = manual_keys(checklist)[0]
     r = item(checklist, key)
     client = api_client_for(world.owner)
-    reply = client.post(f"/o/acme/responses/{r.pk}/answer/", {"status": "pass", "evidence_text": "Pen test 2024-11",
-                                                               "evidence_url": "javascript:alert(1)"})  # fmt: skip
+    reply = client.post(
+        f"/o/acme/responses/{r.pk}/answer/",
+        {"status": "pass", "evidence_text": "Pen test 2024-11", "evidence_url": "javascript:alert(1)"},
+    )
     page = reply.content.decode()
     assert reply.status_code == 400
     assert "Pen test 2024-11</textarea>" in page
@@ -46,8 +48,9 @@ def test_a_refused_answer_keeps_the_note_and_status_and_names_the_link_field_in_
 def test_a_refused_waiver_request_keeps_the_reason_and_shows_the_date_error_at_the_date(world, checklist):
     r = item(checklist, manual_keys(checklist)[0])
     client = api_client_for(world.owner)
-    reply = client.post(f"/o/acme/responses/{r.pk}/waivers/", {"reason": "Next release", "risk_level": "high",
-                                                                "expires_on": "someday"})  # fmt: skip
+    reply = client.post(
+        f"/o/acme/responses/{r.pk}/waivers/", {"reason": "Next release", "risk_level": "high", "expires_on": "someday"}
+    )
     page = reply.content.decode()
     assert reply.status_code == 400 and "Next release</textarea>" in page
     assert "Give the expiry as a date" in page.split(f'id="id_r{r.pk}_expires_on"')[1].split("</div>")[0]
@@ -92,8 +95,9 @@ def test_an_outsider_gets_404_on_answering_and_waiving_another_orgs_item(world, 
     client = api_client_for(world.outsider)
     assert client.post(f"/o/acme/responses/{r.pk}/answer/", {"status": "fail"}).status_code == 404
     assert client.post(f"/o/globex/responses/{r.pk}/answer/", {"status": "fail"}).status_code == 404
-    reply = client.post(f"/o/globex/responses/{r.pk}/waivers/", {"reason": "x", "risk_level": "low",
-                                                                 "expires_on": "2099-01-01"})  # fmt: skip
+    reply = client.post(
+        f"/o/globex/responses/{r.pk}/waivers/", {"reason": "x", "risk_level": "low", "expires_on": "2099-01-01"}
+    )
     assert reply.status_code == 404 and item(checklist, r.item.key).status == "pending"
 
 
@@ -104,8 +108,9 @@ def test_a_waiver_decision_is_announced_beside_its_item(world, checklist):
 
     r = item(checklist, manual_keys(checklist)[0])
     expires_on = timezone.localdate() + timedelta(days=30)
-    waiver = checklists.waiver_request(access=world.access(world.owner), response=r, reason="next release",
-                                       risk_level="low", expires_on=expires_on)  # fmt: skip
+    waiver = checklists.waiver_request(
+        access=world.access(world.owner), response=r, reason="next release", risk_level="low", expires_on=expires_on
+    )
     client = api_client_for(world.member)
     reply = client.post(f"/o/acme/waivers/{waiver.pk}/decide/", {"decision": "reject", "note": ""})
     assert reply.status_code == 302 and reply["Location"].endswith(f"#item-{r.item.key}")

@@ -25,8 +25,9 @@ def template(org, key="security", version=None):
 @pytest.fixture
 def security(world):
     checklists.ensure_shipped_templates(world.org)
-    return checklists.checklist_add(access=world.access(world.owner), project=world.project,
-                                    template=template(world.org))  # fmt: skip
+    return checklists.checklist_add(
+        access=world.access(world.owner), project=world.project, template=template(world.org)
+    )
 
 
 def response(checklist, key):
@@ -92,21 +93,33 @@ def test_a_member_cannot_make_a_blocker_disappear_and_a_removal_shows_in_the_aud
     v1 = template(world.org)
     member = world.access(world.member)  # engineering, not security
     blocker = next(i for i in v1.items.all() if i.severity == "blocker" and i.function == "security")
-    checklists.response_answer(access=world.access(world.owner), response=response(security, blocker.key),
-                               status="fail", evidence_text="prompts logged unredacted")  # fmt: skip
+    checklists.response_answer(
+        access=world.access(world.owner),
+        response=response(security, blocker.key),
+        status="fail",
+        evidence_text="prompts logged unredacted",
+    )
     items = [i for i in _items_of(v1) if i["key"] != blocker.key]
     with pytest.raises(ApplicationError) as info:
-        checklists.template_save_version(access=member, organization=world.org, key=v1.key, name=v1.name,
-                                         category=v1.category, items=items)  # fmt: skip
+        checklists.template_save_version(
+            access=member, organization=world.org, key=v1.key, name=v1.name, category=v1.category, items=items
+        )
     assert info.value.status == 403 and blocker.key in info.value.message
     assert ChecklistTemplate.objects.filter(organization=world.org, key=v1.key).count() == 1
     # Downgrading is removing too.
     downgraded = [{**i, "severity": "minor"} if i["key"] == blocker.key else i for i in _items_of(v1)]
     with pytest.raises(ApplicationError):
-        checklists.template_save_version(access=member, organization=world.org, key=v1.key, name=v1.name,
-                                         category=v1.category, items=downgraded)  # fmt: skip
-    v2 = checklists.template_save_version(access=world.access(world.owner), organization=world.org, key=v1.key,
-                                          name=v1.name, category=v1.category, items=items)  # fmt: skip
+        checklists.template_save_version(
+            access=member, organization=world.org, key=v1.key, name=v1.name, category=v1.category, items=downgraded
+        )
+    v2 = checklists.template_save_version(
+        access=world.access(world.owner),
+        organization=world.org,
+        key=v1.key,
+        name=v1.name,
+        category=v1.category,
+        items=items,
+    )
     published = AuditEvent.objects.get(action="template.version", object_id=str(v2.pk))
     assert published.changes["blockers_removed"] == [None, [blocker.key]]
     with pytest.raises(ApplicationError) as info:
@@ -126,19 +139,38 @@ def test_a_member_cannot_make_a_blocker_disappear_and_a_removal_shows_in_the_aud
         ([], "items"),
         ([{"key": "a", "title": "A", "severity": "urgent", "function": "security"}], "severity"),
         ([{"key": "a", "title": "A", "severity": "minor", "function": "marketing"}], "function"),
-        ([{"key": "a", "title": "A", "severity": "minor", "function": "security", "evidence_kind": "automatic"}],
-         "rule"),
-        ([{"key": "a", "title": "A", "severity": "minor", "function": "security", "evidence_kind": "automatic",
-           "rule": {"metric": "vibes", "op": "<", "value": 1}}], "unknown metric"),
+        (
+            [{"key": "a", "title": "A", "severity": "minor", "function": "security", "evidence_kind": "automatic"}],
+            "rule",
+        ),
+        (
+            [
+                {
+                    "key": "a",
+                    "title": "A",
+                    "severity": "minor",
+                    "function": "security",
+                    "evidence_kind": "automatic",
+                    "rule": {"metric": "vibes", "op": "<", "value": 1},
+                }
+            ],
+            "unknown metric",
+        ),
         ([{"key": "a", "title": "A", "severity": "minor", "function": "security"}] * 2, "used twice"),
         ([{"key": "a", "title": "A", "severity": "minor", "function": "security", "colour": "red"}], "Unknown field"),
     ],
-)  # fmt: skip
+)
 def test_invalid_template_items_are_refused_with_the_reason_and_nothing_is_saved(world, items, field):
     before = ChecklistTemplate.objects.count()
     with pytest.raises(ApplicationError) as exc:
-        checklists.template_save_version(access=world.access(world.owner), organization=world.org, key="custom",
-                                         name="Custom", category="security", items=items)  # fmt: skip
+        checklists.template_save_version(
+            access=world.access(world.owner),
+            organization=world.org,
+            key="custom",
+            name="Custom",
+            category="security",
+            items=items,
+        )
     assert field in str(exc.value.detail) or field in exc.value.message
     assert ChecklistTemplate.objects.count() == before
 
@@ -148,14 +180,16 @@ def test_upgrade_keeps_answers_of_unchanged_and_reworded_items_and_resets_change
     v1 = template(world.org)
     keys = [i.key for i in v1.items.all()]
     for key in keys[:3]:
-        checklists.response_answer(access=owner, response=response(security, key), status="pass",
-                                   evidence_text=f"evidence for {key}")  # fmt: skip
+        checklists.response_answer(
+            access=owner, response=response(security, key), status="pass", evidence_text=f"evidence for {key}"
+        )
     items = _items_of(v1)
     items[0]["title"] += " (reworded)"
     items[1]["rule"], items[1]["evidence_kind"] = None, "external"  # changed kind
     items = [i for i in items if i["key"] != keys[2]]
-    v2 = checklists.template_save_version(access=owner, organization=world.org, key=v1.key, name=v1.name,
-                                          category=v1.category, items=items)  # fmt: skip
+    v2 = checklists.template_save_version(
+        access=owner, organization=world.org, key=v1.key, name=v1.name, category=v1.category, items=items
+    )
     changes = checklists.checklist_upgrade(access=owner, checklist=security, template=v2)
     assert [c["key"] for c in changes["removed"]] == [keys[2]]
     security.refresh_from_db()
@@ -178,8 +212,9 @@ def test_a_template_is_added_once_per_project_and_only_from_its_own_org(world, s
     assert exc.value.code == "duplicate"
     checklists.ensure_shipped_templates(world.other_org)
     with pytest.raises(ApplicationError) as exc:
-        checklists.checklist_add(access=world.access(world.owner), project=world.project,
-                                 template=template(world.other_org, "cost"))  # fmt: skip
+        checklists.checklist_add(
+            access=world.access(world.owner), project=world.project, template=template(world.other_org, "cost")
+        )
     assert exc.value.status == 404
     assert Checklist.objects.filter(project=world.project).count() == 1
 
@@ -200,8 +235,9 @@ def test_manual_items_need_a_person_and_evidence_for_a_pass(world, tokens, secur
     assert "na_reason" in exc.value.detail
     r.refresh_from_db()
     assert r.status == Status.PENDING  # every refusal left it as it was
-    saved = checklists.response_answer(access=world.access(world.member), response=r, status="pass",
-                                       evidence_url="https://wiki.example/redaction")  # fmt: skip
+    saved = checklists.response_answer(
+        access=world.access(world.member), response=r, status="pass", evidence_url="https://wiki.example/redaction"
+    )
     assert (saved.status, saved.answered_by, saved.source) == ("pass", world.member, "manual")
     event = AuditEvent.objects.filter(action="checklist.answer", object_id=str(r.pk)).get()
     assert event.changes["status"] == ["pending", "pass"]
@@ -226,8 +262,9 @@ def test_external_items_are_set_over_the_api_by_another_systems_token(world, tok
 
 def test_automatic_items_refuse_a_manual_answer(world):
     checklists.ensure_shipped_templates(world.org)
-    rel = checklists.checklist_add(access=world.access(world.owner), project=world.project,
-                                   template=template(world.org, "reliability"))  # fmt: skip
+    rel = checklists.checklist_add(
+        access=world.access(world.owner), project=world.project, template=template(world.org, "reliability")
+    )
     r = response(rel, "rel.load-test")
     with pytest.raises(ApplicationError) as exc:
         checklists.response_answer(
@@ -286,8 +323,9 @@ def test_evidence_limits_hold_over_the_api_as_on_the_page(world, security, setti
     long_note = client.post(url, {"status": "pass", "evidence_text": "x" * 20_001}, format="json")
     assert long_note.status_code == 400 and "evidence_text" in long_note.json()["error"]["detail"]
     with pytest.raises(ApplicationError) as info:  # the service itself, whatever the caller
-        checklists.response_answer(access=world.access(world.member), response=r, status="pass",
-                                   evidence_url="javascript:alert(1)")  # fmt: skip
+        checklists.response_answer(
+            access=world.access(world.member), response=r, status="pass", evidence_url="javascript:alert(1)"
+        )
     assert "evidence_url" in info.value.detail
     r.refresh_from_db()
     assert r.status == "pending" and not r.evidence_file and not r.evidence_text
@@ -301,12 +339,16 @@ def test_automatic_items_re_evaluate_when_a_probe_run_completes(world, simulator
     checklists.ensure_shipped_templates(world.org)
     rel = checklists.checklist_add(access=owner, project=world.project, template=template(world.org, "reliability"))
     cost = checklists.checklist_add(access=owner, project=world.project, template=template(world.org, "cost"))
-    project_services.project_update(access=owner, project=world.project, monthly_budget_usd=5000,
-                                    expected_peak_rpm=120)  # fmt: skip
+    project_services.project_update(access=owner, project=world.project, monthly_budget_usd=5000, expected_peak_rpm=120)
     endpoint = project_services.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load",
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
-                                    max_tokens=8, slo={"ttft_p95_ms": 2000})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
+        max_tokens=8,
+        slo={"ttft_p95_ms": 2000},
+    )
     run = run_until_evidence(access=owner, plan=plan)  # a saturated client's run leaves the items pending
     assert run.status == "succeeded"
     ttft = run.summary["overall"]["ttft_ms"]["p95"]
@@ -336,8 +378,9 @@ def test_the_template_page_saves_a_new_version_or_an_org_copy_and_shows_json_err
     saved = client.post(url, {"name": "Cost (lean)", "key": "cost", "category": "cost", "items": json.dumps(items)})
     assert saved.status_code == 302
     assert template(world.org, "cost").version == 2 and template(world.org, "cost").items.count() == 2
-    copy = client.post(url, {"name": "AI Act", "key": "eu-ai-act", "category": "compliance",
-                             "items": json.dumps(items)})  # fmt: skip
+    copy = client.post(
+        url, {"name": "AI Act", "key": "eu-ai-act", "category": "compliance", "items": json.dumps(items)}
+    )
     assert copy.status_code == 302
     created = template(world.org, "eu-ai-act")
     assert (created.version, created.category, created.shipped) == (1, "compliance", False)

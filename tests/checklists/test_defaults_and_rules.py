@@ -76,14 +76,20 @@ def test_missing_or_untrustworthy_evidence_is_pending_not_pass():
     outcome = rules.evaluate(rule, probes=not_evidence, cost=None, budget=None)
     assert (outcome.status, outcome.url) == ("pending", "/r/2/") and "cancelled after 18" in outcome.explanation
     no_tpot = {"client_saturated": False, "overall": {"tpot_ms": {"n": 0}}}
-    assert rules.evaluate({"metric": "tpot_p95_ms", "op": "<=", "value": 50}, probes=steady(no_tpot), cost=None,
-                          budget=None).status == "pending"  # fmt: skip
+    assert (
+        rules.evaluate(
+            {"metric": "tpot_p95_ms", "op": "<=", "value": 50}, probes=steady(no_tpot), cost=None, budget=None
+        ).status
+        == "pending"
+    )
 
 
 def test_a_latency_rule_reads_the_steady_run_even_when_an_autoscaling_run_is_newer():
     rule = {"metric": "ttft_p95_ms", "op": "<=", "value": 800}
-    probes = {"steady": rules.ProbeEvidence(summary=SUMMARY, url="/runs/1/"),
-              "autoscaling": rules.ProbeEvidence(summary=AUTOSCALING_SUMMARY, url="/runs/2/")}  # fmt: skip
+    probes = {
+        "steady": rules.ProbeEvidence(summary=SUMMARY, url="/runs/1/"),
+        "autoscaling": rules.ProbeEvidence(summary=AUTOSCALING_SUMMARY, url="/runs/2/"),
+    }
     outcome = rules.evaluate(rule, probes=probes, cost=None, budget=None)
     assert (outcome.status, outcome.figure, outcome.url) == ("pass", 640.0, "/runs/1/")
     only_autoscaling = {"steady": None, "autoscaling": probes["autoscaling"]}
@@ -91,16 +97,20 @@ def test_a_latency_rule_reads_the_steady_run_even_when_an_autoscaling_run_is_new
 
 
 def test_a_scaling_rule_reads_the_autoscaling_run_and_a_rule_may_name_its_run():
-    probes = {"steady": rules.ProbeEvidence(summary=SUMMARY, url="/runs/1/"),
-              "autoscaling": rules.ProbeEvidence(summary=AUTOSCALING_SUMMARY, url="/runs/2/")}  # fmt: skip
+    probes = {
+        "steady": rules.ProbeEvidence(summary=SUMMARY, url="/runs/1/"),
+        "autoscaling": rules.ProbeEvidence(summary=AUTOSCALING_SUMMARY, url="/runs/2/"),
+    }
     recovery = rules.evaluate({"metric": "recovery_s", "op": "<=", "value": 60}, probes=probes, cost=None, budget=None)
     assert (recovery.status, recovery.figure, recovery.url) == ("pass", 43.0, "/runs/2/")
     errors = {"metric": "error_rate", "op": "<", "value": 0.01, "run": "autoscaling"}
     assert rules.evaluate(errors, probes=probes, cost=None, budget=None).url == "/runs/2/"
     never = {**AUTOSCALING_SUMMARY, "autoscaling": {"kpis": {"t_recover_s": None}}}
     probes["autoscaling"] = rules.ProbeEvidence(summary=never, url="/runs/3/")
-    assert rules.evaluate({"metric": "recovery_s", "op": "<=", "value": 60}, probes=probes, cost=None,
-                          budget=None).status == "fail"  # fmt: skip
+    assert (
+        rules.evaluate({"metric": "recovery_s", "op": "<=", "value": 60}, probes=probes, cost=None, budget=None).status
+        == "fail"
+    )
 
 
 def test_the_budget_rule_compares_the_projection_with_the_project_budget():

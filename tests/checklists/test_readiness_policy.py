@@ -47,8 +47,9 @@ def test_a_project_missing_required_checklists_is_no_go_naming_them_until_the_po
 
 
 def test_an_empty_policy_still_needs_one_checklist(world):
-    api_client_for(world.owner).patch("/api/v1/readiness-policies/acme/", {"required_checklist_categories": []},
-                                      format="json")  # fmt: skip
+    api_client_for(world.owner).patch(
+        "/api/v1/readiness-policies/acme/", {"required_checklist_categories": []}, format="json"
+    )
     assert reasons(world.project)["checklist_missing"] == "the project has no checklist yet"
 
 
@@ -57,11 +58,13 @@ def test_the_api_reads_and_changes_the_policy_and_refuses_unknown_categories(wor
     body = owner.get("/api/v1/readiness-policies/acme/").json()
     assert body["required_checklist_categories"] == ["security", "monitoring", "cost", "reliability"]
     assert {"security", "monitoring", "cost", "reliability"} <= set(body["known_categories"])
-    reply = owner.patch("/api/v1/readiness-policies/acme/", {"required_checklist_categories": ["security", "vibes"]},
-                        format="json")  # fmt: skip
+    reply = owner.patch(
+        "/api/v1/readiness-policies/acme/", {"required_checklist_categories": ["security", "vibes"]}, format="json"
+    )
     assert reply.status_code == 400 and "Unknown category: vibes" in reply.json()["error"]["message"]
-    reply = owner.patch("/api/v1/readiness-policies/acme/", {"required_checklist_categories": ["cost", "cost"]},
-                        format="json")  # fmt: skip
+    reply = owner.patch(
+        "/api/v1/readiness-policies/acme/", {"required_checklist_categories": ["cost", "cost"]}, format="json"
+    )
     assert reply.status_code == 200 and reply.json()["required_checklist_categories"] == ["cost"]
 
 

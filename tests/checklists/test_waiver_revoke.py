@@ -16,8 +16,9 @@ from tests.conftest import api_client_for
 
 def give_functions(world, user, functions):
     membership = Membership.objects.get(organization=world.org, user=user)
-    org_services.membership_update(access=world.access(world.owner), membership=membership, role=membership.role,
-                                   functions=functions)  # fmt: skip
+    org_services.membership_update(
+        access=world.access(world.owner), membership=membership, role=membership.role, functions=functions
+    )
 
 
 @pytest.fixture
@@ -28,8 +29,9 @@ def waiver(world):
     checklist = checklists.checklist_add(access=world.access(world.owner), project=world.project, template=template)
     response = checklists.current_responses(checklist).filter(item__function="security").first()
     until = timezone.localdate() + timedelta(days=30)
-    return checklists.waiver_request(access=world.access(world.owner), response=response, reason="ships in Q3",
-                                     risk_level="low", expires_on=until)  # fmt: skip
+    return checklists.waiver_request(
+        access=world.access(world.owner), response=response, reason="ships in Q3", risk_level="low", expires_on=until
+    )
 
 
 def page(user, waiver):

@@ -176,12 +176,15 @@ def test_json_nested_to_the_limit_is_read():
     assert "a" in _parse(text)
 
 
-@pytest.mark.parametrize("text", [
-    '{"a": ' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}",
-    '{"a": ' + '{"b": ' * MAX_JSON_DEPTH + "1" + "}" * MAX_JSON_DEPTH + "}",
-    TOO_DEEP,
-    *NOT_OBJECTS,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": ' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}",
+        '{"a": ' + '{"b": ' * MAX_JSON_DEPTH + "1" + "}" * MAX_JSON_DEPTH + "}",
+        TOO_DEEP,
+        *NOT_OBJECTS,
+    ],
+)
 def test_json_nested_past_the_limit_or_not_an_object_is_a_parse_error(text):
     from rest_framework.exceptions import ParseError
 

@@ -72,8 +72,9 @@ def secret_looking_fields() -> set[str]:
 def endpoint_api_key(world) -> list[str]:
     owner, member = world.access(world.owner), world.access(world.member)
     values = ["sk-created-with-the-endpoint", "sk-typed-in-an-update", "sk-for-the-new-origin"]
-    endpoint = projects.endpoint_create(access=owner, project=world.project,
-                                        **endpoint_fields(name="second", api_key=values[0]))  # fmt: skip
+    endpoint = projects.endpoint_create(
+        access=owner, project=world.project, **endpoint_fields(name="second", api_key=values[0])
+    )
     stored = Endpoint.objects.get(pk=endpoint.pk).api_key
     projects.endpoint_update(access=member, endpoint=endpoint, api_key=values[1])
     projects.endpoint_update(access=member, endpoint=endpoint, base_url="http://127.0.0.1:8999/v1")  # dropped
@@ -87,19 +88,36 @@ def endpoint_api_key(world) -> list[str]:
 def connector_secret(world) -> list[str]:
     owner = world.access(world.owner)
     given, replaced = signing.new_secret(), signing.new_secret()
-    hook, _ = integrations.connector_create(access=owner, organization=world.org, name="hook", kind="webhook",
-                                            url="http://127.0.0.1:8999/hooks", secret=given,
-                                            events=["decision.changed"])  # fmt: skip
-    generated_hook, generated = integrations.connector_create(
-        access=owner, organization=world.org, name="generated", kind="webhook", url="http://127.0.0.1:8999/h",
+    hook, _ = integrations.connector_create(
+        access=owner,
+        organization=world.org,
+        name="hook",
+        kind="webhook",
+        url="http://127.0.0.1:8999/hooks",
+        secret=given,
         events=["decision.changed"],
-    )  # fmt: skip
+    )
+    generated_hook, generated = integrations.connector_create(
+        access=owner,
+        organization=world.org,
+        name="generated",
+        kind="webhook",
+        url="http://127.0.0.1:8999/h",
+        events=["decision.changed"],
+    )
     stored = Connector.objects.get(pk=hook.pk).secret.ciphertext
     integrations.connector_update(access=owner, connector=hook, secret=replaced)
     _, moved = integrations.connector_update(access=owner, connector=hook, url="http://127.0.0.1:8998/hooks")
-    gh, _ = integrations.connector_create(access=owner, organization=world.org, name="gh", kind="github",
-                                          url="http://127.0.0.1:8999", config={"repo": "acme/copilot"},
-                                          secret="ghp_token-created", events=["item.blocker_failed"])  # fmt: skip
+    gh, _ = integrations.connector_create(
+        access=owner,
+        organization=world.org,
+        name="gh",
+        kind="github",
+        url="http://127.0.0.1:8999",
+        config={"repo": "acme/copilot"},
+        secret="ghp_token-created",
+        events=["item.blocker_failed"],
+    )
     integrations.connector_update(access=owner, connector=gh, secret="ghp_token-updated")
     integrations.connector_update(access=owner, connector=gh, url="http://127.0.0.1:8997", secret="ghp_token-moved")
     for connector in (hook, generated_hook, gh):
@@ -110,9 +128,15 @@ def connector_secret(world) -> list[str]:
 def connector_inbound_secret(world) -> list[str]:
     owner = world.access(world.owner)
     connector, _ = integrations.connector_create(
-        access=owner, organization=world.org, name="snow", kind="servicenow", url="http://127.0.0.1:8999",
-        config={"table": "incident", "auth": "bearer"}, secret="snow-bearer", events=["item.blocker_failed"],
-    )  # fmt: skip
+        access=owner,
+        organization=world.org,
+        name="snow",
+        kind="servicenow",
+        url="http://127.0.0.1:8999",
+        config={"table": "incident", "auth": "bearer"},
+        secret="snow-bearer",
+        events=["item.blocker_failed"],
+    )
     first = Connector.objects.get(pk=connector.pk).inbound_secret
     rotated = integrations.inbound_secret_rotate(access=owner, connector=connector)
     integrations.connector_delete(access=owner, connector=connector)
@@ -122,8 +146,9 @@ def connector_inbound_secret(world) -> list[str]:
 def api_token_secret_hash(world) -> list[str]:
     owner = world.access(world.owner)
     org_token, org_plain = orgs.api_token_create(access=owner, org=world.org, name="ci", scope=TokenScope.READ)
-    mine, mine_plain = orgs.personal_token_create(access=world.access(world.member), org=world.org, name="me",
-                                                  scope=TokenScope.READ_WRITE)  # fmt: skip
+    mine, mine_plain = orgs.personal_token_create(
+        access=world.access(world.member), org=world.org, name="me", scope=TokenScope.READ_WRITE
+    )
     orgs.api_token_revoke(access=owner, token=org_token)
     orgs.api_token_revoke(access=world.access(world.member), token=mine)
     hashes = list(ApiToken.objects.values_list("secret_hash", flat=True))
@@ -135,8 +160,9 @@ def api_token_secret_hash(world) -> list[str]:
 
 def user_password(world) -> list[str]:
     newcomer = get_user_model().objects.create_user(username="newcomer", password="pw-newcomer-secret")
-    orgs.membership_add(access=world.access(world.owner), org=world.org, username="newcomer", role="member",
-                        functions=[])  # fmt: skip
+    orgs.membership_add(
+        access=world.access(world.owner), org=world.org, username="newcomer", role="member", functions=[]
+    )
     membership = world.org.memberships.get(user=newcomer)
     orgs.membership_update(access=world.access(world.owner), membership=membership, role="viewer", functions=[])
     orgs.membership_remove(access=world.access(world.owner), membership=membership)
@@ -212,13 +238,19 @@ def test_secret_changes_read_as_markers_only(client, world):
 def test_a_secret_written_straight_into_an_audit_event_is_stored_as_set(world):
     from apps.core.services import audit_record
 
-    event = audit_record(access=world.access(world.owner), organization_id=world.org.pk, action="test.raw",
-                         obj=world.project, changes={"webhook_secret": [None, "whsec_raw"], "api_key": "sk-raw",
-                                                     "max_tokens": [1, 2]})  # fmt: skip
+    event = audit_record(
+        access=world.access(world.owner),
+        organization_id=world.org.pk,
+        action="test.raw",
+        obj=world.project,
+        changes={"webhook_secret": [None, "whsec_raw"], "api_key": "sk-raw", "max_tokens": [1, 2]},
+    )
 
     assert AuditEvent.objects.get(pk=event.pk).changes == {
-        "webhook_secret": [None, "(set)"], "api_key": "(set)", "max_tokens": [1, 2]
-    }  # fmt: skip
+        "webhook_secret": [None, "(set)"],
+        "api_key": "(set)",
+        "max_tokens": [1, 2],
+    }
 
 
 def test_the_migration_rewrites_secrets_already_in_the_trail_as_set(world):
@@ -229,13 +261,23 @@ def test_the_migration_rewrites_secrets_already_in_the_trail_as_set(world):
 
     migration = importlib.import_module("apps.core.migrations.0002_redact_secrets_in_audit_trail")
     leaked = AuditEvent.objects.create(
-        organization=world.org, actor_label="owner", action="connector.create", object_type="integrations.connector",
-        object_id="1", object_repr="hook", changes={"secret": [None, "whsec_leaked"], "name": [None, "hook"]},
-    )  # fmt: skip
+        organization=world.org,
+        actor_label="owner",
+        action="connector.create",
+        object_type="integrations.connector",
+        object_id="1",
+        object_repr="hook",
+        changes={"secret": [None, "whsec_leaked"], "name": [None, "hook"]},
+    )
     replaced = AuditEvent.objects.create(
-        organization=world.org, actor_label="owner", action="connector.update", object_type="integrations.connector",
-        object_id="1", object_repr="hook", changes={"secret": ["(set)", "(replaced)"]},
-    )  # fmt: skip
+        organization=world.org,
+        actor_label="owner",
+        action="connector.update",
+        object_type="integrations.connector",
+        object_id="1",
+        object_repr="hook",
+        changes={"secret": ["(set)", "(replaced)"]},
+    )
     state = MigrationExecutor(connection).loader.project_state(("core", "0002_redact_secrets_in_audit_trail"))
 
     migration.redact(state.apps, None)

@@ -8,13 +8,24 @@ ESCAPED = "&lt;b&gt;x&lt;/b&gt;&lt;a href=//evil&gt;y&lt;/a&gt;"
 
 def test_an_axis_title_is_an_object_with_its_text_because_plotly_3_ignores_a_bare_string():
     assert axis("latency (ms)", rangemode="tozero") == {
-        "title": {"text": "latency (ms)"}, "automargin": True, "rangemode": "tozero"
-    }  # fmt: skip
+        "title": {"text": "latency (ms)"},
+        "automargin": True,
+        "rangemode": "tozero",
+    }
 
 
 def test_markup_in_any_text_plotly_draws_is_escaped_and_numbers_and_templates_are_left_alone():
-    data = [{"type": "bar", "name": MARKUP, "x": [MARKUP, "plain"], "y": [1, 2], "customdata": [[MARKUP]],
-             "hovertemplate": "%{x}<br>%{y}<extra></extra>", "text": MARKUP}]  # fmt: skip
+    data = [
+        {
+            "type": "bar",
+            "name": MARKUP,
+            "x": [MARKUP, "plain"],
+            "y": [1, 2],
+            "customdata": [[MARKUP]],
+            "hovertemplate": "%{x}<br>%{y}<extra></extra>",
+            "text": MARKUP,
+        }
+    ]
     marks = {"annotations": [{"x": 1, "text": MARKUP}], "shapes": [hline(3, MARKUP, legend=True)]}
     fig = figure(data, layout(MARKUP, xaxis=axis(MARKUP, ticktext=[MARKUP]), yaxis2=axis("ms"), **marks))
     trace = fig["data"][0]

@@ -49,10 +49,18 @@ def error_page(response) -> str:
 
 
 ENDPOINT_FORM = {
-    "name": "primary", "base_url": "http://127.0.0.1:9/v1", "api_flavour": "chat", "model_name": "sim-llama-3-8b",
-    "price_model": "self_hosted", "gpu_type": "NVIDIA L4", "gpus_per_replica": "1", "gpu_hourly_usd": "0.80",
-    "min_replicas": "1", "max_replicas": "2", "request_id_header": "X-Request-Id",
-}  # fmt: skip
+    "name": "primary",
+    "base_url": "http://127.0.0.1:9/v1",
+    "api_flavour": "chat",
+    "model_name": "sim-llama-3-8b",
+    "price_model": "self_hosted",
+    "gpu_type": "NVIDIA L4",
+    "gpus_per_replica": "1",
+    "gpu_hourly_usd": "0.80",
+    "min_replicas": "1",
+    "max_replicas": "2",
+    "request_id_header": "X-Request-Id",
+}
 
 
 def test_a_key_typed_into_the_endpoint_form_is_not_on_the_error_page(debug, settings, world):
@@ -60,8 +68,9 @@ def test_a_key_typed_into_the_endpoint_form_is_not_on_the_error_page(debug, sett
     client = failing(Client())
     client.force_login(world.member)
 
-    response = client.post(f"/o/acme/endpoints/{world.endpoint.pk}/edit/",
-                           {**ENDPOINT_FORM, "api_key": "sk-typed-into-the-form"})  # fmt: skip
+    response = client.post(
+        f"/o/acme/endpoints/{world.endpoint.pk}/edit/", {**ENDPOINT_FORM, "api_key": "sk-typed-into-the-form"}
+    )
 
     text = error_page(response)
     assert "Fernet key" in text
@@ -72,10 +81,14 @@ def test_a_key_sent_to_the_endpoint_api_is_not_on_the_error_page(debug, settings
     settings.FIELD_ENCRYPTION_KEYS = [NOT_A_FERNET_KEY]
     client = failing(api_client_for(world.member))
 
-    created = client.post("/api/v1/endpoints/", {"project": world.project.pk, **ENDPOINT_FORM, "name": "second",
-                                                 "api_key": "sk-posted-to-the-api"}, format="json")  # fmt: skip
-    updated = client.patch(f"/api/v1/endpoints/{world.endpoint.pk}/", {"api_key": "sk-patched-over-the-api"},
-                           format="json")  # fmt: skip
+    created = client.post(
+        "/api/v1/endpoints/",
+        {"project": world.project.pk, **ENDPOINT_FORM, "name": "second", "api_key": "sk-posted-to-the-api"},
+        format="json",
+    )
+    updated = client.patch(
+        f"/api/v1/endpoints/{world.endpoint.pk}/", {"api_key": "sk-patched-over-the-api"}, format="json"
+    )
 
     assert "sk-posted-to-the-api" not in error_page(created)
     assert "sk-patched-over-the-api" not in error_page(updated)
@@ -98,8 +111,15 @@ def test_the_stored_key_revealed_for_test_connection_is_not_on_the_error_page(de
 def test_a_connector_secret_being_saved_is_not_on_the_error_page(debug, settings, world):
     settings.FIELD_ENCRYPTION_KEYS = [NOT_A_FERNET_KEY]
     secret = signing.new_secret()
-    form = {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:8999/hooks", "config": "{}",
-            "events": ["decision.changed"], "secret": secret, "active": "on"}  # fmt: skip
+    form = {
+        "name": "hook",
+        "kind": "webhook",
+        "url": "http://127.0.0.1:8999/hooks",
+        "config": "{}",
+        "events": ["decision.changed"],
+        "secret": secret,
+        "active": "on",
+    }
     client = failing(Client())
     client.force_login(world.owner)
 
@@ -114,16 +134,21 @@ def test_a_connector_secret_being_saved_is_not_on_the_error_page(debug, settings
 
 def test_secrets_held_by_the_connector_services_are_not_in_an_error_report(settings, world, rf):
     connector = integrations.connector_create(  # [0]: this frame is in the report too; keep no secret here
-        access=world.access(world.owner), organization=world.org, name="hook", kind="webhook",
-        url="http://127.0.0.1:8999/hooks", events=["decision.changed"],
-    )[0]  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hook",
+        kind="webhook",
+        url="http://127.0.0.1:8999/hooks",
+        events=["decision.changed"],
+    )[0]
     settings.FIELD_ENCRYPTION_KEYS = [NOT_A_FERNET_KEY]
     owner = world.access(world.owner)
     calls = {
-        "update with a new secret": lambda: integrations.connector_update(access=owner, connector=connector,
-                                                                          secret=signing.new_secret()),
+        "update with a new secret": lambda: integrations.connector_update(
+            access=owner, connector=connector, secret=signing.new_secret()
+        ),
         "rotate the inbound secret": lambda: integrations.inbound_secret_rotate(access=owner, connector=connector),
-    }  # fmt: skip
+    }
 
     for what, call in calls.items():
         with pytest.raises(ValueError) as failure:

@@ -36,8 +36,11 @@ def https_env() -> dict[str, str]:
 def run(tmp_path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """A fresh process with only `env` (plus PATH): nothing inherited from the test run, which is
     itself the embedded default (READINESS_EMBEDDED) and may point at PostgreSQL."""
-    base = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "readiness.settings",
-            "READINESS_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "DJANGO_SETTINGS_MODULE": "readiness.settings",
+        "READINESS_VAR_DIR": str(tmp_path / "var"),
+    }
     cmd = [sys.executable, *(args or ("-c", SHOW))]
     return subprocess.run(cmd, cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120)
 
@@ -107,8 +110,7 @@ def test_a_malformed_proxy_ssl_header_stops_start_up(tmp_path):
 
 
 def test_check_deploy_is_clean_with_the_production_environment(tmp_path):
-    done = run(tmp_path, {**https_env(), "DEBUG": "false"}, "manage.py", "check", "--deploy", "--fail-level",
-               "WARNING")  # fmt: skip
+    done = run(tmp_path, {**https_env(), "DEBUG": "false"}, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
 

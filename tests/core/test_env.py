@@ -58,10 +58,14 @@ def test_env_example_documents_every_variable_the_settings_read():
 
 @pytest.mark.parametrize(
     "url, expected",
-    [("redis://redis:6379/0", "redis://redis:6379/1"), ("redis://:pw@h:6379/7", "redis://:pw@h:6379/8"),
-     ("rediss://h:6380", "rediss://h:6380/1"), ("redis://h/", "redis://h/1"),
-     ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0")],
-)  # fmt: skip
+    [
+        ("redis://redis:6379/0", "redis://redis:6379/1"),
+        ("redis://:pw@h:6379/7", "redis://:pw@h:6379/8"),
+        ("rediss://h:6380", "rediss://h:6380/1"),
+        ("redis://h/", "redis://h/1"),
+        ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0"),
+    ],
+)
 def test_the_cache_goes_on_the_brokers_neighbour_database(url, expected):
     from apps.core.env import redis_neighbour_db
 

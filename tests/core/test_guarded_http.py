@@ -362,8 +362,14 @@ def test_a_redirect_to_a_malformed_url_is_not_followed_and_fails_as_an_http_erro
 def test_credentials_are_not_forwarded_on_a_redirect_to_another_origin(serve):
     second = serve(ok(b"second"))
     first = serve(redirect_to(second.url("/there")))
-    sent = {"Authorization": "Bearer sk-secret", "Cookie": "session=1", "X-Request-Id": "abc",
-            "X-Api-Key": "custom-secret", "Webhook-Signature": "v1,sig", "X-Gateway-Token": "tok"}  # fmt: skip
+    sent = {
+        "Authorization": "Bearer sk-secret",
+        "Cookie": "session=1",
+        "X-Request-Id": "abc",
+        "X-Api-Key": "custom-secret",
+        "Webhook-Signature": "v1,sig",
+        "X-Gateway-Token": "tok",
+    }
 
     response = guarded_request("GET", first.url("/here"), policy=GuardPolicy(allow_private=True), headers=sent)
 

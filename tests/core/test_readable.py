@@ -12,10 +12,19 @@ from apps.core.templatetags import readable
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (183.456, "183 ms"), (4.2549, "4.25 ms"), (0.04567, "0.0457 ms"), (12.0, "12 ms"), (999.6, "1 s"),
-        (1234.5, "1.23 s"), (61234, "61.2 s"), (None, "—"), ("n/a", "—"), (float("nan"), "—"), (0, "0 ms"),
+        (183.456, "183 ms"),
+        (4.2549, "4.25 ms"),
+        (0.04567, "0.0457 ms"),
+        (12.0, "12 ms"),
+        (999.6, "1 s"),
+        (1234.5, "1.23 s"),
+        (61234, "61.2 s"),
+        (None, "—"),
+        ("n/a", "—"),
+        (float("nan"), "—"),
+        (0, "0 ms"),
     ],
-)  # fmt: skip
+)
 def test_latencies_read_with_three_significant_digits_and_a_unit(value, text):
     assert readable.ms(value) == text
 
@@ -31,10 +40,15 @@ def test_counts_have_thousands_separators(value, text):
 @pytest.mark.parametrize(
     ("value", "places", "text"),
     [
-        (422.40000000000003, 2, "$422.40"), (Decimal("1234.5"), 2, "$1,234.50"), ("0.80", 2, "$0.80"),
-        (0.012345, 4, "$0.0123"), (-3.5, 2, "-$3.50"), (None, 2, "—"), (1e6, 2, "$1,000,000.00"),
+        (422.40000000000003, 2, "$422.40"),
+        (Decimal("1234.5"), 2, "$1,234.50"),
+        ("0.80", 2, "$0.80"),
+        (0.012345, 4, "$0.0123"),
+        (-3.5, 2, "-$3.50"),
+        (None, 2, "—"),
+        (1e6, 2, "$1,000,000.00"),
     ],
-)  # fmt: skip
+)
 def test_money_reads_as_dollars_and_cents(value, places, text):
     assert readable.money(value, places) == text
 

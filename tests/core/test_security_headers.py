@@ -18,8 +18,9 @@ SCRIPT_URL = re.compile(r"""(href|src|action)\s*=\s*["']?\s*javascript:""", re.I
 @pytest.fixture(autouse=True)
 def _own_cache(settings):
     # The API's rate limit counts in the cache: requests of earlier tests must not spend this one's.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"headers-{uuid.uuid4()}"}}  # fmt: skip
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"headers-{uuid.uuid4()}"}
+    }
 
 
 def directives(response) -> dict[str, str]:

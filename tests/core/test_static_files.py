@@ -23,8 +23,20 @@ def test_collected_static_names_carry_a_hash_and_are_served_immutable_for_a_year
     settings.STATIC_ROOT = tmp_path
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": MANIFEST}}
     # Only our own files: the admin's and the API docs' would triple the time to no purpose.
-    call_command("collectstatic", "--noinput", "-v", "0", "-i", "admin", "-i", "rest_framework",
-                 "-i", "drf_spectacular_sidecar", "-i", "django_celery_beat")  # fmt: skip
+    call_command(
+        "collectstatic",
+        "--noinput",
+        "-v",
+        "0",
+        "-i",
+        "admin",
+        "-i",
+        "rest_framework",
+        "-i",
+        "drf_spectacular_sidecar",
+        "-i",
+        "django_celery_beat",
+    )
     url = staticfiles_storage.url("js/plotly.min.js")
     assert url != "/static/js/plotly.min.js" and url.startswith("/static/js/plotly.min.")
     served = WhiteNoiseMiddleware(get_response=lambda request: HttpResponse(status=404))(RequestFactory().get(url))
@@ -34,8 +46,20 @@ def test_collected_static_names_carry_a_hash_and_are_served_immutable_for_a_year
 
 
 # The partial bundle's trace types (its README), and the shape and axis types a figure may name.
-CARTESIAN = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie",
-             "scatter", "scatterternary", "violin"}  # fmt: skip
+CARTESIAN = {
+    "bar",
+    "box",
+    "contour",
+    "heatmap",
+    "histogram",
+    "histogram2d",
+    "histogram2dcontour",
+    "image",
+    "pie",
+    "scatter",
+    "scatterternary",
+    "violin",
+}
 NOT_TRACES = {"line", "rect", "circle", "path", "category", "linear", "log", "date"}
 
 

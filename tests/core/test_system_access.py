@@ -19,8 +19,12 @@ def test_services_refuse_none_instead_of_granting_a_write(world):
         require_writer(None, world.org.pk)
     with pytest.raises(TypeError, match="Access.system"):
         audit_record(access=None, organization_id=world.org.pk, action="x", obj=world.project)
-    plan = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="p",
-                                    profile={"stages": [{"kind": "poisson", "rate": 1, "duration": 5}]})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        name="p",
+        profile={"stages": [{"kind": "poisson", "rate": 1, "duration": 5}]},
+    )
     with pytest.raises(TypeError):
         probes.probe_run_start(access=None, plan=plan)
     assert not plan.runs.exists()

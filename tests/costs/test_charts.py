@@ -7,13 +7,21 @@ COST = {
     "budget_usd": 4000,
     "options": [
         {"key": "always_on", "label": "Always-on, 3 replica(s) × 730 h", "usd_per_month": 1752.0, "meets_slo": True},
-        {"key": "autoscaled", "label": "Autoscaled, min 1, scale-down after 600 s", "usd_per_month": 900.4,
-         "meets_slo": True},
-        {"key": "business_hours", "label": "Business hours, 3 replica(s) × 14 h × 22 days",
-         "usd_per_month": 422.40000000000003, "meets_slo": False},
+        {
+            "key": "autoscaled",
+            "label": "Autoscaled, min 1, scale-down after 600 s",
+            "usd_per_month": 900.4,
+            "meets_slo": True,
+        },
+        {
+            "key": "business_hours",
+            "label": "Business hours, 3 replica(s) × 14 h × 22 days",
+            "usd_per_month": 422.40000000000003,
+            "meets_slo": False,
+        },
         {"key": "hosted:gpt-4o-mini", "label": "Hosted API gpt-4o-mini", "usd_per_month": 310.0, "meets_slo": None},
     ],
-}  # fmt: skip
+}
 
 
 def test_each_colour_is_its_own_trace_so_the_legend_names_every_colour_green_included():

@@ -16,8 +16,14 @@ from apps.projects import services as projects
 from apps.reports.evaluation import cost_for, latest_runs, refresh_project
 from tests.conftest import api_client_for
 
-TRAFFIC = {"requests_per_day": 200_000, "input_tokens_per_request": 400, "output_tokens_per_request": 8,
-           "peak_to_average": 3.0, "active_hours_per_day": 14, "active_start_hour": 7}  # fmt: skip
+TRAFFIC = {
+    "requests_per_day": 200_000,
+    "input_tokens_per_request": 400,
+    "output_tokens_per_request": 8,
+    "peak_to_average": 3.0,
+    "active_hours_per_day": 14,
+    "active_start_hour": 7,
+}
 
 
 @pytest.fixture
@@ -25,9 +31,14 @@ def measured(world, simulator):
     """The project's endpoint on the simulator, probed once (the worker's job done in-process)."""
     owner = world.access(world.owner)
     endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
-                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]},
+        slo={"ttft_p95_ms": 5000},
+    )
     for _attempt in range(3):
         # A client saturated by a busy machine measured nothing the projection may use; the product
         # re-runs such a run by itself (READINESS_PROBE_SATURATED_RERUNS), and so does this fixture.
@@ -60,8 +71,13 @@ def test_a_price_edit_is_checked_and_audited(world):
     with pytest.raises(ApplicationError) as exc:
         services.price_update(access=world.access(world.member), price=l4, as_of=timezone.localdate() + timedelta(1))
     assert "as_of" in exc.value.detail
-    services.price_update(access=world.access(world.member), price=l4, usd_per_gpu_hour="0.65",
-                          as_of=timezone.localdate(), source="GCP pricing page, read today")  # fmt: skip
+    services.price_update(
+        access=world.access(world.member),
+        price=l4,
+        usd_per_gpu_hour="0.65",
+        as_of=timezone.localdate(),
+        source="GCP pricing page, read today",
+    )
     l4.refresh_from_db()
     assert float(l4.usd_per_gpu_hour) == 0.65
     with pytest.raises(ApplicationError) as exc:
@@ -94,8 +110,9 @@ def test_a_projection_from_a_real_run_names_the_cheapest_option_that_meets_the_s
     assert cost["projected_monthly_usd"] == round(cheapest["usd_per_month"], 2)
     assert all(o["usd_per_month"] >= cheapest["usd_per_month"] for o in options.values() if o["meets_slo"])
     assert options["always_on"]["usd_per_month"] >= cheapest["usd_per_month"]
-    assert cost["saving_vs_always_on_usd"] == pytest.approx(options["always_on"]["usd_per_month"]
-                                                            - cheapest["usd_per_month"], abs=0.01)  # fmt: skip
+    assert cost["saving_vs_always_on_usd"] == pytest.approx(
+        options["always_on"]["usd_per_month"] - cheapest["usd_per_month"], abs=0.01
+    )
     assert cost["cost_per_1m_output_tokens_usd"] > 0 and cost["stale_prices"]
 
 
@@ -113,9 +130,12 @@ def test_the_projection_feeds_the_budget_rule_and_the_decision(measured):
 
 @pytest.mark.parametrize(
     "fields, message",
-    [({"peak_to_average": 0.5}, "peak_to_average"), ({"active_hours_per_day": 30}, "active_hours_per_day"),
-     ({"active_start_hour": 20, "active_hours_per_day": 10}, "fit inside one day")],
-)  # fmt: skip
+    [
+        ({"peak_to_average": 0.5}, "peak_to_average"),
+        ({"active_hours_per_day": 30}, "active_hours_per_day"),
+        ({"active_start_hour": 20, "active_hours_per_day": 10}, "fit inside one day"),
+    ],
+)
 def test_an_inconsistent_traffic_profile_is_refused_with_the_reason(world, fields, message):
     with pytest.raises(ApplicationError) as exc:
         services.traffic_save(access=world.access(world.owner), project=world.project, **{**TRAFFIC, **fields})
@@ -126,9 +146,17 @@ def test_an_inconsistent_traffic_profile_is_refused_with_the_reason(world, field
 def test_the_cost_page_and_api_show_the_options_and_take_the_traffic(client, measured):
     world = measured
     client.force_login(world.member)
-    form = {**TRAFFIC, "active_days_per_month": 30.4, "min_replicas": 1, "scale_down_delay_s": 600,
-            "scale_up_lead_s": 0, "business_hours_per_day": 12, "business_days_per_month": 22,
-            "business_start_hour": 7, "spot_headroom_replicas": 1}  # fmt: skip
+    form = {
+        **TRAFFIC,
+        "active_days_per_month": 30.4,
+        "min_replicas": 1,
+        "scale_down_delay_s": 600,
+        "scale_up_lead_s": 0,
+        "business_hours_per_day": 12,
+        "business_days_per_month": 22,
+        "business_start_hour": 7,
+        "spot_headroom_replicas": 1,
+    }
     reply = client.post("/o/acme/projects/support-copilot/cost/", form)
     assert reply.status_code == 302
     page = client.get("/o/acme/projects/support-copilot/cost/").content.decode()
@@ -138,8 +166,9 @@ def test_the_cost_page_and_api_show_the_options_and_take_the_traffic(client, mea
     assert body["cost"]["cheapest"] and body["cost"]["options"]
     assert api.put(f"/api/v1/projects/{world.project.pk}/traffic/", TRAFFIC, format="json").status_code == 403
     member = api_client_for(world.member)
-    changed = member.put(f"/api/v1/projects/{world.project.pk}/traffic/", {**TRAFFIC, "requests_per_day": 1000},
-                         format="json")  # fmt: skip
+    changed = member.put(
+        f"/api/v1/projects/{world.project.pk}/traffic/", {**TRAFFIC, "requests_per_day": 1000}, format="json"
+    )
     assert changed.status_code == 200 and changed.json()["requests_per_day"] == 1000
     assert api_client_for(world.outsider).get(f"/api/v1/projects/{world.project.pk}/cost/").status_code == 404
     assert date.fromisoformat(body["cost"]["stale_prices"][0]["as_of"]) < timezone.localdate()
@@ -162,11 +191,13 @@ def test_a_usage_log_is_uploaded_analysed_and_applied_as_the_traffic(client, mea
     settings.MEDIA_ROOT = tmp_path
     world = measured
     client.force_login(world.member)
-    bad = client.post("/o/acme/projects/support-copilot/usage-logs/",
-                      {"file": SimpleUploadedFile("usage.xlsx", b"x")}, follow=True)  # fmt: skip
+    bad = client.post(
+        "/o/acme/projects/support-copilot/usage-logs/", {"file": SimpleUploadedFile("usage.xlsx", b"x")}, follow=True
+    )
     assert ".csv or .jsonl" in bad.content.decode() and not UsageLog.objects.exists()
-    reply = client.post("/o/acme/projects/support-copilot/usage-logs/",
-                        {"file": SimpleUploadedFile("usage.csv", USAGE_CSV.encode())})  # fmt: skip
+    reply = client.post(
+        "/o/acme/projects/support-copilot/usage-logs/", {"file": SimpleUploadedFile("usage.csv", USAGE_CSV.encode())}
+    )
     assert reply.status_code == 302
     log = UsageLog.objects.get()
     assert log.status == "queued"
@@ -193,8 +224,11 @@ def test_a_usage_log_that_cannot_be_read_fails_with_its_reason(world, settings, 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     settings.MEDIA_ROOT = tmp_path
-    log = services.usage_log_upload(access=world.access(world.owner), project=world.project,
-                                    upload=SimpleUploadedFile("usage.csv.gz", b"not gzip at all"))  # fmt: skip
+    log = services.usage_log_upload(
+        access=world.access(world.owner),
+        project=world.project,
+        upload=SimpleUploadedFile("usage.csv.gz", b"not gzip at all"),
+    )
     services.usage_log_analyse(log.pk)
     log.refresh_from_db()
     assert log.status == "failed" and log.error
@@ -204,8 +238,11 @@ def _analysed_log(world, settings, tmp_path):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     settings.MEDIA_ROOT = tmp_path
-    log = services.usage_log_upload(access=world.access(world.owner), project=world.project,
-                                    upload=SimpleUploadedFile("usage.csv", USAGE_CSV.encode()))  # fmt: skip
+    log = services.usage_log_upload(
+        access=world.access(world.owner),
+        project=world.project,
+        upload=SimpleUploadedFile("usage.csv", USAGE_CSV.encode()),
+    )
     services.usage_log_analyse(log.pk)
     log.refresh_from_db()
     return log
@@ -221,8 +258,10 @@ def test_a_replay_plan_sends_the_logs_busiest_hour_at_its_rates_and_runs(client,
     client.force_login(world.member)
     page = client.get(f"/o/acme/usage-logs/{log.pk}/").content.decode()
     assert 'data-testid="replay-form"' in page and "50 requests in 60 minutes" in page
-    reply = client.post(f"/o/acme/usage-logs/{log.pk}/replay/",
-                        {"endpoint": world.endpoint.pk, "scale": "120", "seconds_per_minute": "0.1"})  # fmt: skip
+    reply = client.post(
+        f"/o/acme/usage-logs/{log.pk}/replay/",
+        {"endpoint": world.endpoint.pk, "scale": "120", "seconds_per_minute": "0.1"},
+    )
     plan = ProbePlan.objects.get(name="replay usage.csv x120")
     assert reply.status_code == 302 and reply["Location"] == f"/o/acme/plans/{plan.pk}/"
     stages = plan.profile["stages"]
@@ -237,8 +276,7 @@ def test_a_replay_plan_sends_the_logs_busiest_hour_at_its_rates_and_runs(client,
     assert run.status == "succeeded" and run.summary["stages"][0]["requests"] > 0
 
 
-def test_a_replay_over_the_api_is_idempotent_and_bad_input_is_refused_with_nothing_created(world, settings,
-                                                                                             tmp_path):  # fmt: skip
+def test_a_replay_over_the_api_is_idempotent_and_bad_input_is_refused_with_nothing_created(world, settings, tmp_path):
     from apps.probes.models import ProbePlan
 
     log = _analysed_log(world, settings, tmp_path)
@@ -251,9 +289,13 @@ def test_a_replay_over_the_api_is_idempotent_and_bad_input_is_refused_with_nothi
     assert ProbePlan.objects.filter(name__startswith="replay").count() == 1
     duplicate = api.post(url, body, format="json")  # no key: the name is taken, a clear refusal
     assert duplicate.status_code == 400 and "name" in duplicate.json()["error"]["detail"]
-    for bad, field in (({**body, "endpoint": world.other_endpoint.pk}, "endpoint"), ({**body, "scale": 0}, "scale"),
-                       ({**body, "seconds_per_minute": -1}, "seconds_per_minute"), ({**body, "oops": 1}, "oops"),
-                       ({**body, "seconds_per_minute": 100}, "profile")):  # fmt: skip
+    for bad, field in (
+        ({**body, "endpoint": world.other_endpoint.pk}, "endpoint"),
+        ({**body, "scale": 0}, "scale"),
+        ({**body, "seconds_per_minute": -1}, "seconds_per_minute"),
+        ({**body, "oops": 1}, "oops"),
+        ({**body, "seconds_per_minute": 100}, "profile"),
+    ):
         reply = api.post(url, bad, format="json")
         assert reply.status_code == 400, (bad, reply.json())
         assert field in reply.json()["error"]["detail"], (bad, reply.json())
@@ -305,10 +347,15 @@ def test_a_log_stored_on_the_server_is_listed_analysed_in_place_and_audited(clie
 
 @pytest.mark.parametrize(
     "name, message",
-    [("../globex/secret.csv", "no absolute path, no '..'"), (None, "no absolute path, no '..'"),
-     ("leak.csv", "outside your organization's folder"), ("secret.csv", "No stored log named"),
-     ("notes.txt", "A usage log is one of"), ("", "Give either a file")],
-)  # fmt: skip
+    [
+        ("../globex/secret.csv", "no absolute path, no '..'"),
+        (None, "no absolute path, no '..'"),
+        ("leak.csv", "outside your organization's folder"),
+        ("secret.csv", "No stored log named"),
+        ("notes.txt", "A usage log is one of"),
+        ("", "Give either a file"),
+    ],
+)
 def test_a_stored_name_outside_the_orgs_folder_is_refused_and_nothing_is_queued(world, import_dir, name, message):
     from apps.costs.models import UsageLog
 
@@ -327,17 +374,20 @@ def test_the_stored_api_needs_both_or_neither_and_keeps_to_the_callers_projects(
     assert api.get(f"/api/v1/usage-logs/stored/?project={world.other_project.pk}").status_code == 404
     outsider_list = api_client_for(world.outsider).get(f"/api/v1/usage-logs/stored/?project={world.project.pk}")
     assert outsider_list.status_code == 404
-    viewer = api_client_for(world.viewer).post("/api/v1/usage-logs/", {"project": world.project.pk,
-                                                "stored_name": "2026/november.csv"}, format="json")  # fmt: skip
+    viewer = api_client_for(world.viewer).post(
+        "/api/v1/usage-logs/", {"project": world.project.pk, "stored_name": "2026/november.csv"}, format="json"
+    )
     assert viewer.status_code == 403
-    outsider = api_client_for(world.outsider).post("/api/v1/usage-logs/", {"project": world.project.pk,
-                                                    "stored_name": "2026/november.csv"}, format="json")  # fmt: skip
+    outsider = api_client_for(world.outsider).post(
+        "/api/v1/usage-logs/", {"project": world.project.pk, "stored_name": "2026/november.csv"}, format="json"
+    )
     assert outsider.status_code == 400 and "project" in str(outsider.json())  # not one of theirs
 
 
 def test_a_stored_log_that_vanished_before_its_analysis_fails_with_the_reason(world, import_dir):
-    log = services.usage_log_from_stored(access=world.access(world.owner), project=world.project,
-                                         name="2026/november.csv")  # fmt: skip
+    log = services.usage_log_from_stored(
+        access=world.access(world.owner), project=world.project, name="2026/november.csv"
+    )
     (import_dir / "acme" / "2026" / "november.csv").unlink()
     services.usage_log_analyse(log.pk)
     log.refresh_from_db()

@@ -75,8 +75,9 @@ def test_self_hosted_cost_refuses_zero_goodput_and_bad_utilisation():
         (3.00, 15.00, 0, 200, 0.003, 15.0, 15.0),
     ],
 )
-def test_hosted_cost_splits_input_and_output(usd_in, usd_out, tokens_in, tokens_out, per_request, all_in_per_mtok_out,
-                                             blended):  # fmt: skip
+def test_hosted_cost_splits_input_and_output(
+    usd_in, usd_out, tokens_in, tokens_out, per_request, all_in_per_mtok_out, blended
+):
     cost = hosted_cost(
         usd_per_mtok_input=usd_in,
         usd_per_mtok_output=usd_out,
@@ -111,8 +112,14 @@ def test_autoscaler_waits_the_scale_down_delay_and_costs_the_lead():
     needed = [0, 0, 3, 0, 0, 0, 1]
     assert autoscaled_replicas(needed, min_replicas=1, scale_down_delay_minutes=2) == [1, 1, 3, 3, 3, 1, 1]
     assert autoscaled_replicas(needed, min_replicas=1, scale_down_delay_minutes=2, scale_up_lead_minutes=1) == [
-        1, 3, 3, 3, 3, 1, 1,
-    ]  # fmt: skip
+        1,
+        3,
+        3,
+        3,
+        3,
+        1,
+        1,
+    ]
     assert autoscaled_replicas(needed, min_replicas=0, scale_down_delay_minutes=0) == needed
 
 
@@ -127,9 +134,12 @@ def test_constant_demand_projection():
     # 2 rps all day every day, a replica serves 1 rps at $1/h: 2 replicas × 730 h = $1,460.
     traffic = Traffic(requests_per_day=2 * 86_400, input_tokens_per_request=1000, output_tokens_per_request=100)
     p = project_monthly(
-        spec=SPEC, traffic=traffic, shape="flat", spot=Spot(discount=0.6, headroom_replicas=1),
+        spec=SPEC,
+        traffic=traffic,
+        shape="flat",
+        spot=Spot(discount=0.6, headroom_replicas=1),
         hosted=[HostedModel("mini", 0.15, 0.60)],
-    )  # fmt: skip
+    )
     assert p.requests_per_month == pytest.approx(2 * MINUTES_PER_MONTH * 60)
     assert p.peak_rps == pytest.approx(2) and p.average_rps == pytest.approx(2)
     always_on = _option(p, "always_on")
@@ -198,8 +208,14 @@ def test_diurnal_projection_autoscaling_beats_business_hours_beats_always_on():
 
 
 def test_business_hours_that_miss_an_hour_of_traffic_do_not_meet_the_slo():
-    traffic = Traffic(requests_per_day=43_200, input_tokens_per_request=1, output_tokens_per_request=1,
-                      active_hours_per_day=12, active_days_per_month=22, active_start_hour=8)  # fmt: skip
+    traffic = Traffic(
+        requests_per_day=43_200,
+        input_tokens_per_request=1,
+        output_tokens_per_request=1,
+        active_hours_per_day=12,
+        active_days_per_month=22,
+        active_start_hour=8,
+    )
     missed = project_monthly(spec=SPEC, traffic=traffic, shape="flat", schedule=Schedule(start_hour=7))
     business = _option(missed, "business_hours")
     # 19:00–20:00 is outside a 07:00–19:00 schedule: 1 rps × 3,600 s × 22 days.

@@ -107,13 +107,28 @@ def test_jsonl_gives_the_same_answer_as_csv_and_reports_its_bad_lines():
         "2026-11-01T10:05:00Z,alice,globex,300,90\n"
     )
     jsonl_lines = [
-        {"timestamp": "2026-11-01T10:00:05Z", "user_id": "alice", "tenant_id": "acme", "input_tokens": 100,
-         "output_tokens": 50},
-        {"timestamp": datetime(2026, 11, 1, 10, 0, 6, tzinfo=UTC).timestamp(), "user_id": "bob", "tenant_id": "acme",
-         "input_tokens": 200, "output_tokens": 70},
-        {"timestamp": "2026-11-01T10:05:00Z", "user": "alice", "tenant": "globex", "input_tokens": 300,
-         "output_tokens": 90},
-    ]  # fmt: skip
+        {
+            "timestamp": "2026-11-01T10:00:05Z",
+            "user_id": "alice",
+            "tenant_id": "acme",
+            "input_tokens": 100,
+            "output_tokens": 50,
+        },
+        {
+            "timestamp": datetime(2026, 11, 1, 10, 0, 6, tzinfo=UTC).timestamp(),
+            "user_id": "bob",
+            "tenant_id": "acme",
+            "input_tokens": 200,
+            "output_tokens": 70,
+        },
+        {
+            "timestamp": "2026-11-01T10:05:00Z",
+            "user": "alice",
+            "tenant": "globex",
+            "input_tokens": 300,
+            "output_tokens": 90,
+        },
+    ]
     jsonl = "\n".join(json.dumps(o) for o in jsonl_lines[:2]) + "\n{not json\n\n[1, 2]\n"
     jsonl += json.dumps(jsonl_lines[2]) + "\n" + json.dumps({"timestamp": True, "user": "x"}) + "\n"
     from_csv = analyze_usage(_csv(csv_text), usd_per_request=0.01)
@@ -123,8 +138,20 @@ def test_jsonl_gives_the_same_answer_as_csv_and_reports_its_bad_lines():
         (5, "not a JSON object"),
         (7, "bad timestamp 'True'"),
     ]
-    for key in ("rows", "users", "tenants", "requests", "input_tokens", "output_tokens", "top_users", "top_tenants",
-                "concentration", "per_minute", "burstiness", "cost"):  # fmt: skip
+    for key in (
+        "rows",
+        "users",
+        "tenants",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "top_users",
+        "top_tenants",
+        "concentration",
+        "per_minute",
+        "burstiness",
+        "cost",
+    ):
         assert getattr(from_jsonl, key) == getattr(from_csv, key), key
 
 
@@ -240,8 +267,13 @@ def test_cost_is_attributed_per_user_and_per_tenant():
     assert a.cost["total_usd"] == pytest.approx(7.54)
     assert a.cost["untenanted_usd"] == pytest.approx(0.01)
     assert a.top_users[0]["user"] == "alice" and a.top_users[0]["usd"] == pytest.approx(5.02)
-    assert a.top_tenants[0] == {"tenant": "acme", "requests": 2, "input_tokens": 1_000_000,
-                                "output_tokens": 1_000_000, "usd": pytest.approx(5.02)}  # fmt: skip
+    assert a.top_tenants[0] == {
+        "tenant": "acme",
+        "requests": 2,
+        "input_tokens": 1_000_000,
+        "output_tokens": 1_000_000,
+        "usd": pytest.approx(5.02),
+    }
 
 
 def test_probe_profile_replays_the_rate_of_each_minute_compressed_in_time():
@@ -274,13 +306,15 @@ def test_probe_profile_from_a_usage_log():
 
 @pytest.mark.parametrize(
     "curve, minutes, expected",
-    [([0, 1, 5, 5, 0, 9, 0], 2, (4, [0, 9])),  # the busiest minute, though 5+5 is more in all
-     ([4, 9, 1, 9, 5], 2, (0, [4, 9])),  # around the first busiest minute, the stretch with more
-     ([3, 3, 3], 2, (0, [3, 3])),  # ties: the earliest
-     ([1, 2], 5, (0, [1, 2])),  # shorter than the window: all of it
-     ([], 60, (0, [])),
-     ([0] * 100 + [7] + [0] * 100, 60, (41, [0] * 59 + [7]))],  # the first window that holds the peak
-)  # fmt: skip
+    [
+        ([0, 1, 5, 5, 0, 9, 0], 2, (4, [0, 9])),  # the busiest minute, though 5+5 is more in all
+        ([4, 9, 1, 9, 5], 2, (0, [4, 9])),  # around the first busiest minute, the stretch with more
+        ([3, 3, 3], 2, (0, [3, 3])),  # ties: the earliest
+        ([1, 2], 5, (0, [1, 2])),  # shorter than the window: all of it
+        ([], 60, (0, [])),
+        ([0] * 100 + [7] + [0] * 100, 60, (41, [0] * 59 + [7])),
+    ],  # the first window that holds the peak
+)
 def test_the_replayed_window_holds_the_busiest_minute_and_the_most_requests_around_it(curve, minutes, expected):
     assert busiest_window(curve, minutes) == expected
 

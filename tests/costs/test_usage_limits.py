@@ -76,8 +76,14 @@ def test_two_rows_a_thousand_years_apart_cost_memory_for_two_rows_not_for_every_
     path = tmp_path / "two-rows.csv"
     path.write_text(HEADER + "0,mallory,t,1,1\n99999999999,mallory,t,1,1\n")  # 1e11 s: ~1.7 billion minutes
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _TWO_ROWS_CHILD, str(path)], env=env, capture_output=True,
-                          text=True, check=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_ROWS_CHILD, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     result = json.loads(done.stdout)
     assert result["outcome"] == "ok", result
     assert result["span"] == 99999999999 // 60 + 1
@@ -91,8 +97,10 @@ def test_the_sparse_busiest_hour_and_chart_are_those_of_the_full_per_minute_curv
     rng = random.Random(11)
     for _ in range(200):
         start = 1_790_000_000 + rng.randrange(3600)
-        rows = [(start + rng.randrange(rng.choice([60, 3600, 4 * 3600, 3 * 86400])), f"u{rng.randrange(5)}")
-                for _ in range(rng.randrange(1, 80))]  # fmt: skip
+        rows = [
+            (start + rng.randrange(rng.choice([60, 3600, 4 * 3600, 3 * 86400])), f"u{rng.randrange(5)}")
+            for _ in range(rng.randrange(1, 80))
+        ]
         a = analyze_usage(_csv(HEADER + "".join(f"{ts},{u},t,1,1\n" for ts, u in rows)))
         dense = a.requests_per_minute()
         start_minute, counts = busiest_window(dense, usage.REPLAY_MINUTES)
@@ -177,8 +185,9 @@ def media(settings, tmp_path):
 
 
 def _upload(world, name: str, content: bytes, user=None) -> UsageLog:
-    return services.usage_log_upload(access=world.access(user or world.owner), project=world.project,
-                                     upload=SimpleUploadedFile(name, content))  # fmt: skip
+    return services.usage_log_upload(
+        access=world.access(user or world.owner), project=world.project, upload=SimpleUploadedFile(name, content)
+    )
 
 
 def test_a_gzip_bomb_fails_with_the_cap_named_on_the_page_and_in_the_api(client, world, media, settings):
@@ -196,10 +205,17 @@ def test_a_gzip_bomb_fails_with_the_cap_named_on_the_page_and_in_the_api(client,
 
 @pytest.mark.parametrize(
     "setting, value, content, named",
-    [("READINESS_USAGE_LOG_MAX_ROWS", 100, _rows(150), "more than 100 rows (READINESS_USAGE_LOG_MAX_ROWS)"),
-     ("READINESS_USAGE_LOG_MAX_DISTINCT", 50, _rows(150, users=100),
-      "more than 50 distinct users, tenants and minutes with requests (together) (READINESS_USAGE_LOG_MAX_DISTINCT)")],
-)  # fmt: skip
+    [
+        ("READINESS_USAGE_LOG_MAX_ROWS", 100, _rows(150), "more than 100 rows (READINESS_USAGE_LOG_MAX_ROWS)"),
+        (
+            "READINESS_USAGE_LOG_MAX_DISTINCT",
+            50,
+            _rows(150, users=100),
+            "more than 50 distinct users, tenants and minutes with requests (together)"
+            " (READINESS_USAGE_LOG_MAX_DISTINCT)",
+        ),
+    ],
+)
 def test_a_log_beyond_a_cap_fails_naming_it(world, media, settings, setting, value, content, named):
     setattr(settings, setting, value)
     log = _upload(world, "usage.csv", content.encode())
@@ -269,9 +285,15 @@ def test_the_analysis_heartbeats_while_it_reads(world, media, settings):
 
 
 def _analysing(world, *, beat_s_ago: float, claim: str = "other-worker", attempts: int = 1) -> UsageLog:
-    log = UsageLog.objects.create(project=world.project, name="usage.csv", stored_name="", status="analysing",
-                                  claim=claim, attempts=attempts,
-                                  heartbeat_at=timezone.now() - timedelta(seconds=beat_s_ago))  # fmt: skip
+    log = UsageLog.objects.create(
+        project=world.project,
+        name="usage.csv",
+        stored_name="",
+        status="analysing",
+        claim=claim,
+        attempts=attempts,
+        heartbeat_at=timezone.now() - timedelta(seconds=beat_s_ago),
+    )
     return log
 
 
@@ -366,8 +388,11 @@ def test_the_org_quota_refuses_an_upload_that_does_not_fit_and_deleting_a_log_fr
     settings.READINESS_USAGE_LOG_ORG_QUOTA_BYTES = 3000
     api = api_client_for(world.member)
     # Another org's logs and logs in the import folder do not count.
-    services.usage_log_upload(access=world.access(world.outsider), project=world.other_project,
-                              upload=SimpleUploadedFile("theirs.csv", b"x" * 2000))  # fmt: skip
+    services.usage_log_upload(
+        access=world.access(world.outsider),
+        project=world.other_project,
+        upload=SimpleUploadedFile("theirs.csv", b"x" * 2000),
+    )
     services.usage_log_from_stored(access=world.access(world.owner), project=world.project, name="usage.csv")
     first = _upload(world, "a.csv", b"x" * 1500)
     _upload(world, "b.csv", b"x" * 1500)  # exactly the quota
@@ -378,8 +403,9 @@ def test_the_org_quota_refuses_an_upload_that_does_not_fit_and_deleting_a_log_fr
     assert "already take 3,000 of its 3,000 bytes (READINESS_USAGE_LOG_ORG_QUOTA_BYTES)" in message, message
     assert refused.json()["error"]["detail"]["file"] == [message]
     client.force_login(world.member)
-    page = client.post("/o/acme/projects/support-copilot/usage-logs/",
-                       {"file": SimpleUploadedFile("c.csv", b"x")}, follow=True).content.decode()  # fmt: skip
+    page = client.post(
+        "/o/acme/projects/support-copilot/usage-logs/", {"file": SimpleUploadedFile("c.csv", b"x")}, follow=True
+    ).content.decode()
     assert "READINESS_USAGE_LOG_ORG_QUOTA_BYTES" in page
     assert UsageLog.objects.filter(project=world.project).count() == 3
     # Only writers of the org may delete; deleting frees the space and removes the file.

@@ -13,9 +13,10 @@ def field(page: str, name: str) -> str:
 
 def test_a_refused_replay_keeps_the_values_and_shows_the_error_at_the_field(world, settings, tmp_path):
     log = _analysed_log(world, settings, tmp_path)
-    reply = api_client_for(world.member).post(f"/o/acme/usage-logs/{log.pk}/replay/",
-                                              {"endpoint": world.endpoint.pk, "scale": "0",
-                                               "seconds_per_minute": "2.5"})  # fmt: skip
+    reply = api_client_for(world.member).post(
+        f"/o/acme/usage-logs/{log.pk}/replay/",
+        {"endpoint": world.endpoint.pk, "scale": "0", "seconds_per_minute": "2.5"},
+    )
     assert reply.status_code == 400 and not ProbePlan.objects.exists()
     page = reply.content.decode()
     scale = field(page, "scale")
@@ -27,9 +28,10 @@ def test_a_refused_replay_keeps_the_values_and_shows_the_error_at_the_field(worl
 
 def test_a_word_for_a_number_is_refused_at_its_field(world, settings, tmp_path):
     log = _analysed_log(world, settings, tmp_path)
-    reply = api_client_for(world.member).post(f"/o/acme/usage-logs/{log.pk}/replay/",
-                                              {"endpoint": world.endpoint.pk, "scale": "lots",
-                                               "seconds_per_minute": "6"})  # fmt: skip
+    reply = api_client_for(world.member).post(
+        f"/o/acme/usage-logs/{log.pk}/replay/",
+        {"endpoint": world.endpoint.pk, "scale": "lots", "seconds_per_minute": "6"},
+    )
     assert reply.status_code == 400 and "Enter a number." in field(reply.content.decode(), "scale")
 
 

@@ -49,17 +49,28 @@ def servers():
 
 def github(world, url):
     connector, _ = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name="gh", kind="github", url=url,
-        config={"repo": "acme/copilot"}, secret=TOKEN, events=["item.blocker_failed"],
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name="gh",
+        kind="github",
+        url=url,
+        config={"repo": "acme/copilot"},
+        secret=TOKEN,
+        events=["item.blocker_failed"],
+    )
     return connector
 
 
 def webhook(world, url):
     connector, _ = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name="hook", kind="webhook", url=url,
-        secret=WEBHOOK_SECRET, events=["decision.changed"],
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hook",
+        kind="webhook",
+        url=url,
+        secret=WEBHOOK_SECRET,
+        events=["decision.changed"],
+    )
     return connector
 
 
@@ -124,8 +135,14 @@ def test_a_webhook_moved_to_another_origin_gets_a_new_secret_shown_once_over_the
     # Signed with the new secret: what the new server gets proves nothing signed with the old one.
     assert [r.verified for r in new_with_old_secret.received] == [False]
     got = new_with_old_secret.received[0]
-    signing.verify(fresh, got.headers["webhook-id"], got.headers["webhook-timestamp"],
-                   got.headers["webhook-signature"], got.body, now=time.time())  # fmt: skip
+    signing.verify(
+        fresh,
+        got.headers["webhook-id"],
+        got.headers["webhook-timestamp"],
+        got.headers["webhook-signature"],
+        got.body,
+        now=time.time(),
+    )
     event = AuditEvent.objects.get(action="connector.update")
     assert event.changes["secret"] == ["(set)", "(dropped: origin changed; a new one generated)"]
 
@@ -135,8 +152,9 @@ def test_a_webhook_moved_with_a_new_secret_keeps_the_one_given(world, servers):
     connector = webhook(world, old.url)
     given = signing.new_secret()
 
-    updated, shown = services.connector_update(access=world.access(world.owner), connector=connector,
-                                               url="http://127.0.0.1:8999/hooks", secret=given)  # fmt: skip
+    updated, shown = services.connector_update(
+        access=world.access(world.owner), connector=connector, url="http://127.0.0.1:8999/hooks", secret=given
+    )
 
     assert shown is None
     assert Connector.objects.get(pk=updated.pk).secret.reveal() == given
@@ -146,8 +164,15 @@ def test_the_connector_page_shows_the_new_signing_secret_once_after_a_move(clien
     old = servers(secret=WEBHOOK_SECRET)
     connector = webhook(world, old.url)
     client.force_login(world.owner)
-    form = {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:8999/hooks", "config": "{}",
-            "events": ["decision.changed"], "secret": "", "active": "on"}  # fmt: skip
+    form = {
+        "name": "hook",
+        "kind": "webhook",
+        "url": "http://127.0.0.1:8999/hooks",
+        "config": "{}",
+        "events": ["decision.changed"],
+        "secret": "",
+        "active": "on",
+    }
 
     response = client.post(f"/o/acme/connectors/{connector.pk}/", form)
 
@@ -163,8 +188,15 @@ def test_the_connector_page_refuses_moving_a_ticketing_connector_without_its_tok
     old = servers()
     connector = github(world, old.base)
     client.force_login(world.owner)
-    form = {"name": "gh", "kind": "github", "url": "http://127.0.0.1:8999", "config": '{"repo": "acme/copilot"}',
-            "events": ["item.blocker_failed"], "secret": "", "active": "on"}  # fmt: skip
+    form = {
+        "name": "gh",
+        "kind": "github",
+        "url": "http://127.0.0.1:8999",
+        "config": '{"repo": "acme/copilot"}',
+        "events": ["item.blocker_failed"],
+        "secret": "",
+        "active": "on",
+    }
 
     response = client.post(f"/o/acme/connectors/{connector.pk}/", form)
 

@@ -28,9 +28,15 @@ def _fresh_throttle_counts():
 
 def create(world, kind, config, secret):
     return services.connector_create(
-        access=world.access(world.owner), organization=world.org, name=kind, kind=kind,
-        url="http://127.0.0.1:9/x", config=config, secret=secret, events=["decision.changed"],
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name=kind,
+        kind=kind,
+        url="http://127.0.0.1:9/x",
+        config=config,
+        secret=secret,
+        events=["decision.changed"],
+    )
 
 
 @pytest.mark.parametrize("kind, config", KINDS)
@@ -60,9 +66,15 @@ def test_patching_a_connector_secret_with_a_crlf_is_refused_and_the_old_secret_k
 
 
 def test_creating_a_connector_over_the_api_with_a_crlf_secret_is_refused(world):
-    body = {"organization": "acme", "name": "jira", "kind": "jira", "url": "http://127.0.0.1:9/x",
-            "config": {"email": "ops@x.test", "project_key": "OPS"}, "secret": INJECTED,
-            "events": ["decision.changed"]}  # fmt: skip
+    body = {
+        "organization": "acme",
+        "name": "jira",
+        "kind": "jira",
+        "url": "http://127.0.0.1:9/x",
+        "config": {"email": "ops@x.test", "project_key": "OPS"},
+        "secret": INJECTED,
+        "events": ["decision.changed"],
+    }
 
     response = api_client_for(world.owner).post("/api/v1/connectors/", body, format="json")
 
@@ -77,10 +89,16 @@ def test_the_connector_page_shows_the_secret_error_and_keeps_what_was_typed(clie
 
     response = client.post(
         f"/o/acme/connectors/{connector.pk}/",
-        {"name": "snow typed", "kind": "servicenow", "url": "http://127.0.0.1:9/x",
-         "config": '{"table": "incident", "auth": "bearer"}', "events": ["decision.changed"],
-         "secret": INJECTED, "active": "on"},
-    )  # fmt: skip
+        {
+            "name": "snow typed",
+            "kind": "servicenow",
+            "url": "http://127.0.0.1:9/x",
+            "config": '{"table": "incident", "auth": "bearer"}',
+            "events": ["decision.changed"],
+            "secret": INJECTED,
+            "active": "on",
+        },
+    )
 
     assert response.status_code == 200
     text = response.content.decode()

@@ -49,9 +49,14 @@ def receiver():
 
 def webhook(world, url, secret=None):
     connector, _ = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name="hook", kind="webhook", url=url,
-        secret=secret, events=["decision.changed"],
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hook",
+        kind="webhook",
+        url=url,
+        secret=secret,
+        events=["decision.changed"],
+    )
     return connector
 
 
@@ -98,8 +103,14 @@ def test_an_invalid_webhook_secret_is_refused_on_create_and_update(world, secret
 
 
 def test_the_api_refuses_an_invalid_webhook_secret_naming_the_field(world):
-    body = {"organization": "acme", "name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hooks",
-            "secret": "whsec_not*base64", "events": ["decision.changed"]}  # fmt: skip
+    body = {
+        "organization": "acme",
+        "name": "hook",
+        "kind": "webhook",
+        "url": "http://127.0.0.1:9/hooks",
+        "secret": "whsec_not*base64",
+        "events": ["decision.changed"],
+    }
 
     response = api_client_for(world.owner).post("/api/v1/connectors/", body, format="json")
 
@@ -109,12 +120,20 @@ def test_the_api_refuses_an_invalid_webhook_secret_naming_the_field(world):
 
 
 def test_valid_secrets_are_accepted(world):
-    valid = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", signing.new_secret(),
-             "whsec_" + base64.b64encode(bytes(range(64))).decode()]  # fmt: skip
+    valid = [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        signing.new_secret(),
+        "whsec_" + base64.b64encode(bytes(range(64))).decode(),
+    ]
     for n, secret in enumerate(valid):
-        services.connector_create(access=world.access(world.owner), organization=world.org, name=f"h{n}",
-                                  url="http://127.0.0.1:9/hooks", secret=secret,
-                                  events=["decision.changed"])  # fmt: skip
+        services.connector_create(
+            access=world.access(world.owner),
+            organization=world.org,
+            name=f"h{n}",
+            url="http://127.0.0.1:9/hooks",
+            secret=secret,
+            events=["decision.changed"],
+        )
     assert signing.secret_problem(signing.new_secret()) is None
 
 
@@ -157,13 +176,22 @@ def test_a_test_delivery_with_a_secret_that_cannot_sign_answers_instead_of_raisi
 
 def test_a_request_that_cannot_be_built_counts_each_attempt_and_dead_letters(world, receiver):
     connector, _ = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name="gh", kind="github",
-        url=receiver.url.removesuffix("/hooks/readiness"), config={"repo": "acme/copilot"}, secret="ghp_x",
+        access=world.access(world.owner),
+        organization=world.org,
+        name="gh",
+        kind="github",
+        url=receiver.url.removesuffix("/hooks/readiness"),
+        config={"repo": "acme/copilot"},
+        secret="ghp_x",
         events=["decision.changed"],
-    )  # fmt: skip
+    )
     Connector.objects.filter(pk=connector.pk).update(config={})  # edited in the database: no repo any more
-    [delivery] = services.emit("decision.changed", project=world.project, finding_key="decision",
-                               data={"from": "GO", "to": "NO-GO", "reasons": []})  # fmt: skip
+    [delivery] = services.emit(
+        "decision.changed",
+        project=world.project,
+        finding_key="decision",
+        data={"from": "GO", "to": "NO-GO", "reasons": []},
+    )
 
     assert attempt_until_done(delivery) == DEAD_AFTER_MAX
     delivery.refresh_from_db()

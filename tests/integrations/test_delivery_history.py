@@ -30,8 +30,14 @@ def _fresh_throttle_counts():
 def dead_delivery(world, receiver, settings):
     settings.READINESS_DELIVERY_MAX_ATTEMPTS = 2
     settings.READINESS_DELIVERY_BACKOFF_BASE_S = 0
-    services.connector_create(access=world.access(world.owner), organization=world.org, name="hooks",
-                              url=receiver.url, secret=SECRET, events=["decision.changed"])  # fmt: skip
+    services.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hooks",
+        url=receiver.url,
+        secret=SECRET,
+        events=["decision.changed"],
+    )
     receiver.replies = [(503, {}, b"busy"), (500, {}, b"broken")]
     [delivery] = services.emit("decision.changed", project=world.project, data={"to": "GO"})
     services.attempt(delivery.pk)
@@ -61,8 +67,10 @@ def test_the_delivery_page_and_the_api_show_every_attempt(world, receiver, dead_
     assert "HTTP 503" in table and "HTTP 500" in table and "HTTP 200" in table and "Redelivery 1" in table
     body = client.get(f"/api/v1/deliveries/{dead_delivery.pk}/").json()
     assert [(a["round"], a["number"], a["response_code"]) for a in body["history"]] == [
-        (0, 1, 503), (0, 2, 500), (1, 1, 200)
-    ]  # fmt: skip
+        (0, 1, 503),
+        (0, 2, 500),
+        (1, 1, 200),
+    ]
 
 
 def test_an_outsider_gets_404_on_the_delivery_its_history_and_redelivery(world, dead_delivery):

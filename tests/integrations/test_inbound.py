@@ -15,9 +15,15 @@ from apps.integrations.models import InboundEvent, TicketLink
 
 def connector(world, kind, config, org=None, user=None, name=None):
     c, _ = services.connector_create(
-        access=world.access(user or world.owner), organization=org or world.org, name=name or kind, kind=kind,
-        url="https://tickets.example.test", config=config, secret="t", events=["item.blocker_failed"],
-    )  # fmt: skip
+        access=world.access(user or world.owner),
+        organization=org or world.org,
+        name=name or kind,
+        kind=kind,
+        url="https://tickets.example.test",
+        config=config,
+        secret="t",
+        events=["item.blocker_failed"],
+    )
     c.refresh_from_db()  # secrets read back from the database are EncryptedSecret
     return c
 
@@ -28,8 +34,7 @@ def ticket(c, key, project):
 
 def post(client, c, body, **headers):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.post(f"/hooks/in/{c.inbound_id}/", raw, content_type="application/json",
-                       headers=headers)  # fmt: skip
+    return client.post(f"/hooks/in/{c.inbound_id}/", raw, content_type="application/json", headers=headers)
 
 
 def github_headers(c, raw: bytes, delivery="d-1", event="issues"):
@@ -66,7 +71,7 @@ def test_a_signed_github_close_closes_the_linked_ticket_once(client, world):
         (lambda h, raw: {k: v for k, v in h.items() if k != "X-Hub-Signature-256"}, 401, "missing signature"),
         (lambda h, raw: {k: v for k, v in h.items() if k != "X-GitHub-Delivery"}, 400, "X-GitHub-Delivery"),
     ],
-)  # fmt: skip
+)
 def test_bad_github_calls_are_refused_recorded_and_change_nothing(client, world, mutate, status, reason):
     c = connector(world, "github", {"repo": "acme/copilot"})
     link = ticket(c, "42", world.project)

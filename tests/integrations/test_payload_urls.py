@@ -23,8 +23,13 @@ def links(value, key=""):
 @pytest.fixture
 def hooked(world, settings):
     settings.READINESS_BASE_URL = "https://readiness.example.com/"
-    services.connector_create(access=world.access(world.owner), organization=world.org, name="everything",
-                              url="http://127.0.0.1:9/hooks", events=services.SUBSCRIBABLE)  # fmt: skip
+    services.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="everything",
+        url="http://127.0.0.1:9/hooks",
+        events=services.SUBSCRIBABLE,
+    )
     return world
 
 
@@ -44,13 +49,23 @@ def test_every_link_in_every_emitted_payload_is_an_absolute_url_of_the_site(hook
     checklists.response_answer(access=owner, response=item, status="fail", evidence_text="PII in logs")
     checklists.response_answer(access=owner, response=item, status="pass", evidence_text="redacted")
     # A run that cannot reach its server fails: probe.failed, with the run's link.
-    plan = probes.probe_plan_create(access=owner, endpoint=world.endpoint, name="unreachable", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 1}]})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=world.endpoint,
+        name="unreachable",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 1}]},
+    )
     for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
         shard_execute(shard_id=shard.pk, org_id=world.org.pk)
     policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
-    signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                   verdict="reject", reason="not yet")  # fmt: skip
+    signoff_decide(
+        access=world.access(world.member),
+        project=world.project,
+        function="engineering",
+        verdict="reject",
+        reason="not yet",
+    )
     refresh_project(world.project)
 
     payloads = list(Delivery.objects.order_by("pk").values_list("event", "payload"))
@@ -68,10 +83,17 @@ def test_every_link_in_every_emitted_payload_is_an_absolute_url_of_the_site(hook
 
 def test_links_nested_in_a_payload_are_made_absolute_and_other_text_is_left_alone(hooked):
     body = services.event_payload(
-        "decision.changed", organization=hooked.org, project=hooked.project,
-        data={"to": "NO-GO", "note": "/not/a/link", "reasons": [{"evidence": "/o/acme/runs/7/", "message": "x"}],
-              "report_url": "/o/acme/reports/3/", "url": "https://ci.example/build/9"},
-    )  # fmt: skip
+        "decision.changed",
+        organization=hooked.org,
+        project=hooked.project,
+        data={
+            "to": "NO-GO",
+            "note": "/not/a/link",
+            "reasons": [{"evidence": "/o/acme/runs/7/", "message": "x"}],
+            "report_url": "/o/acme/reports/3/",
+            "url": "https://ci.example/build/9",
+        },
+    )
     data = body["data"]
     assert data["reasons"][0]["evidence"] == "https://readiness.example.com/o/acme/runs/7/"
     assert data["report_url"] == "https://readiness.example.com/o/acme/reports/3/"

@@ -33,8 +33,11 @@ UNSAFE = [
     42,
     ["https://github.com/acme/copilot/issues/1"],
 ]
-SAFE = ["https://github.com/acme/copilot/issues/42", "http://ghe.internal:8080/acme/copilot/issues/42",
-        "HTTPS://GitHub.com/acme/copilot/issues/42"]  # fmt: skip
+SAFE = [
+    "https://github.com/acme/copilot/issues/42",
+    "http://ghe.internal:8080/acme/copilot/issues/42",
+    "HTTPS://GitHub.com/acme/copilot/issues/42",
+]
 
 
 @pytest.mark.parametrize("value", UNSAFE)
@@ -55,7 +58,9 @@ def test_github_create_response_with_a_script_url_gives_the_key_and_no_link():
 def test_jira_key_that_would_break_the_link_gives_no_link():
     assert ticketing.ticket_from_response("jira", "https://acme.atlassian.net", {"key": "OPS-1\nx"}) == ("OPS-1\nx", "")
     assert ticketing.ticket_from_response("jira", "https://acme.atlassian.net", {"key": "OPS-1"}) == (
-        "OPS-1", "https://acme.atlassian.net/browse/OPS-1")  # fmt: skip
+        "OPS-1",
+        "https://acme.atlassian.net/browse/OPS-1",
+    )
 
 
 @pytest.fixture
@@ -70,9 +75,15 @@ def fake():
 def _file_a_github_issue(world, fake, html_url):
     fake.replies = [(201, {}, json.dumps({"number": 42, "html_url": html_url}).encode())]
     connector, _ = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name="gh", kind="github", url=fake.base,
-        config={"repo": "acme/copilot"}, secret="ghp_token", events=["item.blocker_failed"],
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name="gh",
+        kind="github",
+        url=fake.base,
+        config={"repo": "acme/copilot"},
+        secret="ghp_token",
+        events=["item.blocker_failed"],
+    )
     [delivery] = services.emit("item.blocker_failed", project=world.project, finding_key="f", data={"title": "x"})
     services.attempt(delivery.pk)
     return connector
@@ -105,8 +116,9 @@ def test_a_github_issue_whose_html_url_is_https_is_linked(client, world, fake):
 def test_the_migration_empties_links_stored_before_they_were_checked(world, fake):
     connector = _file_a_github_issue(world, fake, "https://github.com/acme/copilot/issues/42")
     good = TicketLink.objects.get(connector=connector)
-    bad = TicketLink.objects.create(connector=connector, finding_key="g", external_key="43",
-                                    url="javascript:alert(document.cookie)")  # fmt: skip
+    bad = TicketLink.objects.create(
+        connector=connector, finding_key="g", external_key="43", url="javascript:alert(document.cookie)"
+    )
     migration = importlib.import_module("apps.integrations.migrations.0004_drop_unsafe_ticket_links")
     migration.drop_unsafe_links(django_apps, None)
     good.refresh_from_db()

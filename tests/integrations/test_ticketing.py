@@ -24,37 +24,60 @@ def fake():
 
 def make(world, fake, kind, config, secret="s3cr3t-token"):
     connector, shown = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name=kind, kind=kind, url=fake.base,
-        config=config, secret=secret, events=EVENTS,
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name=kind,
+        kind=kind,
+        url=fake.base,
+        config=config,
+        secret=secret,
+        events=EVENTS,
+    )
     assert shown is None  # only webhooks get a generated secret
     return connector
 
 
 def fail_then_pass(world, times=3):
     """The same blocker fails `times` times (re-announced), then passes: one finding."""
-    data = {"item": "sec.sensitive-data", "title": "PII is redacted", "function": "security", "from": "pending",
-            "to": "fail"}  # fmt: skip
+    data = {
+        "item": "sec.sensitive-data",
+        "title": "PII is redacted",
+        "function": "security",
+        "from": "pending",
+        "to": "fail",
+    }
     for _ in range(times):
         for d in services.emit("item.blocker_failed", project=world.project, finding_key="item:1:sec.pii", data=data):
             services.attempt(d.pk)
             while Delivery.objects.get(pk=d.pk).status == "pending":  # multi-request actions
                 services.attempt(d.pk)
-    for d in services.emit("item.blocker_passed", project=world.project, finding_key="item:1:sec.pii",
-                           data={**data, "from": "fail", "to": "pass"}):  # fmt: skip
+    for d in services.emit(
+        "item.blocker_passed",
+        project=world.project,
+        finding_key="item:1:sec.pii",
+        data={**data, "from": "fail", "to": "pass"},
+    ):
         while services.attempt(d.pk) and Delivery.objects.get(pk=d.pk).status == "pending":
             pass
 
 
 def test_jira_creates_one_issue_comments_twice_and_transitions_it_when_fixed(world, fake):
-    fake.replies = [(201, {}, b'{"id": "10001", "key": "OPS-7", "self": "x"}'), (201, {}, b"{}"), (201, {}, b"{}"),
-                    (204, {}, b"")]  # fmt: skip
+    fake.replies = [
+        (201, {}, b'{"id": "10001", "key": "OPS-7", "self": "x"}'),
+        (201, {}, b"{}"),
+        (201, {}, b"{}"),
+        (204, {}, b""),
+    ]
     connector = make(world, fake, "jira", {"email": "bot@acme.test", "project_key": "OPS", "done_transition_id": "41"})
     fail_then_pass(world)
     methods = [(r.method, r.path) for r in fake.received]
     issue = "/rest/api/3/issue"
-    assert methods == [("POST", issue), ("POST", f"{issue}/OPS-7/comment"), ("POST", f"{issue}/OPS-7/comment"),
-                       ("POST", f"{issue}/OPS-7/transitions")]  # fmt: skip
+    assert methods == [
+        ("POST", issue),
+        ("POST", f"{issue}/OPS-7/comment"),
+        ("POST", f"{issue}/OPS-7/comment"),
+        ("POST", f"{issue}/OPS-7/transitions"),
+    ]
     create = fake.received[0]
     assert create.headers["Authorization"] == "Basic " + base64.b64encode(b"bot@acme.test:s3cr3t-token").decode()
     fields = create.json()["fields"]
@@ -78,8 +101,10 @@ def test_servicenow_creates_an_incident_adds_work_notes_and_resolves_it(world, f
     make(world, fake, "servicenow", {"table": "incident", "auth": "basic", "username": "readiness"})
     fail_then_pass(world, times=2)
     assert [(r.method, r.path) for r in fake.received] == [
-        ("POST", "/api/now/table/incident"), ("PATCH", "/api/now/table/incident/abc123"),
-        ("PATCH", "/api/now/table/incident/abc123")]  # fmt: skip
+        ("POST", "/api/now/table/incident"),
+        ("PATCH", "/api/now/table/incident/abc123"),
+        ("PATCH", "/api/now/table/incident/abc123"),
+    ]
     assert fake.received[0].headers["Authorization"] == "Basic " + base64.b64encode(b"readiness:s3cr3t-token").decode()
     create = fake.received[0].json()
     assert create["short_description"].startswith("[readiness] Support Copilot") and create["category"] == "readiness"
@@ -89,13 +114,18 @@ def test_servicenow_creates_an_incident_adds_work_notes_and_resolves_it(world, f
 
 
 def test_github_opens_comments_closes_and_reopens_one_issue(world, fake):
-    fake.replies = [(201, {}, b'{"number": 42, "html_url": "https://github.com/acme/copilot/issues/42"}'),
-                    (201, {}, b"{}")]  # fmt: skip
+    fake.replies = [
+        (201, {}, b'{"number": 42, "html_url": "https://github.com/acme/copilot/issues/42"}'),
+        (201, {}, b"{}"),
+    ]
     connector = make(world, fake, "github", {"repo": "acme/copilot"}, secret="ghp_token")
     fail_then_pass(world, times=2)
     assert [(r.method, r.path) for r in fake.received] == [
-        ("POST", "/repos/acme/copilot/issues"), ("POST", "/repos/acme/copilot/issues/42/comments"),
-        ("POST", "/repos/acme/copilot/issues/42/comments"), ("PATCH", "/repos/acme/copilot/issues/42")]  # fmt: skip
+        ("POST", "/repos/acme/copilot/issues"),
+        ("POST", "/repos/acme/copilot/issues/42/comments"),
+        ("POST", "/repos/acme/copilot/issues/42/comments"),
+        ("PATCH", "/repos/acme/copilot/issues/42"),
+    ]
     headers = fake.received[0].headers
     assert headers["Authorization"] == "Bearer ghp_token" and headers["Accept"] == "application/vnd.github+json"
     assert headers["X-GitHub-Api-Version"] == "2022-11-28"
@@ -106,7 +136,9 @@ def test_github_opens_comments_closes_and_reopens_one_issue(world, fake):
     fake.received.clear()
     fail_then_pass(world, times=1)
     assert [(r.method, r.path) for r in fake.received][:2] == [
-        ("PATCH", "/repos/acme/copilot/issues/42"), ("POST", "/repos/acme/copilot/issues/42/comments")]  # fmt: skip
+        ("PATCH", "/repos/acme/copilot/issues/42"),
+        ("POST", "/repos/acme/copilot/issues/42/comments"),
+    ]
     assert fake.received[0].json() == {"state": "open"}
     assert TicketLink.objects.filter(connector=connector).count() == 1
 
@@ -152,36 +184,56 @@ def test_send_test_reads_the_api_with_the_credentials_and_creates_nothing(world,
 
 @pytest.mark.parametrize(
     "kind, config, secret, field",
-    [("jira", {"project_key": "OPS"}, "t", "config"), ("github", {"repo": "nope"}, "t", "config"),
-     ("servicenow", {"table": "incident"}, "", "secret")],
-)  # fmt: skip
+    [
+        ("jira", {"project_key": "OPS"}, "t", "config"),
+        ("github", {"repo": "nope"}, "t", "config"),
+        ("servicenow", {"table": "incident"}, "", "secret"),
+    ],
+)
 def test_a_ticketing_connector_without_what_it_needs_is_refused(world, kind, config, secret, field):
     from apps.core.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as exc:
-        services.connector_create(access=world.access(world.owner), organization=world.org, name="x", kind=kind,
-                                  url="https://example.test", config=config, secret=secret, events=EVENTS)  # fmt: skip
+        services.connector_create(
+            access=world.access(world.owner),
+            organization=world.org,
+            name="x",
+            kind=kind,
+            url="https://example.test",
+            config=config,
+            secret=secret,
+            events=EVENTS,
+        )
     assert field in exc.value.detail
 
 
 @pytest.mark.parametrize(
     "event, data, state, action",
-    [("item.blocker_failed", {}, None, "create"), ("item.blocker_failed", {}, "open", "comment"),
-     ("item.blocker_failed", {}, "closed", "reopen"), ("item.blocker_passed", {}, "open", "close"),
-     ("item.blocker_passed", {}, None, "nothing"), ("decision.changed", {"to": "NO-GO"}, None, "create"),
-     ("decision.changed", {"to": "GO"}, "open", "close"),
-     ("decision.changed", {"to": "CONDITIONAL"}, "open", "comment"),
-     ("decision.changed", {"to": "CONDITIONAL"}, None, "nothing")],
-)  # fmt: skip
+    [
+        ("item.blocker_failed", {}, None, "create"),
+        ("item.blocker_failed", {}, "open", "comment"),
+        ("item.blocker_failed", {}, "closed", "reopen"),
+        ("item.blocker_passed", {}, "open", "close"),
+        ("item.blocker_passed", {}, None, "nothing"),
+        ("decision.changed", {"to": "NO-GO"}, None, "create"),
+        ("decision.changed", {"to": "GO"}, "open", "close"),
+        ("decision.changed", {"to": "CONDITIONAL"}, "open", "comment"),
+        ("decision.changed", {"to": "CONDITIONAL"}, None, "nothing"),
+    ],
+)
 def test_the_action_for_each_event_and_ticket_state(event, data, state, action):
     assert ticketing.action_for(event, data, state) == action
 
 
 def test_a_ticket_body_names_the_finding_and_links_back():
-    finding = ticketing.finding_from_payload({
-        "type": "probe.slo_missed", "organization": "acme",
-        "project": {"name": "Bot", "url": "http://r/o/acme/projects/bot/readiness/"},
-        "data": {"plan": "nightly", "missed": ["ttft_p95_ms"]}})  # fmt: skip
+    finding = ticketing.finding_from_payload(
+        {
+            "type": "probe.slo_missed",
+            "organization": "acme",
+            "project": {"name": "Bot", "url": "http://r/o/acme/projects/bot/readiness/"},
+            "data": {"plan": "nightly", "missed": ["ttft_p95_ms"]},
+        }
+    )
     assert finding.title == "[readiness] Bot: SLO missed: nightly"
     assert "missed: ['ttft_p95_ms']" in finding.text and finding.text.endswith(
         "http://r/o/acme/projects/bot/readiness/"
@@ -193,9 +245,12 @@ def test_a_ticket_body_names_the_finding_and_links_back():
 
 @pytest.mark.parametrize(
     "reply, delay, status, retried",
-    [((404, {}, b'{"message": "Not Found"}'), 0, "failed", False), ((500, {}, b"oops"), 0, "pending", True),
-     ((201, {}, b'{"number": 1}'), 2.5, "pending", True)],
-)  # fmt: skip
+    [
+        ((404, {}, b'{"message": "Not Found"}'), 0, "failed", False),
+        ((500, {}, b"oops"), 0, "pending", True),
+        ((201, {}, b'{"number": 1}'), 2.5, "pending", True),
+    ],
+)
 def test_not_found_server_errors_and_timeouts_from_github(world, fake, settings, reply, delay, status, retried):
     settings.READINESS_OUTBOUND_TIMEOUT_SECONDS = 1
     fake.replies, fake.delay_s = [reply], delay

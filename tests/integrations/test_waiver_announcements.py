@@ -15,8 +15,7 @@ from tests.signoffs.test_waivers_and_signoffs import request_waiver, team  # noq
 def test_an_expiring_then_expired_waiver_is_announced_once_each_to_its_org_only(world, team):  # noqa: F811
     hooks = {"url": "http://127.0.0.1:9/hooks", "events": [Event.WAIVER_EXPIRING, Event.WAIVER_EXPIRED]}
     integrations.connector_create(access=world.access(world.owner), organization=world.org, name="a", **hooks)
-    integrations.connector_create(access=world.access(world.outsider), organization=world.other_org, name="b",
-                                  **hooks)  # fmt: skip
+    integrations.connector_create(access=world.access(world.outsider), organization=world.other_org, name="b", **hooks)
     waiver = request_waiver(team, days=3)
     checklists.waiver_decide(access=team["sec2"], waiver=waiver, approve=True)
 

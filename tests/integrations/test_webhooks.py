@@ -29,22 +29,40 @@ def test_signature_matches_the_standard_webhooks_reference_vector():
     body = b'{"test": 2432232314}'
     signature = signing.sign(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-    signing.verify(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", f"v1,bad {signature}", body,
-                   now=1614265330 + 10)  # fmt: skip
+    signing.verify(
+        SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", f"v1,bad {signature}", body, now=1614265330 + 10
+    )
     for bad in (
-        dict(body=b'{"test": 1}'), dict(timestamp="1614265330", now=1614265330 + 301), dict(signature="v1,AAAA"),
-    ):  # fmt: skip
+        dict(body=b'{"test": 1}'),
+        dict(timestamp="1614265330", now=1614265330 + 301),
+        dict(signature="v1,AAAA"),
+    ):
         with pytest.raises(signing.SignatureError):
-            signing.verify(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", bad.get("timestamp", "1614265330"),
-                           bad.get("signature", signature), bad.get("body", body),
-                           now=bad.get("now", 1614265330))  # fmt: skip
+            signing.verify(
+                SECRET,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                bad.get("timestamp", "1614265330"),
+                bad.get("signature", signature),
+                bad.get("body", body),
+                now=bad.get("now", 1614265330),
+            )
 
 
 @pytest.mark.parametrize(
     "code, outcome",
-    [(200, "success"), (204, "success"), (None, "retry"), (429, "retry"), (500, "retry"), (503, "retry"),
-     (400, "give_up"), (401, "give_up"), (404, "give_up"), (410, "give_up")],
-)  # fmt: skip
+    [
+        (200, "success"),
+        (204, "success"),
+        (None, "retry"),
+        (429, "retry"),
+        (500, "retry"),
+        (503, "retry"),
+        (400, "give_up"),
+        (401, "give_up"),
+        (404, "give_up"),
+        (410, "give_up"),
+    ],
+)
 def test_which_answers_are_retried(code, outcome):
     assert retry.classify(code) == outcome
 
@@ -73,16 +91,22 @@ def receiver():
 
 def connector_for(world, url, **fields):
     connector, _ = services.connector_create(
-        access=world.access(world.owner), organization=world.org, name=fields.pop("name", "hooks"), url=url,
-        secret=SECRET, events=fields.pop("events", ["decision.changed", "item.blocker_failed"]), **fields,
-    )  # fmt: skip
+        access=world.access(world.owner),
+        organization=world.org,
+        name=fields.pop("name", "hooks"),
+        url=url,
+        secret=SECRET,
+        events=fields.pop("events", ["decision.changed", "item.blocker_failed"]),
+        **fields,
+    )
     return connector
 
 
 def test_a_delivery_is_a_signed_post_of_the_exact_payload(world, receiver):
     connector = connector_for(world, receiver.url)
-    [delivery] = services.emit("decision.changed", project=world.project, finding_key="k",
-                               data={"from": "NO-GO", "to": "GO"})  # fmt: skip
+    [delivery] = services.emit(
+        "decision.changed", project=world.project, finding_key="k", data={"from": "NO-GO", "to": "GO"}
+    )
     services.attempt(delivery.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("succeeded", 1, 200)
@@ -153,8 +177,9 @@ def test_an_unreachable_or_forbidden_url_is_recorded_not_raised(world, settings)
 def test_a_worker_killed_mid_send_leaves_a_claim_that_is_handed_back(world, receiver):
     connector_for(world, receiver.url)
     [delivery] = services.emit("decision.changed", project=world.project)
-    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENDING,
-                                                   last_attempt_at=timezone.now() - timedelta(minutes=5))  # fmt: skip
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.SENDING, last_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
     assert services.send_due() == 1
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and len(receiver.received) == 1
@@ -182,8 +207,13 @@ def test_readiness_changes_emit_events_only_to_subscribed_connectors_in_scope(wo
     assert events == [("all", "item.blocker_failed", key), ("all", "item.blocker_passed", key)]
     assert not other_project.deliveries.exists()  # scoped to another project
     # Another organization's connector never hears of this org's project.
-    services.connector_create(access=world.access(world.outsider), organization=world.other_org, name="theirs",
-                              url=receiver.url, events=services.SUBSCRIBABLE)  # fmt: skip
+    services.connector_create(
+        access=world.access(world.outsider),
+        organization=world.other_org,
+        name="theirs",
+        url=receiver.url,
+        events=services.SUBSCRIBABLE,
+    )
     services.emit("decision.changed", project=world.project)
     assert not Delivery.objects.filter(connector__organization=world.other_org).exists()
     assert everything.deliveries.count() == 3
@@ -199,13 +229,19 @@ def test_a_decision_change_is_delivered_after_commit(world, receiver, simulator,
     policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
     one_passing_checklist(access=owner, organization=world.org, project=world.project)
     endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
-                                    slo={"ttft_p95_ms": 5000})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 2}]},
+        slo={"ttft_p95_ms": 5000},
+    )
     run_until_evidence(access=owner, plan=plan)
     with django_capture_on_commit_callbacks(execute=True):
-        signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                       verdict="approve")  # fmt: skip
+        signoff_decide(
+            access=world.access(world.member), project=world.project, function="engineering", verdict="approve"
+        )
     services.send_due()  # what the worker (first attempt) or beat (retries) does
     [request] = [r for r in receiver.received if r.json()["type"] == "decision.changed"]
     assert request.json()["data"]["from"] == "NO-GO" and request.json()["data"]["to"] == "GO"
@@ -217,9 +253,14 @@ def test_a_decision_change_is_delivered_after_commit(world, receiver, simulator,
 
 @pytest.mark.parametrize(
     "fields, field",
-    [({"url": "ftp://x"}, "url"), ({"events": []}, "events"), ({"events": ["nope"]}, "events"),
-     ({"name": " "}, "name"), ({"config": []}, "config")],
-)  # fmt: skip
+    [
+        ({"url": "ftp://x"}, "url"),
+        ({"events": []}, "events"),
+        ({"events": ["nope"]}, "events"),
+        ({"name": " "}, "name"),
+        ({"config": []}, "config"),
+    ],
+)
 def test_a_bad_connector_names_the_field_and_saves_nothing(world, fields, field):
     base = {"name": "hooks", "url": "http://127.0.0.1:9/x", "events": ["decision.changed"]}
     with pytest.raises(ApplicationError) as exc:
@@ -255,8 +296,9 @@ def test_only_admins_manage_connectors_and_the_secret_is_shown_once(world, token
 
 def test_the_pages_create_a_webhook_show_deliveries_and_send_a_test(client, world, receiver):
     client.force_login(world.owner)
-    page = client.post("/o/acme/connectors/", {"name": "pager", "url": receiver.url,
-                       "events": ["decision.changed"], "active": "on"})  # fmt: skip
+    page = client.post(
+        "/o/acme/connectors/", {"name": "pager", "url": receiver.url, "events": ["decision.changed"], "active": "on"}
+    )
     assert page.status_code == 200 and "whsec_" in page.content.decode()
     connector = world.org.connectors.get()
     reply = client.post(f"/o/acme/connectors/{connector.pk}/test/", follow=True)
@@ -276,14 +318,14 @@ def test_the_deliveries_pager_keeps_the_filters(client, world, receiver):
     from apps.integrations.models import Delivery
 
     client.force_login(world.owner)
-    client.post("/o/acme/connectors/", {"name": "hook", "url": receiver.url, "events": ["decision.changed"],
-                                        "active": "on"})  # fmt: skip
+    client.post(
+        "/o/acme/connectors/", {"name": "hook", "url": receiver.url, "events": ["decision.changed"], "active": "on"}
+    )
     connector = world.org.connectors.get()
     Delivery.objects.bulk_create(
-        [Delivery(connector=connector, event="test", event_id=f"msg_{i}", payload={}, status="dead")
-         for i in range(30)] + [Delivery(connector=connector, event="test", event_id="msg_ok", payload={},
-                                         status="succeeded")]
-    )  # fmt: skip
+        [Delivery(connector=connector, event="test", event_id=f"msg_{i}", payload={}, status="dead") for i in range(30)]
+        + [Delivery(connector=connector, event="test", event_id="msg_ok", payload={}, status="succeeded")]
+    )
     first = client.get(f"/o/acme/connectors/{connector.pk}/?status=dead&event=test").content.decode()
     assert "Page 1 of 2" in first and "?status=dead&amp;event=test&amp;page=2" in first
     second = client.get(f"/o/acme/connectors/{connector.pk}/?status=dead&event=test&page=2").content.decode()

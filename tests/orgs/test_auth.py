@@ -20,8 +20,9 @@ GOOD_NEW_PASSWORD = "plum-Harbour-lantern-42"
 @pytest.fixture(autouse=True)
 def _own_cache(settings):
     # Failure counts live in the cache; each test gets an empty one of its own.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"auth-{uuid.uuid4()}"}}  # fmt: skip
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"auth-{uuid.uuid4()}"}
+    }
 
 
 def log_in(client, username, password, address="203.0.113.7", **extra):
@@ -118,8 +119,9 @@ def test_the_admin_log_in_shares_the_count(client, db):
         log_in(client, "root", "wrong")
     for _ in range(2):
         client.post("/admin/login/", {"username": "root", "password": "wrong"}, REMOTE_ADDR="203.0.113.7")
-    locked = client.post("/admin/login/?next=/admin/", {"username": "root", "password": "pw-root"},
-                         REMOTE_ADDR="203.0.113.7")  # fmt: skip
+    locked = client.post(
+        "/admin/login/?next=/admin/", {"username": "root", "password": "pw-root"}, REMOTE_ADDR="203.0.113.7"
+    )
     assert b"Too many failed log-ins" in locked.content and not logged_in(client)
     assert log_in(client, "root", "pw-root").status_code == 429
 
@@ -152,12 +154,15 @@ def test_a_user_changes_their_password(client, db):
     form = {"old_password": "pw-alice", "new_password1": "password", "new_password2": "password"}
     refused = client.post(reverse("password_change"), form)
     assert refused.status_code == 200 and b"This password is too common" in refused.content
-    wrong_old = client.post(reverse("password_change"), {**form, "old_password": "nope",
-                                                         "new_password1": GOOD_NEW_PASSWORD,
-                                                         "new_password2": GOOD_NEW_PASSWORD})  # fmt: skip
+    wrong_old = client.post(
+        reverse("password_change"),
+        {**form, "old_password": "nope", "new_password1": GOOD_NEW_PASSWORD, "new_password2": GOOD_NEW_PASSWORD},
+    )
     assert wrong_old.status_code == 200 and b"old password was entered incorrectly" in wrong_old.content
-    done = client.post(reverse("password_change"), {"old_password": "pw-alice", "new_password1": GOOD_NEW_PASSWORD,
-                                                    "new_password2": GOOD_NEW_PASSWORD})  # fmt: skip
+    done = client.post(
+        reverse("password_change"),
+        {"old_password": "pw-alice", "new_password1": GOOD_NEW_PASSWORD, "new_password2": GOOD_NEW_PASSWORD},
+    )
     assert done.status_code == 302 and done["Location"] == reverse("password_change_done")
     assert client.get(reverse("password_change_done")).status_code == 200  # still logged in
     user.refresh_from_db()

@@ -37,8 +37,9 @@ def error_of(response, status: int) -> dict:
 
 
 def test_a_personal_token_of_a_deactivated_member_can_neither_read_nor_write(world):
-    _, plaintext = services.personal_token_create(access=world.access(world.member), org=world.org, name="cli",
-                                                  scope=TokenScope.READ_WRITE)  # fmt: skip
+    _, plaintext = services.personal_token_create(
+        access=world.access(world.member), org=world.org, name="cli", scope=TokenScope.READ_WRITE
+    )
     client = api_client_for(token=plaintext)
     assert client.get(PROJECTS).status_code == 200
 
@@ -55,8 +56,9 @@ def test_a_personal_token_of_a_deactivated_member_can_neither_read_nor_write(wor
 
 
 def test_a_personal_token_works_again_when_the_account_is_reactivated(world):
-    _, plaintext = services.personal_token_create(access=world.access(world.member), org=world.org, name="cli",
-                                                  scope=TokenScope.READ)  # fmt: skip
+    _, plaintext = services.personal_token_create(
+        access=world.access(world.member), org=world.org, name="cli", scope=TokenScope.READ
+    )
     deactivate(world.member)
     assert api_client_for(token=plaintext).get(PROJECTS).status_code == 401
 
@@ -67,8 +69,9 @@ def test_a_personal_token_works_again_when_the_account_is_reactivated(world):
 
 
 def test_an_org_token_keeps_working_when_the_admin_who_made_it_is_deactivated(client, world):
-    token, plaintext = services.api_token_create(access=world.access(world.owner), org=world.org, name="ci",
-                                                 scope=TokenScope.READ_WRITE)  # fmt: skip
+    token, plaintext = services.api_token_create(
+        access=world.access(world.owner), org=world.org, name="ci", scope=TokenScope.READ_WRITE
+    )
     deactivate(world.owner)
     api = api_client_for(token=plaintext)
 

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.django_db
 
 def invite(client, world, username, role="member", functions=("security",)):
     client.force_login(world.owner)
-    return client.post(reverse("members", kwargs={"org_slug": "acme"}),
-                       {"username": username, "role": role, "functions": list(functions)}, follow=True)  # fmt: skip
+    return client.post(
+        reverse("members", kwargs={"org_slug": "acme"}),
+        {"username": username, "role": role, "functions": list(functions)},
+        follow=True,
+    )
 
 
 def test_an_invitation_becomes_a_membership_only_when_its_invitee_accepts(client, world):
@@ -60,8 +63,9 @@ def test_inviting_a_username_that_does_not_exist_answers_exactly_as_for_one_that
 def test_only_the_invitee_can_answer_and_nobody_else_learns_the_invitation_exists(client, world):
     make_user("dana")
     mallory = make_user("mallory")
-    invitation = invitations.invitation_create(access=world.access(world.owner), org=world.org, username="dana",
-                                               role="admin", functions=[])  # fmt: skip
+    invitation = invitations.invitation_create(
+        access=world.access(world.owner), org=world.org, username="dana", role="admin", functions=[]
+    )
     for user in (mallory, world.outsider, world.member):
         client.force_login(user)
         for answer in ("accept", "decline"):
@@ -96,8 +100,9 @@ def test_an_expired_or_withdrawn_invitation_cannot_be_accepted(client, world):
 
 def test_declining_leaves_no_membership(client, world):
     dana = make_user("dana")
-    invitation = invitations.invitation_create(access=world.access(world.owner), org=world.org, username="dana",
-                                               role="member", functions=[])  # fmt: skip
+    invitation = invitations.invitation_create(
+        access=world.access(world.owner), org=world.org, username="dana", role="member", functions=[]
+    )
     client.force_login(dana)
     client.post(reverse("invitation-answer", kwargs={"pk": invitation.pk, "answer": "decline"}))
     invitation.refresh_from_db()
@@ -107,17 +112,23 @@ def test_declining_leaves_no_membership(client, world):
 
 def test_who_may_invite_and_to_what(client, world):
     with pytest.raises(ApplicationError) as info:
-        invitations.invitation_create(access=world.access(world.member), org=world.org, username="x", role="member",
-                                      functions=[])  # fmt: skip
+        invitations.invitation_create(
+            access=world.access(world.member), org=world.org, username="x", role="member", functions=[]
+        )
     assert info.value.status == 403
     client.force_login(world.viewer)
-    assert client.post(reverse("members", kwargs={"org_slug": "acme"}), {"username": "x", "role": "member"}
-                       ).status_code == 403  # fmt: skip
+    assert (
+        client.post(reverse("members", kwargs={"org_slug": "acme"}), {"username": "x", "role": "member"}).status_code
+        == 403
+    )
     with pytest.raises(ApplicationError, match="already a member"):
-        invitations.invitation_create(access=world.access(world.owner), org=world.org, username="member",
-                                      role="member", functions=[])  # fmt: skip
-    invitations.invitation_create(access=world.access(world.owner), org=world.org, username="zed", role="member",
-                                  functions=[])  # fmt: skip
+        invitations.invitation_create(
+            access=world.access(world.owner), org=world.org, username="member", role="member", functions=[]
+        )
+    invitations.invitation_create(
+        access=world.access(world.owner), org=world.org, username="zed", role="member", functions=[]
+    )
     with pytest.raises(ApplicationError, match="pending invitation"):
-        invitations.invitation_create(access=world.access(world.owner), org=world.org, username="zed",
-                                      role="member", functions=[])  # fmt: skip
+        invitations.invitation_create(
+            access=world.access(world.owner), org=world.org, username="zed", role="member", functions=[]
+        )

@@ -165,9 +165,12 @@ def test_a_token_cannot_be_created_already_expired(world):
 
     with pytest.raises(ApplicationError) as exc:
         services.api_token_create(
-            access=world.access(world.owner), org=world.org, name="past", scope=TokenScope.READ,
+            access=world.access(world.owner),
+            org=world.org,
+            name="past",
+            scope=TokenScope.READ,
             expires_at=timezone.now() - timedelta(seconds=1),
-        )  # fmt: skip
+        )
 
     assert "expires_at" in exc.value.detail
     assert ApiToken.objects.count() == before
@@ -210,8 +213,10 @@ def test_a_read_write_token_can_post_patch_and_delete(world, tokens):
     assert world.project.stage == "production"
     assert not Project.objects.filter(name="Yes").exists()
     assert set(AuditEvent.objects.filter(actor_label="token:ci-rw").values_list("action", flat=True)) == {
-        "project.create", "project.update", "project.delete",
-    }  # fmt: skip
+        "project.create",
+        "project.update",
+        "project.delete",
+    }
 
 
 # --- tenancy --------------------------------------------------------------------------------
@@ -473,9 +478,12 @@ def test_unknown_roles_are_rejected(world):
 
 def test_a_user_in_two_orgs_sees_both_with_their_roles(world):
     services.membership_add(
-        access=world.access(world.outsider), org=world.other_org, username="owner", role=Role.VIEWER,
+        access=world.access(world.outsider),
+        org=world.other_org,
+        username="owner",
+        role=Role.VIEWER,
         functions=["finance"],
-    )  # fmt: skip
+    )
 
     response = api_client_for(world.owner).get(ORGANIZATIONS)
 
@@ -562,8 +570,9 @@ def test_a_viewer_gets_only_a_read_personal_token_and_outsiders_none(world):
         access=Access.for_user(world.member), org=world.org, name="m", scope="read"
     )
     with pytest.raises(ApplicationError):  # a token cannot mint tokens
-        services.personal_token_create(access=Access.for_token(ApiToken.objects.get(name="m")), org=world.org,
-                                       name="y", scope="read")  # fmt: skip
+        services.personal_token_create(
+            access=Access.for_token(ApiToken.objects.get(name="m")), org=world.org, name="y", scope="read"
+        )
 
 
 def test_a_personal_token_stops_working_when_its_member_leaves(world):
@@ -586,8 +595,9 @@ def test_my_tokens_page_creates_lists_and_revokes_only_my_own(client, world):
     page = client.post(reverse("my-tokens", args=["acme"]), {"name": "laptop", "scope": "read"})
     assert TOKEN_PATTERN.search(page.content.decode())
     mine = ApiToken.objects.get(name="laptop")
-    theirs, _ = services.personal_token_create(access=Access.for_user(world.member), org=world.org, name="m",
-                                               scope="read")  # fmt: skip
+    theirs, _ = services.personal_token_create(
+        access=Access.for_user(world.member), org=world.org, name="m", scope="read"
+    )
     listing = client.get(reverse("my-tokens", args=["acme"])).content.decode()
     assert "laptop" in listing and ">m<" not in listing
     assert client.post(reverse("my-token-revoke", args=["acme", theirs.pk])).status_code == 404

@@ -28,9 +28,11 @@ def poisson(rate=20, duration=3):
 @pytest.fixture
 def sim_endpoint(world, simulator):
     return project_services.endpoint_update(
-        access=world.access(world.owner), endpoint=world.endpoint, base_url=simulator.base_url,
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        base_url=simulator.base_url,
         metrics_url=simulator.base_url.removesuffix("/v1") + "/metrics",
-    )  # fmt: skip
+    )
 
 
 def make_plan(world, endpoint, **fields):
@@ -46,8 +48,11 @@ def test_plan_validation_names_the_field_and_the_limit(world):
     cases = [
         ({"profile": {"stages": []}}, "profile", "empty"),
         ({"profile": poisson(rate=100000)}, "profile", "max rate"),
-        ({"profile": {"stages": [{"kind": "concurrent", "concurrency": 100000, "duration": 5}]}}, "profile",
-         "max concurrency"),
+        (
+            {"profile": {"stages": [{"kind": "concurrent", "concurrency": 100000, "duration": 5}]}},
+            "profile",
+            "max concurrency",
+        ),
         ({"profile": poisson(duration=10**6)}, "profile", "max duration"),
         ({"slo": "ttft_p95=500"}, "slo", "unit"),
         ({"slo": {"ttft_p95": 5}}, "slo", "Unknown SLO"),
@@ -56,7 +61,7 @@ def test_plan_validation_names_the_field_and_the_limit(world):
         ({"schedule_cron": "every day"}, "schedule_cron", "5 fields"),
         ({"metrics_url": "ftp://x"}, "metrics_url", "http"),
         ({"prompts_jsonl": "{not json"}, "prompts_jsonl", "line 1"),
-    ]  # fmt: skip
+    ]
     for fields, field, words in cases:
         with pytest.raises(ApplicationError) as info:
             services.probe_plan_create(
@@ -104,8 +109,12 @@ def test_twenty_starts_against_a_budget_of_ten_requests_never_reserve_more_than_
     """What must survive: the day's budget. Every start reserves its hard stop (a closed loop at
     most 1/3 of what is left, 3 runs being allowed at once), so together the accepted runs' shards
     may send at most 10 requests, and the other starts are refused."""
-    plan = make_plan(world, world.endpoint, parallelism=8,
-                     profile={"stages": [{"kind": "concurrent", "concurrency": 512, "duration": 3600}]})  # fmt: skip
+    plan = make_plan(
+        world,
+        world.endpoint,
+        parallelism=8,
+        profile={"stages": [{"kind": "concurrent", "concurrency": 512, "duration": 3600}]},
+    )
     ProbeLimits.objects.create(organization=world.org, max_requests_per_day=10)
     accepted, refused = [], 0
     for _ in range(20):
@@ -117,15 +126,17 @@ def test_twenty_starts_against_a_budget_of_ten_requests_never_reserve_more_than_
     assert refused == 20 - len(accepted) >= 17
     shares = [
         plans.engine_config(run.config, api_key=None, allow_private=True, shard_index=i, shard_count=8)[0].max_requests
-        for run in accepted for i in range(8)
-    ]  # fmt: skip
+        for run in accepted
+        for i in range(8)
+    ]
     assert sum(shares) == sum(run.config["max_requests"] for run in accepted) <= 10
     assert ProbeShard.objects.filter(run__in=accepted).count() == 8 * len(accepted)
 
 
 def test_the_engine_stops_at_the_reserved_budget(world, sim_endpoint):
-    plan = make_plan(world, sim_endpoint, profile={"stages": [{"kind": "concurrent", "concurrency": 4,
-                                                               "duration": 30}]})  # fmt: skip
+    plan = make_plan(
+        world, sim_endpoint, profile={"stages": [{"kind": "concurrent", "concurrency": 4, "duration": 30}]}
+    )
     ProbeLimits.objects.create(organization=world.org, max_requests_per_day=12)
     run = services.probe_run_start(access=world.access(world.owner), plan=plan)
     assert run.config["max_requests"] == 4, "a closed loop may take 1/3 of what is left (3 runs at once)"
@@ -162,7 +173,7 @@ def test_an_org_has_at_most_a_few_runs_queued_or_running_at_once(world, settings
         ("regression_threshold_pct", 1e9, "between 0 and 10000"),
         ("max_tokens", 1.5, "whole"),
     ],
-)  # fmt: skip
+)
 def test_every_number_of_a_plan_is_bounded_with_a_named_error(world, field, value, words):
     with pytest.raises(ApplicationError) as info:
         make_plan(world, world.endpoint, **{field: value})
@@ -171,8 +182,11 @@ def test_every_number_of_a_plan_is_bounded_with_a_named_error(world, field, valu
 
 
 def test_a_sweep_never_steps_past_the_orgs_max_rate(world, sim_endpoint):
-    plan = make_plan(world, sim_endpoint, profile={"sweep": {"start_rate": 4, "growth": 4, "step_duration": 1.2,
-                                                             "step_warmup": 0.2, "max_steps": 4}})  # fmt: skip
+    plan = make_plan(
+        world,
+        sim_endpoint,
+        profile={"sweep": {"start_rate": 4, "growth": 4, "step_duration": 1.2, "step_warmup": 0.2, "max_steps": 4}},
+    )
     services.probe_limits_update(access=world.access(world.owner), org=world.org, max_rate=10)
     run = services.probe_run_start(access=world.access(world.owner), plan=plan)
     shard_execute(shard_id=run.shards.get().pk, org_id=world.org.pk)
@@ -223,9 +237,10 @@ def test_api_plan_crud_with_clear_errors(world):
     bad = client.post(url, {"endpoint": world.endpoint.pk, "name": "x", "profile": {"stages": []}}, format="json")
     assert bad.status_code == 400 and "profile" in bad.json()["error"]["detail"]
     created = client.post(
-        url, {"endpoint": world.endpoint.pk, "name": "x", "profile": poisson(), "slo": "ttft_p95=500ms,error_rate=1%"},
+        url,
+        {"endpoint": world.endpoint.pk, "name": "x", "profile": poisson(), "slo": "ttft_p95=500ms,error_rate=1%"},
         format="json",
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.json()
     assert created.json()["slo"] == {"ttft_p95_ms": 500.0, "error_rate": 0.01}
     detail = reverse("api:probeplan-detail", kwargs={"pk": created.json()["id"]})

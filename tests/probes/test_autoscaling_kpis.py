@@ -258,8 +258,10 @@ def test_the_signal_that_leads_and_tracks_the_breach_ranks_first():
     ranking = rank_signals(tl, step_up=STEP_UP, slo_ttft_p95_ms=SLO_MS, lead_reference_s=10)
     by_name = {r["signal"]: r for r in ranking}
     assert [r["signal"] for r in ranking] == [
-        "vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc",
-    ]  # fmt: skip
+        "vllm:num_requests_waiting",
+        "vllm:num_requests_running",
+        "vllm:kv_cache_usage_perc",
+    ]
     waiting = by_name["vllm:num_requests_waiting"]
     assert waiting["per_replica"] is True and waiting["baseline"] == 0
     # 20 waiting flags 13 of the 20 breached points (25..37) and 3 of the 81 healthy ones (22..24)
@@ -286,10 +288,18 @@ def test_a_signal_high_while_latency_is_fine_is_charged_false_positives():
 
 def test_the_recommendation_gives_a_keda_scaled_object_and_an_hpa_behavior():
     result = analyze_autoscaling(
-        hand_built(slow_between_24_and_40), signal_series(), step_up=STEP_UP, step_down=STEP_DOWN,
-        slo_ttft_p95_ms=SLO_MS, window=5, stay=10, name="copilot", deployment="vllm-llama", model="llama-3-8b",
+        hand_built(slow_between_24_and_40),
+        signal_series(),
+        step_up=STEP_UP,
+        step_down=STEP_DOWN,
+        slo_ttft_p95_ms=SLO_MS,
+        window=5,
+        stay=10,
+        name="copilot",
+        deployment="vllm-llama",
+        model="llama-3-8b",
         max_replicas=6,
-    )  # fmt: skip
+    )
     rec = result["recommendation"]
     assert rec["signal"] == "vllm:num_requests_waiting" and rec["threshold"] == 14
     assert rec["reasoning"][0].startswith("Scale on vllm:num_requests_waiting per replica at 14:")
@@ -321,9 +331,14 @@ def test_flaps_lengthen_the_scale_down_window_and_slow_it():
         "kube_horizontalpodautoscaler_status_desired_replicas": steps({0: 1, 23: 3, 30: 2, 33: 3, 70: 1}),
     }
     result = analyze_autoscaling(
-        hand_built(slow_between_24_and_40), series, step_up=STEP_UP, step_down=STEP_DOWN, slo_ttft_p95_ms=SLO_MS,
-        window=5, stay=10,
-    )  # fmt: skip
+        hand_built(slow_between_24_and_40),
+        series,
+        step_up=STEP_UP,
+        step_down=STEP_DOWN,
+        slo_ttft_p95_ms=SLO_MS,
+        window=5,
+        stay=10,
+    )
     down = result["recommendation"]["hpa_behavior"]["scaleDown"]
     assert down["stabilizationWindowSeconds"] == 120
     assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 120}]
@@ -332,8 +347,15 @@ def test_flaps_lengthen_the_scale_down_window_and_slow_it():
 
 def test_without_a_usable_signal_no_metric_is_recommended():
     k = kpis(hand_built(slow_between_24_and_40), REPLICAS)
-    flat = {"signal": "vllm:kv_cache_usage_perc", "per_replica": False, "threshold": None, "lead_s": None,
-            "tightness": None, "false_positive_rate": None, "score": 0}  # fmt: skip
+    flat = {
+        "signal": "vllm:kv_cache_usage_perc",
+        "per_replica": False,
+        "threshold": None,
+        "lead_s": None,
+        "tightness": None,
+        "false_positive_rate": None,
+        "score": 0,
+    }
     rec = recommend_policy(k, [flat])
     assert rec["signal"] is None and rec["keda"] is None
     assert rec["hpa_behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
@@ -355,22 +377,42 @@ def test_the_simulators_autoscaling_scenario_separates_a_good_signal_from_a_bad_
 
     # One replica of 4 slots (~18 req/s at 20 tokens), a 1 s decision interval and a 4 s cold start.
     sim = started(
-        scenario("autoscaling", slots=4, max_replicas=4, decision_interval_s=1.0, cold_start_s=4.0,
-                 scale_down_window_s=3.0, target_waiting_per_replica=2.0)
-    )  # fmt: skip
+        scenario(
+            "autoscaling",
+            slots=4,
+            max_replicas=4,
+            decision_interval_s=1.0,
+            cold_start_s=4.0,
+            scale_down_window_s=3.0,
+            target_waiting_per_replica=2.0,
+        )
+    )
     base, high = 5.0, 40.0
     stages = [Stage(POISSON, 4, rate=base), Stage(POISSON, 12, rate=high), Stage(POISSON, 8, rate=base)]
     result = run_probe(
         ProbeConfig(
-            base_url=sim.base_url, model=sim.sim.config.model, stages=stages, max_tokens=20, allow_private=True,
-            metrics_url=sim.base_url.removesuffix("/v1") + "/metrics", scrape_interval=0.25, seed=6,
+            base_url=sim.base_url,
+            model=sim.sim.config.model,
+            stages=stages,
+            max_tokens=20,
+            allow_private=True,
+            metrics_url=sim.base_url.removesuffix("/v1") + "/metrics",
+            scrape_interval=0.25,
+            seed=6,
         )
-    )  # fmt: skip
+    )
     assert result.server_metrics["failures"] == []
     analysis = analyze_autoscaling(
-        request_arrays(result.records), result.server_metrics["series"], step_up=4.0, step_down=16.0,
-        slo_ttft_p95_ms=300.0, window=2.0, stay=3.0, dt=0.25, max_replicas=4,
-    )  # fmt: skip
+        request_arrays(result.records),
+        result.server_metrics["series"],
+        step_up=4.0,
+        step_down=16.0,
+        slo_ttft_p95_ms=300.0,
+        window=2.0,
+        stay=3.0,
+        dt=0.25,
+        max_replicas=4,
+    )
     k = analysis["kpis"]
     assert k["replica_metrics"] and k["breached"]
     assert 0 < k["t_decide_s"] <= 3, k
@@ -392,32 +434,60 @@ def test_the_canary_shows_the_wait_of_a_tiny_request_before_and_during_the_step(
     ttft = [800.0 if 25 <= s < 40 else 50.0 for s in times]
     ok = [s != 60 for s in times]  # one canary fails after the step down: counted, not in the peak
     canary = RequestArrays(times, times, ttft, [s + t / 1000 for s, t in zip(times, ttft, strict=True)], ok)
-    result = analyze_autoscaling(hand_built(lambda s: 100.0), REPLICAS, step_up=STEP_UP, step_down=STEP_DOWN,
-                                 slo_ttft_p95_ms=SLO_MS, window=5, stay=10, canary=canary)  # fmt: skip
+    result = analyze_autoscaling(
+        hand_built(lambda s: 100.0),
+        REPLICAS,
+        step_up=STEP_UP,
+        step_down=STEP_DOWN,
+        slo_ttft_p95_ms=SLO_MS,
+        window=5,
+        stay=10,
+        canary=canary,
+    )
     k = result["kpis"]
     assert (k["canary_requests"], k["canary_failed"]) == (100, 1)
     assert k["canary_ttft_p95_base_ms"] == 50.0 and k["canary_ttft_p95_peak_ms"] == 800.0
     series = result["timeline"]["canary_ttft_p95_ms"]
     assert len(series) == len(result["timeline"]["t"]) and series[30] == 800.0 and series[10] == 50.0
     assert None in series[60:66]  # the failed one: a rolling percentile made of a failure is no figure
-    without = analyze_autoscaling(hand_built(lambda s: 100.0), REPLICAS, step_up=STEP_UP, step_down=STEP_DOWN,
-                                  slo_ttft_p95_ms=SLO_MS, window=5, stay=10)  # fmt: skip
+    without = analyze_autoscaling(
+        hand_built(lambda s: 100.0),
+        REPLICAS,
+        step_up=STEP_UP,
+        step_down=STEP_DOWN,
+        slo_ttft_p95_ms=SLO_MS,
+        window=5,
+        stay=10,
+    )
     assert "canary_requests" not in without["kpis"] and without["timeline"]["canary_ttft_p95_ms"] is None
 
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("simulator (autoscaling)", "simulator-autoscaling"), ("vLLM L4 / prod", "vllm-l4-prod"), ("---", "llm"),
-     ("x" * 80, "x" * 56), ("Ünïcode ök", "n-code-k")],
-)  # fmt: skip
+    [
+        ("simulator (autoscaling)", "simulator-autoscaling"),
+        ("vLLM L4 / prod", "vllm-l4-prod"),
+        ("---", "llm"),
+        ("x" * 80, "x" * 56),
+        ("Ünïcode ök", "n-code-k"),
+    ],
+)
 def test_kubernetes_names_are_dns_labels(text, expected):
     assert k8s_name(text) == expected
 
 
 def test_a_policy_for_an_endpoint_with_a_display_name_uses_a_kubernetes_name():
-    result = analyze_autoscaling(hand_built(slow_between_24_and_40), signal_series(), step_up=STEP_UP,
-                                 step_down=STEP_DOWN, slo_ttft_p95_ms=SLO_MS, window=5, stay=10,
-                                 name="Load (autoscaling)", deployment="simulator (autoscaling)")  # fmt: skip
+    result = analyze_autoscaling(
+        hand_built(slow_between_24_and_40),
+        signal_series(),
+        step_up=STEP_UP,
+        step_down=STEP_DOWN,
+        slo_ttft_p95_ms=SLO_MS,
+        window=5,
+        stay=10,
+        name="Load (autoscaling)",
+        deployment="simulator (autoscaling)",
+    )
     keda = result["recommendation"]["keda"]
     assert keda["metadata"]["name"] == "load-autoscaling-scaler"
     assert keda["spec"]["scaleTargetRef"] == {"name": "simulator-autoscaling"}
@@ -426,12 +496,14 @@ def test_a_policy_for_an_endpoint_with_a_display_name_uses_a_kubernetes_name():
 
 @pytest.mark.parametrize(
     "kpis, passed, why",
-    [({"t_recover_s": 24.0, "recovered_before_step_down": True}, True, "recovered 24 s after the step"),
-     ({"t_recover_s": 0.0, "recovered_before_step_down": True}, True, "recovered 0 s"),  # never breached
-     ({"t_recover_s": 132.0, "recovered_before_step_down": False}, False, "only after the step down (132 s"),
-     ({"t_recover_s": None, "recovered_before_step_down": False}, False, "did not recover"),
-     ({"t_recover_s": 30.0}, True, "recovered 30 s")],  # a run analysed before the flag existed
-)  # fmt: skip
+    [
+        ({"t_recover_s": 24.0, "recovered_before_step_down": True}, True, "recovered 24 s after the step"),
+        ({"t_recover_s": 0.0, "recovered_before_step_down": True}, True, "recovered 0 s"),  # never breached
+        ({"t_recover_s": 132.0, "recovered_before_step_down": False}, False, "only after the step down (132 s"),
+        ({"t_recover_s": None, "recovered_before_step_down": False}, False, "did not recover"),
+        ({"t_recover_s": 30.0}, True, "recovered 30 s"),
+    ],  # a run analysed before the flag existed
+)
 def test_an_autoscaling_run_passes_only_when_latency_recovers_while_the_step_is_held(kpis, passed, why):
     ok, reason = recovery_verdict(kpis)
     assert ok is passed and why in reason

@@ -23,29 +23,55 @@ def _run(access, plan):
 
 @pytest.mark.parametrize(
     "spec, message",
-    [({**SPEC, "peak_rate": 5}, "above the base rate"), ({**SPEC, "hold_s": 0}, "positive"),
-     ({"base_rate": 5}, "missing: base_s, hold_s, after_s"), ({**SPEC, "extra": 1}, "unknown: extra"),
-     ({**SPEC, "peak_multiple": 3}, "Give either peak_rate"),
-     ({k: v for k, v in SPEC.items() if k != "peak_rate"}, "Give either peak_rate"),
-     ({**{k: v for k, v in SPEC.items() if k != "peak_rate"}, "peak_multiple": 1}, "above 1"),
-     ({**SPEC, "canary_rate": -1}, "canary_rate may be 0"), ({**SPEC, "canary_rate": "1"}, "positive numbers")],
-)  # fmt: skip
+    [
+        ({**SPEC, "peak_rate": 5}, "above the base rate"),
+        ({**SPEC, "hold_s": 0}, "positive"),
+        ({"base_rate": 5}, "missing: base_s, hold_s, after_s"),
+        ({**SPEC, "extra": 1}, "unknown: extra"),
+        ({**SPEC, "peak_multiple": 3}, "Give either peak_rate"),
+        ({k: v for k, v in SPEC.items() if k != "peak_rate"}, "Give either peak_rate"),
+        ({**{k: v for k, v in SPEC.items() if k != "peak_rate"}, "peak_multiple": 1}, "above 1"),
+        ({**SPEC, "canary_rate": -1}, "canary_rate may be 0"),
+        ({**SPEC, "canary_rate": "1"}, "positive numbers"),
+    ],
+)
 def test_a_bad_autoscaling_profile_is_refused_with_the_reason(world, spec, message):
     with pytest.raises(ApplicationError) as exc:
-        services.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="as",
-                                   profile={"autoscaling": spec})  # fmt: skip
+        services.probe_plan_create(
+            access=world.access(world.owner), endpoint=world.endpoint, name="as", profile={"autoscaling": spec}
+        )
     assert message in str(exc.value.detail)
 
 
 def test_an_autoscaling_run_stores_its_kpis_ranking_and_policy(client, world, started):
-    sim = started(scenario("autoscaling", slots=4, max_replicas=4, decision_interval_s=1.0, cold_start_s=4.0,
-                           scale_down_window_s=3.0, target_waiting_per_replica=2.0))  # fmt: skip
+    sim = started(
+        scenario(
+            "autoscaling",
+            slots=4,
+            max_replicas=4,
+            decision_interval_s=1.0,
+            cold_start_s=4.0,
+            scale_down_window_s=3.0,
+            target_waiting_per_replica=2.0,
+        )
+    )
     owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=sim.base_url,
-                                        model_name=sim.sim.config.model, max_replicas=4,
-                                        metrics_url=sim.base_url.removesuffix("/v1") + "/metrics")  # fmt: skip
-    plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="autoscale", max_tokens=20,
-                                      profile={"autoscaling": SPEC}, slo={"ttft_p95_ms": 300})  # fmt: skip
+    endpoint = projects.endpoint_update(
+        access=owner,
+        endpoint=world.endpoint,
+        base_url=sim.base_url,
+        model_name=sim.sim.config.model,
+        max_replicas=4,
+        metrics_url=sim.base_url.removesuffix("/v1") + "/metrics",
+    )
+    plan = services.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="autoscale",
+        max_tokens=20,
+        profile={"autoscaling": SPEC},
+        slo={"ttft_p95_ms": 300},
+    )
     run = _run(owner, plan)
     assert run.status == "succeeded"
     analysis = run.summary["autoscaling"]
@@ -71,19 +97,32 @@ def test_an_autoscaling_run_stores_its_kpis_ranking_and_policy(client, world, st
 def test_a_step_given_as_a_multiple_of_capacity_takes_the_capacity_from_the_endpoints_latest_sweep(world, started):
     sim = started(scenario("steady", slots=4, max_replicas=1))
     owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=sim.base_url,
-                                        model_name=sim.sim.config.model)  # fmt: skip
+    endpoint = projects.endpoint_update(
+        access=owner, endpoint=world.endpoint, base_url=sim.base_url, model_name=sim.sim.config.model
+    )
     spec = {"base_rate": 1, "peak_multiple": 2.5, "base_s": 2, "hold_s": 3, "after_s": 2, "canary_rate": 0}
-    plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="as", max_tokens=8,
-                                      profile={"autoscaling": spec}, slo={"ttft_p95_ms": 500})  # fmt: skip
+    plan = services.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="as",
+        max_tokens=8,
+        profile={"autoscaling": spec},
+        slo={"ttft_p95_ms": 500},
+    )
     # No sweep yet: a clear refusal, nothing queued.
     with pytest.raises(ApplicationError) as exc:
         services.probe_run_start(access=owner, plan=plan)
     assert exc.value.status == 409 and "run a sweep plan first" in str(exc.value)
     assert not plan.runs.exists()
     sweep_spec = {"start_rate": 2, "step_duration": 2, "step_warmup": 0.5, "max_steps": 3, "refine_steps": 0}
-    sweep_plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="sweep", max_tokens=8,
-                                            profile={"sweep": sweep_spec}, slo={"ttft_p95_ms": 500})  # fmt: skip
+    sweep_plan = services.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="sweep",
+        max_tokens=8,
+        profile={"sweep": sweep_spec},
+        slo={"ttft_p95_ms": 500},
+    )
     sweep = _run(owner, sweep_plan)
     capacity = sweep.summary["sweep"]["max_rate_meeting_slo"]
     assert sweep.status == "succeeded" and capacity
@@ -112,11 +151,18 @@ def test_an_autoscaling_step_beyond_the_org_rate_limit_is_refused_at_start(world
 def test_another_orgs_sweep_never_sets_this_endpoints_capacity(world, started):
     sim = started(scenario("steady", slots=4, max_replicas=1))
     outsider = world.access(world.outsider)
-    other = projects.endpoint_update(access=outsider, endpoint=world.other_endpoint, base_url=sim.base_url,
-                                     model_name=sim.sim.config.model)  # fmt: skip
+    other = projects.endpoint_update(
+        access=outsider, endpoint=world.other_endpoint, base_url=sim.base_url, model_name=sim.sim.config.model
+    )
     sweep_spec = {"start_rate": 2, "step_duration": 2, "step_warmup": 0.5, "max_steps": 2, "refine_steps": 0}
-    sweep_plan = services.probe_plan_create(access=outsider, endpoint=other, name="sweep", max_tokens=8,
-                                            profile={"sweep": sweep_spec}, slo={"ttft_p95_ms": 500})  # fmt: skip
+    sweep_plan = services.probe_plan_create(
+        access=outsider,
+        endpoint=other,
+        name="sweep",
+        max_tokens=8,
+        profile={"sweep": sweep_spec},
+        slo={"ttft_p95_ms": 500},
+    )
     run = _run(outsider, sweep_plan)
     assert run.summary["sweep"]["max_rate_meeting_slo"]
     owner = world.access(world.owner)
@@ -127,19 +173,38 @@ def test_another_orgs_sweep_never_sets_this_endpoints_capacity(world, started):
     assert exc.value.status == 409
 
 
-def test_an_autoscaling_run_counts_for_the_decision_by_its_recovery_and_shows_in_the_report(client, world,
-                                                                                              started):  # fmt: skip
+def test_an_autoscaling_run_counts_for_the_decision_by_its_recovery_and_shows_in_the_report(client, world, started):
     from apps.reports.evaluation import collect_inputs
     from apps.reports.services import report_create
 
-    sim = started(scenario("autoscaling", slots=4, max_replicas=4, decision_interval_s=1.0, cold_start_s=4.0,
-                           scale_down_window_s=3.0, target_waiting_per_replica=2.0))  # fmt: skip
+    sim = started(
+        scenario(
+            "autoscaling",
+            slots=4,
+            max_replicas=4,
+            decision_interval_s=1.0,
+            cold_start_s=4.0,
+            scale_down_window_s=3.0,
+            target_waiting_per_replica=2.0,
+        )
+    )
     owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=sim.base_url,
-                                        model_name=sim.sim.config.model, max_replicas=4,
-                                        metrics_url=sim.base_url.removesuffix("/v1") + "/metrics")  # fmt: skip
-    plan = services.probe_plan_create(access=owner, endpoint=endpoint, name="autoscale", max_tokens=20,
-                                      profile={"autoscaling": SPEC}, slo={"ttft_p95_ms": 300})  # fmt: skip
+    endpoint = projects.endpoint_update(
+        access=owner,
+        endpoint=world.endpoint,
+        base_url=sim.base_url,
+        model_name=sim.sim.config.model,
+        max_replicas=4,
+        metrics_url=sim.base_url.removesuffix("/v1") + "/metrics",
+    )
+    plan = services.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="autoscale",
+        max_tokens=20,
+        profile={"autoscaling": SPEC},
+        slo={"ttft_p95_ms": 300},
+    )
     run = _run(owner, plan)
     recovered = run.summary["autoscaling"]["kpis"]["recovered_before_step_down"]
     [probe] = collect_inputs(world.project).probes

@@ -6,22 +6,46 @@ from apps.probes import charts
 from apps.probes.engine.autoscaling import recommend_policy
 
 T = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-TIMELINE = {"t": T, "bucket_s": 1, "ttft_p50_ms": [100] * 10, "ttft_p95_ms": [200] * 10, "e2e_p95_ms": [900] * 10,
-            "offered_rps": [4] * 10, "completed_rps": [4] * 10}  # fmt: skip
+TIMELINE = {
+    "t": T,
+    "bucket_s": 1,
+    "ttft_p50_ms": [100] * 10,
+    "ttft_p95_ms": [200] * 10,
+    "e2e_p95_ms": [900] * 10,
+    "offered_rps": [4] * 10,
+    "completed_rps": [4] * 10,
+}
 STAGE = {"stage": "steady 4/s", "request_throughput": 4.0, "goodput": 3.9, "output_token_throughput": 250.0}
-SUMMARY = {"stages": [STAGE], "overall": {"errors": {"timeout": 2}}, "slo": {"ttft_p95_ms": 500},
-           "sweep": {"steps": [{"offered_rate": r, "ttft_p95_ms": 100 * r, "e2e_p99_ms": 300 * r} for r in (1, 2, 4)],
-                     "operating_point": {"offered_rate": 2, "ttft_p95_ms": 200}}}  # fmt: skip
-SERVER = {"series": {"vllm:num_requests_waiting": [[0, 1], [1, 2]], "vllm:kv_cache_usage_perc": [[0, 0.2], [1, 0.5]]},
-          "scrapes": 2, "interval_s": 1, "failures": []}  # fmt: skip
+SUMMARY = {
+    "stages": [STAGE],
+    "overall": {"errors": {"timeout": 2}},
+    "slo": {"ttft_p95_ms": 500},
+    "sweep": {
+        "steps": [{"offered_rate": r, "ttft_p95_ms": 100 * r, "e2e_p99_ms": 300 * r} for r in (1, 2, 4)],
+        "operating_point": {"offered_rate": 2, "ttft_p95_ms": 200},
+    },
+}
+SERVER = {
+    "series": {"vllm:num_requests_waiting": [[0, 1], [1, 2]], "vllm:kv_cache_usage_perc": [[0, 0.2], [1, 0.5]]},
+    "scrapes": 2,
+    "interval_s": 1,
+    "failures": [],
+}
 AUTOSCALING = {
     "slo_ttft_p95_ms": 500,
-    "timeline": {"t": list(range(100)), "offered_rps": [3] * 100, "completed_rps": [3] * 100,
-                 "ttft_p95_ms": [200] * 100, "waiting": [0] * 100, "desired": [1] * 100, "available": [1] * 100,
-                 "kv_cache": [0.1] * 100},
+    "timeline": {
+        "t": list(range(100)),
+        "offered_rps": [3] * 100,
+        "completed_rps": [3] * 100,
+        "ttft_p95_ms": [200] * 100,
+        "waiting": [0] * 100,
+        "desired": [1] * 100,
+        "available": [1] * 100,
+        "kv_cache": [0.1] * 100,
+    },
     # step up and decide a second apart (their labels used to overlap), ready well after
     "kpis": {"marks": {"step_up": 30, "decide": 31, "ready": 52, "recover": 53.5, "step_down": 90}},
-}  # fmt: skip
+}
 
 
 def axes(fig):
@@ -85,8 +109,18 @@ def test_a_plan_name_with_markup_reaches_the_trend_chart_as_text():
 
 
 def test_a_signal_without_a_lead_reads_a_dash_in_the_reasoning_never_none():
-    ranking = [{"signal": "vllm:kv_cache_usage_perc", "per_replica": False, "score": 0.1, "lead_s": None,
-                "tightness": 0.2, "separation": None, "false_positive_rate": 0.0, "threshold": None}]  # fmt: skip
+    ranking = [
+        {
+            "signal": "vllm:kv_cache_usage_perc",
+            "per_replica": False,
+            "score": 0.1,
+            "lead_s": None,
+            "tightness": 0.2,
+            "separation": None,
+            "false_positive_rate": 0.0,
+            "threshold": None,
+        }
+    ]
     [line] = [r for r in recommend_policy({"t_ready_s": 5}, ranking)["reasoning"] if r.startswith("vllm:")]
     assert "lead — s" in line and "threshold —" in line and "None" not in line
 

@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def probe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "probe", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def closed_port() -> int:
@@ -58,10 +62,24 @@ def custom_model_simulator():
 def test_a_poisson_probe_prints_the_summary_and_writes_json_and_csv(simulator, tmp_path):
     out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
     proc = probe(
-        simulator.base_url, "--allow-private", "--profile", "poisson", "--rate", "20", "--duration", "2",
-        "--max-tokens", "8", "--json", str(out_json), "--csv", str(out_csv), "--quiet",
-        "--slo", "ttft_p95=5s,error_rate=1%",
-    )  # fmt: skip
+        simulator.base_url,
+        "--allow-private",
+        "--profile",
+        "poisson",
+        "--rate",
+        "20",
+        "--duration",
+        "2",
+        "--max-tokens",
+        "8",
+        "--json",
+        str(out_json),
+        "--csv",
+        str(out_csv),
+        "--quiet",
+        "--slo",
+        "ttft_p95=5s,error_rate=1%",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "in-flight" not in proc.stderr and "Traceback" not in proc.stderr, "--quiet prints no progress"
     lines = proc.stdout.splitlines()
@@ -93,9 +111,20 @@ def test_a_poisson_probe_prints_the_summary_and_writes_json_and_csv(simulator, t
 
 def test_a_missed_slo_exits_1_and_prints_miss(simulator):
     proc = probe(
-        simulator.base_url, "--allow-private", "--profile", "constant", "--rate", "10", "--duration", "1",
-        "--max-tokens", "4", "--slo", "ttft_p95=0.001ms", "--quiet",
-    )  # fmt: skip
+        simulator.base_url,
+        "--allow-private",
+        "--profile",
+        "constant",
+        "--rate",
+        "10",
+        "--duration",
+        "1",
+        "--max-tokens",
+        "4",
+        "--slo",
+        "ttft_p95=0.001ms",
+        "--quiet",
+    )
     assert proc.returncode == 1, proc.stderr
     assert "SLO MISS ttft_p95_ms" in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -106,9 +135,18 @@ def test_a_url_without_v1_works_and_the_model_is_read_from_the_server(custom_mod
     root = sim.base_url.removesuffix("/v1")
     out_json = tmp_path / "out.json"
     proc = probe(
-        root, "--allow-private", "--profile", "synchronous", "--duration", "1", "--max-tokens", "4",
-        "--json", str(out_json), "--quiet",
-    )  # fmt: skip
+        root,
+        "--allow-private",
+        "--profile",
+        "synchronous",
+        "--duration",
+        "1",
+        "--max-tokens",
+        "4",
+        "--json",
+        str(out_json),
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"target {root}  model sim-custom-7b  api chat"
     data = json.loads(out_json.read_text())
@@ -121,8 +159,18 @@ def test_a_url_without_v1_works_and_the_model_is_read_from_the_server(custom_mod
 
 
 def test_progress_lines_go_to_stderr_without_quiet(simulator):
-    proc = probe(simulator.base_url, "--allow-private", "--profile", "synchronous", "--duration", "1",
-                 "--max-tokens", "4", "--model", "sim-llama-3-8b")  # fmt: skip
+    proc = probe(
+        simulator.base_url,
+        "--allow-private",
+        "--profile",
+        "synchronous",
+        "--duration",
+        "1",
+        "--max-tokens",
+        "4",
+        "--model",
+        "sim-llama-3-8b",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "sent" in proc.stderr and "ttft p95" in proc.stderr
     assert "overall" in proc.stdout
@@ -139,9 +187,16 @@ def test_progress_lines_go_to_stderr_without_quiet(simulator):
         (["--extra-body", "[1, 2]"], "--extra-body must be a JSON object"),
         (["--extra-body", "{not json"], "error:"),
     ],
-    ids=["slo-without-unit", "unknown-slo", "poisson-without-rate", "zero-rate", "zero-max-tokens",
-         "extra-body-list", "extra-body-not-json"],
-)  # fmt: skip
+    ids=[
+        "slo-without-unit",
+        "unknown-slo",
+        "poisson-without-rate",
+        "zero-rate",
+        "zero-max-tokens",
+        "extra-body-list",
+        "extra-body-not-json",
+    ],
+)
 def test_bad_usage_exits_2_with_an_error_message(simulator, args, message):
     proc = probe(simulator.base_url, "--allow-private", "--model", "m", "--duration", "1", *args)
     assert proc.returncode == 2
@@ -162,8 +217,15 @@ def test_a_metadata_url_is_refused_with_exit_2(url, model):
 
 
 def test_a_loopback_url_is_refused_unless_private_targets_are_allowed(simulator):
-    proc = probe(simulator.base_url, "--model", "m", "--duration", "1", "--quiet",
-                 env={"READINESS_ALLOW_PRIVATE_ENDPOINTS": "false"})  # fmt: skip
+    proc = probe(
+        simulator.base_url,
+        "--model",
+        "m",
+        "--duration",
+        "1",
+        "--quiet",
+        env={"READINESS_ALLOW_PRIVATE_ENDPOINTS": "false"},
+    )
     assert proc.returncode == 2
     assert "error: refused: " in proc.stderr and "loopback" in proc.stderr
     assert simulator.deployment.ground_truth == {}
@@ -176,8 +238,19 @@ def test_an_unreachable_endpoint_without_model_exits_2(tmp_path):
 
 
 def test_an_unreachable_endpoint_with_a_model_stops_at_the_preflight_with_exit_2():
-    proc = probe(f"http://127.0.0.1:{closed_port()}/v1", "--allow-private", "--model", "m",
-                 "--profile", "constant", "--rate", "5", "--duration", "1", "--quiet")  # fmt: skip
+    proc = probe(
+        f"http://127.0.0.1:{closed_port()}/v1",
+        "--allow-private",
+        "--model",
+        "m",
+        "--profile",
+        "constant",
+        "--rate",
+        "5",
+        "--duration",
+        "1",
+        "--quiet",
+    )
     assert proc.returncode == 2
     assert proc.stdout == "", "no load was sent, so there is no summary"
     assert proc.stderr.startswith("error: preflight failed: connect")
@@ -192,8 +265,21 @@ def test_a_server_without_a_model_list_is_named_by_its_status_when_picking_the_m
 
 
 def test_a_server_that_refuses_the_preflight_stops_the_run_with_status_body_and_hint(file_server):
-    proc = probe(file_server, "--allow-private", "--model", "m", "--profile", "constant", "--rate", "20",
-                 "--duration", "1", "--quiet", "--api-key", "sk-test-secret-0123456789")  # fmt: skip
+    proc = probe(
+        file_server,
+        "--allow-private",
+        "--model",
+        "m",
+        "--profile",
+        "constant",
+        "--rate",
+        "20",
+        "--duration",
+        "1",
+        "--quiet",
+        "--api-key",
+        "sk-test-secret-0123456789",
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     err = proc.stderr
@@ -206,8 +292,20 @@ def test_a_server_that_refuses_the_preflight_stops_the_run_with_status_body_and_
 
 
 def test_a_run_in_which_no_request_succeeded_exits_2_even_without_an_slo(file_server):
-    proc = probe(file_server, "--allow-private", "--model", "m", "--profile", "constant", "--rate", "20",
-                 "--duration", "1", "--quiet", "--no-preflight")  # fmt: skip
+    proc = probe(
+        file_server,
+        "--allow-private",
+        "--model",
+        "m",
+        "--profile",
+        "constant",
+        "--rate",
+        "20",
+        "--duration",
+        "1",
+        "--quiet",
+        "--no-preflight",
+    )
     assert "errors: 5xx" in proc.stdout, "the summary is still printed"
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: no request succeeded:")
@@ -227,8 +325,23 @@ def test_a_strict_server_is_probed_with_zero_refusals(started, tmp_path):
     sends a UUID, drops the refused field after the preflight, says so, and measures with no errors."""
     sim = started(scenario("strict"))
     out_json = tmp_path / "out.json"
-    proc = probe(sim.base_url, "--allow-private", "--model", "m", "--profile", "concurrent", "--concurrency", "4",
-                 "--duration", "1", "--max-tokens", "4", "--quiet", "--json", str(out_json))  # fmt: skip
+    proc = probe(
+        sim.base_url,
+        "--allow-private",
+        "--model",
+        "m",
+        "--profile",
+        "concurrent",
+        "--concurrency",
+        "4",
+        "--duration",
+        "1",
+        "--max-tokens",
+        "4",
+        "--quiet",
+        "--json",
+        str(out_json),
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out_json.read_text())
     assert data["summary"]["overall"]["errors"] == {}
@@ -245,9 +358,23 @@ def test_a_strict_server_is_probed_with_zero_refusals(started, tmp_path):
 @pytest.mark.parametrize(("header", "sent"), [("none", None), ("X-Correlation-Id", "X-Correlation-Id")])
 def test_the_request_id_header_can_be_renamed_or_switched_off(simulator, tmp_path, header, sent):
     out_json = tmp_path / "out.json"
-    proc = probe(simulator.base_url, "--allow-private", "--model", "m", "--profile", "synchronous",
-                 "--duration", "0.5", "--max-tokens", "2", "--quiet", "--request-id-header", header,
-                 "--json", str(out_json))  # fmt: skip
+    proc = probe(
+        simulator.base_url,
+        "--allow-private",
+        "--model",
+        "m",
+        "--profile",
+        "synchronous",
+        "--duration",
+        "0.5",
+        "--max-tokens",
+        "2",
+        "--quiet",
+        "--request-id-header",
+        header,
+        "--json",
+        str(out_json),
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out_json.read_text())["meta"]["request_id"]["header"] == sent
     # The simulator keys its ground truth on X-Request-Id only: without one it names requests itself.

@@ -14,26 +14,39 @@ PROFILE = {"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]}
 
 
 def summary(*, ttft=100.0, tpot=20.0, tps=500.0, error_rate=0.0) -> dict:
-    return {"overall": {
-        "requests": 100, "request_throughput": 2.0, "output_token_throughput": tps, "goodput": 2.0,
-        "error_rate": error_rate, "ttft_ms": {"p50": ttft / 2, "p95": ttft}, "tpot_ms": {"p95": tpot},
-        "itl_ms": {"p95": tpot}, "e2e_ms": {"p99": 2000.0}, "slo_attainment": 1.0,
-    }}  # fmt: skip
+    return {
+        "overall": {
+            "requests": 100,
+            "request_throughput": 2.0,
+            "output_token_throughput": tps,
+            "goodput": 2.0,
+            "error_rate": error_rate,
+            "ttft_ms": {"p50": ttft / 2, "p95": ttft},
+            "tpot_ms": {"p95": tpot},
+            "itl_ms": {"p95": tpot},
+            "e2e_ms": {"p99": 2000.0},
+            "slo_attainment": 1.0,
+        }
+    }
 
 
 def finished_run(world, plan, *, status="succeeded", minutes_ago=0, **figures) -> ProbeRun:
     run = probes.probe_run_start(access=world.access(world.owner), plan=plan)
     at = timezone.now() - timedelta(minutes=minutes_ago)
-    ProbeRun.objects.filter(pk=run.pk).update(status=status, summary=summary(**figures), created_at=at,
-                                              finished_at=at)  # fmt: skip
+    ProbeRun.objects.filter(pk=run.pk).update(status=status, summary=summary(**figures), created_at=at, finished_at=at)
     run.refresh_from_db()
     return run
 
 
 @pytest.fixture
 def plan(world):
-    return probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="baseline",
-                                    profile=PROFILE, regression_threshold_pct=10)  # fmt: skip
+    return probes.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        name="baseline",
+        profile=PROFILE,
+        regression_threshold_pct=10,
+    )
 
 
 def verdicts(response) -> dict[str, str]:
@@ -80,11 +93,13 @@ def test_the_picker_lists_only_the_plans_finished_runs_newest_first(client, worl
     failed = finished_run(world, plan, status="failed", minutes_ago=20)
     newest = finished_run(world, plan, minutes_ago=10)
     running = probes.probe_run_start(access=world.access(world.owner), plan=plan)
-    other_plan = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="other",
-                                          profile=PROFILE)  # fmt: skip
+    other_plan = probes.probe_plan_create(
+        access=world.access(world.owner), endpoint=world.endpoint, name="other", profile=PROFILE
+    )
     elsewhere = finished_run(world, other_plan, minutes_ago=5)
-    foreign_plan = probes.probe_plan_create(access=world.access(world.outsider), endpoint=world.other_endpoint,
-                                            name="baseline", profile=PROFILE)  # fmt: skip
+    foreign_plan = probes.probe_plan_create(
+        access=world.access(world.outsider), endpoint=world.other_endpoint, name="baseline", profile=PROFILE
+    )
     foreign = probes.probe_run_start(access=world.access(world.outsider), plan=foreign_plan)
 
     client.force_login(world.viewer)
@@ -119,11 +134,13 @@ def test_picking_two_runs_opens_their_comparison_and_no_pick_compares_the_newest
     url = reverse("plan-compare", kwargs={"org_slug": "acme", "pk": plan.pk})
     response = client.get(url, {"a": first.pk, "b": third.pk})
     assert response.status_code == 302
-    assert response["Location"] == reverse("run-compare", kwargs={"org_slug": "acme", "pk": third.pk,
-                                                                    "other": first.pk})  # fmt: skip
+    assert response["Location"] == reverse(
+        "run-compare", kwargs={"org_slug": "acme", "pk": third.pk, "other": first.pk}
+    )
     response = client.get(url)
-    assert response["Location"] == reverse("run-compare", kwargs={"org_slug": "acme", "pk": third.pk,
-                                                                    "other": second.pk})  # fmt: skip
+    assert response["Location"] == reverse(
+        "run-compare", kwargs={"org_slug": "acme", "pk": third.pk, "other": second.pk}
+    )
 
 
 def test_the_plan_page_links_to_the_comparison_once_two_runs_have_finished(client, world, plan):
@@ -138,11 +155,13 @@ def test_the_plan_page_links_to_the_comparison_once_two_runs_have_finished(clien
 def test_a_run_of_another_organization_or_plan_in_the_compare_urls_is_404(client, world, plan):
     mine = finished_run(world, plan, minutes_ago=10)
     also_mine = finished_run(world, plan)
-    other_plan = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="other",
-                                          profile=PROFILE)  # fmt: skip
+    other_plan = probes.probe_plan_create(
+        access=world.access(world.owner), endpoint=world.endpoint, name="other", profile=PROFILE
+    )
     other_plans_run = finished_run(world, other_plan)
-    foreign_plan = probes.probe_plan_create(access=world.access(world.outsider), endpoint=world.other_endpoint,
-                                            name="baseline", profile=PROFILE)  # fmt: skip
+    foreign_plan = probes.probe_plan_create(
+        access=world.access(world.outsider), endpoint=world.other_endpoint, name="baseline", profile=PROFILE
+    )
     foreign = probes.probe_run_start(access=world.access(world.outsider), plan=foreign_plan)
     ProbeRun.objects.filter(pk=foreign.pk).update(status="succeeded", finished_at=timezone.now())
 

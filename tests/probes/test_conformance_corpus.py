@@ -20,10 +20,18 @@ from tests.probes.test_stream_cases import CLOSE, LAST_CHUNK, ScriptedServer, ch
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.json"))
 FAMILIES = {"vLLM", "SGLang", "TGI", "llama.cpp", "Ollama", "LM Studio", "OpenAI", "Azure OpenAI", "LiteLLM"}
 QUIRKS = {
-    "usage_empty_choices", "no_usage", "ping_comments", "data_without_space", "crlf_line_endings",
-    "json_body_not_stream", "error_mid_stream", "html_200", "reasoning_content", "tool_calls",
+    "usage_empty_choices",
+    "no_usage",
+    "ping_comments",
+    "data_without_space",
+    "crlf_line_endings",
+    "json_body_not_stream",
+    "error_mid_stream",
+    "html_200",
+    "reasoning_content",
+    "tool_calls",
     "cut_off_without_finish_reason",
-}  # fmt: skip
+}
 TOKEN_SOURCES = {"usage": TOKENS_USAGE, "counted": TOKENS_COUNTED}
 
 

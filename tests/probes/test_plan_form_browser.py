@@ -117,15 +117,23 @@ def test_a_profile_the_form_cannot_show_opens_as_json_and_saves_exactly_as_typed
 
 def test_json_typed_in_expert_mode_opens_in_the_form_and_saves_from_it(page, live_server, endpoint):
     owner = endpoint.project.organization.memberships.get().user
-    plan = probes.probe_plan_create(access=Access.for_user(owner), endpoint=endpoint, name="steps",
-                                    profile={"stages": [{"kind": "poisson", "rate": 2, "duration": 20}]})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=Access.for_user(owner),
+        endpoint=endpoint,
+        name="steps",
+        profile={"stages": [{"kind": "poisson", "rate": 2, "duration": 20}]},
+    )
     log_in(page, live_server.url, "hana")
     page.goto(f"{live_server.url}/o/umbrella/plans/{plan.pk}/edit/")
     assert page.input_value("#pb-shape") == "poisson" and page.input_value("#pb-rate") == "2"
     page.click("[data-mode=json]")
     assert json.loads(page.input_value("#id_profile")) == plan.profile
-    two = {"stages": [{"kind": "concurrent", "duration": 10, "concurrency": 4},
-                      {"kind": "constant", "duration": 20, "rate": 2, "rate_end": 6, "name": "ramp"}]}  # fmt: skip
+    two = {
+        "stages": [
+            {"kind": "concurrent", "duration": 10, "concurrency": 4},
+            {"kind": "constant", "duration": 20, "rate": 2, "rate_end": 6, "name": "ramp"},
+        ]
+    }
     page.fill("#id_profile", json.dumps(two))
     page.click("[data-mode=form]")
     assert page.input_value("#pb-shape") == "stages"
@@ -151,15 +159,23 @@ def test_in_chromium_the_picker_opens_two_chosen_runs_and_colours_only_changes_b
     page, live_server, endpoint
 ):
     owner = endpoint.project.organization.memberships.get().user
-    plan = probes.probe_plan_create(access=Access.for_user(owner), endpoint=endpoint, name="nightly",
-                                    profile=PROFILE, regression_threshold_pct=10)  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=Access.for_user(owner), endpoint=endpoint, name="nightly", profile=PROFILE, regression_threshold_pct=10
+    )
 
     def run(minutes_ago, **figures):
         at = timezone.now() - timedelta(minutes=minutes_ago)
         return ProbeRun.objects.create(
-            organization=endpoint.project.organization, plan=plan, status="succeeded", config={},
-            planned_duration_s=5, start_at=0, summary=summary(**figures), finished_at=at, created_at=at,
-        )  # fmt: skip
+            organization=endpoint.project.organization,
+            plan=plan,
+            status="succeeded",
+            config={},
+            planned_duration_s=5,
+            start_at=0,
+            summary=summary(**figures),
+            finished_at=at,
+            created_at=at,
+        )
 
     oldest = run(30, ttft=100.0, tpot=20.0)
     run(20, ttft=500.0, tpot=80.0)  # the default pair is the newest two; this one is skipped below

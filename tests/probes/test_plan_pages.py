@@ -13,8 +13,14 @@ from apps.probes.plans import offered_load
 
 
 def test_a_ramp_offers_its_average_rate_and_a_closed_loop_stage_its_concurrency():
-    load = offered_load({"stages": [{"kind": "concurrent", "concurrency": 4, "duration": 10},
-                                    {"kind": "poisson", "rate": 2, "rate_end": 6, "duration": 10}]})  # fmt: skip
+    load = offered_load(
+        {
+            "stages": [
+                {"kind": "concurrent", "concurrency": 4, "duration": 10},
+                {"kind": "poisson", "rate": 2, "rate_end": 6, "duration": 10},
+            ]
+        }
+    )
     first, ramp = load["segments"]
     assert (first["start"], first["end"], first["concurrency"], first["rate"]) == (0, 10, 4, None)
     assert (ramp["start"], ramp["end"], ramp["rate"], ramp["rate_end"]) == (10, 20, 2, 6)
@@ -23,8 +29,14 @@ def test_a_ramp_offers_its_average_rate_and_a_closed_loop_stage_its_concurrency(
 
 
 def test_an_open_loop_plan_counts_the_requests_it_will_send():
-    load = offered_load({"stages": [{"kind": "constant", "rate": 4, "duration": 30},
-                                    {"kind": "poisson", "rate": 2, "rate_end": 6, "duration": 10}]})  # fmt: skip
+    load = offered_load(
+        {
+            "stages": [
+                {"kind": "constant", "rate": 4, "duration": 30},
+                {"kind": "poisson", "rate": 2, "rate_end": 6, "duration": 10},
+            ]
+        }
+    )
     assert load["expected_requests"] == 4 * 30 + 4 * 10
 
 
@@ -51,8 +63,14 @@ def test_an_invalid_profile_has_no_offered_load():
 
 
 def test_the_offered_load_figure_titles_both_axes_with_their_units():
-    load = offered_load({"stages": [{"kind": "concurrent", "concurrency": 4, "duration": 10},
-                                    {"kind": "constant", "rate": 2, "duration": 10}]})  # fmt: skip
+    load = offered_load(
+        {
+            "stages": [
+                {"kind": "concurrent", "concurrency": 4, "duration": 10},
+                {"kind": "constant", "rate": 2, "duration": 10},
+            ]
+        }
+    )
     layout = plan_charts.offered_load_figure(load)["layout"]
     assert layout["xaxis"]["title"]["text"] == "Time from start (s)"
     assert layout["yaxis"]["title"]["text"] == "Offered rate (requests/s)"
@@ -63,10 +81,15 @@ def test_a_replay_plan_shows_its_stages_as_a_chart_with_the_long_table_folded(cl
     curve = [(i * 7) % 40 + 1 for i in range(60)]
     profile = probe_profile_from_curve(curve, seconds_per_minute=1, name="usage")
     assert len(profile["stages"]) >= 50
-    plan = services.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="replay",
-                                      profile=profile)  # fmt: skip
-    short = services.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="short",
-                                       profile={"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]})  # fmt: skip
+    plan = services.probe_plan_create(
+        access=world.access(world.owner), endpoint=world.endpoint, name="replay", profile=profile
+    )
+    short = services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        name="short",
+        profile={"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]},
+    )
     client.force_login(world.viewer)
     response = client.get(reverse("plan-detail", kwargs={"org_slug": "acme", "pk": plan.pk}))
     html = response.content.decode()
@@ -81,9 +104,21 @@ def test_a_refused_profile_is_shown_at_the_profile_with_everything_typed_kept(cl
     client.force_login(world.member)
     url = reverse("plan-create", kwargs={"org_slug": "acme", "endpoint_pk": world.endpoint.pk})
     typed = json.dumps({"stages": [{"kind": "poisson", "rate": 100000, "duration": 5}]})
-    response = client.post(url, {"name": "too much", "profile": typed, "max_tokens": 64, "prompt_tokens": 256,
-                                 "warmup_s": 0, "cooldown_s": 0, "parallelism": 1, "request_timeout_s": 60,
-                                 "seed": 0, "regression_threshold_pct": 20})  # fmt: skip
+    response = client.post(
+        url,
+        {
+            "name": "too much",
+            "profile": typed,
+            "max_tokens": 64,
+            "prompt_tokens": 256,
+            "warmup_s": 0,
+            "cooldown_s": 0,
+            "parallelism": 1,
+            "request_timeout_s": 60,
+            "seed": 0,
+            "regression_threshold_pct": 20,
+        },
+    )
     assert response.status_code == 200
     form = response.context["form"]
     assert "exceeds the organization's max rate" in form.errors["profile"][0]

@@ -41,9 +41,12 @@ def stored_run(world, shard_batches=SHARD_BATCHES):
     """A two-shard run of org A with records stored batch by batch. Shard 1's requests were sent
     before shard 0's, so an order by send time would differ from the stored order."""
     plan = services.probe_plan_create(
-        access=world.access(world.owner), endpoint=world.endpoint, name="stored", parallelism=2,
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        name="stored",
+        parallelism=2,
         profile={"stages": [{"kind": "poisson", "rate": 2, "duration": 5}]},
-    )  # fmt: skip
+    )
     run = services.probe_run_start(access=world.access(world.owner), plan=plan)
     for shard, counts in zip(run.shards.order_by("index"), shard_batches, strict=True):
         seq = 0

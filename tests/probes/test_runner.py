@@ -236,8 +236,9 @@ def test_cancelling_a_long_run_returns_soon_and_keeps_what_was_measured(simulato
 
 def test_a_closed_loop_worker_does_not_hammer_an_unreachable_endpoint():
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    result = run_probe(ProbeConfig(base_url=url, model=MODEL, stages=[Stage(CONCURRENT, 0.5, concurrency=2)],
-                                   allow_private=True))  # fmt: skip
+    result = run_probe(
+        ProbeConfig(base_url=url, model=MODEL, stages=[Stage(CONCURRENT, 0.5, concurrency=2)], allow_private=True)
+    )
     assert classes(result) == {"connect"}
     assert len(result.records) <= 50, f"{len(result.records)} connection attempts in 0.5 s"
 
@@ -279,9 +280,12 @@ def test_an_open_loop_stage_sends_no_more_than_max_requests(simulator, cap):
 
 def test_scraping_the_simulators_metrics_yields_the_known_gauges(simulator):
     probe_config = config(
-        simulator, [Stage(CONCURRENT, 1.2, concurrency=6)], max_tokens=20,
-        metrics_url=root_url(simulator) + "/metrics", scrape_interval=0.2,
-    )  # fmt: skip
+        simulator,
+        [Stage(CONCURRENT, 1.2, concurrency=6)],
+        max_tokens=20,
+        metrics_url=root_url(simulator) + "/metrics",
+        scrape_interval=0.2,
+    )
     result = run_probe(probe_config)
     metrics = result.server_metrics
     assert metrics["failures"] == []
@@ -470,7 +474,7 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_schedule(simulator
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )  # fmt: skip
+        )
         for i in (0, 1)
     ]
     nonces = []
@@ -567,9 +571,13 @@ def test_a_sweeps_synchronous_baseline_step_is_reported_as_keeping_up(simulator)
 
 @pytest.mark.parametrize(
     "url",
-    ["http://169.254.169.254/v1", "http://[::ffff:169.254.169.254]/v1", "http://100.100.100.200/v1",
-     "http://0.0.0.0:8000/v1"],
-)  # fmt: skip
+    [
+        "http://169.254.169.254/v1",
+        "http://[::ffff:169.254.169.254]/v1",
+        "http://100.100.100.200/v1",
+        "http://0.0.0.0:8000/v1",
+    ],
+)
 def test_metadata_and_link_local_targets_are_refused_even_when_private_ones_are_allowed(url):
     with pytest.raises(OutboundRefused) as exc:
         ProbeRun(ProbeConfig(base_url=url, model="m", stages=[Stage(SYNCHRONOUS, 1)], allow_private=True))

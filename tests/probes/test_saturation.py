@@ -7,16 +7,25 @@ from apps.probes import services
 from apps.probes.models import ProbeRun, ShardStatus
 from apps.probes.saturation import rerun_reason
 
-SATURATED = {"client_saturated": True, "saturation_threshold_ms": 5.0, "event_loop_lag_ms": {"p99": 12.5},
-             "overall": {"schedule_lag_ms": {"p99": 3.0}}}  # fmt: skip
+SATURATED = {
+    "client_saturated": True,
+    "saturation_threshold_ms": 5.0,
+    "event_loop_lag_ms": {"p99": 12.5},
+    "overall": {"schedule_lag_ms": {"p99": 3.0}},
+}
 
 
 @pytest.mark.parametrize(
     "status, summary, config, allowed, expected",
     [
         ("succeeded", SATURATED, {}, 1, "event loop lagged p99 12.5 ms (over the 5 ms threshold)"),
-        ("succeeded", {**SATURATED, "event_loop_lag_ms": {"p99": 1.0}, "overall": {"schedule_lag_ms": {"p99": 9.0}}},
-         {}, 1, "send schedule lagged p99 9 ms"),
+        (
+            "succeeded",
+            {**SATURATED, "event_loop_lag_ms": {"p99": 1.0}, "overall": {"schedule_lag_ms": {"p99": 9.0}}},
+            {},
+            1,
+            "send schedule lagged p99 9 ms",
+        ),
         ("succeeded", {**SATURATED, "client_saturated": False}, {}, 1, None),  # trustworthy: nothing to redo
         ("cancelled", SATURATED, {}, 1, None),  # someone stopped it on purpose
         ("failed", SATURATED, {}, 1, None),  # a failure has its own finding
@@ -24,7 +33,7 @@ SATURATED = {"client_saturated": True, "saturation_threshold_ms": 5.0, "event_lo
         ("succeeded", SATURATED, {"rerun_of": {"run": 7, "attempt": 1}}, 1, None),  # already the re-run
         ("succeeded", SATURATED, {"rerun_of": {"run": 7, "attempt": 1}}, 2, "event loop"),  # a second one allowed
     ],
-)  # fmt: skip
+)
 def test_a_run_is_re_run_only_when_it_completed_saturated_and_re_runs_are_left(
     status, summary, config, allowed, expected
 ):
@@ -44,9 +53,14 @@ def _finish_saturated(run: ProbeRun) -> None:
 
 @pytest.fixture
 def plan(world):
-    return services.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="nightly",
-                                      profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 2}]},
-                                      max_tokens=8, slo={"ttft_p95_ms": 1000})  # fmt: skip
+    return services.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        name="nightly",
+        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 2}]},
+        max_tokens=8,
+        slo={"ttft_p95_ms": 1000},
+    )
 
 
 def test_a_saturated_run_is_re_run_once_with_a_note_on_both_runs_and_in_the_audit_log(world, plan, settings):

@@ -142,20 +142,32 @@ def event(obj) -> bytes:
 
 
 def delta(finish_reason=None, **fields) -> bytes:
-    return event({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "scripted",
-        "choices": [{"index": 0, "delta": fields, "finish_reason": finish_reason}],
-    })  # fmt: skip
+    return event(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "model": "scripted",
+            "choices": [{"index": 0, "delta": fields, "finish_reason": finish_reason}],
+        }
+    )
 
 
 def usage(completion_tokens: int, prompt_tokens: int = 7, finish: str | None = "stop") -> bytes:
     """The end of an answer as vLLM writes it: a chunk with the finish_reason, then the usage chunk
     (empty choices), here in one write. `finish=None` leaves the finish_reason out: a cut-off stream."""
-    return (delta(finish_reason=finish) if finish else b"") + event({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "scripted", "choices": [],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })  # fmt: skip
+    return (delta(finish_reason=finish) if finish else b"") + event(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "model": "scripted",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
 
 
 ROLE = delta(role="assistant")
@@ -193,9 +205,13 @@ def json_response(status: int, obj, reason: bytes = b"Status") -> bytes:
 def probe(server: ScriptedServer, *, requests: int = 1, concurrency: int | None = None, **overrides) -> ProbeResult:
     stage = Stage(CONCURRENT, 30, concurrency=concurrency) if concurrency else Stage(SYNCHRONOUS, 30)
     fields = dict(
-        base_url=server.url, model="scripted", stages=[stage], allow_private=True, max_requests=requests,
+        base_url=server.url,
+        model="scripted",
+        stages=[stage],
+        allow_private=True,
+        max_requests=requests,
         request_timeout=5.0,
-    )  # fmt: skip
+    )
     fields.update(overrides)
     return run_probe(ProbeConfig(**fields))
 
@@ -274,11 +290,17 @@ def test_reasoning_content_and_tool_call_deltas_count_as_tokens(serve):
     call_args = [{"index": 0, "function": {"arguments": '{"q": 1}'}}]
     server = serve(
         chunked(
-            ROLE, 0.1, delta(reasoning_content="Let me think"), delta(reasoning="more thinking"),
-            delta(tool_calls=call_open), delta(tool_calls=call_args), delta(content="done"),
-            delta(finish_reason="tool_calls"), DONE,
+            ROLE,
+            0.1,
+            delta(reasoning_content="Let me think"),
+            delta(reasoning="more thinking"),
+            delta(tool_calls=call_open),
+            delta(tool_calls=call_args),
+            delta(content="done"),
+            delta(finish_reason="tool_calls"),
+            DONE,
         )
-    )  # fmt: skip
+    )
     row = only(probe(server))
     assert ERROR_CLASSES[row["error"]] == "ok"
     assert row["token_events"] == 5
@@ -345,10 +367,16 @@ def test_without_a_usage_chunk_tokens_are_counted_and_flagged_as_estimated(serve
 def test_comment_and_keep_alive_lines_are_ignored(serve):
     server = serve(
         chunked(
-            b": ping\n\n", 0.1, b": ping\n\n", delta(content="a"), b": keep-alive\n",
-            b": ping\n" + delta(content="b"), usage(2), DONE,
+            b": ping\n\n",
+            0.1,
+            b": ping\n\n",
+            delta(content="a"),
+            b": keep-alive\n",
+            b": ping\n" + delta(content="b"),
+            usage(2),
+            DONE,
         )
-    )  # fmt: skip
+    )
     row = only(probe(server))
     assert ERROR_CLASSES[row["error"]] == "ok"
     assert row["token_events"] == 2
@@ -360,8 +388,9 @@ def test_crlf_and_cr_line_endings_are_understood(serve, newline):
     def ending(data: bytes) -> bytes:
         return data.replace(b"\n", newline)
 
-    server = serve(chunked(ending(ROLE), ending(delta(content="a")), ending(delta(content="b")), ending(usage(2)),
-                           ending(DONE)))  # fmt: skip
+    server = serve(
+        chunked(ending(ROLE), ending(delta(content="a")), ending(delta(content="b")), ending(usage(2)), ending(DONE))
+    )
     row = only(probe(server))
     assert ERROR_CLASSES[row["error"]] == "ok"
     assert row["token_events"] == 2
@@ -406,8 +435,14 @@ def test_a_token_is_timed_when_its_bytes_arrived_even_if_the_client_was_busy(ser
     # The token is written 200 ms in; the client's loop is stalled from 100 to 600 ms, as by a
     # burst of other streams' bytes. Its time is when it arrived, not when the client read it.
     server = serve(chunked(ROLE, 0.2, delta(content="Hi"), usage(1), DONE))
-    config = ProbeConfig(base_url=server.url, model="scripted", stages=[Stage(SYNCHRONOUS, 30)], allow_private=True,
-                         max_requests=1, request_timeout=5.0)  # fmt: skip
+    config = ProbeConfig(
+        base_url=server.url,
+        model="scripted",
+        stages=[Stage(SYNCHRONOUS, 30)],
+        allow_private=True,
+        max_requests=1,
+        request_timeout=5.0,
+    )
 
     async def with_a_stall():
         asyncio.get_running_loop().call_later(0.1, time.sleep, 0.5)
@@ -482,15 +517,20 @@ def test_http_error_statuses_get_their_error_class(serve, status, expected):
 
 
 NOT_A_STREAM = {
-    "json-completion": json_response(200, {
-        "id": "chatcmpl-1", "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-    }, b"OK"),
+    "json-completion": json_response(
+        200,
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        },
+        b"OK",
+    ),
     "html-page": with_length(b"<html><body>Sign in</body></html>", content_type=b"text/html")[0]
     + b"<html><body>Sign in</body></html>",
     "empty-body": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("response", list(NOT_A_STREAM.values()), ids=list(NOT_A_STREAM))
@@ -508,12 +548,14 @@ def test_an_error_event_inside_a_200_stream_fails_the_request(serve):
     [
         ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), 0.05, CLOSE], "truncated"),
         ([STREAM_HEAD, chunk(ROLE), chunk(delta(content="a"))[:20], 0.05, CLOSE], "malformed"),
-        ([b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 5000\r\n\r\n" + ROLE, 0.05, CLOSE],
-         "malformed"),
+        (
+            [b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 5000\r\n\r\n" + ROLE, 0.05, CLOSE],
+            "malformed",
+        ),
         ([CLOSE], "connect"),
     ],
     ids=["chunked-between-events", "chunked-inside-an-event", "content-length-short", "before-any-byte"],
-)  # fmt: skip
+)
 def test_a_connection_closed_mid_response_is_not_ok(serve, steps, expected):
     result = probe(serve(steps))
     assert error_classes(result) == [expected]
@@ -527,12 +569,17 @@ def test_a_connection_closed_mid_response_is_not_ok(serve, steps, expected):
     "steps",
     [
         chunked(ROLE, delta(content="a"), delta(content="b"), usage(2, finish=None), DONE),
-        [b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n", ROLE, delta(content="a"),
-         delta(content="b"), CLOSE],
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n",
+            ROLE,
+            delta(content="a"),
+            delta(content="b"),
+            CLOSE,
+        ],
         [STREAM_HEAD, chunk(ROLE), chunk(delta(content="a")), chunk(delta(content="b")), 0.05, CLOSE],
     ],
     ids=["done-without-finish-reason", "eof-without-finish-reason", "dropped-mid-stream"],
-)  # fmt: skip
+)
 def test_a_stream_that_ends_without_a_finish_reason_is_truncated_not_an_answer(serve, steps):
     result = probe(serve(steps))
     assert error_classes(result) == ["truncated"]
@@ -686,8 +733,14 @@ def test_a_fresh_connection_closed_before_a_reply_is_not_retried(serve):
 
 
 def preflight(server: ScriptedServer, **overrides) -> tuple[ProbeRun, dict]:
-    fields = dict(base_url=server.url, model="scripted", stages=[Stage(SYNCHRONOUS, 1)], allow_private=True,
-                  request_timeout=5.0, api_key="sk-preflight-0123456789")  # fmt: skip
+    fields = dict(
+        base_url=server.url,
+        model="scripted",
+        stages=[Stage(SYNCHRONOUS, 1)],
+        allow_private=True,
+        request_timeout=5.0,
+        api_key="sk-preflight-0123456789",
+    )
     fields.update(overrides)
 
     async def main():
@@ -735,11 +788,15 @@ def test_a_server_that_refuses_the_accept_header_gets_requests_without_it(serve)
         (json_response(404, {"detail": "Not Found"}), 404, "/v1"),
         (json_response(403, {"error": "forbidden"}), 403, "API key"),
         (json_response(422, {"detail": [{"loc": ["body", "model"], "msg": "field required"}]}), 422, "field"),
-        (with_length(b'{"choices": [{"message": {"content": "hi"}}]}', content_type=b"application/json")[0]
-         + b'{"choices": [{"message": {"content": "hi"}}]}', 200, "ignores"),
+        (
+            with_length(b'{"choices": [{"message": {"content": "hi"}}]}', content_type=b"application/json")[0]
+            + b'{"choices": [{"message": {"content": "hi"}}]}',
+            200,
+            "ignores",
+        ),
     ],
     ids=["500-template", "404-base-url", "403-key", "422-field", "200-json-not-a-stream"],
-)  # fmt: skip
+)
 def test_a_failed_preflight_says_status_body_request_and_a_hint(serve, response, status, hint):
     server = serve([response])
     with pytest.raises(PreflightFailed) as failed:

@@ -22,15 +22,20 @@ KEY = "sk-stored-secret-0123456789"
 
 
 def point(world, sim, **fields):
-    return project_services.endpoint_update(access=world.access(world.owner), endpoint=world.endpoint,
-                                            base_url=sim.base_url, **fields)  # fmt: skip
+    return project_services.endpoint_update(
+        access=world.access(world.owner), endpoint=world.endpoint, base_url=sim.base_url, **fields
+    )
 
 
 def run_plan(world, endpoint, **fields):
     plan = services.probe_plan_create(
-        access=world.access(world.owner), endpoint=endpoint, name="strict",
-        profile={"stages": [{"kind": "poisson", "rate": 20, "duration": 1}]}, max_tokens=4, **fields,
-    )  # fmt: skip
+        access=world.access(world.owner),
+        endpoint=endpoint,
+        name="strict",
+        profile={"stages": [{"kind": "poisson", "rate": 20, "duration": 1}]},
+        max_tokens=4,
+        **fields,
+    )
     run = services.probe_run_start(access=world.access(world.owner), plan=plan)
     for shard in run.shards.all():
         shard_execute(shard_id=shard.pk, org_id=world.org.pk)
@@ -79,14 +84,19 @@ def test_a_plan_can_rename_or_switch_off_the_request_id_header(world, started):
     assert run.summary["request"]["request_id"]["header"] is None
     assert all(rid.startswith("cmpl-") for rid in sim.deployment.ground_truth), "no id was sent"
     with pytest.raises(Exception, match="header name"):
-        services.probe_plan_create(access=world.access(world.owner), endpoint=endpoint, name="bad",
-                                   profile={"stages": [{"kind": "poisson", "rate": 1, "duration": 1}]},
-                                   request_id_header="X Bad")  # fmt: skip
+        services.probe_plan_create(
+            access=world.access(world.owner),
+            endpoint=endpoint,
+            name="bad",
+            profile={"stages": [{"kind": "poisson", "rate": 1, "duration": 1}]},
+            request_id_header="X Bad",
+        )
 
 
 def test_an_endpoint_request_id_header_that_is_not_a_header_name_is_refused(world):
-    response = api_client_for(world.owner).patch(f"/api/v1/endpoints/{world.endpoint.pk}/",
-                                                 {"request_id_header": "X-Id\r\nX-Evil: 1"}, format="json")  # fmt: skip
+    response = api_client_for(world.owner).patch(
+        f"/api/v1/endpoints/{world.endpoint.pk}/", {"request_id_header": "X-Id\r\nX-Evil: 1"}, format="json"
+    )
     assert response.status_code == 400
     assert "request_id_header" in response.json()["error"]["detail"]
 
@@ -132,8 +142,7 @@ def test_viewers_read_the_compatibility_but_cannot_run_it_and_outsiders_get_404(
     page = client.get(url)
     assert page.status_code == 200 and 'data-testid="check-compatibility"' not in page.content.decode()
     assert client.post(url).status_code == 403
-    assert api_client_for(world.viewer).post(f"/api/v1/endpoints/{world.endpoint.pk}/compatibility/").status_code \
-        == 403  # fmt: skip
+    assert api_client_for(world.viewer).post(f"/api/v1/endpoints/{world.endpoint.pk}/compatibility/").status_code == 403
     client.force_login(world.outsider)
     assert client.get(url).status_code == 404
     assert client.post(url).status_code == 404
@@ -149,8 +158,13 @@ def test_a_failed_preflight_reaches_the_webhook_payload_with_its_diagnosis_and_n
     from apps.integrations import services as integrations
     from apps.integrations.models import Delivery
 
-    integrations.connector_create(access=world.access(world.owner), organization=world.org, name="hooks",
-                                  url="http://127.0.0.1:9/hook", events=["probe.failed"])  # fmt: skip
+    integrations.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="hooks",
+        url="http://127.0.0.1:9/hook",
+        events=["probe.failed"],
+    )
     sim = started(SimConfig(api_key="the-right-key"))
     run = run_plan(world, point(world, sim, api_key=KEY))
     payload = Delivery.objects.get(event="probe.failed").payload

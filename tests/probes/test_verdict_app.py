@@ -26,27 +26,65 @@ SLO = {"ttft_p95_ms": 800}
 def summary(ttft_p95, *, ok=True, requests=300, **extra):
     """A run summary as probe_run_finalize stores it, with what the rules and the page read."""
     check = {"slo": "ttft_p95_ms", "target": 800, "actual": ttft_p95, "ok": ok}
-    overall = {"requests": requests, "errors": {}, "error_rate": 0.0, "ttft_ms": {"p95": ttft_p95},
-               "tpot_ms": {"p95": 20.0}, "e2e_ms": {"p99": 2000.0}, "schedule_lag_ms": {"p99": 0.4},
-               "output_token_throughput": 900.0, "request_throughput": 9.8, "goodput": 9.8}  # fmt: skip
-    return {"overall": overall, "stages": [], "slo": SLO, "slo_checks": [check], "slo_met": ok,
-            "client_saturated": False, "saturation_threshold_ms": 5.0, "event_loop_lag_ms": {"p99": 0.5},
-            "cancelled": False, "error_details": {}, **extra}  # fmt: skip
+    overall = {
+        "requests": requests,
+        "errors": {},
+        "error_rate": 0.0,
+        "ttft_ms": {"p95": ttft_p95},
+        "tpot_ms": {"p95": 20.0},
+        "e2e_ms": {"p99": 2000.0},
+        "schedule_lag_ms": {"p99": 0.4},
+        "output_token_throughput": 900.0,
+        "request_throughput": 9.8,
+        "goodput": 9.8,
+    }
+    return {
+        "overall": overall,
+        "stages": [],
+        "slo": SLO,
+        "slo_checks": [check],
+        "slo_met": ok,
+        "client_saturated": False,
+        "saturation_threshold_ms": 5.0,
+        "event_loop_lag_ms": {"p99": 0.5},
+        "cancelled": False,
+        "error_details": {},
+        **extra,
+    }
 
 
-RECOVERED = {"kpis": {"t_recover_s": 43.0, "recovered_before_step_down": True, "t_decide_s": 6.0,
-                      "t_ready_s": 12.0, "slo_violation_s": 40.0, "replica_flaps": 0, "notes": []},
-             "ranking": [], "recommendation": {}, "slo_ttft_p95_ms": 800}  # fmt: skip
+RECOVERED = {
+    "kpis": {
+        "t_recover_s": 43.0,
+        "recovered_before_step_down": True,
+        "t_decide_s": 6.0,
+        "t_ready_s": 12.0,
+        "slo_violation_s": 40.0,
+        "replica_flaps": 0,
+        "notes": [],
+    },
+    "ranking": [],
+    "recommendation": {},
+    "slo_ttft_p95_ms": 800,
+}
 
 
 def finish(plan, status, data, *, minutes_ago=0, requests=300, regression=None):
     """A run the workers finished, then what probe_run_finalize does after saving it."""
     when = timezone.now() - timedelta(minutes=minutes_ago)
     run = ProbeRun.objects.create(
-        organization=plan.endpoint.project.organization, plan=plan, status=status, config={"profile": plan.profile},
-        planned_duration_s=30, start_at=time.time(), started_at=when - timedelta(seconds=30), finished_at=when,
-        summary=data, request_count=requests, regression=regression,
-    )  # fmt: skip
+        organization=plan.endpoint.project.organization,
+        plan=plan,
+        status=status,
+        config={"profile": plan.profile},
+        planned_duration_s=30,
+        start_at=time.time(),
+        started_at=when - timedelta(seconds=30),
+        finished_at=when,
+        summary=data,
+        request_count=requests,
+        regression=regression,
+    )
     probes._after_run(run)
     return run
 
@@ -57,12 +95,19 @@ def project(world):
     checklists.ensure_shipped_templates(world.org)
     template = ChecklistTemplate.objects.get(organization=world.org, key="reliability")
     checklists.checklist_add(access=owner, project=world.project, template=template)
-    integrations.connector_create(access=owner, organization=world.org, name="hooks", url="http://127.0.0.1:9/h",
-                                  events=["probe.slo_missed", "probe.regressed", "probe.failed"])  # fmt: skip
-    world.steady = probes.probe_plan_create(access=owner, endpoint=world.endpoint, name="baseline",
-                                            profile=STEADY_PROFILE, slo=SLO)  # fmt: skip
-    world.autoscale = probes.probe_plan_create(access=owner, endpoint=world.endpoint, name="autoscale",
-                                               profile=AUTOSCALING_PROFILE, slo=SLO)  # fmt: skip
+    integrations.connector_create(
+        access=owner,
+        organization=world.org,
+        name="hooks",
+        url="http://127.0.0.1:9/h",
+        events=["probe.slo_missed", "probe.regressed", "probe.failed"],
+    )
+    world.steady = probes.probe_plan_create(
+        access=owner, endpoint=world.endpoint, name="baseline", profile=STEADY_PROFILE, slo=SLO
+    )
+    world.autoscale = probes.probe_plan_create(
+        access=owner, endpoint=world.endpoint, name="autoscale", profile=AUTOSCALING_PROFILE, slo=SLO
+    )
     return world
 
 
@@ -85,8 +130,11 @@ def test_an_autoscaling_run_that_recovered_is_met_everywhere_and_sends_no_slo_mi
     assert (verdict["outcome"], verdict["evidence"], verdict["kind"]) == ("met", True, "autoscaling")
     by_plan = {p.plan: p for p in collect_inputs(w.project).probes}
     assert by_plan["autoscale"].slo_met is True and by_plan["baseline"].slo_met is True
-    [entry] = [p for p in report_create(access=w.access(w.owner), project=w.project).snapshot["probes"]
-               if p["plan"] == "autoscale"]  # fmt: skip
+    [entry] = [
+        p
+        for p in report_create(access=w.access(w.owner), project=w.project).snapshot["probes"]
+        if p["plan"] == "autoscale"
+    ]
     assert entry["verdict"]["outcome"] == "met" and entry["slo_met"] is True
     # Finishing the autoscaling run did not send the latency items back to pending: they read the steady run.
     load = item(w, "rel.load-test")
@@ -133,7 +181,11 @@ def test_probe_regressed_is_sent_only_for_a_regression(project):
     w = project
     finish(w.steady, "succeeded", summary(640.0), regression={"previous_run": 1, "regressed": False, "findings": []})
     assert not Delivery.objects.filter(event="probe.regressed").exists()
-    finish(w.steady, "succeeded", summary(700.0),
-           regression={"previous_run": 1, "regressed": True, "findings": ["p95 TTFT up 30%"]})  # fmt: skip
+    finish(
+        w.steady,
+        "succeeded",
+        summary(700.0),
+        regression={"previous_run": 1, "regressed": True, "findings": ["p95 TTFT up 30%"]},
+    )
     [delivery] = Delivery.objects.filter(event="probe.regressed")
     assert delivery.payload["data"]["regression"]["regressed"] is True

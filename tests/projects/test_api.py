@@ -233,11 +233,18 @@ def test_read_write_token_creates_updates_and_deletes_an_endpoint(world, tokens)
     created = client.post(
         ENDPOINTS,
         endpoint_payload(
-            world.project, price_model="hosted_api", input_usd_per_mtok="0.15", output_usd_per_mtok="0.60",
-            gpu_type="", gpus_per_replica=None, gpu_hourly_usd=None, min_replicas=None, max_replicas=None,
+            world.project,
+            price_model="hosted_api",
+            input_usd_per_mtok="0.15",
+            output_usd_per_mtok="0.60",
+            gpu_type="",
+            gpus_per_replica=None,
+            gpu_hourly_usd=None,
+            min_replicas=None,
+            max_replicas=None,
         ),
         format="json",
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.content
     pk = created.json()["id"]
     assert Endpoint.objects.get(pk=pk).output_usd_per_mtok == Decimal("0.60")
@@ -827,12 +834,15 @@ def test_a_key_in_flight_is_409_and_an_abandoned_claim_is_taken_over(world, toke
 def test_tokens_of_one_organization_share_their_keys(world, tokens):
     from apps.orgs.models import ApiToken
 
-    _, other_rw = org_services.api_token_create(access=Access.for_user(world.owner), org=world.org, name="ci-2",
-                                            scope="read_write")  # fmt: skip
-    first = api_client_for(token=tokens["read_write"]).post(PROJECTS, {"name": "Jira Made"}, format="json",
-                                                             HTTP_IDEMPOTENCY_KEY="JIRA-1")  # fmt: skip
-    second = api_client_for(token=other_rw).post(PROJECTS, {"name": "Jira Made"}, format="json",
-                                                 HTTP_IDEMPOTENCY_KEY="JIRA-1")  # fmt: skip
+    _, other_rw = org_services.api_token_create(
+        access=Access.for_user(world.owner), org=world.org, name="ci-2", scope="read_write"
+    )
+    first = api_client_for(token=tokens["read_write"]).post(
+        PROJECTS, {"name": "Jira Made"}, format="json", HTTP_IDEMPOTENCY_KEY="JIRA-1"
+    )
+    second = api_client_for(token=other_rw).post(
+        PROJECTS, {"name": "Jira Made"}, format="json", HTTP_IDEMPOTENCY_KEY="JIRA-1"
+    )
     assert second.json() == first.json() and second["Idempotent-Replayed"] == "true"
     assert Project.objects.filter(name="Jira Made").count() == 1
     assert ApiToken.objects.filter(organization=world.org).count() == 3

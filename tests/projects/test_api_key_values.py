@@ -75,10 +75,18 @@ def test_a_clean_key_is_still_saved(world):
 
 def form_data(**overrides) -> dict:
     data = {
-        "name": "primary", "base_url": "http://127.0.0.1:9/v1", "api_flavour": "chat", "model_name": "m-typed",
-        "api_key": INJECTED, "price_model": "self_hosted", "gpu_type": "L4", "gpus_per_replica": 1,
-        "gpu_hourly_usd": "1.25", "min_replicas": 1, "max_replicas": 3,
-    }  # fmt: skip
+        "name": "primary",
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_flavour": "chat",
+        "model_name": "m-typed",
+        "api_key": INJECTED,
+        "price_model": "self_hosted",
+        "gpu_type": "L4",
+        "gpus_per_replica": 1,
+        "gpu_hourly_usd": "1.25",
+        "min_replicas": 1,
+        "max_replicas": 3,
+    }
     return {**data, **overrides}
 
 

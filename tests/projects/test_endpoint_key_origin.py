@@ -27,10 +27,17 @@ def _fresh_throttle_counts():
 
 STORED_KEY = "sk-acme-very-secret"  # the world's endpoint key
 ENDPOINT_FORM = {
-    "name": "primary", "api_flavour": "chat", "model_name": "sim-llama-3-8b", "price_model": "self_hosted",
-    "gpu_type": "NVIDIA L4", "gpus_per_replica": "1", "gpu_hourly_usd": "0.80", "min_replicas": "1",
-    "max_replicas": "2", "request_id_header": "X-Request-Id",
-}  # fmt: skip
+    "name": "primary",
+    "api_flavour": "chat",
+    "model_name": "sim-llama-3-8b",
+    "price_model": "self_hosted",
+    "gpu_type": "NVIDIA L4",
+    "gpus_per_replica": "1",
+    "gpu_hourly_usd": "0.80",
+    "min_replicas": "1",
+    "max_replicas": "2",
+    "request_id_header": "X-Request-Id",
+}
 MODELS = (200, {"Content-Type": "application/json"}, b'{"object": "list", "data": [{"id": "sim-llama-3-8b"}]}')
 
 
@@ -96,9 +103,10 @@ def test_a_key_given_with_the_new_origin_is_kept(world):
     client = api_client_for(world.member)
 
     response = client.patch(
-        endpoint_url(world.endpoint.pk), {"base_url": "http://127.0.0.1:8999/v1", "api_key": "sk-new-origin"},
+        endpoint_url(world.endpoint.pk),
+        {"base_url": "http://127.0.0.1:8999/v1", "api_key": "sk-new-origin"},
         format="json",
-    )  # fmt: skip
+    )
 
     assert response.status_code == 200, response.content
     assert response.json()["has_api_key"] is True and response.json()["api_key_dropped"] is False
@@ -111,8 +119,9 @@ def test_a_key_given_with_the_new_origin_is_kept(world):
 def test_another_path_on_the_same_origin_keeps_the_key(world):
     client = api_client_for(world.member)
 
-    response = client.patch(endpoint_url(world.endpoint.pk), {"base_url": "HTTP://127.0.0.1:9/openai/v1"},
-                            format="json")  # fmt: skip
+    response = client.patch(
+        endpoint_url(world.endpoint.pk), {"base_url": "HTTP://127.0.0.1:9/openai/v1"}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     assert response.json()["has_api_key"] is True and response.json()["api_key_dropped"] is False
@@ -145,8 +154,9 @@ def test_the_endpoint_form_drops_the_key_on_a_new_origin_and_the_page_says_so(cl
 
 
 def test_the_audit_page_and_api_say_the_key_was_dropped(client, world):
-    services.endpoint_update(access=world.access(world.member), endpoint=world.endpoint,
-                             base_url="http://127.0.0.1:8999/v1")  # fmt: skip
+    services.endpoint_update(
+        access=world.access(world.member), endpoint=world.endpoint, base_url="http://127.0.0.1:8999/v1"
+    )
 
     client.force_login(world.viewer)
     page = client.get("/o/acme/audit/?action=endpoint.update").content.decode()
@@ -188,8 +198,9 @@ def test_the_test_connection_button_on_the_page_never_sends_the_old_key(client, 
 def test_a_key_reentered_for_the_new_origin_is_sent_there(world, servers):
     new = servers()
     client = api_client_for(world.member)
-    client.patch(endpoint_url(world.endpoint.pk), {"base_url": new.base, "api_key": "sk-for-the-new-server"},
-                 format="json")  # fmt: skip
+    client.patch(
+        endpoint_url(world.endpoint.pk), {"base_url": new.base, "api_key": "sk-for-the-new-server"}, format="json"
+    )
 
     client.post(f"{endpoint_url(world.endpoint.pk)}test-connection/")
 
@@ -203,8 +214,13 @@ def test_a_run_started_before_the_key_was_reentered_elsewhere_does_not_send_it_t
     attacker, real = servers(), servers()
     member, owner = world.access(world.member), world.access(world.owner)
     services.endpoint_update(access=member, endpoint=world.endpoint, base_url=attacker.base)  # the key is dropped
-    plan = probes.probe_plan_create(access=member, endpoint=world.endpoint, name="p", max_tokens=8,
-                                    profile={"stages": [{"kind": "poisson", "rate": 1, "duration": 1}]})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=member,
+        endpoint=world.endpoint,
+        name="p",
+        max_tokens=8,
+        profile={"stages": [{"kind": "poisson", "rate": 1, "duration": 1}]},
+    )
     run = probes.probe_run_start(access=member, plan=plan)  # its URL is fixed now; its shard waits in the queue
     # The owner notices, points the endpoint back at the real server and enters the key for it.
     services.endpoint_update(access=owner, endpoint=world.endpoint, base_url=real.base, api_key="sk-for-the-real-one")

@@ -15,6 +15,9 @@ def test_a_project_made_by_an_org_token_has_a_null_owner_and_every_property_on_p
     patched = api.patch(f"/api/v1/projects/{made.json()['id']}/", {"use_case": "triage"}, format="json").json()
     assert {"owner", "endpoint_count", "id", "name", "created_at", "updated_at"} <= set(patched)
     assert patched["endpoint_count"] == 0
-    mine = api_client_for(world.owner).patch(f"/api/v1/projects/{world.project.pk}/", {"use_case": "x"},
-                                             format="json").json()  # fmt: skip
+    mine = (
+        api_client_for(world.owner)
+        .patch(f"/api/v1/projects/{world.project.pk}/", {"use_case": "x"}, format="json")
+        .json()
+    )
     assert mine["owner"] == "owner" and mine["endpoint_count"] == 1

@@ -36,7 +36,7 @@ def test_negative_budget_is_refused_on_the_form(client, world):
             "risk_tier": "low",
             "data_classification": "internal",
             "monthly_budget_usd": "-5",
-        },  # fmt: skip
+        },
     )
     assert response.status_code == 200
     world.project.refresh_from_db()
@@ -55,10 +55,18 @@ def test_endpoint_form_never_renders_the_stored_key(client, world):
 def test_saving_the_endpoint_form_with_an_empty_key_keeps_the_key(client, world):
     client.force_login(world.owner)
     data = {
-        "name": "primary", "base_url": "http://127.0.0.1:9/v1", "api_flavour": "chat", "model_name": "m2",
-        "api_key": "", "price_model": "self_hosted", "gpu_type": "L4", "gpus_per_replica": 1,
-        "gpu_hourly_usd": "1.00", "min_replicas": 1, "max_replicas": 3,
-    }  # fmt: skip
+        "name": "primary",
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_flavour": "chat",
+        "model_name": "m2",
+        "api_key": "",
+        "price_model": "self_hosted",
+        "gpu_type": "L4",
+        "gpus_per_replica": 1,
+        "gpu_hourly_usd": "1.00",
+        "min_replicas": 1,
+        "max_replicas": 3,
+    }
     response = client.post(reverse("endpoint-edit", kwargs={"org_slug": "acme", "pk": world.endpoint.pk}), data)
     assert response.status_code == 302
     endpoint = Endpoint.objects.get(pk=world.endpoint.pk)

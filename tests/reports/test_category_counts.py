@@ -17,8 +17,13 @@ def test_a_waived_item_is_counted_as_waived_only_and_the_counts_add_up_to_the_it
     responses = list(checklists.current_responses(checklist))
     waived = next(r for r in responses if r.item.function == "engineering")
     checklists.response_answer(access=owner, response=waived, status="fail", evidence_text="not yet")
-    waiver = checklists.waiver_request(access=owner, response=waived, reason="next release", risk_level="low",
-                                       expires_on=timezone.localdate() + timedelta(days=30))  # fmt: skip
+    waiver = checklists.waiver_request(
+        access=owner,
+        response=waived,
+        reason="next release",
+        risk_level="low",
+        expires_on=timezone.localdate() + timedelta(days=30),
+    )
     checklists.waiver_decide(access=world.access(world.member), waiver=waiver, approve=True)
     client.force_login(world.viewer)
     page = client.get("/o/acme/projects/support-copilot/readiness/").content.decode()

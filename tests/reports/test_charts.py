@@ -36,10 +36,14 @@ def test_the_decision_trend_titles_both_of_its_axes_and_the_report_axis_is_categ
 def test_a_run_that_is_not_evidence_is_drawn_grey_with_its_own_legend_entry_not_as_a_miss():
     probes = [
         {"plan": "baseline", "headline": {"slo_attainment": 0.99}, "slo_met": True, "verdict": {"outcome": "met"}},
-        {"plan": "cancelled", "headline": {"slo_attainment": 1.0}, "slo_met": None,
-         "verdict": {"outcome": "not_evidence"}},
+        {
+            "plan": "cancelled",
+            "headline": {"slo_attainment": 1.0},
+            "slo_met": None,
+            "verdict": {"outcome": "not_evidence"},
+        },
         {"plan": "slow", "headline": {"slo_attainment": 0.4}, "slo_met": False, "verdict": {"outcome": "missed"}},
-    ]  # fmt: skip
+    ]
     fig = charts.slo_attainment(probes)
     by_name = {t["name"]: t for t in fig["data"]}
     assert by_name["not evidence (re-run)"]["x"] == ["cancelled"]

@@ -20,8 +20,9 @@ def test_a_saturated_run_is_never_the_run_a_cost_is_projected_from(world, plan):
 def test_the_newest_run_that_counts_is_projected_across_plans(world, plan):  # noqa: F811
     from apps.probes import services as probes
 
-    other = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="second",
-                                     profile=plan.profile)  # fmt: skip
+    other = probes.probe_plan_create(
+        access=world.access(world.owner), endpoint=world.endpoint, name="second", profile=plan.profile
+    )
     older = finished_run(world, other, minutes_ago=30)
     newest = finished_run(world, plan)
     newest.summary = {**newest.summary, "client_saturated": True}

@@ -25,7 +25,7 @@ from apps.reports.decision import (
     category_scores,
     decide,
     fingerprint,
-)  # fmt: skip
+)
 
 TODAY = date(2026, 11, 27)
 
@@ -57,25 +57,57 @@ CASES = [
     ("blocker failed", {"items": (item(status=FAIL),)}, NO_GO, ["blocker_fail"]),
     ("blocker pending", {"items": (item(status=PENDING),)}, NO_GO, ["blocker_pending"]),
     ("blocker not applicable", {"items": (item(status=NOT_APPLICABLE),)}, GO, []),
-    ("blocker failed, waiver valid 30 days", {"items": (item(status=FAIL, waiver=waiver(30)),)}, CONDITIONAL,
-     ["waived"]),
-    ("blocker failed, waiver expires today (still valid)", {"items": (item(status=FAIL, waiver=waiver(0)),)},
-     CONDITIONAL, ["waived"]),
-    ("blocker failed, waiver expired yesterday", {"items": (item(status=FAIL, waiver=waiver(-1)),)}, NO_GO,
-     ["blocker_fail"]),
-    ("blocker failed, waiver revoked", {"items": (item(status=FAIL, waiver=waiver(30, revoked=True)),)}, NO_GO,
-     ["blocker_fail"]),
-    ("blocker failed, waiver only requested", {"items": (item(status=FAIL, waiver=waiver(30, approved=False)),)},
-     NO_GO, ["blocker_fail"]),
+    (
+        "blocker failed, waiver valid 30 days",
+        {"items": (item(status=FAIL, waiver=waiver(30)),)},
+        CONDITIONAL,
+        ["waived"],
+    ),
+    (
+        "blocker failed, waiver expires today (still valid)",
+        {"items": (item(status=FAIL, waiver=waiver(0)),)},
+        CONDITIONAL,
+        ["waived"],
+    ),
+    (
+        "blocker failed, waiver expired yesterday",
+        {"items": (item(status=FAIL, waiver=waiver(-1)),)},
+        NO_GO,
+        ["blocker_fail"],
+    ),
+    (
+        "blocker failed, waiver revoked",
+        {"items": (item(status=FAIL, waiver=waiver(30, revoked=True)),)},
+        NO_GO,
+        ["blocker_fail"],
+    ),
+    (
+        "blocker failed, waiver only requested",
+        {"items": (item(status=FAIL, waiver=waiver(30, approved=False)),)},
+        NO_GO,
+        ["blocker_fail"],
+    ),
     ("major failed", {"items": (item(severity=MAJOR, status=FAIL),)}, CONDITIONAL, ["major_fail"]),
     ("minor pending", {"items": (item(severity=MINOR, status=PENDING),)}, CONDITIONAL, ["minor_pending"]),
-    ("gate rejected", {"gates": (Gate("legal", approvals=0, rejected_reason="DPA not signed"),)}, NO_GO,
-     ["gate_rejected"]),
+    (
+        "gate rejected",
+        {"gates": (Gate("legal", approvals=0, rejected_reason="DPA not signed"),)},
+        NO_GO,
+        ["gate_rejected"],
+    ),
     ("gate stale", {"gates": (Gate("security", approvals=1, stale=True),)}, NO_GO, ["gate_stale"]),
-    ("gate missing one of two approvals", {"gates": (Gate("finance", required=2, approvals=1),)}, NO_GO,
-     ["gate_missing"]),
-    ("gate approved with conditions", {"gates": (Gate("product", approvals=1, conditions=("add a kill switch",)),)},
-     CONDITIONAL, ["gate_conditions"]),
+    (
+        "gate missing one of two approvals",
+        {"gates": (Gate("finance", required=2, approvals=1),)},
+        NO_GO,
+        ["gate_missing"],
+    ),
+    (
+        "gate approved with conditions",
+        {"gates": (Gate("product", approvals=1, conditions=("add a kill switch",)),)},
+        CONDITIONAL,
+        ["gate_conditions"],
+    ),
     ("no probe at all", {"probes": ()}, NO_GO, ["probe_missing"]),
     ("probe exactly 14 days old (fresh)", {"probes": (probe(age_days=14),)}, GO, []),
     ("probe 15 days old (stale)", {"probes": (probe(age_days=15),)}, NO_GO, ["probe_missing"]),
@@ -85,16 +117,27 @@ CASES = [
     ("cost one dollar over budget", {"cost": Cost(1001, 1000)}, NO_GO, ["over_budget"]),
     ("no cost projection yet", {"cost": None}, GO, []),
     ("no checklist at all", {"items": ()}, NO_GO, ["checklist_missing"]),
-    ("no checklist at all, even with no category required", {"items": (), "required_categories": ()}, NO_GO,
-     ["checklist_missing"]),
+    (
+        "no checklist at all, even with no category required",
+        {"items": (), "required_categories": ()},
+        NO_GO,
+        ["checklist_missing"],
+    ),
     ("every required category present", {"required_categories": ("security",)}, GO, []),
     ("a required category missing", {"required_categories": ("security", "cost")}, NO_GO, ["checklist_missing"]),
-    ("the only probe is not evidence", {"probes": (replace(probe(), not_evidence="client saturated"),)}, NO_GO,
-     ["probe_missing", "probe_not_evidence"]),
-    ("one plan's latest run is not evidence, another's is fresh",
-     {"probes": (probe(), replace(probe(slo_met=False), plan="burst", not_evidence="cancelled after 18 requests"))},
-     CONDITIONAL, ["probe_not_evidence"]),
-]  # fmt: skip
+    (
+        "the only probe is not evidence",
+        {"probes": (replace(probe(), not_evidence="client saturated"),)},
+        NO_GO,
+        ["probe_missing", "probe_not_evidence"],
+    ),
+    (
+        "one plan's latest run is not evidence, another's is fresh",
+        {"probes": (probe(), replace(probe(slo_met=False), plan="burst", not_evidence="cancelled after 18 requests"))},
+        CONDITIONAL,
+        ["probe_not_evidence"],
+    ),
+]
 
 
 @pytest.mark.parametrize("label,changes,outcome,codes", CASES, ids=[c[0] for c in CASES])
@@ -146,11 +189,14 @@ def test_a_run_that_is_not_evidence_never_counts_as_a_missed_slo():
 
 def test_category_counts_count_each_item_once_and_a_waived_item_as_waived():
     items = (
-        item(key="a"), item(key="b", status=FAIL, waiver=waiver(30)),
-        item(key="c", status=PENDING, waiver=waiver(3)), item(key="d", status=PENDING),
-        item(key="e", status=FAIL, waiver=waiver(-1)), item(key="f", status=NOT_APPLICABLE),
+        item(key="a"),
+        item(key="b", status=FAIL, waiver=waiver(30)),
+        item(key="c", status=PENDING, waiver=waiver(3)),
+        item(key="d", status=PENDING),
+        item(key="e", status=FAIL, waiver=waiver(-1)),
+        item(key="f", status=NOT_APPLICABLE),
         item(key="g", severity=MINOR, category="cost"),
-    )  # fmt: skip
+    )
     scores = {c["category"]: c for c in category_scores(items, TODAY)}
     security = scores["security"]
     counts = tuple(security[k] for k in ("pass", "fail", "pending", "not_applicable", "waived"))

@@ -19,21 +19,43 @@ pytestmark = pytest.mark.browser
 def finished_run(plan, status, summary, requests):
     now = timezone.now()
     run = ProbeRun.objects.create(
-        organization=plan.endpoint.project.organization, plan=plan, status=status, config={"profile": plan.profile},
-        planned_duration_s=60, start_at=time.time(), started_at=now - timedelta(seconds=9), finished_at=now,
-        summary=summary, request_count=requests,
-    )  # fmt: skip
+        organization=plan.endpoint.project.organization,
+        plan=plan,
+        status=status,
+        config={"profile": plan.profile},
+        planned_duration_s=60,
+        start_at=time.time(),
+        started_at=now - timedelta(seconds=9),
+        finished_at=now,
+        summary=summary,
+        request_count=requests,
+    )
     probes._after_run(run)
     return run
 
 
 def summary(**extra):
-    overall = {"requests": 300, "errors": {}, "error_rate": 0.0, "ttft_ms": {"p95": 640.0},
-               "tpot_ms": {"p95": 20.0}, "e2e_ms": {"p99": 2000.0}, "schedule_lag_ms": {"p99": 0.4},
-               "output_token_throughput": 900.0}  # fmt: skip
-    return {"overall": overall, "stages": [], "slo_checks": [{"slo": "ttft_p95_ms", "target": 800, "actual": 640.0,
-            "ok": True}], "slo_met": True, "client_saturated": False, "saturation_threshold_ms": 5.0,
-            "event_loop_lag_ms": {"p99": 0.5}, "error_details": {}, **extra}  # fmt: skip
+    overall = {
+        "requests": 300,
+        "errors": {},
+        "error_rate": 0.0,
+        "ttft_ms": {"p95": 640.0},
+        "tpot_ms": {"p95": 20.0},
+        "e2e_ms": {"p99": 2000.0},
+        "schedule_lag_ms": {"p99": 0.4},
+        "output_token_throughput": 900.0,
+    }
+    return {
+        "overall": overall,
+        "stages": [],
+        "slo_checks": [{"slo": "ttft_p95_ms", "target": 800, "actual": 640.0, "ok": True}],
+        "slo_met": True,
+        "client_saturated": False,
+        "saturation_threshold_ms": 5.0,
+        "event_loop_lag_ms": {"p99": 0.5},
+        "error_details": {},
+        **extra,
+    }
 
 
 def test_a_project_without_checklists_reads_no_go_until_its_required_checklists_exist(
@@ -61,8 +83,12 @@ def test_a_project_without_checklists_reads_no_go_until_its_required_checklists_
 
 
 def test_a_cancelled_run_and_a_saturated_run_say_they_are_not_evidence(page, live_server, world, transactional_db):
-    plan = probes.probe_plan_create(access=world.access(world.owner), endpoint=world.endpoint, name="baseline",
-                                    profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 60}]})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=world.access(world.owner),
+        endpoint=world.endpoint,
+        name="baseline",
+        profile={"stages": [{"kind": "poisson", "rate": 10, "duration": 60}]},
+    )
     cancelled = finished_run(plan, "cancelled", summary(cancelled=True), requests=18)
     saturated = finished_run(plan, "succeeded", summary(client_saturated=True, event_loop_lag_ms={"p99": 12.4}), 300)
     log_in(page, live_server.url, "viewer")

@@ -30,8 +30,9 @@ def people(world):
     users = {"owner": world.owner, "eng": world.member}
     for name, functions in (("sec", ["security"]), ("legal", ["legal"]), ("fin", ["finance"]), ("prod", ["product"])):
         users[name] = make_user(name)
-        org_services.membership_add(access=world.access(world.owner), org=world.org, username=name,
-                                    role=Role.MEMBER, functions=functions)  # fmt: skip
+        org_services.membership_add(
+            access=world.access(world.owner), org=world.org, username=name, role=Role.MEMBER, functions=functions
+        )
     clients = {}
     for name, user in users.items():
         _, plaintext = personal_token_create(access=world.access(user), org=world.org, name="cli", scope="read_write")
@@ -67,10 +68,20 @@ def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, peopl
     """Five people sign the default gates with personal tokens; a pipeline's org token sets the
     external item; nobody opens a page."""
     owner, rw_token = people["owner"], api_client_for(token=tokens["read_write"])
-    assert owner.patch(f"/api/v1/projects/{world.project.pk}/", {"monthly_budget_usd": "5000",
-                       "expected_peak_rpm": 120}, format="json").status_code == 200  # fmt: skip
-    assert owner.patch(f"/api/v1/endpoints/{world.endpoint.pk}/", {"base_url": simulator.base_url},
-                       format="json").status_code == 200  # fmt: skip
+    assert (
+        owner.patch(
+            f"/api/v1/projects/{world.project.pk}/",
+            {"monthly_budget_usd": "5000", "expected_peak_rpm": 120},
+            format="json",
+        ).status_code
+        == 200
+    )
+    assert (
+        owner.patch(
+            f"/api/v1/endpoints/{world.endpoint.pk}/", {"base_url": simulator.base_url}, format="json"
+        ).status_code
+        == 200
+    )
     templates = owner.get("/api/v1/checklist-templates/?shipped=true").json()["results"]
     assert sorted(t["key"] for t in templates) == ["cost", "monitoring", "reliability", "security"]
     for t in templates:
@@ -92,13 +103,23 @@ def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, peopl
         if kind == "automatic" or key == waived:
             continue
         client = rw_token if kind == "external" else owner  # a pipeline's token sets external items
-        answer = client.post(f"/api/v1/checklist-responses/{r['id']}/answer/",
-                             {"status": "pass", "evidence_text": f"evidence for {key}"}, format="json")  # fmt: skip
+        answer = client.post(
+            f"/api/v1/checklist-responses/{r['id']}/answer/",
+            {"status": "pass", "evidence_text": f"evidence for {key}"},
+            format="json",
+        )
         assert answer.status_code == 200, answer.json()
     sensitive = next(r for r in responses if r["item"]["key"] == waived)
-    waiver = owner.post("/api/v1/waivers/", {"response": sensitive["id"], "reason": "redaction ships next sprint",
-                        "risk_level": "medium", "expires_on": str(timezone.localdate() + timedelta(days=60))},
-                        format="json")  # fmt: skip
+    waiver = owner.post(
+        "/api/v1/waivers/",
+        {
+            "response": sensitive["id"],
+            "reason": "redaction ships next sprint",
+            "risk_level": "medium",
+            "expires_on": str(timezone.localdate() + timedelta(days=60)),
+        },
+        format="json",
+    )
     assert waiver.status_code == 201, waiver.json()
     assert owner.post(f"/api/v1/waivers/{waiver.json()['id']}/approve/", format="json").status_code == 403
     assert people["sec"].post(f"/api/v1/waivers/{waiver.json()['id']}/approve/", format="json").status_code == 200
@@ -107,30 +128,42 @@ def test_a_project_goes_from_no_go_to_go_over_the_api_alone(world, tokens, peopl
 
     gates = (("sec", "security"), ("legal", "legal"), ("fin", "finance"), ("eng", "engineering"), ("prod", "product"))
     for who, function in gates:
-        signed = people[who].post("/api/v1/signoffs/", {"project": world.project.pk, "function": function,
-                                  "verdict": "approve"}, format="json")  # fmt: skip
+        signed = people[who].post(
+            "/api/v1/signoffs/",
+            {"project": world.project.pk, "function": function, "verdict": "approve"},
+            format="json",
+        )
         assert signed.status_code == 201, signed.json()
     outcome, body = readiness(owner, world)
     assert outcome == "CONDITIONAL" and [r["code"] for r in body["reasons"]] == ["waived"]
 
-    fixed = owner.post(f"/api/v1/checklist-responses/{sensitive['id']}/answer/",
-                       {"status": "pass", "evidence_url": "https://wiki.example/redaction"}, format="json")  # fmt: skip
+    fixed = owner.post(
+        f"/api/v1/checklist-responses/{sensitive['id']}/answer/",
+        {"status": "pass", "evidence_url": "https://wiki.example/redaction"},
+        format="json",
+    )
     assert fixed.status_code == 200
     outcome, body = readiness(owner, world)
     assert (outcome, body["reasons"]) == ("GO", [])  # the approvals stand: the evidence got better
     assert {g["status"] for g in body["gates"]} == {"approved"}
 
-    report = owner.post("/api/v1/reports/", {"project": world.project.pk}, format="json",
-                        HTTP_IDEMPOTENCY_KEY="report-1")  # fmt: skip
-    again = owner.post("/api/v1/reports/", {"project": world.project.pk}, format="json",
-                       HTTP_IDEMPOTENCY_KEY="report-1")  # fmt: skip
+    report = owner.post(
+        "/api/v1/reports/", {"project": world.project.pk}, format="json", HTTP_IDEMPOTENCY_KEY="report-1"
+    )
+    again = owner.post(
+        "/api/v1/reports/", {"project": world.project.pk}, format="json", HTTP_IDEMPOTENCY_KEY="report-1"
+    )
     assert report.status_code == 201 and again.json() == report.json()
     assert Report.objects.filter(project=world.project).count() == 1  # a retried POST made one report
     detail = owner.get(f"/api/v1/reports/{report.json()['id']}/").json()
     assert detail["outcome"] == "GO" and detail["trigger"] == "api"
     snap = detail["snapshot"]
     assert {c["category"]: c["score"]["score"] for c in snap["categories"]} == {
-        "cost": 100, "monitoring": 100, "reliability": 100, "security": 100}  # fmt: skip
+        "cost": 100,
+        "monitoring": 100,
+        "reliability": 100,
+        "security": 100,
+    }
     assert snap["probes"][0]["slo_met"] is True and snap["cost"]["projected_monthly_usd"] <= 5000
     cheapest = next(o for o in snap["cost"]["options"] if o["key"] == snap["cost"]["cheapest"])
     assert cheapest["meets_slo"] and round(cheapest["usd_per_month"], 2) == snap["cost"]["projected_monthly_usd"]
@@ -143,8 +176,9 @@ def project_with_run(world, simulator):
 
     owner = world.access(world.owner)
     endpoint = project_services.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    plan = probes.probe_plan_create(access=owner, endpoint=endpoint, name="load", profile=PROFILE, max_tokens=8,
-                                    slo={"ttft_p95_ms": 2000})  # fmt: skip
+    plan = probes.probe_plan_create(
+        access=owner, endpoint=endpoint, name="load", profile=PROFILE, max_tokens=8, slo={"ttft_p95_ms": 2000}
+    )
     return plan
 
 
@@ -219,8 +253,9 @@ def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django
         run_until_evidence(access=owner, plan=project_with_run)
         from apps.signoffs.services import signoff_decide
 
-        signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                       verdict="approve")  # fmt: skip
+        signoff_decide(
+            access=world.access(world.member), project=world.project, function="engineering", verdict="approve"
+        )
     decision = refresh_project(world.project)
     assert decision.outcome == "GO", decision.reasons
     event = AuditEvent.objects.filter(action="project.decision").latest("pk")
@@ -235,8 +270,9 @@ def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, pro
     assert 'data-testid="decision">NO-GO' in page and "no load probe that counts as evidence finished" in page
     assert "the project has no checklist yet" in page
     assert 'data-testid="decision-support-copilot">NO-GO' in client.get("/o/acme/").content.decode()
-    reply = client.post("/o/acme/projects/support-copilot/signoffs/", {"function": "security", "verdict": "maybe"},
-                        follow=True)  # fmt: skip
+    reply = client.post(
+        "/o/acme/projects/support-copilot/signoffs/", {"function": "security", "verdict": "maybe"}, follow=True
+    )
     assert "Unknown verdict" in reply.content.decode()
     reply = client.post("/o/acme/projects/support-copilot/checklists/add/", {"template": "999999"}, follow=True)
     assert "Choose a template" in reply.content.decode()
@@ -253,12 +289,16 @@ def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, pro
     item = checklists.current_responses(checklist).get(item__key="sec.supply-chain")
     reply = client.post(f"/o/acme/responses/{item.pk}/answer/", {"status": "pass"}, follow=True)
     assert "A pass needs evidence" in reply.content.decode()  # refused, with the reason
-    reply = client.post(f"/o/acme/responses/{item.pk}/answer/", {"status": "pass", "evidence_url": "javascript:x"},
-                        follow=True)  # fmt: skip
+    reply = client.post(
+        f"/o/acme/responses/{item.pk}/answer/", {"status": "pass", "evidence_url": "javascript:x"}, follow=True
+    )
     assert "not a valid http(s) URL" in reply.content.decode()
     client.post(f"/o/acme/responses/{item.pk}/answer/", {"status": "fail", "evidence_text": "no SBOM yet"})
-    reply = client.post(f"/o/acme/responses/{item.pk}/waivers/", {"reason": "x", "risk_level": "low",
-                        "expires_on": "someday"}, follow=True)  # fmt: skip
+    reply = client.post(
+        f"/o/acme/responses/{item.pk}/waivers/",
+        {"reason": "x", "risk_level": "low", "expires_on": "someday"},
+        follow=True,
+    )
     assert "Give the expiry as a date" in reply.content.decode()
     page = client.get(f"/o/acme/checklists/{checklist.pk}/").content.decode()
     assert "no SBOM yet" in page and "by owner on" in page
@@ -276,19 +316,31 @@ def test_open_findings_list_items_gates_and_their_tickets(world, tokens):
     checklists.ensure_shipped_templates(world.org)
     security = ChecklistTemplate.objects.get(organization=world.org, key="security")
     checklist = checklists.checklist_add(access=world.access(world.owner), project=world.project, template=security)
-    connector, _ = integrations.connector_create(access=world.access(world.owner), organization=world.org,
-                                                 name="gh", kind="github", url="https://api.github.com",
-                                                 config={"repo": "acme/bot"}, secret="t",
-                                                 events=["item.blocker_failed"])  # fmt: skip
+    connector, _ = integrations.connector_create(
+        access=world.access(world.owner),
+        organization=world.org,
+        name="gh",
+        kind="github",
+        url="https://api.github.com",
+        config={"repo": "acme/bot"},
+        secret="t",
+        events=["item.blocker_failed"],
+    )
     key = f"item:{checklist.pk}:sec.sensitive-data"
-    TicketLink.objects.create(connector=connector, project=world.project, finding_key=key, external_key="42",
-                              url="https://github.com/acme/bot/issues/42")  # fmt: skip
+    TicketLink.objects.create(
+        connector=connector,
+        project=world.project,
+        finding_key=key,
+        external_key="42",
+        url="https://github.com/acme/bot/issues/42",
+    )
     client = api_client_for(token=tokens["read"])
     body = client.get(f"/api/v1/projects/{world.project.pk}/findings/").json()
     by_key = {f["key"]: f for f in body["results"]}
     assert body["count"] == len(body["results"]) == 11 + 5  # every security item pending + five default gates
-    assert by_key[key]["tickets"] == [{"connector": "gh", "key": "42", "url": "https://github.com/acme/bot/issues/42",
-                                       "state": "open"}]  # fmt: skip
+    assert by_key[key]["tickets"] == [
+        {"connector": "gh", "key": "42", "url": "https://github.com/acme/bot/issues/42", "state": "open"}
+    ]
     assert by_key[key]["evidence"].startswith("http://testserver/o/acme/checklists/")
     gates = client.get(f"/api/v1/projects/{world.project.pk}/findings/?kind=gate").json()
     functions = ("security", "legal", "finance", "engineering", "product")

@@ -18,8 +18,9 @@ from tests.conftest import api_client_for
 
 def give_functions(world, user, functions):
     membership = Membership.objects.get(organization=world.org, user=user)
-    org_services.membership_update(access=world.access(world.owner), membership=membership, role=membership.role,
-                                   functions=functions)  # fmt: skip
+    org_services.membership_update(
+        access=world.access(world.owner), membership=membership, role=membership.role, functions=functions
+    )
 
 
 def readiness(world, user) -> str:
@@ -38,8 +39,13 @@ def verdicts(section: str) -> list[str]:
 
 def test_a_viewer_sees_no_report_button_no_sign_off_form_and_no_follow_up_action(world):
     give_functions(world, world.member, ["engineering"])
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve_with_conditions", conditions=["Add a dashboard"])  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member),
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["Add a dashboard"],
+    )
     page = readiness(world, world.viewer)  # the viewer holds the security function, read-only
     assert 'data-testid="generate-report"' not in page
     assert 'data-testid="gate-form"' not in page
@@ -58,8 +64,9 @@ def test_a_member_sees_the_form_only_for_the_gate_of_their_function(world):
 
 
 def test_the_form_goes_away_once_the_gate_is_approved(world):
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve")  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member), project=world.project, function="engineering", verdict="approve"
+    )
     section = gate(readiness(world, world.member), "engineering")
     assert 'data-testid="gate-form"' not in section
     assert ">approved<" in section
@@ -72,21 +79,32 @@ def test_the_project_owner_may_only_reject_their_own_projects_gate(world):
 
 def test_one_person_cannot_be_offered_a_second_gate_to_approve(world):
     give_functions(world, world.member, ["engineering", "product"])
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve")  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member), project=world.project, function="engineering", verdict="approve"
+    )
     assert verdicts(gate(readiness(world, world.member), "product")) == ["reject"]
 
 
 def test_a_gate_status_reads_as_words(world):
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve_with_conditions", conditions=["Add a dashboard"])  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member),
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["Add a dashboard"],
+    )
     section = gate(readiness(world, world.member), "engineering")
     assert "approved with conditions" in section and "approvedwithconditions" not in section
 
 
 def test_the_follow_up_is_closable_by_its_function_not_by_another_member(world):
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve_with_conditions", conditions=["Add a dashboard"])  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member),
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["Add a dashboard"],
+    )
     assert "mark done" in readiness(world, world.member)
     assert "mark done" not in readiness(world, world.owner)  # no engineering function
 
@@ -105,8 +123,9 @@ def waiver(world):
     give_functions(world, world.owner, ["security"])
     give_functions(world, world.member, ["security"])
     until = timezone.localdate() + timedelta(days=30)
-    return checklists.waiver_request(access=world.access(world.owner), response=response, reason="ships in Q3",
-                                     risk_level="low", expires_on=until)  # fmt: skip
+    return checklists.waiver_request(
+        access=world.access(world.owner), response=response, reason="ships in Q3", risk_level="low", expires_on=until
+    )
 
 
 def checklist_page(world, user, waiver) -> str:
@@ -133,8 +152,13 @@ def test_a_viewer_holding_the_function_does_not_see_approve_or_reject(world, wai
 def test_the_reports_sign_off_table_reads_statuses_and_verdicts_as_words(world):
     from apps.reports import services as reports
 
-    signoffs.signoff_decide(access=world.access(world.member), project=world.project, function="engineering",
-                            verdict="approve_with_conditions", conditions=["Add a dashboard"])  # fmt: skip
+    signoffs.signoff_decide(
+        access=world.access(world.member),
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["Add a dashboard"],
+    )
     report = reports.report_create(access=world.access(world.owner), project=world.project)
     reply = api_client_for(world.viewer).get(f"/o/acme/reports/{report.pk}/")
     assert reply.status_code == 200

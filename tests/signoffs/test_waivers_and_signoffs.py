@@ -31,8 +31,11 @@ def team(world):
         people[name] = world.access(Membership.objects.get(user__username=name).user)
     people["eng"] = world.access(world.member)
     people["owner"] = owner
-    signoffs.policy_update(access=owner, org=world.org, gates=[
-        {"function": "security", "required": 1}, {"function": "engineering", "required": 1}])  # fmt: skip
+    signoffs.policy_update(
+        access=owner,
+        org=world.org,
+        gates=[{"function": "security", "required": 1}, {"function": "engineering", "required": 1}],
+    )
     checklists.ensure_shipped_templates(world.org)
     security = ChecklistTemplate.objects.get(organization=world.org, key="security")
     people["checklist"] = checklists.checklist_add(access=owner, project=world.project, template=security)
@@ -59,8 +62,13 @@ def about(world, fragment="Sensitive data") -> dict:
 
 def request_waiver(team, who="sec1", key="sec.sensitive-data", days=30):
     expires = timezone.localdate() + timedelta(days=days)
-    return checklists.waiver_request(access=team[who], response=item(team, key), reason="redaction ships in Q3",
-                                     risk_level="medium", expires_on=expires)  # fmt: skip
+    return checklists.waiver_request(
+        access=team[who],
+        response=item(team, key),
+        reason="redaction ships in Q3",
+        risk_level="medium",
+        expires_on=expires,
+    )
 
 
 # --- waivers -------------------------------------------------------------------------------------
@@ -119,9 +127,13 @@ def test_waiver_rejection_and_revocation_need_reasons_and_keep_history(world, te
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("reason", "", "reason"), ("risk_level", "extreme", "risk_level"), ("expires_on", -1, "expires_on"),
-     ("expires_on", 400, "expires_on")],
-)  # fmt: skip
+    [
+        ("reason", "", "reason"),
+        ("risk_level", "extreme", "risk_level"),
+        ("expires_on", -1, "expires_on"),
+        ("expires_on", 400, "expires_on"),
+    ],
+)
 def test_a_bad_waiver_request_names_the_field(world, team, field, value, message):
     fields = {"reason": "why", "risk_level": "low", "expires_on": timezone.localdate() + timedelta(days=5)}
     fields[field] = timezone.localdate() + timedelta(days=value) if field == "expires_on" else value
@@ -152,8 +164,9 @@ def test_only_holders_of_the_function_may_decide_a_gate(world, team, tokens):
     from tests.checklists.test_checklists import token_access
 
     with pytest.raises(ApplicationError) as exc:
-        signoffs.signoff_decide(access=token_access(world, tokens), project=world.project, function="security",
-                                verdict="approve")  # fmt: skip
+        signoffs.signoff_decide(
+            access=token_access(world, tokens), project=world.project, function="security", verdict="approve"
+        )
     assert "person" in exc.value.message
     assert not SignoffDecision.objects.exists()
 
@@ -164,8 +177,9 @@ def test_the_owner_cannot_approve_their_own_project_unless_the_policy_allows(wor
         signoffs.signoff_decide(access=team["owner"], project=world.project, function="security", verdict="approve")
     assert exc.value.code == "separation_of_duties"
     signoffs.policy_update(access=team["owner"], org=world.org, allow_owner_approval=True)
-    decision = signoffs.signoff_decide(access=team["owner"], project=world.project, function="security",
-                                       verdict="approve")  # fmt: skip
+    decision = signoffs.signoff_decide(
+        access=team["owner"], project=world.project, function="security", verdict="approve"
+    )
     assert decision.is_current
 
 
@@ -178,7 +192,9 @@ def test_one_person_cannot_clear_two_gates_unless_the_policy_allows(world, team)
     signoffs.policy_update(access=team["owner"], org=world.org, allow_multiple_gates=True)
     signoffs.signoff_decide(access=team["eng"], project=world.project, function="security", verdict="approve")
     assert {g.function: g.status for g in signoffs.gate_states(world.project)} == {
-        "security": "approved", "engineering": "approved"}  # fmt: skip
+        "security": "approved",
+        "engineering": "approved",
+    }
 
 
 def test_n_distinct_approvers_and_a_rejection_blocks(world, team):
@@ -192,17 +208,26 @@ def test_n_distinct_approvers_and_a_rejection_blocks(world, team):
     assert signoffs.gate_states(world.project)[0].status == "approved"
     with pytest.raises(ApplicationError):
         signoffs.signoff_decide(access=team["sec2"], project=world.project, function="security", verdict="reject")
-    signoffs.signoff_decide(access=team["sec2"], project=world.project, function="security", verdict="reject",
-                            reason="pen test findings open")  # fmt: skip
+    signoffs.signoff_decide(
+        access=team["sec2"],
+        project=world.project,
+        function="security",
+        verdict="reject",
+        reason="pen test findings open",
+    )
     assert "gate_rejected" in codes(world)
     # The earlier decisions are kept, superseded.
     assert SignoffDecision.objects.filter(project=world.project).count() == 4
 
 
 def test_conditions_become_follow_ups_and_keep_the_gate_conditional_until_done(world, team):
-    decision = signoffs.signoff_decide(access=team["eng"], project=world.project, function="engineering",
-                                       verdict="approve_with_conditions",
-                                       conditions=["add a TTFT alert", "load test at 3x"])  # fmt: skip
+    decision = signoffs.signoff_decide(
+        access=team["eng"],
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["add a TTFT alert", "load test at 3x"],
+    )
     assert decision.follow_ups.count() == 2
     reasons = {r["code"]: r["message"] for r in status(world).reasons}
     assert "add a TTFT alert" in reasons["gate_conditions"]
@@ -217,8 +242,13 @@ def test_only_the_approver_or_a_holder_of_its_function_closes_a_condition(world,
     from apps.orgs.access import Access
     from apps.orgs.models import ApiToken
 
-    decision = signoffs.signoff_decide(access=team["eng"], project=world.project, function="engineering",
-                                       verdict="approve_with_conditions", conditions=["a", "b"])  # fmt: skip
+    decision = signoffs.signoff_decide(
+        access=team["eng"],
+        project=world.project,
+        function="engineering",
+        verdict="approve_with_conditions",
+        conditions=["a", "b"],
+    )
     first, second = decision.follow_ups.order_by("pk")
     org_token = Access.for_token(ApiToken.objects.get(lookup_id=tokens["read_write"].split("_")[1]))
     for access in (team["fin"], org_token):
@@ -229,8 +259,9 @@ def test_only_the_approver_or_a_holder_of_its_function_closes_a_condition(world,
     assert first.status == "open"
     signoffs.follow_up_close(access=team["eng"], follow_up=first, note="done")  # the approver
     make_user("eng2")
-    org_services.membership_add(access=team["owner"], org=world.org, username="eng2", role=Role.MEMBER,
-                                functions=["engineering"])  # fmt: skip
+    org_services.membership_add(
+        access=team["owner"], org=world.org, username="eng2", role=Role.MEMBER, functions=["engineering"]
+    )
     colleague = world.access(Membership.objects.get(user__username="eng2").user)
     signoffs.follow_up_close(access=colleague, follow_up=second, note="done too")  # same function
     assert set(decision.follow_ups.values_list("status", flat=True)) == {"done"}
@@ -244,8 +275,9 @@ def test_an_approval_goes_stale_when_its_evidence_gets_worse_and_the_approver_is
 ):
     r = item(team, "sec.sensitive-data")
     checklists.response_answer(access=team["sec1"], response=r, status="pass", evidence_text="redacted")
-    decision = signoffs.signoff_decide(access=team["sec2"], project=world.project, function="security",
-                                       verdict="approve")  # fmt: skip
+    decision = signoffs.signoff_decide(
+        access=team["sec2"], project=world.project, function="security", verdict="approve"
+    )
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):  # mail goes out once the change is committed
         checklists.response_answer(access=team["owner"], response=r, status="fail", evidence_text="regressed")
@@ -262,31 +294,36 @@ def test_an_approval_goes_stale_when_its_evidence_gets_worse_and_the_approver_is
 
 
 def test_trivial_changes_and_improvements_leave_an_approval_standing(world, team):
-    decision = signoffs.signoff_decide(access=team["sec2"], project=world.project, function="security",
-                                       verdict="approve")  # fmt: skip
+    decision = signoffs.signoff_decide(
+        access=team["sec2"], project=world.project, function="security", verdict="approve"
+    )
     # A typo fixed in the guidance of a security item: a new template version, upgraded.
     v1 = team["checklist"].template
     items = [{f: getattr(i, f) for f in checklists.ITEM_FIELDS} for i in v1.items.all()]
     items[1]["guidance"] = items[1]["guidance"].replace("retention", "Retention")
-    v2 = checklists.template_save_version(access=team["owner"], organization=world.org, key=v1.key, name=v1.name,
-                                          category=v1.category, items=items)  # fmt: skip
+    v2 = checklists.template_save_version(
+        access=team["owner"], organization=world.org, key=v1.key, name=v1.name, category=v1.category, items=items
+    )
     checklists.checklist_upgrade(access=team["owner"], checklist=team["checklist"], template=v2)
     # Another function's item failing is not the security approver's evidence.
     checklists.response_answer(access=team["eng"], response=item(team, "sec.output-handling"), status="fail")
     # An item of the function getting better.
-    checklists.response_answer(access=team["sec1"], response=item(team, "sec.sensitive-data"), status="pass",
-                               evidence_text="redaction live")  # fmt: skip
+    checklists.response_answer(
+        access=team["sec1"], response=item(team, "sec.sensitive-data"), status="pass", evidence_text="redaction live"
+    )
     decision.refresh_from_db()
     assert decision.stale_at is None
     assert "gate_stale" not in codes(world)
 
 
 def test_a_rejection_goes_stale_when_the_evidence_improves(world, team):
-    decision = signoffs.signoff_decide(access=team["sec2"], project=world.project, function="security",
-                                       verdict="reject", reason="PII in logs")  # fmt: skip
+    decision = signoffs.signoff_decide(
+        access=team["sec2"], project=world.project, function="security", verdict="reject", reason="PII in logs"
+    )
     assert "gate_rejected" in codes(world)
-    checklists.response_answer(access=team["sec1"], response=item(team, "sec.sensitive-data"), status="pass",
-                               evidence_text="redaction live")  # fmt: skip
+    checklists.response_answer(
+        access=team["sec1"], response=item(team, "sec.sensitive-data"), status="pass", evidence_text="redaction live"
+    )
     decision.refresh_from_db()
     assert decision.stale_at is not None
     assert "gate_rejected" not in codes(world) and "gate_stale" in codes(world)

@@ -38,8 +38,13 @@ def faults_drawn(sim_config: SimConfig, n: int) -> dict[str, int]:
     """The faults the simulator draws for its first n completions (one rng draw each)."""
     rng = random.Random(sim_config.seed)
     counts: dict[str, int] = {}
-    shares = [("429", sim_config.fail_429), ("500", sim_config.fail_500), ("hang", sim_config.hang),
-              ("malformed", sim_config.malformed), ("drop", sim_config.drop)]  # fmt: skip
+    shares = [
+        ("429", sim_config.fail_429),
+        ("500", sim_config.fail_500),
+        ("hang", sim_config.hang),
+        ("malformed", sim_config.malformed),
+        ("drop", sim_config.drop),
+    ]
     for _ in range(n):
         r = rng.random()
         fault = ""
@@ -63,8 +68,12 @@ def gauges(sim) -> dict:
 
 
 def chat(sim, *, stream: bool, max_tokens: int = 5, headers: dict | None = None, content: str = "hello " * 12):
-    body = {"model": sim.sim.config.model, "messages": [{"role": "user", "content": content}],
-            "max_tokens": max_tokens, "stream": stream}  # fmt: skip
+    body = {
+        "model": sim.sim.config.model,
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": max_tokens,
+        "stream": stream,
+    }
     return httpx.post(sim.base_url + "/chat/completions", json=body, headers=headers or {}, timeout=10)
 
 
@@ -137,15 +146,23 @@ def test_the_instant_scenario_writes_a_whole_16_token_stream_at_once(started):
 
 def test_the_autoscaler_scales_up_under_load_after_a_cold_start_and_back_down(started):
     config = scenario(
-        "autoscaling", decision_interval_s=0.5, cold_start_s=1, scale_down_window_s=2, slots=2,
-        target_waiting_per_replica=1, max_replicas=3,
-    )  # fmt: skip
+        "autoscaling",
+        decision_interval_s=0.5,
+        cold_start_s=1,
+        scale_down_window_s=2,
+        slots=2,
+        target_waiting_per_replica=1,
+        max_replicas=3,
+    )
     sim = started(config)
     assert gauges(sim) == {"desired": 1, "available": 1, "waiting": 0, "running": 0}
     result = probe(
-        sim, Stage(CONCURRENT, 3.0, concurrency=12), max_tokens=30,
-        metrics_url=root(sim) + "/metrics", scrape_interval=0.2,
-    )  # fmt: skip
+        sim,
+        Stage(CONCURRENT, 3.0, concurrency=12),
+        max_tokens=30,
+        metrics_url=root(sim) + "/metrics",
+        scrape_interval=0.2,
+    )
     load_end = time.monotonic()
     assert class_counts(result) == {"ok": len(result.records)}
     series = result.server_metrics["series"]
@@ -204,8 +221,11 @@ def test_non_streaming_completions_return_usage(simulator):
     assert len(data["choices"][0]["message"]["content"].split()) == 5
     assert data["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
 
-    legacy = httpx.post(simulator.base_url + "/completions", timeout=10,
-                        json={"model": "sim-llama-3-8b", "prompt": "one two three", "max_tokens": 3})  # fmt: skip
+    legacy = httpx.post(
+        simulator.base_url + "/completions",
+        timeout=10,
+        json={"model": "sim-llama-3-8b", "prompt": "one two three", "max_tokens": 3},
+    )
     assert legacy.status_code == 200
     body = legacy.json()
     assert body["object"] == "text_completion" and len(body["choices"][0]["text"].split()) == 3
@@ -242,10 +262,10 @@ def test_bad_requests_get_400_and_unknown_routes_404(simulator):
 
 def test_the_ground_truth_records_first_and_last_token_times_per_request_id(simulator):
     before = time.monotonic()
-    body = {"model": "sim-llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6,
-            "stream": True}  # fmt: skip
-    with httpx.stream("POST", simulator.base_url + "/chat/completions", json=body,
-                      headers={"X-Request-Id": "abc-7"}, timeout=10) as response:  # fmt: skip
+    body = {"model": "sim-llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6, "stream": True}
+    with httpx.stream(
+        "POST", simulator.base_url + "/chat/completions", json=body, headers={"X-Request-Id": "abc-7"}, timeout=10
+    ) as response:
         lines = list(response.iter_lines())
     after = time.monotonic()
     assert "data: [DONE]" in lines

@@ -12,8 +12,13 @@ from apps.simulator.scenarios import SimConfig
 
 
 def test_simulator_streams_like_vllm_with_a_usage_chunk_and_done(simulator):
-    body = {"model": "sim-llama-3-8b", "messages": [{"role": "user", "content": "hello " * 40}],
-            "max_tokens": 5, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": "sim-llama-3-8b",
+        "messages": [{"role": "user", "content": "hello " * 40}],
+        "max_tokens": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     with httpx.stream("POST", simulator.base_url + "/chat/completions", json=body, timeout=10) as response:
         events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
@@ -47,8 +52,9 @@ def completion_sent_during_a_stall(sim, request_id: str) -> tuple[float, float, 
     conn = http.client.HTTPConnection("127.0.0.1", int(sim.base_url.split(":")[2].split("/")[0]), timeout=10)
     conn.request("GET", "/health")
     assert conn.getresponse().read() == b'{"status":"ok"}'
-    body = json.dumps({"model": "sim-llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
-                       "stream": True}).encode()  # fmt: skip
+    body = json.dumps(
+        {"model": "sim-llama-3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "stream": True}
+    ).encode()
     stall(sim, 0.3)
     before = time.monotonic()
     conn.request("POST", "/v1/chat/completions", body, {"X-Request-Id": request_id, "Content-Type": "application/json"})

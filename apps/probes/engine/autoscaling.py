@@ -285,8 +285,16 @@ def timeline_json(tl: dict, digits: int = 3) -> dict:
         return [None if v is None or v != v or v == INF else round(v, digits) for v in values]
 
     out = {k: v for k, v in tl.items() if k not in ("signals",)}
-    for key in ("offered_rps", "completed_rps", "ttft_p95_ms", "ttft_p99_ms", "waiting", "running", "kv_cache",
-                "canary_ttft_p95_ms"):  # fmt: skip
+    for key in (
+        "offered_rps",
+        "completed_rps",
+        "ttft_p95_ms",
+        "ttft_p99_ms",
+        "waiting",
+        "running",
+        "kv_cache",
+        "canary_ttft_p95_ms",
+    ):
         out[key] = col(tl.get(key))
     out["signals"] = {name: col(values) for name, values in tl["signals"].items()}
     out["ttft_failed_t"] = [t for t, p in zip(tl["t"], tl["ttft_p95_ms"], strict=True) if p == INF]
@@ -549,10 +557,12 @@ def canary_kpis(canary: RequestArrays, tl: dict, *, step_up: float, step_down: f
     """What a tiny request waited for: its p95 TTFT before the step (the floor), its worst rolling
     p95 during the step (the queueing every user saw), and the canary requests that failed."""
     hold_end = step_down if step_down is not None else tl["t"][-1]
-    before = sorted(f for f, a, ok in zip(canary.ttft_ms, canary.intended, canary.ok, strict=True)
-                    if ok and f == f and a < step_up)  # fmt: skip
-    during = [p for x, p in zip(tl["t"], tl["canary_ttft_p95_ms"], strict=True)
-              if p is not None and step_up < x <= hold_end]  # fmt: skip
+    before = sorted(
+        f for f, a, ok in zip(canary.ttft_ms, canary.intended, canary.ok, strict=True) if ok and f == f and a < step_up
+    )
+    during = [
+        p for x, p in zip(tl["t"], tl["canary_ttft_p95_ms"], strict=True) if p is not None and step_up < x <= hold_end
+    ]
     peak = max(during) if during else None
     return {
         "canary_requests": len(canary),
@@ -879,8 +889,10 @@ def recommend_policy(
     if len(ranking) > 1:
         worst = ranking[-1]
         reasoning.insert(1, f"Worst candidate: {worst['signal']} (score {worst['score']:g}).")
-    reasoning.append(f"scaleTargetRef names the Deployment {k8s_name(deployment)!r} (the endpoint's name as a "
-                     "Kubernetes name): put your Deployment's name there.")  # fmt: skip
+    reasoning.append(
+        f"scaleTargetRef names the Deployment {k8s_name(deployment)!r} (the endpoint's name as a "
+        "Kubernetes name): put your Deployment's name there."
+    )
     top_replicas = max_replicas or int(max(kpis.get("replicas_desired_max") or 1, min_replicas) * 2)
     keda = {
         "apiVersion": "keda.sh/v1alpha1",

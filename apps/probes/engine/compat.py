@@ -22,9 +22,16 @@ from apps.probes.engine.runner import ProbeConfig, ProbeRun, new_event_loop
 
 # Metric-name prefixes of the servers DESIGN.md names, and a few more a gateway may sit in front of.
 METRIC_FAMILIES = {
-    "vllm:": "vLLM", "sglang:": "SGLang", "tgi_": "TGI", "llamacpp:": "llama.cpp", "nv_inference_": "Triton",
-    "jetstream_": "JetStream", "ollama_": "Ollama", "litellm_": "LiteLLM", "simulator_": "readiness simulator",
-}  # fmt: skip
+    "vllm:": "vLLM",
+    "sglang:": "SGLang",
+    "tgi_": "TGI",
+    "llamacpp:": "llama.cpp",
+    "nv_inference_": "Triton",
+    "jetstream_": "JetStream",
+    "ollama_": "Ollama",
+    "litellm_": "LiteLLM",
+    "simulator_": "readiness simulator",
+}
 MAX_METRICS_BYTES = 5_000_000
 SERIAL_REQUESTS = 3
 PROMPT = Prompt("Count from one to twenty.", 8)
@@ -106,11 +113,16 @@ async def check(config: ProbeConfig) -> dict:
         serial, serial_detail = await _serial(run, 7) if streaming else (None, "not tried: streaming failed")
     finally:
         run.pool.close()
-    models_status, models_body = await _get(f"{scheme}://{origin}{base}/models", allow_private=config.allow_private,
-                                            headers=auth, timeout=config.request_timeout)  # fmt: skip
+    models_status, models_body = await _get(
+        f"{scheme}://{origin}{base}/models",
+        allow_private=config.allow_private,
+        headers=auth,
+        timeout=config.request_timeout,
+    )
     metrics_url = config.metrics_url or f"{scheme}://{origin}/metrics"
-    metrics_status, metrics_body = await _get(metrics_url, allow_private=config.allow_private, headers={},
-                                              timeout=config.request_timeout)  # fmt: skip
+    metrics_status, metrics_body = await _get(
+        metrics_url, allow_private=config.allow_private, headers={}, timeout=config.request_timeout
+    )
     text = metrics_body.decode("utf-8", "replace") if metrics_status == 200 else ""
     families = sorted({name for prefix, name in METRIC_FAMILIES.items() if f"\n{prefix}" in "\n" + text})
     served = {config.api: streaming, other_api: other in (OK, TRUNCATED)}
@@ -125,12 +137,12 @@ async def check(config: ProbeConfig) -> dict:
             "chat": served[openai.CHAT],
             "completions": served[openai.COMPLETIONS],
             "models": models_status == 200 and config.model.encode() in models_body,
-        },  # fmt: skip
+        },
         "metrics": {
             "url": metrics_url,
             "present": metrics_status == 200 and bool(text.strip()),
             "families": families,
-        },  # fmt: skip
+        },
         "serial": serial,
         "serial_detail": serial_detail,
         "accepts": accepts,
@@ -144,8 +156,11 @@ def rows(report: dict) -> list[tuple[str, bool | None, str]]:
         return None if value is None else bool(value)
 
     accepts = report.get("accepts") or {}
-    part_names = {openai.PART_REQUEST_ID: "correlation header (UUID)", openai.PART_STREAM_OPTIONS: "stream_options",
-                  openai.PART_ACCEPT: "Accept: text/event-stream"}  # fmt: skip
+    part_names = {
+        openai.PART_REQUEST_ID: "correlation header (UUID)",
+        openai.PART_STREAM_OPTIONS: "stream_options",
+        openai.PART_ACCEPT: "Accept: text/event-stream",
+    }
     metrics = report.get("metrics") or {}
     serves = report.get("serves") or {}
     streamed = report.get("streaming")
@@ -156,19 +171,31 @@ def rows(report: dict) -> list[tuple[str, bool | None, str]]:
 
     out = [
         ("streaming works", yes(streamed), "" if streamed else f"{report.get('stream_error')}{status}"),
-        ("usage in the stream (include_usage honoured)", of_stream(report.get("usage")),
-         "token counts will be estimated from events" if streamed and not report.get("usage") else ""),
-        ("finish_reason present", of_stream(report.get("finish_reason")),
-         "every answer would count as cut off" if streamed and not report.get("finish_reason") else ""),
+        (
+            "usage in the stream (include_usage honoured)",
+            of_stream(report.get("usage")),
+            "token counts will be estimated from events" if streamed and not report.get("usage") else "",
+        ),
+        (
+            "finish_reason present",
+            of_stream(report.get("finish_reason")),
+            "every answer would count as cut off" if streamed and not report.get("finish_reason") else "",
+        ),
         ("[DONE] sent", of_stream(report.get("done")), ""),
         ("chat completions served", yes(serves.get("chat")), ""),
         ("completions served", yes(serves.get("completions")), ""),
         ("/v1/models lists the model", yes(serves.get("models")), ""),
-        ("Prometheus metrics", yes(metrics.get("present")),
-         ", ".join(metrics.get("families") or []) or ("no known families" if metrics.get("present") else "")),
-        ("handles requests concurrently", None if report.get("serial") is None else not report["serial"],
-         report.get("serial_detail", "")),
-    ]  # fmt: skip
+        (
+            "Prometheus metrics",
+            yes(metrics.get("present")),
+            ", ".join(metrics.get("families") or []) or ("no known families" if metrics.get("present") else ""),
+        ),
+        (
+            "handles requests concurrently",
+            None if report.get("serial") is None else not report["serial"],
+            report.get("serial_detail", ""),
+        ),
+    ]
     for part, ok in accepts.items():
         out.append((f"accepts {part_names.get(part, part)}", yes(ok), "" if ok is not False else "left out by probes"))
     return out

@@ -28,10 +28,19 @@ CANARY_STAGE = 0xFFFF  # the stage index of canary requests (runner.Canary): nev
 
 NAN = float("nan")
 _COLUMNS = (
-    ("intended", "d"), ("sent", "d"), ("first", "d"), ("last", "d"),
-    ("input_tokens", "I"), ("output_tokens", "I"), ("token_events", "I"),
-    ("error", "B"), ("token_source", "B"), ("stage", "H"), ("status", "H"), ("seq", "I"),
-)  # fmt: skip
+    ("intended", "d"),
+    ("sent", "d"),
+    ("first", "d"),
+    ("last", "d"),
+    ("input_tokens", "I"),
+    ("output_tokens", "I"),
+    ("token_events", "I"),
+    ("error", "B"),
+    ("token_source", "B"),
+    ("stage", "H"),
+    ("status", "H"),
+    ("seq", "I"),
+)
 _V1_COLUMNS = tuple(c for c in _COLUMNS if c[0] != "status")  # stored before HTTP statuses were kept
 _V2 = b"RDY2"  # the head of a stored blob that has the status column and error samples
 
@@ -102,9 +111,20 @@ class Records:
         return len(self.intended)
 
     def append(
-        self, intended, sent, first, last, input_tokens, output_tokens, token_events, error, token_source, stage, seq,
+        self,
+        intended,
+        sent,
+        first,
+        last,
+        input_tokens,
+        output_tokens,
+        token_events,
+        error,
+        token_source,
+        stage,
+        seq,
         status=0,
-    ):  # fmt: skip
+    ):
         self.intended.append(intended)
         self.sent.append(sent)
         self.first.append(first)

@@ -67,8 +67,10 @@ def format_diagnosis(d: dict) -> str:
         lines.append(f"  status        {d['status']}  content-type {d.get('content_type') or '(none)'}")
         lines.append(f"  body          {d.get('body') or '(empty body)'}")
     lines.append(f"  hint          {d['hint']}")
-    tried = "; ".join(f"{'+'.join(a['parts']) or 'no optional parts'}: {a['status'] or a['error_class']}"
-                      for a in d.get("attempts", []))  # fmt: skip
+    tried = "; ".join(
+        f"{'+'.join(a['parts']) or 'no optional parts'}: {a['status'] or a['error_class']}"
+        for a in d.get("attempts", [])
+    )
     if tried:
         lines.append(f"  tried         {tried}")
     lines.append("  request as sent (credentials redacted):")
@@ -86,8 +88,10 @@ def format_summary(result: ProbeResult) -> str:
     lines.extend(f"  {line}" for line in format_error_details(s.get("error_details") or {}))
     cut = s.get("truncated") or {}
     if cut.get("count"):
-        lines.append(f"cut off: {cut['count']} streams ended without a finish_reason (not counted as answers), "
-                     f"after {cut['output_tokens'].get('p50', 0):g} tokens (median)")  # fmt: skip
+        lines.append(
+            f"cut off: {cut['count']} streams ended without a finish_reason (not counted as answers), "
+            f"after {cut['output_tokens'].get('p50', 0):g} tokens (median)"
+        )
     for dropped in result.meta.get("dropped_parts") or []:
         lines.append(f"note: sent without {dropped['part']}: the server refused it ({dropped['why']})")
     if s["token_counts_estimated"]:
@@ -101,14 +105,20 @@ def format_summary(result: ProbeResult) -> str:
         lines.append("run cancelled: figures cover what was measured until then")
     sweep = s.get("sweep")
     if sweep:
-        lines.append("sweep: " + ", ".join(
-            f"{st['offered_rate']:g}/s {'ok' if st['slo_ok'] and st['keeps_up'] else 'FAIL'}" for st in sweep["steps"]
-        ))  # fmt: skip
+        lines.append(
+            "sweep: "
+            + ", ".join(
+                f"{st['offered_rate']:g}/s {'ok' if st['slo_ok'] and st['keeps_up'] else 'FAIL'}"
+                for st in sweep["steps"]
+            )
+        )
         lines.append(f"highest rate meeting the SLOs: {sweep['max_rate_meeting_slo']} req/s")
     if result.server_metrics:
         sm = result.server_metrics
-        lines.append(f"server metrics: {sm['scrapes']} scrapes, {len(sm['failures'])} failures, series: "
-                     + (", ".join(sorted(sm["series"])) or "none known"))  # fmt: skip
+        lines.append(
+            f"server metrics: {sm['scrapes']} scrapes, {len(sm['failures'])} failures, series: "
+            + (", ".join(sorted(sm["series"])) or "none known")
+        )
     for check in s["slo_checks"]:
         mark = "ok  " if check["ok"] else "MISS"
         lines.append(f"SLO {mark} {check['slo']}: {check['actual']} (target {check['target']})")

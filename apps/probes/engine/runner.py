@@ -39,7 +39,7 @@ from apps.probes.engine.records import (
     TOKENS_USAGE,
     TRUNCATED,
     Records,
-)  # fmt: skip
+)
 from apps.probes.engine.scrape import MetricsScraper
 from apps.probes.engine.sse import MalformedStream, SSEParser
 from apps.probes.engine.stats import SLO, Window, format_error_details, stage_windows, summarize, summarize_canary
@@ -123,8 +123,20 @@ class PreflightFailed(Exception):
 class StreamSink(ResponseSink):
     """Turns a streamed completion into the request's timings, as its bytes arrive."""
 
-    __slots__ = ("parser", "first", "last", "events", "gaps", "usage", "malformed", "stream_error", "done",
-                 "finished", "error_payload", "note")  # fmt: skip
+    __slots__ = (
+        "parser",
+        "first",
+        "last",
+        "events",
+        "gaps",
+        "usage",
+        "malformed",
+        "stream_error",
+        "done",
+        "finished",
+        "error_payload",
+        "note",
+    )
 
     def __init__(self, future):
         super().__init__(future)
@@ -262,8 +274,9 @@ class ProbeRun:
     def _build(self, prompt: Prompt, max_tokens: int, parts: set[str]) -> tuple[bytes, bytes]:
         """(head without its final CRLF, body): the correlation id, different per send, goes between."""
         c = self.config
-        body = openai.request_body(c.api, c.model, prompt.text, max_tokens, c.extra_body,
-                                   stream_usage=openai.PART_STREAM_OPTIONS in parts)  # fmt: skip
+        body = openai.request_body(
+            c.api, c.model, prompt.text, max_tokens, c.extra_body, stream_usage=openai.PART_STREAM_OPTIONS in parts
+        )
         headers = {"Content-Type": "application/json"}
         if openai.PART_ACCEPT in parts:
             headers["Accept"] = "text/event-stream"
@@ -294,8 +307,9 @@ class ProbeRun:
         self.sent += 1
         return seq
 
-    async def _request(self, intended: float, stage: int, seq: int, prompts: PromptSet | None = None,
-                       max_tokens: int | None = None) -> int:  # fmt: skip
+    async def _request(
+        self, intended: float, stage: int, seq: int, prompts: PromptSet | None = None, max_tokens: int | None = None
+    ) -> int:
         """One request; `intended` is its scheduled send time (seconds from origin). Returns its error class."""
         prompt = (prompts or self.prompts).next()
         payload = self._request_bytes(prompt, seq, max_tokens or self.config.max_tokens)
@@ -386,8 +400,9 @@ class ProbeRun:
 
     PREFLIGHT_PROMPT = Prompt("Say hello in one short sentence.", 8)
 
-    async def _attempt(self, parts: set[str], number: int, *, prompt: Prompt | None = None,
-                       max_tokens: int | None = None) -> dict:  # fmt: skip
+    async def _attempt(
+        self, parts: set[str], number: int, *, prompt: Prompt | None = None, max_tokens: int | None = None
+    ) -> dict:
         """One request (not load) with `parts` of the optional ones: what happened, in full."""
         max_tokens = max_tokens or min(self.config.max_tokens, 16)
         head, body = self._build(prompt or self.PREFLIGHT_PROMPT, max_tokens, parts)
@@ -395,8 +410,15 @@ class ProbeRun:
         sink, _, error = await self._exchange(
             self._with_id(head, body, request_id if openai.PART_REQUEST_ID in parts else None)
         )
-        sent_head = head + (b"%s: %s\r\n" % (self.config.request_id_header.encode(), request_id)
-                            if openai.PART_REQUEST_ID in parts else b"") + b"\r\n"  # fmt: skip
+        sent_head = (
+            head
+            + (
+                b"%s: %s\r\n" % (self.config.request_id_header.encode(), request_id)
+                if openai.PART_REQUEST_ID in parts
+                else b""
+            )
+            + b"\r\n"
+        )
         return {"parts": parts, "error": error, "sink": sink, "head": sent_head, "body": body}
 
     async def preflight(self) -> dict:
@@ -463,7 +485,7 @@ class ProbeRun:
                     "error_class": ERROR_CLASSES[a["error"]],
                 }
                 for a in attempts
-            ],  # fmt: skip
+            ],
         }
 
     def _expire(self, sink: StreamSink, conn, error_class: int) -> None:
@@ -478,8 +500,9 @@ class ProbeRun:
             in_tok, out_tok, source = sink.usage[0] or prompt.approx_tokens, sink.usage[1], TOKENS_USAGE
         else:
             in_tok, out_tok, source = prompt.approx_tokens, sink.events, TOKENS_COUNTED
-        self.records.append(intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage, seq,
-                            sink.status)  # fmt: skip
+        self.records.append(
+            intended, sent, first, last, in_tok, out_tok, sink.events, error, source, stage, seq, sink.status
+        )
         if error != OK and error != CANCELLED and len(self.records.samples.get(error, ())) < MAX_SAMPLES:
             self.records.add_sample(error, sink.status, self._sample(sink, error, out_tok))
         if error == OK:
@@ -723,7 +746,7 @@ class ProbeRun:
                 "header": c.request_id_header if openai.PART_REQUEST_ID in self.parts else None,
                 "nonce": f"{self.ids.nonce:012x}",
                 "shard": c.shard_index,
-            },  # fmt: skip
+            },
             "request_parts": sorted(self.parts),
             "dropped_parts": self.dropped,
             "stale_connection_retries": self.retried_stale,

@@ -13,13 +13,21 @@ from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError
 
 # DESIGN.md "Server metrics understood". Label sets are summed (e.g. one series per model).
 KNOWN_METRICS = (
-    "vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc",
-    "vllm:gpu_cache_usage_perc", "tgi_queue_size", "tgi_batch_current_size",
-    "jetstream_prefill_backlog_size", "jetstream_slots_used_percentage",
-    "llamacpp:requests_processing", "llamacpp:requests_deferred",
-    "kube_deployment_status_replicas_available", "kube_horizontalpodautoscaler_status_desired_replicas",
-    "simulator_replicas_available", "simulator_replicas_desired",
-)  # fmt: skip
+    "vllm:num_requests_waiting",
+    "vllm:num_requests_running",
+    "vllm:kv_cache_usage_perc",
+    "vllm:gpu_cache_usage_perc",
+    "tgi_queue_size",
+    "tgi_batch_current_size",
+    "jetstream_prefill_backlog_size",
+    "jetstream_slots_used_percentage",
+    "llamacpp:requests_processing",
+    "llamacpp:requests_deferred",
+    "kube_deployment_status_replicas_available",
+    "kube_horizontalpodautoscaler_status_desired_replicas",
+    "simulator_replicas_available",
+    "simulator_replicas_desired",
+)
 MAX_METRICS_BYTES = 5_000_000
 END_GRACE_S = 0.5
 

@@ -283,8 +283,19 @@ def test_a_blob_stored_before_statuses_were_kept_still_reads_with_status_zero():
     from array import array
 
     # The layout of the first storage format: no head, no status column, no samples.
-    columns = [("d", [0.5]), ("d", [0.6]), ("d", [0.7]), ("d", [0.9]), ("I", [12]), ("I", [3]), ("I", [3]),
-               ("B", [OK]), ("B", [TOKENS_USAGE]), ("H", [0]), ("I", [41])]  # fmt: skip
+    columns = [
+        ("d", [0.5]),
+        ("d", [0.6]),
+        ("d", [0.7]),
+        ("d", [0.9]),
+        ("I", [12]),
+        ("I", [3]),
+        ("I", [3]),
+        ("B", [OK]),
+        ("B", [TOKENS_USAGE]),
+        ("H", [0]),
+        ("I", [41]),
+    ]
     raw = struct.pack("<II", 1, 0) + b"".join(array(code, values).tobytes() for code, values in columns)
     rec = Records.from_bytes(zlib.compress(raw))
     assert rec.row(0)["seq"] == 41

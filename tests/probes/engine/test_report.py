@@ -6,10 +6,18 @@ from apps.probes.engine.report import format_diagnosis, table
 def stage(name: str, scale: float) -> dict:
     dist = {"p50": 12551.9 * scale, "p95": 12551.9 * scale, "p99": 12551.9 * scale}
     return {
-        "stage": name, "requests": int(300_000 * scale), "request_throughput": 5_012.3 * scale,
-        "output_token_throughput": 80_196.0 * scale, "goodput": 4_990.1 * scale, "error_rate": 0.0123,
-        "ttft_ms": dist, "tpot_ms": dist, "itl_ms": dist, "e2e_ms": dist, "schedule_lag_ms": dist,
-    }  # fmt: skip
+        "stage": name,
+        "requests": int(300_000 * scale),
+        "request_throughput": 5_012.3 * scale,
+        "output_token_throughput": 80_196.0 * scale,
+        "goodput": 4_990.1 * scale,
+        "error_rate": 0.0123,
+        "ttft_ms": dist,
+        "tpot_ms": dist,
+        "itl_ms": dist,
+        "e2e_ms": dist,
+        "schedule_lag_ms": dist,
+    }
 
 
 def test_wide_numbers_never_run_together_and_columns_line_up():
@@ -25,13 +33,20 @@ def test_wide_numbers_never_run_together_and_columns_line_up():
 
 
 def test_a_diagnosis_prints_status_body_hint_attempts_and_the_request():
-    text = format_diagnosis({
-        "message": "preflight failed: HTTP 400: (empty body)", "status": 400, "content_type": "text/plain",
-        "body": "", "hint": "The server refused a field or header.",
-        "request": "POST /v1/chat/completions HTTP/1.1\r\n",
-        "attempts": [{"parts": ["accept", "request_id"], "status": 400, "error_class": "4xx"},
-                     {"parts": [], "status": 400, "error_class": "4xx"}],
-    })  # fmt: skip
+    text = format_diagnosis(
+        {
+            "message": "preflight failed: HTTP 400: (empty body)",
+            "status": 400,
+            "content_type": "text/plain",
+            "body": "",
+            "hint": "The server refused a field or header.",
+            "request": "POST /v1/chat/completions HTTP/1.1\r\n",
+            "attempts": [
+                {"parts": ["accept", "request_id"], "status": 400, "error_class": "4xx"},
+                {"parts": [], "status": 400, "error_class": "4xx"},
+            ],
+        }
+    )
     assert text.splitlines()[0] == "error: preflight failed: HTTP 400: (empty body)"
     assert "body          (empty body)" in text
     assert "tried         accept+request_id: 400; no optional parts: 400" in text

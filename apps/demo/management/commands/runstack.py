@@ -40,8 +40,16 @@ class Command(BaseCommand):
         parser.add_argument("--receiver-port", type=int, default=8901)
         parser.add_argument("--autoscaling-simulator-port", type=int, default=8902)
 
-    def handle(self, *args, host: str, port: int, simulator_port: int, receiver_port: int,
-               autoscaling_simulator_port: int, **options):  # fmt: skip
+    def handle(
+        self,
+        *args,
+        host: str,
+        port: int,
+        simulator_port: int,
+        receiver_port: int,
+        autoscaling_simulator_port: int,
+        **options,
+    ):
         py = sys.executable
         # The probe worker's event loop timestamps every token; when the web server, the simulators
         # or the other worker take the CPU from it, its timers fire late and the run is "client
@@ -50,22 +58,47 @@ class Command(BaseCommand):
 
         # Two processes each: the demo's plans run as two shards at once (seed_demo.demo_load).
         def worker(queue: str, name: str) -> list[str]:
-            return [py, "-m", "celery", "-A", "readiness", "worker", "-l", "info", "--concurrency", "2",
-                    "-Q", queue, "-n", f"{name}@%h"]  # fmt: skip
+            return [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "readiness",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "2",
+                "-Q",
+                queue,
+                "-n",
+                f"{name}@%h",
+            ]
 
         commands = {
             "simulator": [*nice, py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port", str(simulator_port)],
             # Batch slots as the demo plan was sized for this machine (seed_demo.demo_load).
-            "autoscaling simulator": [*nice, py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port",
-                                      str(autoscaling_simulator_port), "--scenario", "autoscaling",
-                                      "--slots", str(demo_load()["autoscaling_slots"])],
+            "autoscaling simulator": [
+                *nice,
+                py,
+                "-m",
+                "apps.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(autoscaling_simulator_port),
+                "--scenario",
+                "autoscaling",
+                "--slots",
+                str(demo_load()["autoscaling_slots"]),
+            ],
             # Two workers: probe shards on their own queue, so a long probe never holds up webhook
             # deliveries, reports and usage-log analyses on the default one.
             "worker": [*nice, *worker("celery", "default")],
             "probe worker": worker(settings.READINESS_PROBE_QUEUE, "probes"),
             "beat": [*nice, py, "-m", "celery", "-A", "readiness", "beat", "-l", "info"],
             "web": [*nice, py, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-        }  # fmt: skip
+        }
         procs: dict[str, subprocess.Popen] = {}
         stopping = False
 

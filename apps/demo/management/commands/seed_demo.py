@@ -33,9 +33,15 @@ DEMO_USERS = [
 DEMO_CONNECTOR = "demo receiver"
 DEMO_AUTOSCALING_ENDPOINT = "simulator (autoscaling)"
 # Support Copilot's expected production traffic: office hours, three times busier at the peak.
-DEMO_TRAFFIC = {"requests_per_day": 150_000, "input_tokens_per_request": 600, "output_tokens_per_request": 64,
-                "peak_to_average": 3.0, "active_hours_per_day": 14, "active_start_hour": 7,
-                "active_days_per_month": 22}  # fmt: skip
+DEMO_TRAFFIC = {
+    "requests_per_day": 150_000,
+    "input_tokens_per_request": 600,
+    "output_tokens_per_request": 64,
+    "peak_to_average": 3.0,
+    "active_hours_per_day": 14,
+    "active_start_hour": 7,
+    "active_days_per_month": 22,
+}
 DEMO_GATES = [{"function": f, "required": 1} for f in ("security", "engineering", "finance")]
 # What the demo project has not done yet: the reasons its first decision is NO-GO.
 DEMO_OPEN = {
@@ -62,17 +68,26 @@ def demo_load(cpus: int | None = None) -> dict:
     small = cpus < SMALL_MACHINE_CPUS
     steady, peak = (3, 8) if small else (4, 12)
     return {
-        "baseline": {"stages": [
-            {"kind": "poisson", "rate": steady, "duration": 20, "name": f"steady {steady}/s"},
-            {"kind": "poisson", "rate": peak, "duration": 20, "name": f"peak {peak}/s"},
-        ]},
-        "autoscaling": {"autoscaling": {"base_rate": 2 if small else 3, "peak_rate": 12 if small else 30,
-                                        "base_s": 20, "hold_s": 90, "after_s": 30}},
+        "baseline": {
+            "stages": [
+                {"kind": "poisson", "rate": steady, "duration": 20, "name": f"steady {steady}/s"},
+                {"kind": "poisson", "rate": peak, "duration": 20, "name": f"peak {peak}/s"},
+            ]
+        },
+        "autoscaling": {
+            "autoscaling": {
+                "base_rate": 2 if small else 3,
+                "peak_rate": 12 if small else 30,
+                "base_s": 20,
+                "hold_s": 90,
+                "after_s": 30,
+            }
+        },
         "autoscaling_slots": 4 if small else 8,
         # Two shards, on the probe worker's two processes: each client opens half the connections
         # (the autoscaling step opens a hundred at once) and keeps its timing with a margin.
         "parallelism": 2,
-    }  # fmt: skip
+    }
 
 
 class Command(BaseCommand):
@@ -165,8 +180,9 @@ class Command(BaseCommand):
         if not org.connectors.filter(name=DEMO_CONNECTOR).exists():
             # `make run` starts a receiver on this URL that checks each delivery's signature.
             every_event = integration_services.SUBSCRIBABLE
-            integration_services.connector_create(access=owner_access, organization=org, name=DEMO_CONNECTOR,
-                                                  url=receiver_url, events=every_event)  # fmt: skip
+            integration_services.connector_create(
+                access=owner_access, organization=org, name=DEMO_CONNECTOR, url=receiver_url, events=every_event
+            )
         self.stdout.write(
             self.style.SUCCESS("demo data ready: org acme, users " + " / ".join(u[0] for u in DEMO_USERS))
         )
@@ -177,18 +193,31 @@ class Command(BaseCommand):
         (rates from `demo_load`)."""
         if not project.endpoints.filter(name=DEMO_AUTOSCALING_ENDPOINT).exists():
             project_services.endpoint_create(
-                access=owner_access, project=project, name=DEMO_AUTOSCALING_ENDPOINT, base_url=url,
-                model_name="sim-llama-3-8b", metrics_url=url.removesuffix("/v1") + "/metrics",
-                price_model=PriceModel.SELF_HOSTED, gpu_type="NVIDIA L4", gpus_per_replica=1,
-                gpu_hourly_usd=Decimal("0.80"), min_replicas=1, max_replicas=6,
-            )  # fmt: skip
+                access=owner_access,
+                project=project,
+                name=DEMO_AUTOSCALING_ENDPOINT,
+                base_url=url,
+                model_name="sim-llama-3-8b",
+                metrics_url=url.removesuffix("/v1") + "/metrics",
+                price_model=PriceModel.SELF_HOSTED,
+                gpu_type="NVIDIA L4",
+                gpus_per_replica=1,
+                gpu_hourly_usd=Decimal("0.80"),
+                min_replicas=1,
+                max_replicas=6,
+            )
         endpoint = project.endpoints.get(name=DEMO_AUTOSCALING_ENDPOINT)
         if not endpoint.probe_plans.filter(name="autoscaling").exists():
             probe_services.probe_plan_create(
-                access=owner_access, endpoint=endpoint, name="autoscaling", max_tokens=64, prompt_tokens=256,
-                profile=demo_load()["autoscaling"], slo={"ttft_p95_ms": 500},
+                access=owner_access,
+                endpoint=endpoint,
+                name="autoscaling",
+                max_tokens=64,
+                prompt_tokens=256,
+                profile=demo_load()["autoscaling"],
+                slo={"ttft_p95_ms": 500},
                 parallelism=demo_load()["parallelism"],
-            )  # fmt: skip
+            )
 
     def _sample_usage_log(self, project, owner_access) -> None:
         """Two office days of a pilot's usage (deterministic): 300 users, one of them a script that

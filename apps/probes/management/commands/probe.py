@@ -19,7 +19,8 @@ class Command(BaseCommand):
         # httpx logs every request at INFO: the /v1/models look-up and each metrics scrape would
         # land between the progress lines and in front of our own error messages.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        code = cli.run(options, allow_private_default=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
-                       out=self.stdout, err=self.stderr)  # fmt: skip
+        code = cli.run(
+            options, allow_private_default=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS, out=self.stdout, err=self.stderr
+        )
         if code:
             sys.exit(code)
