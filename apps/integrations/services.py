@@ -428,7 +428,7 @@ def _record_ticket(delivery: Delivery, response) -> bool:
     connector = delivery.connector
     link = _ticket(delivery)
     if delivery.action == ticketing.CREATE:
-        key, url = ticketing.ticket_from_response(connector.kind, connector.url, response.json())
+        key, url = ticketing.ticket_from_response(connector.kind, connector.url, response.json(), connector.config)
         link, _ = TicketLink.objects.update_or_create(
             connector=connector,
             finding_key=delivery.finding_key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 CREATE, COMMENT, CLOSE, REOPEN, NOTHING = "create", "comment", "close", "reopen", "nothing"
 
@@ -185,14 +185,17 @@ TEST_PATHS = {
 }
 
 
-def ticket_from_response(kind: str, base_url: str, body: dict) -> tuple[str, str]:
+def ticket_from_response(kind: str, base_url: str, body: dict, config: dict | None = None) -> tuple[str, str]:
     """(external key, URL) of a ticket from a create response. The URL is "" unless it is a link
-    safe to render (see `link_url`): the ticket is then kept by its key alone."""
+    safe to render (see `link_url`): the ticket is then kept by its key alone. A ServiceNow
+    ticket opens in the connector's table (incident unless configured otherwise)."""
     if kind == "jira":
         return body["key"], link_url(f"{base_url.rstrip('/')}/browse/{body['key']}")
     if kind == "servicenow":
         result = body["result"]
-        return result["sys_id"], link_url(f"{base_url.rstrip('/')}/nav_to.do?uri=incident.do?sys_id={result['sys_id']}")
+        table = quote((config or {}).get("table") or "incident", safe="")
+        url = f"{base_url.rstrip('/')}/nav_to.do?uri={table}.do?sys_id={quote(str(result['sys_id']), safe='')}"
+        return result["sys_id"], link_url(url)
     return str(body["number"]), link_url(body.get("html_url"))
 
 

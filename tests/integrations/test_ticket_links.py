@@ -63,6 +63,19 @@ def test_jira_key_that_would_break_the_link_gives_no_link():
     )
 
 
+def test_a_servicenow_ticket_links_into_the_connectors_own_table():
+    body = {"result": {"sys_id": "9d3f"}}
+    base = "https://acme.service-now.com"
+    assert ticketing.ticket_from_response("servicenow", base, body, {"table": "change_request"}) == (
+        "9d3f",
+        f"{base}/nav_to.do?uri=change_request.do?sys_id=9d3f",
+    )
+    assert ticketing.ticket_from_response("servicenow", base, body, {}) == (
+        "9d3f",
+        f"{base}/nav_to.do?uri=incident.do?sys_id=9d3f",
+    )
+
+
 @pytest.fixture
 def fake():
     r = Receiver()
