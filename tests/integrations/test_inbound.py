@@ -176,4 +176,8 @@ def test_callbacks_beyond_the_rate_limit_are_refused_before_any_work(client, wor
         raw = json.dumps({"action": "opened", "issue": {"number": i}}).encode()
         answers.append(post(client, c, raw, **github_headers(c, raw, delivery=f"d-{i}")).status_code)
     assert answers[:3] == [202, 202, 202] and answers[3:] == [429, 429]
+    # Forged bodies in a flood, too: refused before the signature check, and no row for any of them.
+    for i in range(20):
+        post(client, c, b"{}", **github_headers(c, b"forged", delivery=f"f-{i}"))
+    assert InboundEvent.objects.filter(connector=c).count() == 3  # the three accepted, nothing more
     cache.clear()
