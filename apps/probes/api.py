@@ -22,7 +22,6 @@ from apps.probes.selectors import (
     plan_list,
     run_comparison,
     run_list,
-    run_progress,
     run_record_rows,
     run_records,
     run_with_shards,
@@ -136,7 +135,7 @@ class RunDetailSerializer(RunListSerializer):
         fields = RunListSerializer.Meta.fields + ["config", "progress", "summary", "diagnosis", "cancel_requested_at"]
 
     def get_progress(self, run) -> dict:
-        return run_progress(run)
+        return run.progress()
 
 
 class PlanViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):

@@ -1,3 +1,5 @@
+import time
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -129,6 +131,34 @@ class ProbeRun(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    def progress(self) -> dict:
+        """Live figures of the run, summed over its shards (uses prefetched shards when present)."""
+        shards = list(self.shards.all())
+        sent = sum(s.sent for s in shards)
+        completed = sum(s.completed for s in shards)
+        errors = sum(s.errors for s in shards)
+        ttfts = [s.ttft_p95_recent_ms for s in shards if s.ttft_p95_recent_ms is not None]
+        elapsed = None
+        if self.started_at:
+            end = self.finished_at.timestamp() if self.finished_at else time.time()
+            elapsed = max(0.0, end - max(self.start_at, self.started_at.timestamp()))
+        remaining = None if elapsed is None or not self.is_active else max(0.0, self.planned_duration_s - elapsed)
+        # A run that stopped early (cancelled, failed) shows how far it got, not a full bar.
+        done = self.status == RunStatus.SUCCEEDED
+        fraction = 1.0 if done else (min(elapsed / self.planned_duration_s, 1.0) if elapsed else 0.0)
+        return {
+            "status": self.status,
+            "sent": sent,
+            "completed": completed,
+            "errors": errors,
+            "ttft_p95_recent_ms": round(max(ttfts), 1) if ttfts else None,
+            "elapsed_s": round(elapsed, 1) if elapsed is not None else None,
+            "remaining_s": round(remaining, 1) if remaining is not None else None,
+            "fraction": round(fraction, 4),
+            "shards": [{"index": s.index, "status": s.status, "sent": s.sent, "worker": s.worker} for s in shards],
+            "cancel_requested": self.cancel_requested_at is not None,
+        }
 
 
 class ShardStatus(models.TextChoices):

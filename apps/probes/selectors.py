@@ -117,37 +117,6 @@ def latest_sweep_capacity(endpoint_id: int) -> tuple[float, ProbeRun] | None:
     return None
 
 
-def run_progress(run: ProbeRun) -> dict:
-    """Live figures of a run, summed over its shards (uses prefetched shards when present)."""
-    import time as _time
-
-    shards = list(run.shards.all())
-    sent = sum(s.sent for s in shards)
-    completed = sum(s.completed for s in shards)
-    errors = sum(s.errors for s in shards)
-    ttfts = [s.ttft_p95_recent_ms for s in shards if s.ttft_p95_recent_ms is not None]
-    elapsed = None
-    if run.started_at:
-        end = run.finished_at.timestamp() if run.finished_at else _time.time()
-        elapsed = max(0.0, end - max(run.start_at, run.started_at.timestamp()))
-    remaining = None if elapsed is None or not run.is_active else max(0.0, run.planned_duration_s - elapsed)
-    # A run that stopped early (cancelled, failed) shows how far it got, not a full bar.
-    done = run.status == RunStatus.SUCCEEDED
-    fraction = 1.0 if done else (min(elapsed / run.planned_duration_s, 1.0) if elapsed else 0.0)
-    return {
-        "status": run.status,
-        "sent": sent,
-        "completed": completed,
-        "errors": errors,
-        "ttft_p95_recent_ms": round(max(ttfts), 1) if ttfts else None,
-        "elapsed_s": round(elapsed, 1) if elapsed is not None else None,
-        "remaining_s": round(remaining, 1) if remaining is not None else None,
-        "fraction": round(fraction, 4),
-        "shards": [{"index": s.index, "status": s.status, "sent": s.sent, "worker": s.worker} for s in shards],
-        "cancel_requested": run.cancel_requested_at is not None,
-    }
-
-
 HEADLINES = (
     ("requests", ("overall", "requests"), ""),
     ("request throughput (req/s)", ("overall", "request_throughput"), "up"),

@@ -20,7 +20,6 @@ from apps.probes.selectors import (
     plan_list,
     run_comparison,
     run_list,
-    run_progress,
     run_records,
     run_with_shards,
 )
@@ -181,7 +180,7 @@ class RunDetailView(RunMixin, TemplateView):
         )
         return super().get_context_data(
             run=run,
-            progress=run_progress(run),
+            progress=run.progress(),
             figures=charts.run_figures(run),
             previous=previous,
             records_pruned=run_records_pruned(run),
@@ -193,7 +192,7 @@ class RunProgressView(RunMixin, View):
     """Polled by the run page every 2 s while the run is active."""
 
     def get(self, request, org_slug, pk):
-        return JsonResponse(run_progress(self.get_run()))
+        return JsonResponse(self.get_run().progress())
 
 
 class RunCancelView(RunMixin, View):
