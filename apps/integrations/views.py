@@ -54,9 +54,21 @@ class ConnectorListView(ConnectorFormMixin, FormView):
         except ApplicationError as exc:
             form_error_from(form, exc)
             return self.form_invalid(form)
-        # The secret is shown in this response only (never put in a message cookie or the session).
+        # The secrets are shown in this response only (never put in a message cookie or the session):
+        # the signing secret when one was generated, and the inbound secret the other side signs with.
         fresh = self.form_class(projects=project_list(access=self.access, org_id=self.org.pk))
-        return self.render_to_response(self.get_context_data(form=fresh, new_connector=connector, new_secret=shown))
+        stored = Connector.objects.get(pk=connector.pk).inbound_secret  # as saved: encrypted, revealed here
+        inbound = stored.reveal() if stored else ""
+        inbound_url = services.absolute(reverse("inbound", args=[connector.inbound_id]))
+        return self.render_to_response(
+            self.get_context_data(
+                form=fresh,
+                new_connector=connector,
+                new_secret=shown,
+                new_inbound_secret=inbound,
+                new_inbound_url=inbound_url,
+            )
+        )
 
 
 class ConnectorMixin(OrgMixin):

@@ -106,3 +106,16 @@ def test_the_connector_page_shows_the_secret_error_and_keeps_what_was_typed(clie
     assert "X-Evil" not in text
     connector = Connector.objects.get(pk=connector.pk)
     assert connector.secret.reveal() == "old-bearer" and connector.name == "servicenow"
+
+
+def test_the_page_that_creates_a_connector_shows_its_inbound_secret_once(client, world):
+    client.force_login(world.owner)
+    form = {"name": "relay", "kind": "webhook", "url": "http://127.0.0.1:9/x", "events": ["decision.changed"]}
+    page = client.post("/o/acme/connectors/", form).content.decode()
+    connector = Connector.objects.get(organization=world.org, name="relay")
+    inbound = connector.inbound_secret.reveal()
+    assert inbound and f'<code class="secret">{inbound}</code>' in page
+    assert f"/hooks/in/{connector.inbound_id}" in page  # where the other side calls back
+    # Once: neither the list nor the connector's page repeats it.
+    assert inbound not in client.get("/o/acme/connectors/").content.decode()
+    assert inbound not in client.get(f"/o/acme/connectors/{connector.pk}/").content.decode()
