@@ -101,10 +101,12 @@ def test_a_constant_rate_stage_sends_on_its_precomputed_schedule(simulator):
     assert result.records.intended.tolist() == expected
     assert len(expected) in (20, 21)
     assert classes(result) == {"ok"}
-    # Open loop: a request is sent at (not before) its intended time, and not much later.
+    # Open loop: a request is sent at (not before) its intended time, and not much later. How
+    # much later is bench/probe_capacity.py's figure (p99 schedule lag < 5 ms); the bound here
+    # only catches a scheduler that waits for something else, on a busy 2-core CI host too.
     lags = [result.records.sent[i] - result.records.intended[i] for i in range(len(result.records))]
     assert min(lags) >= 0
-    assert sorted(lags)[len(lags) // 2] < 0.02
+    assert sorted(lags)[len(lags) // 2] < 0.1
 
 
 def test_a_poisson_stage_sends_its_seeded_arrival_schedule_and_reports_progress(simulator):
@@ -258,13 +260,15 @@ def test_a_cancelled_runs_throughput_covers_the_time_it_ran(simulator):
     assert overall["request_throughput"] > 10
 
 
-@pytest.mark.parametrize("stage", [Stage(SYNCHRONOUS, 30.0), Stage(CONSTANT, 1.5, rate=20)], ids=["closed", "open"])
+@pytest.mark.parametrize("stage", [Stage(SYNCHRONOUS, 30.0), Stage(CONSTANT, 30.0, rate=20)], ids=["closed", "open"])
 def test_a_run_that_spends_its_request_budget_ends_and_measures_only_what_ran(simulator, stage):
     started = time.monotonic()
     result = run_probe(config(simulator, [stage], max_requests=4, max_tokens=4))
+    took = time.monotonic() - started
     assert len(result.records) >= 4
-    assert time.monotonic() - started < 0.8
-    assert result.summary["overall"]["window_s"] < 0.8
+    # Four short requests take a fraction of a second; the 30 s stage is what must not be waited out.
+    assert took < 5
+    assert result.summary["overall"]["window_s"] <= took
 
 
 @pytest.mark.parametrize("cap", [None, 2], ids=["uncapped", "concurrency-capped"])
@@ -440,11 +444,12 @@ def test_timings_match_the_simulators_ground_truth_within_a_few_milliseconds(sta
         ttft_err.append(((records.first[i] - records.sent[i]) - (t["first"] - t["arrival"])) * 1000)
         e2e_err.append(((records.last[i] - records.sent[i]) - (t["last"] - t["arrival"])) * 1000)
     # Ours can only be longer (sent before arrival, read after the write) and by little: typically
-    # well under 1 ms; the per-request bound leaves room for a busy CI host.
+    # well under 1 ms. How little is bench/probe_accuracy.py's goal (p99 < 2 ms at concurrency 64);
+    # the bounds here are 5x looser, so a busy CI host passes and a systematic delay does not.
     for name, errors in (("TTFT", ttft_err), ("E2E", e2e_err)):
         assert min(errors) >= 0, f"{name}: a request measured shorter than the truth ({min(errors):.3f} ms)"
-        assert max(errors) < 10, f"{name}: off by up to {max(errors):.3f} ms"
-        assert sorted(errors)[len(errors) // 2] < 2, f"{name}: median error {sorted(errors)[len(errors) // 2]:.3f} ms"
+        assert max(errors) < 50, f"{name}: off by up to {max(errors):.3f} ms"
+        assert sorted(errors)[len(errors) // 2] < 10, f"{name}: median error {sorted(errors)[len(errors) // 2]:.3f} ms"
 
 
 # --- sharding across processes -------------------------------------------------------------------
