@@ -11,22 +11,25 @@ def all_items():
     return [i for t in defaults.TEMPLATES.values() for i in t["items"]]
 
 
-def test_each_category_ships_eight_to_twelve_items_with_unique_keys():
-    for name, template in defaults.TEMPLATES.items():
-        assert 8 <= len(template["items"]) <= 12, name
+@pytest.mark.parametrize("name", list(defaults.TEMPLATES))
+def test_each_category_ships_eight_to_twelve_items(name):
+    assert 8 <= len(defaults.TEMPLATES[name]["items"]) <= 12
+
+
+def test_item_keys_are_unique_across_the_categories():
     keys = [i["key"] for i in all_items()]
     assert len(keys) == len(set(keys))
 
 
-def test_every_item_is_complete_and_its_rule_is_valid():
-    for i in all_items():
-        assert i["title"] and len(i["guidance"]) > 40 and i["references"], i["key"]
-        assert i["severity"] in ("blocker", "major", "minor")
-        assert i["function"] in ("security", "legal", "finance", "engineering", "product")
-        assert i["evidence_kind"] in ("manual", "automatic", "external")
-        assert (i["rule"] is not None) == (i["evidence_kind"] == "automatic"), i["key"]
-        if i["rule"]:
-            rules.validate(i["rule"])
+@pytest.mark.parametrize("item", all_items(), ids=lambda item: item["key"])
+def test_every_item_is_complete_and_its_rule_is_valid(item):
+    assert item["title"] and len(item["guidance"]) > 40 and item["references"]
+    assert item["severity"] in ("blocker", "major", "minor")
+    assert item["function"] in ("security", "legal", "finance", "engineering", "product")
+    assert item["evidence_kind"] in ("manual", "automatic", "external")
+    assert (item["rule"] is not None) == (item["evidence_kind"] == "automatic")
+    if item["rule"]:
+        rules.validate(item["rule"])
 
 
 def test_the_security_template_maps_every_owasp_llm_top_10_risk():

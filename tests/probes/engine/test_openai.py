@@ -161,10 +161,10 @@ def test_extra_body_may_override_a_default_field():
     assert body["max_tokens"] == 99
 
 
-def test_request_body_without_extra_has_no_other_fields():
-    for extra in (None, {}):
-        body = json.loads(request_body(openai.CHAT, "m", "p", 8, extra))
-        assert set(body) == {"model", "max_tokens", "stream", "stream_options", "messages"}
+@pytest.mark.parametrize("extra", [None, {}], ids=["none", "empty"])
+def test_request_body_without_extra_has_no_other_fields(extra):
+    body = json.loads(request_body(openai.CHAT, "m", "p", 8, extra))
+    assert set(body) == {"model", "max_tokens", "stream", "stream_options", "messages"}
 
 
 def test_request_paths_follow_the_api():

@@ -154,10 +154,10 @@ def test_poisson_inter_arrivals_have_a_coefficient_of_variation_near_one(poisson
     assert 0.9 <= cv <= 1.1
 
 
-def test_the_poisson_count_is_right_for_several_seeds():
-    for seed in range(5):
-        n = len(arrival_times(Stage(POISSON, 50, rate=40), seed=seed))
-        assert abs(n - 2000) <= 4 * math.sqrt(2000), seed
+@pytest.mark.parametrize("seed", range(5))
+def test_the_poisson_count_is_right_for_several_seeds(seed):
+    n = len(arrival_times(Stage(POISSON, 50, rate=40), seed=seed))
+    assert abs(n - 2000) <= 4 * math.sqrt(2000)
 
 
 # --- ramps ---------------------------------------------------------------------------------------
@@ -216,8 +216,8 @@ def test_shard_concurrency_sums_to_the_total(count):
 
 
 @pytest.mark.parametrize("field", ["rate", "duration"])
-def test_a_stage_with_an_infinite_or_nan_number_is_refused(field):
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")], ids=["inf", "nan"])
+def test_a_stage_with_an_infinite_or_nan_number_is_refused(field, bad):
     values = {"kind": "constant", "duration": 10, "rate": 5}
-    for bad in (float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="finite"):
-            Stage(**{**values, field: bad})
+    with pytest.raises(ValueError, match="finite"):
+        Stage(**{**values, field: bad})

@@ -154,11 +154,11 @@ def test_a_stream_fed_one_byte_at_a_time_gives_the_same_events():
     assert parse_chunks(chunks) == MIXED_EVENTS
 
 
-def test_close_flushes_an_event_that_lacks_its_final_blank_line():
-    for tail in (b"", b"\n", b"\r\n", b"\r"):
-        parser = SSEParser()
-        assert parser.feed(b"data: a\n\ndata: last" + tail) == [(b"message", b"a")]
-        assert parser.close() == [(b"message", b"last")], tail
+@pytest.mark.parametrize("tail", [b"", b"\n", b"\r\n", b"\r"], ids=["none", "lf", "crlf", "cr"])
+def test_close_flushes_an_event_that_lacks_its_final_blank_line(tail):
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\ndata: last" + tail) == [(b"message", b"a")]
+    assert parser.close() == [(b"message", b"last")]
 
 
 def test_close_flushes_a_named_multi_line_event_without_its_blank_line():

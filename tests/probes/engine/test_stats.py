@@ -508,12 +508,15 @@ def test_an_empty_window_misses_the_error_rate_slo_instead_of_passing_it():
     assert checks == [{"slo": "error_rate", "target": 0.01, "actual": None, "ok": False}]
 
 
-def test_slo_parse_refuses_impossible_values_with_context():
-    for text, words in (
+@pytest.mark.parametrize(
+    "text, words",
+    [
         ("error_rate=150%", "at most 100%"),
         ("error_rate=-1%", ">= 0"),
         ("min_output_tps=fast", "not a number"),
         ("min_output_tps=nan", "finite"),
-    ):
-        with pytest.raises(ValueError, match=words):
-            SLO.parse(text)
+    ],
+)
+def test_slo_parse_refuses_impossible_values_with_context(text, words):
+    with pytest.raises(ValueError, match=words):
+        SLO.parse(text)
