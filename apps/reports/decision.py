@@ -2,27 +2,8 @@
 
 No Django imports: views, the API, scheduled reports and tests all call `decide(inputs)`,
 and a report stores `fingerprint(inputs)` so "what changed since the last report" can be
-answered. The rules (also in the README and in every report):
-
-NO-GO when any of
-  - the project has no checklist, or lacks one of the categories its organization requires
-    (the org's policy; by default security, monitoring, cost and reliability);
-  - a blocker item has failed, or is still pending, without a valid waiver;
-  - a sign-off gate is rejected, missing (fewer approvals than required) or stale;
-  - no probe run that counts as evidence finished within the last `probe_max_age_days` days;
-  - the latest run of a probe plan missed its SLO (apps/probes/verdict.py decides a run's
-    verdict: an autoscaling run by its recovery, a steady run by its SLO checks);
-  - the projected monthly cost exceeds the budget.
-CONDITIONAL when none of the above, but any of
-  - a non-blocker item has failed or is pending;
-  - the latest run of a probe plan is not evidence (cancelled, failed, client-saturated): re-run it;
-  - a gate was approved with conditions;
-  - a waiver is in force (and one expiring within `waiver_warning_days` is called out);
-GO otherwise.
-
-Boundaries: a waiver is valid through its expiry date (expired the day after); a probe
-exactly `probe_max_age_days` old is still fresh; a cost equal to the budget is within it.
-Cancelled, failed and client-saturated runs never count as evidence, fresh or not.
+answered. The rules are stated once, in RULES below: every report prints them (the README
+says the same in prose).
 """
 
 from __future__ import annotations
@@ -38,6 +19,47 @@ GO, CONDITIONAL, NO_GO = "GO", "CONDITIONAL", "NO-GO"
 BLOCKER, MAJOR, MINOR = "blocker", "major", "minor"
 PENDING, PASS, FAIL, NOT_APPLICABLE = "pending", "pass", "fail", "not_applicable"
 APPROVED, APPROVED_WITH_CONDITIONS, REJECTED, STALE = "approved", "approved_with_conditions", "rejected", "stale"
+
+# The rules in words, as a report prints them. A line break inside a rule is kept: the rule
+# goes on, indented under its dash.
+NO_GO_WHEN = (
+    "the project has no checklist, or lacks one of the categories its organization requires\n"
+    "(the org's policy; by default security, monitoring, cost and reliability);",
+    "a blocker item has failed, or is still pending, without a valid waiver;",
+    "a sign-off gate is rejected, missing (fewer approvals than required) or stale;",
+    "no probe run that counts as evidence finished within the last `probe_max_age_days` days;",
+    "the latest run of a probe plan missed its SLO (apps/probes/verdict.py decides a run's\n"
+    "verdict: an autoscaling run by its recovery, a steady run by its SLO checks);",
+    "the projected monthly cost exceeds the budget.",
+)
+CONDITIONAL_WHEN = (
+    "a non-blocker item has failed or is pending;",
+    "the latest run of a probe plan is not evidence (cancelled, failed, client-saturated): re-run it;",
+    "a gate was approved with conditions;",
+    "a waiver is in force (and one expiring within `waiver_warning_days` is called out);",
+)
+BOUNDARIES = (
+    "Boundaries: a waiver is valid through its expiry date (expired the day after); a probe\n"
+    "exactly `probe_max_age_days` old is still fresh; a cost equal to the budget is within it.\n"
+    "Cancelled, failed and client-saturated runs never count as evidence, fresh or not."
+)
+
+
+def _bullets(rules: tuple[str, ...]) -> list[str]:
+    return ["  - " + rule.replace("\n", "\n    ") for rule in rules]
+
+
+RULES = "\n".join(
+    [
+        "NO-GO when any of",
+        *_bullets(NO_GO_WHEN),
+        "CONDITIONAL when none of the above, but any of",
+        *_bullets(CONDITIONAL_WHEN),
+        "GO otherwise.",
+        "",
+        BOUNDARIES,
+    ]
+)
 
 
 @dataclass(frozen=True)

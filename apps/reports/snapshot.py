@@ -21,7 +21,6 @@ from apps.reports.evaluation import collect_inputs, cost_for, latest_runs, reaso
 from apps.signoffs.services import gate_states
 
 SCHEMA = 1
-RULES = decision.__doc__.split("answered. The rules (also in the README and in every report):", 1)[-1].strip()
 
 
 def _user(u) -> str | None:
@@ -192,7 +191,7 @@ def build_snapshot(project) -> dict:
             "expected_peak_rpm": project.expected_peak_rpm,
         },
         "decision": {"outcome": outcome.outcome, "reasons": reasons_json(outcome)},
-        "rules": RULES,
+        "rules": decision.RULES,
         "settings": {
             "probe_max_age_days": settings.READINESS_PROBE_MAX_AGE_DAYS,
             "waiver_warning_days": settings.READINESS_WAIVER_WARNING_DAYS,
