@@ -22,7 +22,8 @@ import time
 
 import _common  # noqa: F401
 
-from apps.probes.engine.autoscaling import analyze_autoscaling, request_arrays
+from apps.probes.autoscaling import analyze_autoscaling
+from apps.probes.autoscaling.kpis import request_arrays
 from apps.probes.engine.records import OK, TOKENS_USAGE, Records
 
 PER_REPLICA_RPS = 15.0

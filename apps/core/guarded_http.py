@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from apps.core.netguard import OutboundRefused, PinnedTarget, pin
+from apps.net.netguard import OutboundRefused, PinnedTarget, pin
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 # Only these headers follow a redirect to another origin. Credentials come in many names (an

@@ -26,7 +26,6 @@ from django.views.decorators.debug import sensitive_variables
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.headers import header_value_problem
-from apps.core.netguard import OutboundRefused, parse_http_url, same_origin
 from apps.core.services import (
     SECRET_CHANGED,
     SECRET_REGENERATED,
@@ -50,6 +49,7 @@ from apps.integrations.models import (
     TicketLink,
     TicketState,
 )
+from apps.net.netguard import OutboundRefused, parse_http_url, same_origin
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 

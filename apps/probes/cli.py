@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from apps.core.guarded_http import GuardPolicy, guarded_request
-from apps.core.netguard import OutboundRefused
+from apps.net.netguard import OutboundRefused
 from apps.probes.engine import compat, openai
 from apps.probes.engine.profiles import CONCURRENT, CONSTANT, POISSON, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet

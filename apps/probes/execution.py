@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.netguard import OutboundRefused, same_origin
+from apps.net.netguard import OutboundRefused, same_origin
 from apps.probes import plans
 from apps.probes.engine.runner import PreflightFailed, new_event_loop
 from apps.probes.engine.runner import ProbeRun as EngineRun

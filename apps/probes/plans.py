@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from apps.core.errors import ApplicationError
 from apps.core.headers import request_id_header
-from apps.core.netguard import OutboundRefused, parse_http_url
+from apps.net.netguard import OutboundRefused, parse_http_url
 from apps.probes.engine import openai
 from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet

@@ -16,9 +16,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from apps.core.errors import ApplicationError
 from apps.core.events import Event, announce
-from apps.core.netguard import OutboundRefused
 from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
+from apps.net.netguard import OutboundRefused
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 from apps.probes import plans
@@ -522,7 +522,7 @@ def _after_run(run: ProbeRun) -> None:
 
 def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict) -> dict:
     """KPIs, timeline, signal ranking and a recommended KEDA / HPA policy (engine/autoscaling.py)."""
-    from apps.probes.engine.autoscaling import analyze_autoscaling
+    from apps.probes.autoscaling import analyze_autoscaling
 
     slo_ms = (snap.get("slo") or {}).get("ttft_p95_ms") or 1000.0
     step_up, step_down = spec["base_s"], spec["base_s"] + spec["hold_s"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from apps.probes.engine.autoscaling import recovery_verdict
+from apps.probes.autoscaling.kpis import recovery_verdict
 
 MET, MISSED, NO_SLO, NOT_EVIDENCE = "met", "missed", "no_slo", "not_evidence"
 STEADY, AUTOSCALING = "steady", "autoscaling"

@@ -10,7 +10,6 @@ from django.views.decorators.debug import sensitive_variables
 from apps.core.errors import ApplicationError
 from apps.core.guarded_http import guarded_request, policy_from_settings
 from apps.core.headers import header_value_problem, request_id_header
-from apps.core.netguard import OutboundRefused, parse_http_url, same_origin
 from apps.core.readiness import readiness_changed
 from apps.core.services import (
     SECRET_CHANGED,
@@ -23,6 +22,7 @@ from apps.core.services import (
     save_unique,
     snapshot,
 )
+from apps.net.netguard import OutboundRefused, parse_http_url, same_origin
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
 from apps.projects.models import ApiFlavour, Endpoint, PriceModel, Project

@@ -22,7 +22,7 @@ import uuid
 
 import orjson
 
-from apps.core.kernel_time import KERNEL_TIMESTAMPS, StampedTransport, enable
+from apps.net.kernel_time import KERNEL_TIMESTAMPS, StampedTransport, enable
 from apps.simulator.model import Deployment, Sequence, clock, metrics_text
 from apps.simulator.scenarios import SimConfig
 

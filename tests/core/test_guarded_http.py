@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from apps.core.guarded_http import GuardPolicy, guarded_request
-from apps.core.netguard import OutboundRefused
+from apps.net.netguard import OutboundRefused
 
 
 @dataclass

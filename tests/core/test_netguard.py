@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from apps.core.netguard import OutboundRefused, check_address, parse_http_url, pin
+from apps.net.netguard import OutboundRefused, check_address, parse_http_url, pin
 
 ALWAYS_REFUSED = [
     "169.254.169.254",  # cloud metadata service

@@ -1,4 +1,4 @@
-"""Autoscaling analysis (apps/probes/engine/autoscaling.py): KPIs on hand-built runs with known
+"""Autoscaling analysis (apps/probes/autoscaling/): KPIs on hand-built runs with known
 answers, the signal ranking, the KEDA / HPA output, and one short run of the simulator's
 autoscaling scenario."""
 
@@ -8,22 +8,21 @@ import json
 import math
 
 import pytest
+import yaml
 
-from apps.probes.engine.autoscaling import (
+from apps.probes.autoscaling import analyze_autoscaling
+from apps.probes.autoscaling.kpis import (
     RequestArrays,
-    analyze_autoscaling,
     autoscaling_kpis,
     backlog_area,
     count_flaps,
     direction_changes,
-    k8s_name,
-    rank_signals,
-    recommend_policy,
     recovery_verdict,
     request_arrays,
     timeline,
-    to_yaml,
 )
+from apps.probes.autoscaling.policy import k8s_name, recommend_policy, to_yaml
+from apps.probes.autoscaling.signals import rank_signals
 
 SLO_MS = 500.0
 STEP_UP, STEP_DOWN = 20.0, 50.0
@@ -320,7 +319,6 @@ def test_the_recommendation_gives_a_keda_scaled_object_and_an_hpa_behavior():
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 60
     assert spec["cooldownPeriod"] == 60
     assert set(result) == {"kpis", "timeline", "ranking", "recommendation"}
-    yaml = pytest.importorskip("yaml")
     assert yaml.safe_load(rec["keda_yaml"]) == keda
     assert yaml.safe_load(rec["hpa_behavior_yaml"]) == {"behavior": behavior}
 
@@ -363,8 +361,42 @@ def test_without_a_usable_signal_no_metric_is_recommended():
 
 
 def test_yaml_quotes_what_would_read_as_another_type():
-    text = to_yaml({"a": "true", "b": "9.8", "c": 9.8, "d": [{"e": 'x{y="z"}'}, "plain"], "f": [], "g": None})
-    assert text == 'a: "true"\nb: "9.8"\nc: 9.8\nd:\n  - e: "x{y=\\"z\\"}"\n  - plain\nf: []\ng: null\n'
+    data = {"a": "true", "b": "9.8", "c": 9.8, "d": [{"e": 'x{y="z"}'}, "plain"], "f": [], "g": None, "h": "14"}
+    text = to_yaml(data)
+    # Strings that look like a boolean or a number stay strings (a KEDA threshold is a string).
+    assert yaml.safe_load(text) == data
+    assert list(yaml.safe_load(text)) == list(data), "keys keep their order"
+
+
+def test_the_manifests_read_back_as_the_structure_they_were_made_from():
+    rec = analyze_autoscaling(
+        hand_built(slow_between_24_and_40),
+        signal_series(),
+        step_up=STEP_UP,
+        step_down=STEP_DOWN,
+        slo_ttft_p95_ms=SLO_MS,
+        window=5,
+        stay=10,
+        name="copilot",
+        deployment="vllm-llama",
+        model="a-model-with-a-name-long-enough-to-push-the-query-past-eighty-characters",
+    )["recommendation"]
+    keda = yaml.safe_load(rec["keda_yaml"])
+    assert keda == rec["keda"]
+    assert list(keda) == ["apiVersion", "kind", "metadata", "spec"]
+    assert rec["keda_yaml"].startswith("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\n")
+    trigger = keda["spec"]["triggers"][0]
+    assert trigger["metadata"]["threshold"] == "14", "the threshold is a string, as KEDA requires"
+    assert trigger["metadata"]["query"] == (
+        'sum(vllm:num_requests_waiting{model_name="a-model-with-a-name-long-enough-to-push-the-query-past-eighty-characters"})'
+    )
+    line = next(line for line in rec["keda_yaml"].splitlines() if "query:" in line)
+    assert yaml.safe_load(line) == {"query": trigger["metadata"]["query"]}, "a long query is not folded"
+    assert keda["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["policies"] == [
+        {"type": "Percent", "value": 100, "periodSeconds": 15},
+        {"type": "Pods", "value": 2, "periodSeconds": 15},
+    ]
+    assert yaml.safe_load(rec["hpa_behavior_yaml"]) == {"behavior": rec["hpa_behavior"]}
 
 
 # --- the simulator's autoscaling scenario, for real -------------------------------------------------

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.probes import charts
-from apps.probes.engine.autoscaling import recommend_policy
+from apps.probes.autoscaling.policy import recommend_policy
 
 T = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 TIMELINE = {

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apps.core.netguard import OutboundRefused
+from apps.net.netguard import OutboundRefused
 from apps.probes.engine.openai import RequestIds
 from apps.probes.engine.profiles import (
     CONCURRENT,

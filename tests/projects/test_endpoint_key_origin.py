@@ -10,8 +10,8 @@ import pytest
 from django.core.cache import cache
 
 from apps.core.models import AuditEvent
-from apps.core.netguard import same_origin
 from apps.integrations.receiver import Receiver
+from apps.net.netguard import same_origin
 from apps.projects import services
 from apps.projects.models import Endpoint
 from tests.conftest import api_client_for

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from apps.core.kernel_time import KERNEL_TIMESTAMPS
+from apps.net.kernel_time import KERNEL_TIMESTAMPS
 from apps.simulator import server
 from apps.simulator.scenarios import SimConfig
 

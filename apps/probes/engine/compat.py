@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from apps.core.netguard import OutboundRefused, pin
+from apps.net.netguard import OutboundRefused, pin
 from apps.probes.engine import openai
 from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
 from apps.probes.engine.prompts import Prompt

@@ -24,8 +24,8 @@ import ssl
 import time
 from collections.abc import Callable
 
-from apps.core import kernel_time
-from apps.core.kernel_time import KERNEL_TIMESTAMPS, StampedTransport
+from apps.net import kernel_time
+from apps.net.kernel_time import KERNEL_TIMESTAMPS, StampedTransport
 
 MAX_HEAD = 64 * 1024
 MAX_ERROR_BODY = 4096

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from apps.core.headers import request_id_header
-from apps.core.netguard import pin
+from apps.net.netguard import pin
 from apps.probes.engine import diagnosis, openai
 from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
 from apps.probes.engine.profiles import CONSTANT, OPEN_LOOP, Stage, arrival_times, shard, shard_concurrency

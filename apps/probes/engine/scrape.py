@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.core.netguard import OutboundRefused, pin
+from apps.net.netguard import OutboundRefused, pin
 from apps.probes.engine.http1 import ConnectError, ConnectionPool, ProtocolError, ResponseSink, request_head
 
 # DESIGN.md "Server metrics understood". Label sets are summed (e.g. one series per model).
