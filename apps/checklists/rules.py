@@ -26,7 +26,7 @@ PROBE_METRICS = {
     "error_rate": ("overall", "error_rate"),
     "output_token_throughput": ("overall", "output_token_throughput"),
     "slo_attainment": ("overall", "slo_attainment"),
-    # Scaling metrics: only an autoscaling run measures them (engine/autoscaling.py KPIs).
+    # Scaling metrics: only an autoscaling run measures them (apps/probes/autoscaling/kpis.py).
     "recovery_s": ("autoscaling", "kpis", "t_recover_s"),
     "scale_decision_s": ("autoscaling", "kpis", "t_decide_s"),
     "slo_violation_s": ("autoscaling", "kpis", "slo_violation_s"),

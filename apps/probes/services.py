@@ -521,7 +521,7 @@ def _after_run(run: ProbeRun) -> None:
 
 
 def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict) -> dict:
-    """KPIs, timeline, signal ranking and a recommended KEDA / HPA policy (engine/autoscaling.py)."""
+    """KPIs, timeline, signal ranking and a recommended KEDA / HPA policy (apps/probes/autoscaling)."""
     from apps.probes.autoscaling import analyze_autoscaling
 
     slo_ms = (snap.get("slo") or {}).get("ttft_p95_ms") or 1000.0

@@ -9,7 +9,7 @@ a report. The order of the checks is the order of trust:
   3. nor one whose client was saturated: the load generator lagged behind its schedule, so the
      server saw less load than planned and the latencies include the client's own delay;
   4. an autoscaling run breaches on purpose when it steps the load up: it is judged by its
-     recovery (engine/autoscaling.py `recovery_verdict`), not by its run-wide SLO checks;
+     recovery (apps/probes/autoscaling/kpis.py `recovery_verdict`), not by its run-wide SLO checks;
   5. any other run by its SLO checks: met, missed, or no SLO set.
 """
 

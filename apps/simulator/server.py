@@ -7,7 +7,7 @@ POST /admin/reset. Plain asyncio, no Django.
 
 Ground truth is what happened on the wire: a token's time is read just before it is written, and
 a request's arrival is when its first bytes reached the host. On Linux the server reads with the
-kernel's receive stamps (apps.core.kernel_time) to know that: its own loop reads a request late
+kernel's receive stamps (apps.net.kernel_time) to know that: its own loop reads a request late
 whenever it is busy writing other streams' tokens (several ms at 64 streams), and that delay is
 the simulator's, not the client's. Elsewhere arrival is our clock when the bytes are read.
 """

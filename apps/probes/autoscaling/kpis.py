@@ -371,7 +371,7 @@ def autoscaling_kpis(
     replica_capacity_rps: float | None = None,
     tl: dict | None = None,
 ) -> dict:
-    """The issue-6 KPIs of one step-load run (seconds are from the step up unless said otherwise).
+    """The autoscaling-response KPIs (DESIGN.md) of one step-load run (seconds from the step up unless said).
 
     - t_decide: step up → first desired-replicas scrape above its value at the step.
     - t_ready: step up → first available-replicas scrape above its value at the step;

@@ -7,7 +7,7 @@ request's sink; a coroutine only waits for the end. Connections are pinned to th
 the guard checked (netguard.pin) and kept alive in a pool.
 
 On Linux, plain-TCP connections go one step further: the time of a read is the kernel's receive
-time of its bytes (SO_TIMESTAMPNS), not the time our callback runs (apps.core.kernel_time). Why:
+time of its bytes (SO_TIMESTAMPNS), not the time our callback runs (apps.net.kernel_time). Why:
 when a decode step ends many streams at once, their bytes arrive together and the loop hands them
 to data_received one after another. A clock reading there puts the processing of the streams
 before into the token times of the streams after (about 2-3 ms at 64 streams on one core, more
