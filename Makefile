@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast lint fmt bench clean
+.PHONY: run test test-fast lint fmt bench chaos clean
 
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ fmt: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(VENV)/.installed-test
-	@for f in bench/[a-z]*.py; do [ $$f = bench/tiny_gguf.py ] && continue; echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/[a-z]*.py; do case $$f in bench/tiny_gguf.py|bench/chaos.py) continue;; esac; echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Faults injected into real processes (its own PostgreSQL + Redis); .ci/run runs it too.
+chaos: $(VENV)/.installed-test
+	$(PY) bench/chaos.py
 
 clean:
 	rm -rf var/ .pytest_cache

@@ -1,9 +1,21 @@
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
 
 from apps.orgs.access import Access
+from apps.orgs.models import Organization
 from apps.probes import services
 from apps.probes.execution import shard_execute
-from apps.probes.models import ProbePlan, Trigger
+from apps.probes.models import ProbePlan, ProbeRun, Trigger
+
+log = logging.getLogger(__name__)
+
+# A cron schedule fires at most once a minute: a second scheduled start of the same plan within
+# this many seconds is the same tick sent twice (two beats by mistake, a redelivered message).
+SCHEDULE_TICK_S = 50
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -24,4 +36,13 @@ def scheduled_probe_task(plan_id: int, org_id: int) -> None:
     plan = ProbePlan.objects.in_org(org_id).select_related("endpoint__project").filter(pk=plan_id).first()
     if plan is None:
         return
-    services.probe_run_start(access=Access.system(), plan=plan, trigger=Trigger.SCHEDULE)
+    with transaction.atomic():
+        # The lock every start takes: of two copies of one tick, the second sees the first's run.
+        Organization.objects.select_for_update().filter(pk=org_id).first()
+        since = timezone.now() - timedelta(seconds=SCHEDULE_TICK_S)
+        if ProbeRun.objects.filter(plan=plan, trigger=Trigger.SCHEDULE, created_at__gte=since).exists():
+            log.warning(
+                "plan %s: a scheduled run started within %s s; this tick was sent twice", plan_id, SCHEDULE_TICK_S
+            )
+            return
+        services.probe_run_start(access=Access.system(), plan=plan, trigger=Trigger.SCHEDULE)

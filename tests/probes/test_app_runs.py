@@ -218,6 +218,25 @@ def test_the_scheduled_task_ignores_a_plan_of_another_org(world):
     assert plan.runs.get().trigger == "schedule"
 
 
+def test_one_schedule_tick_sent_twice_starts_one_run_and_the_next_tick_another(world):
+    # Two beats running by mistake send each tick twice; the second copy must not start a run.
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from apps.probes.tasks import scheduled_probe_task
+
+    plan = make_plan(world, world.endpoint)
+    scheduled_probe_task(plan.pk, world.org.pk)
+    scheduled_probe_task(plan.pk, world.org.pk)
+    assert plan.runs.count() == 1
+    ProbeRun.objects.filter(plan=plan).update(status="succeeded")  # finished: the next tick may start
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        scheduled_probe_task(plan.pk, world.org.pk)
+    assert plan.runs.count() == 2
+
+
 def test_api_start_with_an_idempotency_key_starts_one_run(world, tokens):
     plan = make_plan(world, world.endpoint)
     client = api_client_for(token=tokens["read_write"])
