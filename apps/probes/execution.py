@@ -5,6 +5,10 @@ thread — the task's — does the database work every second: heartbeat, progre
 a batch of new records every few seconds, and a look at whether the run was cancelled.
 So a killed worker loses at most the last flush interval, and a cancel takes effect within
 about a second plus the engine's 2 s grace for in-flight streams.
+
+A database that goes away for a moment (a restart, a failover) costs retries, not the shard: the
+records wait in the engine's memory until a flush succeeds. Away for longer than the heartbeat
+timeout, the shard stops its load (it would be load nobody can record) and fails saying so.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import asdict
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.net.netguard import OutboundRefused, same_origin
@@ -30,6 +34,10 @@ from apps.probes.models import ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus
 log = logging.getLogger(__name__)
 TICK_S = 1.0
 FLUSH_EVERY_S = 3.0
+
+
+class DatabaseAway(Exception):
+    pass
 
 
 class ShardRunner:
@@ -46,6 +54,7 @@ class ShardRunner:
         self.batches = 0
         self.preflight: dict | None = None
         self.ready = threading.Event()
+        self.db_down_since: float | None = None
 
     # --- the engine's thread -------------------------------------------------------------
 
@@ -113,6 +122,30 @@ class ShardRunner:
         ProbeShard.objects.filter(pk=self.shard.pk).update(**fields)
         return not ProbeRun.objects.filter(pk=self.run.pk, cancel_requested_at__isnull=False).exists()
 
+    def _db(self, step) -> tuple[bool, object]:
+        """(done, result) of one database step; a failure is retried at the next tick until the
+        database has been away longer than the heartbeat timeout, which raises `DatabaseAway`."""
+        try:
+            result = step()
+        except DatabaseError as exc:
+            connection.close()  # the next try opens a fresh connection
+            now = time.monotonic()
+            if self.db_down_since is None:
+                self.db_down_since = now
+                log.warning("probe shard %s: database unreachable (%s); retrying", self.shard.pk, exc)
+            if now - self.db_down_since > settings.READINESS_PROBE_HEARTBEAT_TIMEOUT_S:
+                raise DatabaseAway(
+                    f"the database was unreachable for {now - self.db_down_since:.0f} s: the shard stopped its "
+                    "load rather than send requests it could not record"
+                ) from exc
+            return False, None
+        self.db_down_since = None
+        return True, result
+
+    def _db_until_done(self, step) -> None:
+        while not self._db(step)[0]:
+            time.sleep(TICK_S)
+
     def execute(self) -> tuple[str, str]:
         snap = self.run.config
         endpoint_key = None
@@ -144,18 +177,22 @@ class ShardRunner:
         try:
             while thread.is_alive():
                 thread.join(TICK_S)
-                if not self.report():
+                done, running = self._db(self.report)
+                if done and not running:
                     self.request_cancel()
-                if time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                    self.flush()
+                if time.monotonic() - last_flush >= FLUSH_EVERY_S and self._db(self.flush)[0]:
                     last_flush = time.monotonic()
         except SoftTimeLimitExceeded:
             self.request_cancel()
             thread.join(10)
             self.flush()
             return ShardStatus.FAILED, "time limit exceeded"
-        self.report()
-        self.flush()
+        except DatabaseAway as exc:
+            self.request_cancel()
+            thread.join(10)
+            return ShardStatus.FAILED, str(exc)
+        self._db_until_done(self.report)
+        self._db_until_done(self.flush)
         if self.error is not None:
             if isinstance(self.error, PreflightFailed):
                 ProbeShard.objects.filter(pk=self.shard.pk).update(diagnosis=self.error.diagnosis)
