@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from apps.core.clock import db_now
 from apps.core.errors import ApplicationError
 from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, diff, require_writer, save_unique, snapshot
@@ -491,7 +492,7 @@ class _Heartbeat:
             return
         self.last = time.monotonic()
         mine = UsageLog.objects.filter(pk=self.log_id, status=UsageLogStatus.ANALYSING, claim=self.claim)
-        if not mine.update(heartbeat_at=timezone.now()):
+        if not mine.update(heartbeat_at=db_now()):
             raise _ClaimLost
 
 
@@ -499,7 +500,7 @@ def _usage_log_claim(log_id: int) -> str | None:
     """Claim the log for one attempt (a conditional update: of two workers, one wins): a queued
     log, or one whose worker stopped heartbeating (its message was redelivered after the worker
     died). Returns the claim, or None: done, failed, gone, or analysed by a live worker."""
-    now = timezone.now()
+    now = db_now()  # heartbeats are written and judged by the database's clock
     claim = uuid.uuid4().hex
     claimable = UsageLog.objects.filter(Q(status=UsageLogStatus.QUEUED) | _stale_analysis(now), pk=log_id)
     if claimable.filter(attempts__lt=USAGE_LOG_MAX_ATTEMPTS).update(
@@ -602,7 +603,7 @@ def _usage_log_analysis(log_row: UsageLog, heartbeat: _Heartbeat, usage, latest_
 def usage_logs_reap(*, now=None) -> int:
     """Fail analyses whose worker stopped heartbeating (lost, killed, past the hard time limit);
     returns how many. Their worker, should it come back, finds its claim gone and stores nothing."""
-    now = now or timezone.now()
+    now = now or db_now()
     return UsageLog.objects.filter(_stale_analysis(now)).update(
         status=UsageLogStatus.FAILED,
         claim="",

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from apps.core.clock import db_now
 from apps.net.netguard import OutboundRefused, same_origin
 from apps.probes import plans
 from apps.probes.engine.runner import PreflightFailed, new_event_loop
@@ -107,7 +108,7 @@ class ShardRunner:
     def report(self) -> bool:
         """Heartbeat and progress; returns False when the run was cancelled."""
         engine = self.engine
-        fields = {"heartbeat_at": timezone.now()}
+        fields = {"heartbeat_at": db_now()}
         if engine is not None:
             if engine.origin and self.shard.origin_wall is None:
                 self.shard.origin_wall = time.time() - (time.monotonic() - engine.origin)
@@ -224,7 +225,7 @@ def shard_execute(*, shard_id: int, org_id: int, worker: str = "") -> None:
     """Claim the shard (once: a redelivered message finds it taken and returns), run it, finalize."""
     from apps.probes.services import probe_run_finalize
 
-    now = timezone.now()
+    now = db_now()  # the reaper judges heartbeats by the database's clock
     claimed = ProbeShard.objects.filter(pk=shard_id, run__organization_id=org_id, status=ShardStatus.QUEUED).update(
         status=ShardStatus.RUNNING, claimed_at=now, heartbeat_at=now, worker=worker[:200]
     )

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from apps.core.clock import db_now
 from apps.core.errors import ApplicationError
 from apps.core.events import Event, announce
 from apps.core.readiness import readiness_changed
@@ -606,8 +607,10 @@ def regression_check(run: ProbeRun) -> dict | None:
 
 
 def probe_runs_reap(*, now=None) -> int:
-    """Fail shards whose heartbeat stopped ("worker lost") and finalize their runs; returns shards reaped."""
-    now = now or timezone.now()
+    """Fail shards whose heartbeat stopped ("worker lost") and finalize their runs; returns shards reaped.
+    Judged by the database's clock, the one heartbeats are written with: a jump of this machine's
+    clock reaps nothing alive."""
+    now = now or db_now()
     stale = now - timedelta(seconds=settings.READINESS_PROBE_HEARTBEAT_TIMEOUT_S)
     lost = ProbeShard.objects.filter(status=ShardStatus.RUNNING, heartbeat_at__lt=stale)
     run_ids = set(lost.values_list("run_id", flat=True))
