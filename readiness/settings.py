@@ -309,6 +309,10 @@ READINESS_PROBE_MAX_PARALLELISM = env_int("READINESS_PROBE_MAX_PARALLELISM", 8, 
 # Probe shards run on their own queue (a worker started with -Q probes): one org's long probes
 # must not hold up everyone's webhook deliveries and usage-log analyses on the default queue.
 READINESS_PROBE_QUEUE = env_str("READINESS_PROBE_QUEUE", "probes")
+# The queue of a decision's re-evaluation after a change and of what a finished run sets off (its
+# announcement, a saturated run's re-run, a scheduled run's report): short tasks, kept off the
+# probe queue so they never wait behind a long probe. The default worker consumes it.
+READINESS_DECISION_QUEUE = env_str("READINESS_DECISION_QUEUE", "celery")
 READINESS_PROBE_MAX_ACTIVE_RUNS = env_int("READINESS_PROBE_MAX_ACTIVE_RUNS", 3, minimum=1)
 # A running shard that has not reported for this long is declared lost by the reaper.
 READINESS_PROBE_HEARTBEAT_TIMEOUT_S = env_int("READINESS_PROBE_HEARTBEAT_TIMEOUT_S", 30, minimum=5)

@@ -84,3 +84,14 @@ def log_in(page, base_url: str, username: str, password: str | None = None) -> N
     page.click("button[type=submit]")
     page.wait_for_load_state()
     assert "/login/" not in page.url, f"{username} could not sign in"
+
+
+def settled(page, timeout_s: float = 60) -> None:
+    """Wait until a readiness page shows no queued re-evaluation: the page reloads itself while one
+    is queued, and the decision worker's task ends it."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while page.locator("[data-testid=refreshing]").count():
+        assert time.monotonic() < deadline, "the re-evaluation after the change never ran"
+        page.wait_for_timeout(500)

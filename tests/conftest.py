@@ -176,6 +176,10 @@ class Worker:
         from django.conf import settings
 
         self.queue = queue
+        env = worker_env()
+        # What a finished run sets off (the decision, the announcement, the scheduled report) goes
+        # to this queue too, from this worker and from the test.
+        env["READINESS_DECISION_QUEUE"] = queue
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -195,7 +199,7 @@ class Worker:
                 "--without-heartbeat",
             ],
             cwd=settings.BASE_DIR,
-            env=worker_env(),
+            env=env,
             start_new_session=True,
         )
 
@@ -220,14 +224,30 @@ class Worker:
                 self.kill()
 
 
-@pytest.fixture
-def probe_worker(settings, transactional_db):
-    """A worker consuming a queue of its own; probe shards are routed to it for this test."""
+def _test_worker(settings):
     import uuid
 
+    from django.core.cache import cache
+
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    settings.READINESS_PROBE_QUEUE = queue
-    worker = Worker(queue)
+    settings.READINESS_PROBE_QUEUE = settings.READINESS_DECISION_QUEUE = queue
+    cache.clear()  # no "re-evaluation queued" mark of an earlier test's project with the same id
+    return Worker(queue)
+
+
+@pytest.fixture
+def probe_worker(settings, transactional_db):
+    """A worker consuming a queue of its own; probe shards and what they set off (the decision's
+    re-evaluation, announcements, scheduled reports) are routed to it for this test."""
+    worker = _test_worker(settings)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def decision_worker(settings, transactional_db):
+    """The same worker, for tests that need only the decision's re-evaluation after a change."""
+    worker = _test_worker(settings)
     yield worker
     worker.stop()
 

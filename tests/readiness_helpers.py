@@ -38,6 +38,30 @@ def run_until_evidence(*, access, plan, tries: int = 3):
         for shard in run.shards.all():
             shard_execute(shard_id=shard.pk, org_id=plan.endpoint.project.organization_id)
         run.refresh_from_db()
+        after_run(run)
         if verdict_for(run).evidence:
             return run
     pytest.fail(f"no run of {tries} counted as evidence: {verdict_for(run).label}")
+
+
+def decided(project):
+    """What the decision queue's worker does after a change: the re-evaluation the change queued
+    (apps/reports/refresh.py). Inside a test's transaction nothing is queued (on-commit callbacks
+    wait for a commit that never comes), so a test that reads the decision runs the task's body."""
+    from apps.reports.tasks import project_refresh_task
+
+    project_refresh_task(project.pk)
+    return project
+
+
+def after_run(run):
+    """What the decision queue's worker does once a run is finalized: the tasks finalizing queued
+    (apps/probes/services.py `_after_run`), each deciding for itself whether it has work. A test
+    that executes shards in-process runs them here, as it ran the shards."""
+    from apps.probes.tasks import probe_run_announce_task, probe_run_rerun_task
+    from apps.reports.tasks import scheduled_report_task
+
+    for task in (probe_run_announce_task, probe_run_rerun_task, scheduled_report_task):
+        task(run.pk)
+    decided(run.plan.endpoint.project)
+    return run

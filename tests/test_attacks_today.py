@@ -23,6 +23,7 @@ from apps.orgs.models import Membership, TokenScope
 from apps.probes import services as probes
 from apps.reports.queue import queue_digest_send, queue_for
 from tests.conftest import api_client_for
+from tests.readiness_helpers import decided
 
 QUEUE_API = "/api/v1/me/queue/"
 POLICY_API = "/api/v1/readiness-policies/acme/"
@@ -204,6 +205,7 @@ def test_an_outsider_gets_404_reading_or_changing_another_organizations_policy(w
 def test_an_empty_policy_never_makes_a_project_without_checklists_go_and_is_audited_and_shown(world, client):
     reply = api_client_for(world.owner).patch(POLICY_API, {"required_checklist_categories": []}, format="json")
     assert reply.status_code == 200 and reply.json()["required_checklist_categories"] == []
+    decided(world.project)
     readiness = api_client_for(world.owner).get(f"/api/v1/projects/{world.project.pk}/readiness/").json()
     assert readiness["outcome"] == "NO-GO"
     assert any(r["code"] == "checklist_missing" for r in readiness["reasons"])

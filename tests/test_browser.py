@@ -6,7 +6,7 @@ import pytest
 
 from apps.checklists.policy import organization_policy_update
 from apps.orgs import services as org_services
-from tests.browser import log_in, screenshot_dir
+from tests.browser import log_in, screenshot_dir, settled
 from tests.conftest import make_user
 from tests.readiness_helpers import one_passing_checklist, run_until_evidence
 
@@ -127,10 +127,11 @@ def test_a_user_starts_a_probe_watches_it_progress_and_reads_the_charts(
 
 
 def _decision(page) -> str:
+    settled(page)
     return page.inner_text("[data-testid=decision]").strip()
 
 
-def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, simulator, transactional_db):
+def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, simulator, decision_worker):
     """Answer items, waive one, three people sign: the decision moves NO-GO → CONDITIONAL → GO."""
     from datetime import timedelta
 
@@ -202,6 +203,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
     page.select_option("[data-testid=template-select]", label="Launch basics (v1)")
     page.click("button:has-text('Add')")
     page.wait_for_selector(".msg.success")
+    settled(page)
     reasons = page.inner_text("[data-testid=reasons]")
     assert "PII is redacted from logs" in reasons and "security sign-off missing" in reasons
     page.click("[data-testid=checklists] a:has-text('Launch basics')")
@@ -235,6 +237,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
         gate.locator("select[name=verdict]").select_option("approve")
         gate.locator("button:has-text('Decide')").click()
         page.wait_for_selector(".msg.success")
+        settled(page)  # the page reloads itself until the re-evaluation ran: not under the next form
     assert _decision(page) == "CONDITIONAL"
     assert "waived until" in page.inner_text("[data-testid=reasons]")
 
@@ -257,7 +260,7 @@ def test_a_project_is_worked_from_no_go_to_go_in_the_browser(page, live_server, 
 
 
 def test_an_admin_configures_a_webhook_and_sees_a_delivery_after_a_decision_change(
-    page, live_server, simulator, transactional_db
+    page, live_server, simulator, decision_worker
 ):
     from apps.integrations import services as integrations
     from apps.integrations.receiver import Receiver

@@ -20,6 +20,7 @@ from apps.reports.queue import queue_for
 from apps.signoffs import services as signoffs
 from tests.browser import log_in
 from tests.conftest import api_client_for
+from tests.readiness_helpers import decided
 
 QUEUE_API = "/api/v1/me/queue/"
 
@@ -118,6 +119,7 @@ def test_owner_waits_on_the_failing_blockers_of_their_project(acme):
     blocker = acme.checklist.responses.filter(item__severity=Severity.BLOCKER).exclude(pk=acme.waiver.response_id)
     blocker = blocker.select_related("item").first()
     checklists.response_answer(access=owner, response=blocker, status="fail")
+    decided(acme.project)  # the queue lists the failing blockers of the decision as last evaluated
     items = [i for i in queue_for(access=owner) if i.kind == "blocker"]
     assert [i.title for i in items] == [f"blocker “{blocker.item.title}” failed"]
     assert items[0].url.endswith(f"#item-{blocker.item.key}")

@@ -1,7 +1,7 @@
 """Templates, checklists, answers and waivers: every change goes through here and is audited.
 
-After a change that can move a project's decision, `readiness_changed(project)` re-evaluates
-it (automatic items, stale approvals, the decision and its notifications).
+After a change that can move a project's decision, `readiness_changed(project)` queues its
+re-evaluation (automatic items, stale approvals, the decision and its notifications).
 """
 
 from __future__ import annotations

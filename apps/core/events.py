@@ -1,15 +1,14 @@
 """Findings announced to the outside world (webhooks, tickets), without importing who delivers them.
 
 Checklists, probes, sign-offs and the decision `announce(...)` what they find; the integrations
-app, which owns connectors and deliveries, subscribes once at start-up. So the apps that find
+app, which owns connectors and deliveries, connects a receiver at start-up. So the apps that find
 things never depend on the one that tells (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.db import models
+from django.dispatch import Signal
 
 
 class Event(models.TextChoices):
@@ -26,19 +25,15 @@ class Event(models.TextChoices):
     TEST = "test", "Test delivery"
 
 
-Deliverer = Callable[..., list]
-_deliverers: list[Deliverer] = []
-
-
-def subscribe(deliverer: Deliverer) -> None:
-    """Called by the integrations app's AppConfig.ready(); subscribing twice is a no-op."""
-    if deliverer not in _deliverers:
-        _deliverers.append(deliverer)
+# Sent with `event=`, `project=`, `finding_key=`, `data=`; a receiver returns what it queued.
+announced = Signal()
 
 
 def announce(event: str, *, project, finding_key: str = "", data: dict | None = None) -> list:
     """Queue `event` for whoever delivers findings; returns what they queued (the deliveries)."""
     queued: list = []
-    for deliver in _deliverers:
-        queued += deliver(event, project=project, finding_key=finding_key, data=data)
+    for _receiver, result in announced.send(
+        sender=Event, event=event, project=project, finding_key=finding_key, data=data
+    ):
+        queued += result
     return queued

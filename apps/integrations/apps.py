@@ -6,8 +6,11 @@ class IntegrationsConfig(AppConfig):
     label = "integrations"
 
     def ready(self):
-        from apps.core.events import subscribe
+        from apps.core.events import announced
         from apps.integrations.services import emit
 
         # What checklists, probes, sign-offs and the decision announce becomes deliveries here.
-        subscribe(emit)
+        def deliver(sender, *, event, project, finding_key, data, **kwargs):
+            return emit(event, project=project, finding_key=finding_key, data=data)
+
+        announced.connect(deliver, dispatch_uid="integrations.emit", weak=False)

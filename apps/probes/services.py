@@ -39,6 +39,7 @@ from apps.probes.models import (
     Trigger,
 )
 from apps.probes.selectors import latest_sweep_capacity, previous_run, run_records
+from apps.probes.signals import run_finished
 from apps.probes.timeline import timeline
 from apps.probes.verdict import AUTOSCALING, MET, MISSED, verdict_for
 
@@ -508,17 +509,28 @@ def _announce_run(run: ProbeRun, project) -> None:
 
 
 def _after_run(run: ProbeRun) -> None:
-    """A finished run is evidence: re-evaluate the project's readiness; a scheduled run also
-    publishes a report (the reports app reads probes, so it is imported here, late)."""
-    from apps.probes.saturation import probe_run_rerun_if_saturated  # it starts runs with this module
-    from apps.reports.services import report_create
+    """Finalizing only finalizes: what a finished run sets off runs as tasks of its own once the
+    summary is committed, on the decision queue (not behind the probe shards): the decision's
+    re-evaluation (`readiness_changed`), the run's announcement, a saturated run's re-run, and
+    whatever the apps above listen for on `run_finished` (the reports app's scheduled report)."""
+    readiness_changed(run.plan.endpoint.project)
+    run_finished.send(sender=ProbeRun, run=run)
+    run_id = run.pk
+    transaction.on_commit(lambda: _send_followups(run_id))
 
-    project = run.plan.endpoint.project
-    _announce_run(run, project)
-    readiness_changed(project)
-    if run.trigger == Trigger.SCHEDULE and run.status == RunStatus.SUCCEEDED:
-        report_create(access=Access.system(), project=project, trigger="schedule")
-    probe_run_rerun_if_saturated(run)  # a saturated client proved nothing: try once more
+
+def _send_followups(run_id: int) -> None:
+    from apps.probes.tasks import probe_run_announce_task, probe_run_rerun_task
+
+    for task in (probe_run_announce_task, probe_run_rerun_task):
+        task.apply_async(args=[run_id], queue=settings.READINESS_DECISION_QUEUE)
+
+
+def probe_run_announce(run_id: int) -> None:
+    """Tell the integrations what a finished run found (failed, SLO missed, regressed)."""
+    run = ProbeRun.objects.select_related("plan__endpoint__project__organization").filter(pk=run_id).first()
+    if run is not None:
+        _announce_run(run, run.plan.endpoint.project)
 
 
 def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict) -> dict:

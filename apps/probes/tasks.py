@@ -10,6 +10,7 @@ from apps.orgs.models import Organization
 from apps.probes import services
 from apps.probes.execution import shard_execute
 from apps.probes.models import ProbePlan, ProbeRun, Trigger
+from apps.probes.saturation import probe_run_rerun_if_saturated
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +47,17 @@ def scheduled_probe_task(plan_id: int, org_id: int) -> None:
             )
             return
         services.probe_run_start(access=Access.system(), plan=plan, trigger=Trigger.SCHEDULE)
+
+
+@shared_task(ignore_result=True)
+def probe_run_announce_task(run_id: int) -> None:
+    """A finished run's findings (failed, SLO missed, regressed) to the integrations."""
+    services.probe_run_announce(run_id)
+
+
+@shared_task(ignore_result=True)
+def probe_run_rerun_task(run_id: int) -> None:
+    """A client-saturated run proved nothing: start its automatic re-run (apps/probes/saturation.py)."""
+    run = ProbeRun.objects.select_related("plan").filter(pk=run_id).first()
+    if run is not None:
+        probe_run_rerun_if_saturated(run)

@@ -112,7 +112,7 @@ def project_create(*, access: Access, organization: Organization, **fields) -> P
         obj=project,
         changes=diff({}, snapshot(project, PROJECT_FIELDS)),
     )
-    readiness_changed(project)  # a new project has a decision from its first moment (NO-GO: no checklists)
+    readiness_changed(project)  # its first decision is queued at once (NO-GO: no checklists)
     return project
 
 

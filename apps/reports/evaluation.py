@@ -1,8 +1,9 @@
 """A project's decision, kept current: gather the evidence, re-run automatic items, mark stale
 approvals, decide, and tell people when the decision changes.
 
-`refresh_project` is called after every change that can move the decision (an answer, a waiver,
-a sign-off, a finished probe run, a project edit); it is idempotent.
+`refresh_project` runs in the task queued after every change that can move the decision (an
+answer, a waiver, a sign-off, a finished probe run, a project edit; apps/reports/refresh.py), on
+beat's clock, and before a report's snapshot; it is idempotent.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from apps.projects.views import ProjectActionView, ProjectMixin
 from apps.reports import services
 from apps.reports.charts import decision_trend
 from apps.reports.evaluation import cost_for, latest_runs
+from apps.reports.refresh import refresh_pending
 from apps.reports.selectors import project_status, report_list
 from apps.signoffs import services as signoffs
 from apps.signoffs.models import Verdict
@@ -29,6 +30,7 @@ class ReadinessView(ProjectMixin, TemplateView):
     def get_context_data(self, **kwargs):
         project = self.get_project()
         status = project_status(project)  # a read: the decision as last evaluated, with its age on the page
+        refreshing = refresh_pending(project.pk)  # a change's re-evaluation is queued: the page reloads
         on_project = list(Checklist.objects.filter(project=project).select_related("template"))
         keys = {c.template_key for c in on_project}
         latest = {}
@@ -62,6 +64,7 @@ class ReadinessView(ProjectMixin, TemplateView):
         return super().get_context_data(
             project=project,
             status=status,
+            refreshing=refreshing,
             checklists=on_project,
             addable=[t for k, t in latest.items() if k not in keys],
             gates=gates,

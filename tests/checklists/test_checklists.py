@@ -14,7 +14,7 @@ from apps.orgs.models import ApiToken
 from apps.probes import services as probes
 from apps.projects import services as project_services
 from tests.conftest import api_client_for
-from tests.readiness_helpers import run_until_evidence
+from tests.readiness_helpers import decided, run_until_evidence
 
 
 def template(org, key="security", version=None):
@@ -265,6 +265,7 @@ def test_automatic_items_refuse_a_manual_answer(world):
     rel = checklists.checklist_add(
         access=world.access(world.owner), project=world.project, template=template(world.org, "reliability")
     )
+    decided(world.project)
     r = response(rel, "rel.load-test")
     with pytest.raises(ApplicationError) as exc:
         checklists.response_answer(
@@ -359,8 +360,9 @@ def test_automatic_items_re_evaluate_when_a_probe_run_completes(world, simulator
     budget = response(cost, "cost.within-budget")
     assert budget.status == "pass" and 0 < budget.figure <= 5000
     assert AuditEvent.objects.filter(action="checklist.evaluate", object_id=str(load.pk)).exists()
-    # A smaller budget is a project edit: the cost rule re-evaluates at once.
+    # A smaller budget is a project edit: the re-evaluation it queues runs the cost rule again.
     project_services.project_update(access=owner, project=world.project, monthly_budget_usd=1)
+    decided(world.project)
     budget.refresh_from_db()
     assert budget.status == "fail" and "must be <= 1" in budget.explanation
 

@@ -8,6 +8,7 @@ from apps.core.models import AuditEvent
 from apps.reports.evaluation import refresh_project
 from apps.reports.models import ProjectStatus
 from tests.conftest import api_client_for
+from tests.readiness_helpers import decided
 
 
 @pytest.fixture
@@ -39,7 +40,8 @@ def test_a_project_missing_required_checklists_is_no_go_naming_them_until_the_po
     assert "Readiness policy saved" in reply.content.decode()
     w.org.refresh_from_db()
     assert w.org.required_checklist_categories == ["security"]
-    stored = ProjectStatus.objects.get(project=w.project).reasons  # re-decided when the policy changed
+    decided(w.project)  # the re-evaluation the policy change queued for each of the org's projects
+    stored = ProjectStatus.objects.get(project=w.project).reasons
     assert stored and all(r["code"] != "checklist_missing" for r in stored)
     assert "checklist_missing" not in reasons(w.project)
     event = AuditEvent.objects.get(action="organization.policy")

@@ -6,6 +6,7 @@ from apps.checklists import services as checklists
 from apps.checklists.models import ChecklistTemplate
 from apps.integrations import services
 from apps.integrations.models import Delivery
+from tests.readiness_helpers import after_run
 
 
 def links(value, key=""):
@@ -56,8 +57,10 @@ def test_every_link_in_every_emitted_payload_is_an_absolute_url_of_the_site(hook
         max_tokens=8,
         profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 1}]},
     )
-    for shard in probes.probe_run_start(access=owner, plan=plan).shards.all():
+    run = probes.probe_run_start(access=owner, plan=plan)
+    for shard in run.shards.all():
         shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+    after_run(run)  # the decision queue's tasks: the run's announcement
     policy_update(access=owner, org=world.org, gates=[{"function": "engineering", "required": 1}])
     signoff_decide(
         access=world.access(world.member),

@@ -16,7 +16,7 @@ from apps.integrations import retry, services, signing
 from apps.integrations.models import Delivery, DeliveryStatus
 from apps.integrations.receiver import Receiver
 from tests.conftest import api_client_for
-from tests.readiness_helpers import one_passing_checklist, run_until_evidence
+from tests.readiness_helpers import decided, one_passing_checklist, run_until_evidence
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks spec's example key
 
@@ -247,6 +247,7 @@ def test_a_decision_change_is_delivered_after_commit(world, receiver, simulator,
         signoff_decide(
             access=world.access(world.member), project=world.project, function="engineering", verdict="approve"
         )
+        decided(world.project)  # the queued re-evaluation: the decision changes, its delivery is queued
     services.send_due()  # what the worker (first attempt) or beat (retries) does
     [request] = [r for r in receiver.received if r.json()["type"] == "decision.changed"]
     assert request.json()["data"]["from"] == "NO-GO" and request.json()["data"]["to"] == "GO"

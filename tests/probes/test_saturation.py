@@ -6,6 +6,7 @@ from apps.core.models import AuditEvent
 from apps.probes import services
 from apps.probes.models import ProbeRun, ShardStatus
 from apps.probes.saturation import rerun_reason
+from tests.readiness_helpers import after_run
 
 SATURATED = {
     "client_saturated": True,
@@ -48,6 +49,7 @@ def _finish_saturated(run: ProbeRun) -> None:
     """What a shard on a busy machine reports: it finished, and its event loop ran 12 ms late."""
     run.shards.update(status=ShardStatus.DONE, loop_lag_ms={"n": 500, "p50": 0.2, "p99": 12.0})
     assert services.probe_run_finalize(run.pk)
+    after_run(run)  # the tasks finalizing queued: the re-run among them
     run.refresh_from_db()
 
 

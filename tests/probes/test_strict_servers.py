@@ -16,6 +16,7 @@ from apps.probes.models import RunStatus
 from apps.projects import services as project_services
 from apps.simulator.scenarios import SimConfig, scenario
 from tests.conftest import api_client_for
+from tests.readiness_helpers import after_run
 
 pytestmark = pytest.mark.django_db
 KEY = "sk-stored-secret-0123456789"
@@ -40,6 +41,7 @@ def run_plan(world, endpoint, **fields):
     for shard in run.shards.all():
         shard_execute(shard_id=shard.pk, org_id=world.org.pk)
     run.refresh_from_db()
+    after_run(run)  # and the decision queue's tasks: the announcement
     return run
 
 

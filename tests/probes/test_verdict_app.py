@@ -17,6 +17,7 @@ from apps.probes.models import ProbeRun
 from apps.reports.evaluation import collect_inputs
 from apps.reports.services import report_create
 from tests.conftest import api_client_for
+from tests.readiness_helpers import after_run
 
 STEADY_PROFILE = {"stages": [{"kind": "poisson", "rate": 10, "duration": 30}]}
 AUTOSCALING_PROFILE = {"autoscaling": {"base_rate": 5, "peak_rate": 40, "base_s": 4, "hold_s": 12, "after_s": 8}}
@@ -70,7 +71,7 @@ RECOVERED = {
 
 
 def finish(plan, status, data, *, minutes_ago=0, requests=300, regression=None):
-    """A run the workers finished, then what probe_run_finalize does after saving it."""
+    """A run the workers finished, then the tasks probe_run_finalize queues after saving it."""
     when = timezone.now() - timedelta(minutes=minutes_ago)
     run = ProbeRun.objects.create(
         organization=plan.endpoint.project.organization,
@@ -85,8 +86,7 @@ def finish(plan, status, data, *, minutes_ago=0, requests=300, regression=None):
         request_count=requests,
         regression=regression,
     )
-    probes._after_run(run)
-    return run
+    return after_run(run)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.checklists import services as checklists
 from apps.checklists.models import ChecklistTemplate
+from tests.readiness_helpers import decided
 
 
 def test_a_waived_item_is_counted_as_waived_only_and_the_counts_add_up_to_the_items(client, world):
@@ -25,6 +26,7 @@ def test_a_waived_item_is_counted_as_waived_only_and_the_counts_add_up_to_the_it
         expires_on=timezone.localdate() + timedelta(days=30),
     )
     checklists.waiver_decide(access=world.access(world.member), waiver=waiver, approve=True)
+    decided(world.project)
     client.force_login(world.viewer)
     page = client.get("/o/acme/projects/support-copilot/readiness/").content.decode()
     row = re.search(r'<table class="table" data-testid="checklists">.*?<tbody>\s*<tr>(.*?)</tr>', page, re.S).group(1)

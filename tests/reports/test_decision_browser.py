@@ -11,7 +11,7 @@ from apps.checklists.models import ChecklistTemplate
 from apps.probes import services as probes
 from apps.probes.models import ProbeRun
 from apps.reports.evaluation import refresh_project
-from tests.browser import log_in
+from tests.browser import log_in, settled
 
 pytestmark = pytest.mark.browser
 
@@ -59,7 +59,7 @@ def summary(**extra):
 
 
 def test_a_project_without_checklists_reads_no_go_until_its_required_checklists_exist(
-    page, live_server, world, transactional_db
+    page, live_server, world, decision_worker
 ):
     refresh_project(world.project)
     log_in(page, live_server.url, "owner")
@@ -71,6 +71,7 @@ def test_a_project_without_checklists_reads_no_go_until_its_required_checklists_
     security = ChecklistTemplate.objects.get(organization=world.org, key="security")
     checklists.checklist_add(access=world.access(world.owner), project=world.project, template=security)
     page.reload()
+    settled(page)  # the page reloads itself until the re-evaluation the change queued has run
     assert "no monitoring, cost, reliability checklist" in page.inner_text("[data-testid=reasons]")
     # The owner narrows the policy on its page; the reason goes away.
     page.click("[data-testid=required-categories] a")
@@ -79,6 +80,7 @@ def test_a_project_without_checklists_reads_no_go_until_its_required_checklists_
     page.click("button:has-text('Save policy')")
     assert page.inner_text("[data-testid=required-categories]") == "security"
     page.goto(live_server.url + "/o/acme/projects/support-copilot/readiness/")
+    settled(page)
     assert "checklist: the organization requires" not in page.inner_text("[data-testid=reasons]")
 
 

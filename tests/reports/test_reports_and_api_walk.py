@@ -16,7 +16,7 @@ from apps.probes.execution import shard_execute
 from apps.probes.models import ProbeRun
 from apps.reports.models import Report
 from tests.conftest import api_client_for, make_user
-from tests.readiness_helpers import one_passing_checklist, run_until_evidence
+from tests.readiness_helpers import after_run, decided, one_passing_checklist, run_until_evidence
 
 PROFILE = {"stages": [{"kind": "poisson", "rate": 10, "duration": 3}]}
 
@@ -52,6 +52,7 @@ def run_probe_over_api(client, world, endpoint_id):
         # The worker's job, done in-process: the shard runs against the simulator over real HTTP.
         for shard in ProbeRun.objects.get(pk=run["id"]).shards.all():
             shard_execute(shard_id=shard.pk, org_id=world.org.pk)
+        decided(world.project)  # and the decision queue's: the automatic items read the run
         body = client.get(f"/api/v1/probe-runs/{run['id']}/").json()
         assert body["status"] == "succeeded"
         if body["verdict"]["evidence"]:
@@ -60,6 +61,7 @@ def run_probe_over_api(client, world, endpoint_id):
 
 
 def readiness(client, world):
+    decided(world.project)  # the re-evaluation the last change queued has run
     body = client.get(f"/api/v1/projects/{world.project.pk}/readiness/").json()
     return body["outcome"], body
 
@@ -186,7 +188,7 @@ def _execute(run, world):
     for shard in run.shards.all():
         shard_execute(shard_id=shard.pk, org_id=world.org.pk)
     run.refresh_from_db()
-    return run
+    return after_run(run)
 
 
 def _article(html: str) -> str:
@@ -256,7 +258,7 @@ def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django
         signoff_decide(
             access=world.access(world.member), project=world.project, function="engineering", verdict="approve"
         )
-    decision = refresh_project(world.project)
+        decision = refresh_project(world.project)  # the queued re-evaluation; its mail goes on commit
     assert decision.outcome == "GO", decision.reasons
     event = AuditEvent.objects.filter(action="project.decision").latest("pk")
     assert event.changes == {"decision": ["NO-GO", "GO"]}
@@ -266,6 +268,7 @@ def test_a_decision_change_is_audited_and_mailed(world, project_with_run, django
 
 def test_pages_show_the_decision_and_refuse_bad_input_clearly(client, world, project_with_run):
     client.force_login(world.owner)
+    decided(world.project)
     page = client.get("/o/acme/projects/support-copilot/readiness/").content.decode()
     assert 'data-testid="decision">NO-GO' in page and "no load probe that counts as evidence finished" in page
     assert "the project has no checklist yet" in page

@@ -18,6 +18,7 @@ from apps.reports.models import ProjectStatus
 from apps.signoffs import services as signoffs
 from apps.signoffs.models import SignoffDecision
 from tests.conftest import make_user
+from tests.readiness_helpers import decided
 
 
 @pytest.fixture
@@ -281,6 +282,7 @@ def test_an_approval_goes_stale_when_its_evidence_gets_worse_and_the_approver_is
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):  # mail goes out once the change is committed
         checklists.response_answer(access=team["owner"], response=r, status="fail", evidence_text="regressed")
+        decided(world.project)  # the re-evaluation the change queued marks the approval stale
     decision.refresh_from_db()
     assert decision.stale_at is not None and "pass → fail" in decision.stale_reason
     assert "gate_stale" in codes(world)
@@ -311,6 +313,7 @@ def test_trivial_changes_and_improvements_leave_an_approval_standing(world, team
     checklists.response_answer(
         access=team["sec1"], response=item(team, "sec.sensitive-data"), status="pass", evidence_text="redaction live"
     )
+    decided(world.project)
     decision.refresh_from_db()
     assert decision.stale_at is None
     assert "gate_stale" not in codes(world)
@@ -324,6 +327,7 @@ def test_a_rejection_goes_stale_when_the_evidence_improves(world, team):
     checklists.response_answer(
         access=team["sec1"], response=item(team, "sec.sensitive-data"), status="pass", evidence_text="redaction live"
     )
+    decided(world.project)
     decision.refresh_from_db()
     assert decision.stale_at is not None
     assert "gate_rejected" not in codes(world) and "gate_stale" in codes(world)

@@ -19,6 +19,7 @@ from apps.orgs.models import Function, Membership, Organization, Role
 from apps.probes import services as probe_services
 from apps.projects import services as project_services
 from apps.projects.models import PriceModel, Project
+from apps.reports.evaluation import refresh_project
 from apps.signoffs import services as signoff_services
 
 DEMO_USERS = [
@@ -183,6 +184,8 @@ class Command(BaseCommand):
             integration_services.connector_create(
                 access=owner_access, organization=org, name=DEMO_CONNECTOR, url=receiver_url, events=every_event
             )
+        # The demo opens decided: the worker that would re-decide after these changes may still be starting.
+        refresh_project(project)
         self.stdout.write(
             self.style.SUCCESS("demo data ready: org acme, users " + " / ".join(u[0] for u in DEMO_USERS))
         )
