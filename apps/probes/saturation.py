@@ -66,6 +66,9 @@ def probe_run_rerun_if_saturated(run: ProbeRun) -> ProbeRun | None:
         return None
     attempt = rerun_attempt(run.config) + 1
     with transaction.atomic():
+        # A task delivered twice re-runs once: the first leaves its note on the run, under this lock.
+        if (ProbeRun.objects.select_for_update().only("summary").get(pk=run.pk).summary or {}).get("rerun"):
+            return None
         # Shards are sent when this block commits, so they read the config with its note.
         try:
             rerun = services.probe_run_start(access=Access.system(), plan=run.plan, trigger=run.trigger)

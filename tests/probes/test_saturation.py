@@ -6,6 +6,7 @@ from apps.core.models import AuditEvent
 from apps.probes import services
 from apps.probes.models import ProbeRun, ShardStatus
 from apps.probes.saturation import rerun_reason
+from apps.probes.tasks import probe_run_rerun_task
 from tests.readiness_helpers import after_run
 
 SATURATED = {
@@ -80,6 +81,8 @@ def test_a_saturated_run_is_re_run_once_with_a_note_on_both_runs_and_in_the_audi
     event = AuditEvent.objects.get(action="probe_run.rerun")
     assert event.actor_label == "system" and event.object_id == str(rerun.pk)
     assert event.changes["rerun_of"] == [None, first.pk]
+    probe_run_rerun_task(first.pk)  # the same task delivered twice: still one re-run
+    assert ProbeRun.objects.filter(plan=plan).count() == 2
 
     # The re-run is saturated too: it is left as it is, with the page's remedy; no third run.
     _finish_saturated(rerun)
