@@ -39,6 +39,8 @@ The reapers get their time (heartbeat timeouts shortened to 10 s, so at most ~45
   usage log   done with every row counted, or failed with a reason; never left analysing
   stuck       no run, shard, usage log or delivery left in flight; every message still in the
               broker (queued or unacked) would be a no-op if delivered now
+  exits       no worker or beat exited by itself (one that does is restarted, as a supervisor
+              would, so the other checks still see the recovery, and the scenario fails)
 
 Prints a table scenario -> outcome (a scenario impossible here says "not run: <why>"), then one
 JSON object; exits 1 when a check failed. Every process is started with start_new_session=True

@@ -6,6 +6,7 @@ error: JSONDecodeError"). Here the message is written under a name the reader ig
 renamed into place, which is atomic on one filesystem. Used by the embedded default (no Redis).
 """
 
+import contextlib
 import os
 import uuid
 from time import monotonic
@@ -19,12 +20,16 @@ class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
-        partial = os.path.join(self.data_folder_out, f".{name}.partial")  # not "<id>.<queue>.msg": ignored
+        # Readers pick any name containing ".<queue>.msg" (some kombu versions search, not match
+        # the end): the partial name holds no queue name at all.
+        partial = os.path.join(self.data_folder_out, f".partial-{uuid.uuid4()}")
         try:
             with open(partial, "wb") as fh:
                 fh.write(dumps(payload).encode())
             os.replace(partial, final)
-        except OSError as exc:
+        except OSError as exc:  # a full disk: no message, and no half-written file left behind
+            with contextlib.suppress(OSError):
+                os.remove(partial)
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -37,6 +38,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     delay_s: float = 0.0
     log: bool = False
+    # Called with each request as it arrives, before the answer (a test's fault injection).
+    on_receive: Callable[[Received], object] | None = None
 
     def start(self, port: int = 0) -> ThreadingHTTPServer:
         receiver = self
@@ -68,6 +71,8 @@ class Receiver:
                     except signing.SignatureError:
                         verified = False
                 receiver.received.append(Received(method, self.path, dict(self.headers.items()), body, verified))
+                if receiver.on_receive is not None:
+                    receiver.on_receive(receiver.received[-1])
                 if receiver.log:
                     event = json.loads(body or b"{}").get("type") if body else None
                     print(f"webhook receiver: {event} signature {'ok' if verified else 'BAD'}", flush=True)

@@ -18,7 +18,7 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -555,6 +555,27 @@ def _remember_attempt(delivery: Delivery, code, excerpt: str, error: str) -> Non
 
 
 def _record(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> None:
+    """Write what the request's one try came to. The request went out: an outcome lost to a
+    database that refuses the write for a moment (a full disk, a lock, a restart) would leave the
+    claim for `send_due` to hand back, and the receiver would get the delivery twice. So the write
+    is tried again each second, for up to twice the outbound timeout (the claim is handed back
+    after three), before giving up."""
+    deadline = time.monotonic() + 2 * settings.READINESS_OUTBOUND_TIMEOUT_SECONDS
+    while True:
+        nested = connection.in_atomic_block  # a caller's transaction cannot be retried from in here
+        try:
+            with transaction.atomic():
+                _write_outcome(delivery, code, excerpt, error, retry_after)
+            return
+        except DatabaseError:
+            if nested or time.monotonic() >= deadline:
+                raise
+            logger.warning("delivery %s: its outcome could not be written yet; trying again", delivery.pk)
+            connection.close_if_unusable_or_obsolete()
+            time.sleep(1)
+
+
+def _write_outcome(delivery: Delivery, code, excerpt: str, error: str, retry_after) -> None:
     _remember_attempt(delivery, code, excerpt, error)
     outcome = retry.classify(code)
     delivery.response_code, delivery.response_excerpt, delivery.error = code, excerpt, error[:500]
