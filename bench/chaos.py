@@ -914,6 +914,11 @@ class Scenario:
             if self.burst_thread is not None:
                 self.burst_thread.join(60)
                 self.facts["burst_2"] = self.burst_outcome
+                error = self.burst_outcome.get("error") or ""
+                self.check(
+                    not error.startswith("enqueue after commit"),
+                    f"a committed change never fails because its webhooks could not be queued ({error or 'none'})",
+                )
             settled = self.wait_settled(SETTLE_S)
             self.facts["settled_after_fault_s"] = round(time.monotonic() - fault_at, 1) if settled else None
             truth = self.ground_truth()

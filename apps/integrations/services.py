@@ -373,7 +373,11 @@ def _queue(connector: Connector, event: str, payload: dict, *, project=None, fin
 def _enqueue(delivery_id: int) -> None:
     from apps.integrations.tasks import delivery_send_task
 
-    delivery_send_task.delay(delivery_id)
+    try:
+        delivery_send_task.delay(delivery_id)
+    except Exception:  # noqa: BLE001 - the change that caused it is committed: never fail it now
+        # The delivery is stored as due: beat's deliveries-due task (every 10 s) sends it instead.
+        logger.warning("delivery %s not queued (broker away): the next due run sends it", delivery_id, exc_info=True)
 
 
 # --- sending -----------------------------------------------------------------------------------
