@@ -4,10 +4,9 @@ from rest_framework.routers import DefaultRouter
 
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
 from apps.checklists.policy_api import ReadinessPolicyViewSet
-from apps.core.api import AuditEventViewSet
 from apps.costs.api import PriceViewSet, UsageLogViewSet
 from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
-from apps.orgs.api import MembershipViewSet, OrganizationViewSet
+from apps.orgs.api import AuditEventViewSet, MembershipViewSet, OrganizationViewSet
 from apps.probes.api import EndpointCompatibilityView, PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
 from apps.reports.api import ReportViewSet

@@ -265,7 +265,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.drf.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.orgs.throttling.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"principal": env_str("READINESS_API_RATE_LIMIT", "1200/min")},
     "UNAUTHENTICATED_USER": None,
 }

@@ -12,9 +12,9 @@ from apps.checklists.models import Checklist, ChecklistTemplate, ItemResponse, R
 from apps.checklists.selectors import checklist_list, response_list, template_list, waiver_list
 from apps.core.drf import FilterSet, IdFilter, StrictFieldsMixin, parse_id
 from apps.core.errors import ApplicationError
-from apps.core.idempotency import IdempotentCreateMixin, idempotent
 from apps.core.parsers import JSONParser
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import IdempotentCreateMixin, idempotent
 from apps.orgs.selectors import organization_list
 from apps.projects.selectors import project_list
 

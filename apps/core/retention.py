@@ -47,7 +47,7 @@ def delete_in_batches(queryset: QuerySet, *, batch_size: int = BATCH_SIZE) -> Co
 
 def idempotency_records_prune(*, days: int, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
     """Forget Idempotency-Keys first used more than `days` days ago (0: never): a retry with such
-    a key is a new request. A key still in flight is minutes old (apps/core/idempotency.py), so a
+    a key is a new request. A key still in flight is minutes old (apps/orgs/idempotency.py), so a
     whole day is the shortest retention there is."""
     before = cutoff(days, now)
     if before is None:

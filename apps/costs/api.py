@@ -8,11 +8,11 @@ from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
 from apps.core.errors import ApplicationError
-from apps.core.idempotency import idempotent
 from apps.core.parsers import JSONParser
 from apps.costs import services, stored
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import idempotent
 from apps.probes.api import PlanSerializer
 from apps.projects.selectors import project_list
 

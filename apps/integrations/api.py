@@ -6,11 +6,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
-from apps.core.idempotency import IdempotentCreateMixin
 from apps.integrations import services
 from apps.integrations.models import Connector, Delivery, DeliveryAttempt
 from apps.integrations.selectors import connector_list, delivery_list
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import IdempotentCreateMixin
 from apps.orgs.selectors import organization_list
 from apps.projects.selectors import project_list
 

@@ -12,8 +12,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.core.drf import CSVErrorsAsJSONMixin, CSVRenderer, FilterSet, IdFilter, StrictFieldsMixin
-from apps.core.idempotency import IdempotentCreateMixin, idempotent
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import IdempotentCreateMixin, idempotent
 from apps.probes import services
 from apps.probes.engine.report import request_rows
 from apps.probes.models import ProbePlan, ProbeRun

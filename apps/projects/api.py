@@ -9,9 +9,9 @@ from rest_framework.response import Response
 
 from apps.core.drf import FilterSet, IdFilter, StrictFieldsMixin
 from apps.core.errors import ApplicationError
-from apps.core.idempotency import IdempotentCreateMixin
 from apps.net.netguard import OutboundRefused, parse_http_url
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import IdempotentCreateMixin
 from apps.orgs.selectors import organization_list
 from apps.projects import services
 from apps.projects.models import Endpoint, Project

@@ -1,8 +1,8 @@
 from rest_framework import mixins, serializers, viewsets
 
 from apps.core.drf import StrictFieldsMixin
-from apps.core.idempotency import IdempotentCreateMixin
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import IdempotentCreateMixin
 from apps.projects.selectors import project_list
 from apps.reports import services
 from apps.reports.models import Report, Trigger

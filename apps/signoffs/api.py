@@ -4,8 +4,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.drf import StrictFieldsMixin
-from apps.core.idempotency import IdempotentCreateMixin
 from apps.orgs.access import request_access
+from apps.orgs.idempotency import IdempotentCreateMixin
 from apps.projects.selectors import project_list
 from apps.signoffs import services
 from apps.signoffs.models import FollowUp, SignoffDecision, Verdict

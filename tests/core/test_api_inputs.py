@@ -78,7 +78,7 @@ def assert_not_a_server_error(response, context=""):
 
 @pytest.fixture
 def client(w, monkeypatch):
-    from apps.core.throttling import PrincipalRateThrottle
+    from apps.orgs.throttling import PrincipalRateThrottle
 
     # The walk sends thousands of requests as one principal. Counting them would throttle it, and
     # the counts, kept in the cache, would throttle later tests whose user has the same id.

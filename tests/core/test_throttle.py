@@ -5,7 +5,7 @@ from tests.conftest import api_client_for
 
 
 def test_api_requests_beyond_the_rate_limit_get_429_with_retry_after(world, tokens, monkeypatch):
-    from apps.core.throttling import PrincipalRateThrottle
+    from apps.orgs.throttling import PrincipalRateThrottle
 
     monkeypatch.setattr(
         PrincipalRateThrottle, "THROTTLE_RATES", {**api_settings.DEFAULT_THROTTLE_RATES, "principal": "3/min"}

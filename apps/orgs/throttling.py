@@ -1,5 +1,7 @@
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.orgs.access import request_access
+
 
 class PrincipalRateThrottle(SimpleRateThrottle):
     """Requests per principal (API token or user), counted in the cache (Redis in production).
@@ -11,8 +13,6 @@ class PrincipalRateThrottle(SimpleRateThrottle):
     scope = "principal"
 
     def get_cache_key(self, request, view):
-        from apps.orgs.access import request_access
-
         access = request_access(request)
         if access.user is None and access.token is None:
             return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
