@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -407,6 +408,12 @@ CELERY_BEAT_SCHEDULE = {
     "readiness-refresh": {
         "task": "apps.reports.tasks.readiness_refresh_task",
         "schedule": float(READINESS_REFRESH_INTERVAL_S),
+    },
+    # Waivers expire and probes age by the (UTC) date: every decision is re-made just after
+    # midnight, so none stays GO on yesterday's date for up to a refresh interval.
+    "readiness-midnight": {
+        "task": "apps.reports.tasks.readiness_refresh_task",
+        "schedule": crontab(minute=0, hour=0),
     },
     "waivers-announce": {
         "task": "apps.integrations.tasks.waivers_announce_task",

@@ -167,10 +167,11 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
 
         A read: the decision as last evaluated (by a queued task after every change, and on the
         clock), with `evaluated_at` and `age_s` so a pipeline can tell how fresh it is, and
-        `refreshing` true while a re-evaluation after a change is queued (poll until it is false);
+        `refreshing` true while a re-evaluation after a change is queued, or while the decision is
+        of an earlier (UTC) day than today, before beat's midnight re-evaluation (poll until false);
         `outcome` is null before the first evaluation."""
         from apps.reports.refresh import refresh_pending  # the reports app builds on this one
-        from apps.reports.selectors import project_status
+        from apps.reports.selectors import decided_before_today, project_status
         from apps.signoffs.services import gate_states
 
         project = self.get_object()
@@ -184,7 +185,7 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
                 "outcome": status_row.outcome if status_row else None,
                 "evaluated_at": evaluated_at,
                 "age_s": round((timezone.now() - evaluated_at).total_seconds()) if evaluated_at else None,
-                "refreshing": refresh_pending(project.pk),
+                "refreshing": refresh_pending(project.pk) or decided_before_today(status_row),
                 "reasons": [
                     {**r, "evidence": absolute(r["evidence"]) if r["evidence"] else ""}
                     for r in (status_row.reasons if status_row else [])

@@ -1,3 +1,5 @@
+from django.utils import timezone
+
 from apps.orgs.access import Access
 from apps.reports.models import ProjectStatus, Report
 
@@ -31,3 +33,12 @@ def recent_outcomes(*, access: Access, org_id: int, last: int = 6) -> dict[int, 
         if len(trend) < last:
             trend.insert(0, outcome)
     return out
+
+
+def decided_before_today(status: ProjectStatus | None, now=None) -> bool:
+    """Whether the stored decision was made on an earlier (UTC) day. Waivers expire and probes age
+    by the date, so such a decision may be out of date until beat's midnight re-evaluation has run:
+    the page and the API say it is being re-evaluated rather than present it as current."""
+    if status is None:
+        return False
+    return timezone.localdate(status.evaluated_at) < timezone.localdate(now or timezone.now())

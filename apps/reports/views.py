@@ -16,7 +16,7 @@ from apps.reports import services
 from apps.reports.charts import decision_trend
 from apps.reports.evaluation import cost_for, latest_runs
 from apps.reports.refresh import refresh_pending
-from apps.reports.selectors import project_status, report_list
+from apps.reports.selectors import decided_before_today, project_status, report_list
 from apps.signoffs import services as signoffs
 from apps.signoffs.models import Verdict
 from apps.signoffs.selectors import follow_up_list
@@ -30,7 +30,11 @@ class ReadinessView(ProjectMixin, TemplateView):
     def get_context_data(self, **kwargs):
         project = self.get_project()
         status = project_status(project)  # a read: the decision as last evaluated, with its age on the page
-        refreshing = refresh_pending(project.pk)  # a change's re-evaluation is queued: the page reloads
+        # A change's re-evaluation is queued (seconds), or the decision is of an earlier day (beat's
+        # midnight run, minutes): the page says so and reloads itself.
+        pending = refresh_pending(project.pk)
+        refreshing = pending or decided_before_today(status)
+        reload_s = 3 if pending else 30
         on_project = list(Checklist.objects.filter(project=project).select_related("template"))
         keys = {c.template_key for c in on_project}
         latest = {}
@@ -65,6 +69,7 @@ class ReadinessView(ProjectMixin, TemplateView):
             project=project,
             status=status,
             refreshing=refreshing,
+            reload_s=reload_s,
             checklists=on_project,
             addable=[t for k, t in latest.items() if k not in keys],
             gates=gates,

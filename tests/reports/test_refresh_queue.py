@@ -147,3 +147,29 @@ def test_a_scheduled_run_on_a_worker_ends_with_its_report_and_the_decision_readi
         lambda: ProjectStatus.objects.filter(project=world.project, evaluated_at__gte=run.finished_at).first()
     )
     assert all(r["code"] != "probe_missing" for r in status.reasons) or run.summary.get("client_saturated")
+
+
+def test_a_decision_of_an_earlier_day_reads_as_being_re_evaluated_until_it_is(client, world):
+    """Waivers expire and probes age by the date: yesterday's GO is not presented as today's."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project_refresh_task(world.project.pk)
+    api = api_client_for(world.owner)
+    url = f"/api/v1/projects/{world.project.pk}/readiness/"
+    assert api.get(url).json()["refreshing"] is False
+    ProjectStatus.objects.filter(project=world.project).update(evaluated_at=timezone.now() - timedelta(days=1))
+    assert api.get(url).json()["refreshing"] is True
+    client.force_login(world.viewer)
+    page = client.get(f"/o/acme/projects/{world.project.slug}/readiness/").content.decode()
+    assert 'data-testid="refreshing"' in page and 'http-equiv="refresh"' in page
+    project_refresh_task(world.project.pk)  # beat's midnight re-evaluation
+    assert api.get(url).json()["refreshing"] is False
+
+
+def test_beat_re_decides_every_project_at_midnight_utc(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["readiness-midnight"]
+    assert entry["task"] == "apps.reports.tasks.readiness_refresh_task"
+    assert (entry["schedule"].hour, entry["schedule"].minute) == ({0}, {0})
+    assert getattr(settings, "CELERY_TIMEZONE", "UTC") == settings.TIME_ZONE == "UTC"  # the decisions' date
