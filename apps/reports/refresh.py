@@ -3,13 +3,16 @@
 `readiness_changed(project)` (apps/core/readiness.py) reaches `request_refresh`, which queues
 `project_refresh_task` once the writer's transaction commits, so the task reads what was written.
 Many changes in a row queue one task: a cache key says "a refresh is queued and has not started";
-the task removes it before it reads, so a change committed after that queues the next one. A key
-whose task was lost (a broker away) expires, and the periodic refresh catches up meanwhile.
+the task removes it before it reads, so a change committed after that queues the next one. A
+second key says "a refresh is running" until it has stored its decision, so a page read in between
+still says a re-evaluation is under way. A key whose task was lost (a broker away, a worker killed)
+expires, and the periodic refresh catches up meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,9 +28,13 @@ def pending_key(project_id: int) -> str:
     return f"readiness:refresh-queued:{project_id}"
 
 
+def running_key(project_id: int) -> str:
+    return f"readiness:refresh-running:{project_id}"
+
+
 def refresh_pending(project_id: int) -> bool:
-    """Whether a re-evaluation of the project is queued and has not started (the page says so)."""
-    return cache.get(pending_key(project_id)) is not None
+    """Whether a re-evaluation of the project is queued or running (the page and the API say so)."""
+    return bool(cache.get_many([pending_key(project_id), running_key(project_id)]))
 
 
 def request_refresh(sender, *, project, **kwargs) -> None:
@@ -48,9 +55,16 @@ def _enqueue(project_id: int) -> None:
         log.exception("could not queue the re-evaluation of project %s", project_id)
 
 
-def started(project_id: int) -> None:
-    """Called by the task before it reads: a change from now on queues a new refresh."""
+@contextmanager
+def running(project_id: int):
+    """Around the task's work: from its start, a change queues a new refresh (this one may have
+    read before it); until its end, the project reads as being re-evaluated."""
+    cache.set(running_key(project_id), 1, timeout=PENDING_TTL_S)
     cache.delete(pending_key(project_id))
+    try:
+        yield
+    finally:
+        cache.delete(running_key(project_id))
 
 
 def request_scheduled_report(sender, *, run, **kwargs) -> None:

@@ -18,11 +18,11 @@ log = logging.getLogger(__name__)
 def project_refresh_task(project_id: int) -> str | None:
     """Re-decide one project after a change (queued by `readiness_changed`, deduplicated). A project
     deleted meanwhile has nothing to decide."""
-    refresh.started(project_id)
-    project = Project.objects.select_related("organization", "owner").filter(pk=project_id).first()
-    if project is None:
-        return None
-    return refresh_project(project).outcome
+    with refresh.running(project_id):
+        project = Project.objects.select_related("organization", "owner").filter(pk=project_id).first()
+        if project is None:
+            return None
+        return refresh_project(project).outcome
 
 
 @shared_task(ignore_result=True)

@@ -42,13 +42,28 @@ def hold_write_lock(ready: threading.Event) -> None:
     other.close()
 
 
-def test_an_outcome_the_database_refused_for_a_moment_is_written_when_it_is_back_and_nothing_is_sent_twice(world):
-    # This connection waits only briefly for a lock, so the held lock refuses its writes at once.
+@pytest.fixture
+def short_lock_wait():
+    """This connection waits only briefly for a lock, so the held lock refuses its writes at once;
+    the connection's own setting comes back afterwards (later tests share the connection)."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA busy_timeout")
+            before = cursor.fetchone()[0]
             cursor.execute("PRAGMA busy_timeout = 200")
         else:
             cursor.execute("SET lock_timeout = '200ms'")
+    yield
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
+        else:
+            cursor.execute("RESET lock_timeout")
+
+
+def test_an_outcome_the_database_refused_for_a_moment_is_written_when_it_is_back_and_nothing_is_sent_twice(
+    world, short_lock_wait
+):
     locked = threading.Event()
 
     def lock_on_arrival(_request):

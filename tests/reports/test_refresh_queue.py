@@ -16,7 +16,7 @@ from apps.orgs.access import Access
 from apps.probes import services as probes
 from apps.projects import services as projects
 from apps.reports.models import ProjectStatus, Report
-from apps.reports.refresh import pending_key, refresh_pending
+from apps.reports.refresh import pending_key, refresh_pending, running
 from apps.reports.tasks import project_refresh_task, scheduled_report_task
 from tests.conftest import api_client_for, wait_for
 from tests.readiness_helpers import run_until_evidence
@@ -64,6 +64,8 @@ def test_many_changes_queue_one_re_evaluation_once_committed_and_it_reads_them_a
         checklists.response_answer(access=owner, response=response, status="fail", evidence_text="PII in logs")
     assert len(published) == 1
 
+    with running(project.pk):  # the task has started and not yet stored its decision
+        assert refresh_pending(project.pk) and cache.get(pending_key(project.pk)) is None
     assert project_refresh_task(project.pk) == "NO-GO"  # the worker
     assert not refresh_pending(project.pk)
     reasons = [r["message"] for r in ProjectStatus.objects.get(project=project).reasons]
