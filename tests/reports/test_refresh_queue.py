@@ -44,6 +44,18 @@ def unconsumed_queue(settings):
     return settings.READINESS_DECISION_QUEUE
 
 
+def small_plan(world, simulator):
+    """A short Poisson plan on the simulator (a few seconds of load)."""
+    owner = world.access(world.owner)
+    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
+    return probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 2}]},
+    )
+
+
 def test_many_changes_queue_one_re_evaluation_once_committed_and_it_reads_them_all(
     world, published, unconsumed_queue, django_capture_on_commit_callbacks
 ):
@@ -90,13 +102,7 @@ def test_the_re_evaluation_of_a_deleted_project_does_nothing(db):
 
 def test_a_scheduled_report_is_published_once_and_never_for_a_manual_run(world, simulator):
     owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    plan = probes.probe_plan_create(
-        access=owner,
-        endpoint=endpoint,
-        name="load",
-        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 2}]},
-    )
+    plan = small_plan(world, simulator)
     manual = run_until_evidence(access=owner, plan=plan)
     assert scheduled_report_task(manual.pk) is None and not Report.objects.exists()
     scheduled = probes.probe_run_start(access=Access.system(), plan=plan, trigger="schedule")
@@ -132,14 +138,7 @@ def test_a_worker_re_decides_after_a_change_over_the_api_and_the_api_says_while_
 
 @pytest.mark.worker
 def test_a_scheduled_run_on_a_worker_ends_with_its_report_and_the_decision_reading_it(world, simulator, probe_worker):
-    owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    plan = probes.probe_plan_create(
-        access=owner,
-        endpoint=endpoint,
-        name="load",
-        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 2}]},
-    )
+    plan = small_plan(world, simulator)
     run = probes.probe_run_start(access=Access.system(), plan=plan, trigger="schedule")
     report = wait_for(lambda: Report.objects.filter(project=world.project).first(), timeout=90)
     run.refresh_from_db()
