@@ -4,12 +4,12 @@ from rest_framework.routers import DefaultRouter
 
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
 from apps.checklists.policy_api import ReadinessPolicyViewSet
-from apps.costs.api import PriceViewSet, UsageLogViewSet
+from apps.costs.api import PriceViewSet, ProjectCostView, ProjectTrafficView, UsageLogViewSet
 from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
 from apps.orgs.api import AuditEventViewSet, MembershipViewSet, OrganizationViewSet
 from apps.probes.api import EndpointCompatibilityView, PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
-from apps.reports.api import ReportViewSet
+from apps.reports.api import ProjectFindingsView, ProjectReadinessView, ReportViewSet
 from apps.reports.queue_views import MyQueueView
 from apps.signoffs.api import FollowUpViewSet, SignoffViewSet
 
@@ -39,6 +39,11 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up code as its own script: the CSP allows no inline one.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[]), name="docs"),
     path("me/queue/", MyQueueView.as_view(), name="me-queue"),
+    # A project's resources that other apps compute, under the project's URL.
+    path("projects/<int:pk>/cost/", ProjectCostView.as_view(), name="project-cost"),
+    path("projects/<int:pk>/traffic/", ProjectTrafficView.as_view(), name="project-traffic"),
+    path("projects/<int:pk>/findings/", ProjectFindingsView.as_view(), name="project-findings"),
+    path("projects/<int:pk>/readiness/", ProjectReadinessView.as_view(), name="project-readiness"),
     path("endpoints/<int:pk>/compatibility/", EndpointCompatibilityView.as_view(), name="endpoint-compatibility"),
     path("", include(router.urls)),
 ]

@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.core.drf import StrictFieldsMixin
 from apps.core.errors import ApplicationError
@@ -14,6 +16,8 @@ from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.orgs.access import request_access
 from apps.orgs.idempotency import idempotent
 from apps.probes.api import PlanSerializer
+from apps.probes.selectors import latest_runs
+from apps.projects.api import project_in_scope
 from apps.projects.selectors import project_list
 
 
@@ -174,4 +178,34 @@ class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def apply(self, request, pk=None):
         profile = services.usage_log_apply(access=request_access(request), log=self.get_object())
+        return Response(TrafficSerializer(profile).data)
+
+
+class ProjectCostView(APIView):
+    """The monthly options (always-on, autoscaled, business hours, spot, hosted models) for the
+    expected traffic at the measured goodput, the cheapest that meets the SLOs and the saving."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        project = project_in_scope(request, pk)
+        return Response({"project": project.pk, "cost": services.cost_for(project, latest_runs(project))})
+
+
+class ProjectTrafficView(APIView):
+    """The expected traffic the projections size capacity for (PUT replaces it)."""
+
+    @extend_schema(responses={200: TrafficSerializer})
+    def get(self, request, pk: int):
+        project = project_in_scope(request, pk)
+        profile = TrafficProfile.objects.filter(project=project).first()
+        if profile is None:  # an empty 200 is no JSON at all: say what is missing instead
+            raise ApplicationError("No expected traffic is set for this project yet.", code="not_found", status=404)
+        return Response(TrafficSerializer(profile).data)
+
+    @extend_schema(request=TrafficSerializer, responses={200: TrafficSerializer})
+    def put(self, request, pk: int):
+        project = project_in_scope(request, pk)
+        body = TrafficSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        profile = services.traffic_save(access=request_access(request), project=project, **body.validated_data)
         return Response(TrafficSerializer(profile).data)

@@ -28,6 +28,9 @@ from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
+from apps.probes.selectors import latest_runs
+from apps.probes.services import probe_plan_create
+from apps.probes.verdict import verdict_for
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +175,18 @@ def _traffic(profile: TrafficProfile) -> pricing.Traffic:
 
 def _f(value) -> float | None:
     return float(value) if value is not None else None
+
+
+def cost_for(project, runs) -> dict | None:
+    """The cost projection from the newest of `runs` (`probes.selectors.latest_runs`) that counts
+    as evidence, or None.
+
+    A cancelled or client-saturated run measured less goodput than the server has: a projection
+    from it would be a cost nobody will pay, so it is left out like everywhere else."""
+    usable = [r for r in runs if verdict_for(r).evidence]
+    # Capacity comes from steady load: an autoscaling run's goodput includes its transient.
+    steady = [r for r in usable if not (r.summary or {}).get("autoscaling")]
+    return project_projection(project, (steady or usable)[0] if usable else None)
 
 
 def project_projection(project, run) -> dict | None:
@@ -532,7 +547,6 @@ def usage_log_analyse(log_id: int) -> UsageLog | None:
     READINESS_USAGE_LOG_*). Failures are stored on the log with their reason, not raised.
     Returns the log, or None when this call did not analyse it."""
     from apps.costs import usage
-    from apps.reports.evaluation import latest_runs
 
     claim = _usage_log_claim(log_id)
     if claim is None:
@@ -642,7 +656,6 @@ def usage_log_replay_plan(
     minute becomes `seconds_per_minute` seconds of Poisson load at that minute's rate x `scale`,
     with the log's average prompt and completion sizes. Checked against the org's probe limits."""
     from apps.costs import usage
-    from apps.probes.services import probe_plan_create
 
     require_writer(access, log.project.organization_id)
     if log.status != UsageLogStatus.DONE:

@@ -13,8 +13,8 @@ from apps.costs.forms import PriceForm, ReplayForm, TrafficForm
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.costs.pricing import price_age_days
 from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
+from apps.probes.selectors import latest_runs
 from apps.projects.views import ProjectMixin
-from apps.reports.evaluation import cost_for, latest_runs
 
 
 class ProjectCostView(ProjectMixin, FormView):
@@ -29,7 +29,7 @@ class ProjectCostView(ProjectMixin, FormView):
 
     def get_context_data(self, **kwargs):
         project = self.get_project()
-        cost = cost_for(project, latest_runs(project))
+        cost = services.cost_for(project, latest_runs(project))
         figure = options_chart(cost) if cost else None
         logs = UsageLog.objects.visible_to(self.access).filter(project=project)[:20]
         stored_logs = stored.listing(settings.READINESS_USAGE_LOG_IMPORT_DIR, self.org.slug)

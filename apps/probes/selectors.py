@@ -227,3 +227,18 @@ def endpoints_with_last_success(*, access: Access, org_id: int, project_id: int)
         last_success_run_id=Subquery(last.values("pk")[:1]),
         last_success_at=Subquery(last.values("finished_at")[:1]),
     )
+
+
+def latest_runs(project) -> list[ProbeRun]:
+    """The latest successful run of each of the project's plans, newest first."""
+    runs = (
+        ProbeRun.objects.succeeded()
+        .filter(plan__endpoint__project=project)
+        .select_related("plan", "plan__endpoint")
+        .defer("server_metrics", "timeline")
+        .order_by("plan_id", "-finished_at", "-pk")
+    )
+    latest = {}
+    for run in runs:
+        latest.setdefault(run.plan_id, run)
+    return sorted(latest.values(), key=lambda r: r.finished_at, reverse=True)

@@ -4,6 +4,7 @@ from apps.probes import views
 
 o = "o/<slug:org_slug>/"
 urlpatterns = [
+    path(o + "projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="project-detail"),
     path(o + "endpoints/<int:endpoint_pk>/plans/new/", views.PlanCreateView.as_view(), name="plan-create"),
     path(
         o + "endpoints/<int:pk>/compatibility/",

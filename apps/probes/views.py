@@ -16,14 +16,31 @@ from apps.probes.forms import LimitsForm, PlanForm
 from apps.probes.models import ACTIVE_STATUSES, ProbeLimits
 from apps.probes.retention import run_records_pruned
 from apps.probes.selectors import (
+    endpoints_with_last_success,
     plan_finished_runs,
     plan_list,
+    plan_trends,
+    plans_with_latest_run,
     run_comparison,
     run_list,
     run_records,
     run_with_shards,
 )
 from apps.projects.selectors import endpoint_list
+from apps.projects.views import ProjectMixin
+
+
+class ProjectDetailView(ProjectMixin, TemplateView):
+    """A project's endpoints (each with its last successful probe) and its probe plans with their trends."""
+
+    template_name = "projects/project_detail.html"
+
+    def get_context_data(self, **kwargs):
+        project = self.get_project()
+        endpoints = endpoints_with_last_success(access=self.access, org_id=self.org.pk, project_id=project.pk)
+        plans = list(plans_with_latest_run(access=self.access, org_id=self.org.pk, project_id=project.pk))
+        figures = plan_trends(access=self.access, org_id=self.org.pk, plans=plans)
+        return super().get_context_data(project=project, endpoints=endpoints, plans=plans, figures=figures, **kwargs)
 
 
 class PlanMixin(OrgMixin):

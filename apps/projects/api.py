@@ -1,5 +1,5 @@
 import django_filters
-from django.utils import timezone
+from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -8,7 +8,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.drf import FilterSet, IdFilter, StrictFieldsMixin
-from apps.core.errors import ApplicationError
 from apps.net.netguard import OutboundRefused, parse_http_url
 from apps.orgs.access import request_access
 from apps.orgs.idempotency import IdempotentCreateMixin
@@ -117,100 +116,11 @@ class ProjectViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.project_delete(access=request_access(self.request), project=instance)
 
-    @extend_schema(request=None, responses={200: dict})
-    @action(detail=True, methods=["get"])
-    def cost(self, request, pk=None):
-        """The monthly options (always-on, autoscaled, business hours, spot, hosted models) for the
-        expected traffic at the measured goodput, the cheapest that meets the SLOs and the saving."""
-        from apps.reports.evaluation import cost_for, latest_runs  # the reports app builds on this one
 
-        project = self.get_object()
-        return Response({"project": project.pk, "cost": cost_for(project, latest_runs(project))})
-
-    @extend_schema(request=dict, responses={200: dict})
-    @action(detail=True, methods=["get", "put"])
-    def traffic(self, request, pk=None):
-        """The expected traffic the projections size capacity for (PUT replaces it)."""
-        from apps.costs import services as costs
-        from apps.costs.api import TrafficSerializer
-
-        project = self.get_object()
-        if request.method == "PUT":
-            body = TrafficSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            profile = costs.traffic_save(access=request_access(request), project=project, **body.validated_data)
-            return Response(TrafficSerializer(profile).data)
-        profile = getattr(project, "traffic", None) if hasattr(project, "traffic") else None
-        if profile is None:  # an empty 200 is no JSON at all: say what is missing instead
-            raise ApplicationError("No expected traffic is set for this project yet.", code="not_found", status=404)
-        return Response(TrafficSerializer(profile).data)
-
-    @extend_schema(request=None, responses={200: dict})
-    @action(detail=True, methods=["get"])
-    def findings(self, request, pk=None):
-        """Open findings (failing or pending items, unsigned gates, missed SLOs), each with the key
-        its ticket is filed under and the tickets that track it."""
-        from apps.reports.findings import open_findings  # the reports app builds on this one
-
-        project = self.get_object()
-        rows = open_findings(project, base_url=request.build_absolute_uri("/").rstrip("/"))
-        status_filter = request.query_params.get("kind")
-        if status_filter:
-            rows = [r for r in rows if r["kind"] == status_filter]
-        return Response({"project": project.pk, "count": len(rows), "results": rows})
-
-    @extend_schema(request=None, responses={200: dict})
-    @action(detail=True, methods=["get"])
-    def readiness(self, request, pk=None):
-        """The current go/no-go decision with its reasons (each linking to its evidence), readiness per
-        category, the gates, open follow-ups and the latest report: everything a ticket or CI job needs.
-
-        A read: the decision as last evaluated (by a queued task after every change, and on the
-        clock), with `evaluated_at` and `age_s` so a pipeline can tell how fresh it is, and
-        `refreshing` true while a re-evaluation after a change is queued, or while the decision is
-        of an earlier (UTC) day than today, before beat's midnight re-evaluation (poll until false);
-        `outcome` is null before the first evaluation."""
-        from apps.reports.refresh import refresh_pending  # the reports app builds on this one
-        from apps.reports.selectors import decided_before_today, project_status
-        from apps.signoffs.services import gate_states
-
-        project = self.get_object()
-        status_row = project_status(project)
-        evaluated_at = status_row.evaluated_at if status_row else None
-        latest = project.reports.order_by("-number").only("pk", "number", "outcome", "created_at").first()
-        absolute = request.build_absolute_uri
-        return Response(
-            {
-                "project": project.pk,
-                "outcome": status_row.outcome if status_row else None,
-                "evaluated_at": evaluated_at,
-                "age_s": round((timezone.now() - evaluated_at).total_seconds()) if evaluated_at else None,
-                "refreshing": refresh_pending(project.pk) or decided_before_today(status_row),
-                "reasons": [
-                    {**r, "evidence": absolute(r["evidence"]) if r["evidence"] else ""}
-                    for r in (status_row.reasons if status_row else [])
-                ],
-                "categories": status_row.categories if status_row else [],
-                "gates": [
-                    {
-                        "function": g.function,
-                        "required": g.required,
-                        "approvals": g.approvals,
-                        "status": g.status,
-                        "open_conditions": g.open_conditions,
-                    }
-                    for g in gate_states(project)
-                ],
-                "latest_report": {
-                    "id": latest.pk,
-                    "number": latest.number,
-                    "outcome": latest.outcome,
-                    "created_at": latest.created_at,
-                }
-                if latest
-                else None,
-            }
-        )
+def project_in_scope(request, pk) -> Project:
+    """The caller's project `pk`, for the project resources other apps serve under
+    /api/v1/projects/{id}/ (cost, traffic, readiness, findings); 404 for anyone else's."""
+    return get_object_or_404(project_list(access=request_access(request)), pk=pk)
 
 
 class EndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):

@@ -3,9 +3,7 @@ from django.urls import path
 from apps.projects import views
 
 urlpatterns = [
-    path("o/<slug:org_slug>/", views.DashboardView.as_view(), name="dashboard"),
     path("o/<slug:org_slug>/projects/new/", views.ProjectCreateView.as_view(), name="project-create"),
-    path("o/<slug:org_slug>/projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="project-detail"),
     path("o/<slug:org_slug>/projects/<slug:slug>/edit/", views.ProjectEditView.as_view(), name="project-edit"),
     path("o/<slug:org_slug>/projects/<slug:slug>/delete/", views.ProjectDeleteView.as_view(), name="project-delete"),
     path(

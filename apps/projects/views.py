@@ -3,27 +3,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.generic import FormView, TemplateView, View
+from django.views.generic import FormView, View
 
 from apps.core.errors import ApplicationError
 from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
-from apps.probes.selectors import endpoints_with_last_success, plan_trends, plans_with_latest_run
 from apps.projects import services
 from apps.projects.forms import EndpointForm, ProjectForm
 from apps.projects.selectors import endpoint_list, project_list
-
-
-class DashboardView(OrgMixin, TemplateView):
-    template_name = "projects/dashboard.html"
-
-    def get_context_data(self, **kwargs):
-        from apps.reports.selectors import recent_outcomes  # the reports app builds on projects
-
-        projects = list(project_list(access=self.access, org_id=self.org.pk).select_related("status"))
-        trends = recent_outcomes(access=self.access, org_id=self.org.pk)
-        for project in projects:
-            project.trend = trends.get(project.pk, [])
-        return super().get_context_data(projects=projects, **kwargs)
 
 
 class ProjectMixin(OrgMixin):
@@ -40,17 +26,6 @@ class ProjectActionView(ProjectMixin, ActionView):
 
     def back_url(self):
         return reverse("project-readiness", args=[self.org.slug, self.get_project().slug])
-
-
-class ProjectDetailView(ProjectMixin, TemplateView):
-    template_name = "projects/project_detail.html"
-
-    def get_context_data(self, **kwargs):
-        project = self.get_project()
-        endpoints = endpoints_with_last_success(access=self.access, org_id=self.org.pk, project_id=project.pk)
-        plans = list(plans_with_latest_run(access=self.access, org_id=self.org.pk, project_id=project.pk))
-        figures = plan_trends(access=self.access, org_id=self.org.pk, plans=plans)
-        return super().get_context_data(project=project, endpoints=endpoints, plans=plans, figures=figures, **kwargs)
 
 
 def _form_data(form) -> dict:

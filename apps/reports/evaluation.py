@@ -19,26 +19,13 @@ from apps.checklists.services import current_responses, evaluate_automatic
 from apps.core.events import Event, announce
 from apps.core.notify import notify
 from apps.core.services import audit_record
+from apps.costs.services import cost_for
 from apps.orgs.access import Access
 from apps.probes.models import ProbeRun
+from apps.probes.selectors import latest_runs
 from apps.probes.verdict import RUN_KINDS, run_kind, verdict_for
 from apps.reports import decision as d
 from apps.reports.models import ProjectStatus
-
-
-def latest_runs(project) -> list[ProbeRun]:
-    """The latest successful run of each of the project's plans, newest first."""
-    runs = (
-        ProbeRun.objects.succeeded()
-        .filter(plan__endpoint__project=project)
-        .select_related("plan", "plan__endpoint")
-        .defer("server_metrics", "timeline")
-        .order_by("plan_id", "-finished_at", "-pk")
-    )
-    latest = {}
-    for run in runs:
-        latest.setdefault(run.plan_id, run)
-    return sorted(latest.values(), key=lambda r: r.finished_at, reverse=True)
 
 
 def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence | None]:
@@ -59,19 +46,6 @@ def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence |
 
 def _price(value):
     return float(value) if value is not None else None
-
-
-def cost_for(project, runs: list[ProbeRun]) -> dict | None:
-    """The cost projection from the newest run that counts as evidence (apps/costs), or None.
-
-    A cancelled or client-saturated run measured less goodput than the server has: a projection
-    from it would be a cost nobody will pay, so it is left out like everywhere else."""
-    from apps.costs.services import project_projection  # costs builds on probes, as this module does
-
-    usable = [r for r in runs if verdict_for(r).evidence]
-    # Capacity comes from steady load: an autoscaling run's goodput includes its transient.
-    steady = [r for r in usable if not (r.summary or {}).get("autoscaling")]
-    return project_projection(project, (steady or usable)[0] if usable else None)
 
 
 def page_url(name: str, project, **kwargs) -> str:

@@ -8,8 +8,9 @@ from django.utils import timezone
 from apps.checklists.models import Checklist, Status
 from apps.checklists.services import current_responses
 from apps.integrations.models import TicketLink
+from apps.probes.selectors import latest_runs
 from apps.probes.verdict import MISSED, verdict_for
-from apps.reports.evaluation import counting_waiver, latest_runs, page_url
+from apps.reports.evaluation import counting_waiver, page_url
 from apps.signoffs.services import gate_states
 
 

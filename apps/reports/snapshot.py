@@ -12,12 +12,14 @@ from django.utils import timezone
 from apps.checklists.models import Checklist
 from apps.checklists.services import current_responses
 from apps.core.models import AuditEvent
+from apps.costs.services import cost_for
 from apps.probes import charts as probe_charts
 from apps.probes.engine.stats import format_error_details
 from apps.probes.models import ProbeRun
+from apps.probes.selectors import latest_runs
 from apps.probes.verdict import verdict_for
 from apps.reports import charts, decision
-from apps.reports.evaluation import collect_inputs, cost_for, latest_runs, reasons_json
+from apps.reports.evaluation import collect_inputs, reasons_json
 from apps.signoffs.services import gate_states
 
 SCHEMA = 1

@@ -8,18 +8,33 @@ from apps.checklists.models import Checklist
 from apps.checklists.selectors import template_list
 from apps.checklists.services import member_functions
 from apps.core.errors import ApplicationError
+from apps.costs.services import cost_for
 from apps.integrations.models import TicketLink
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.models import Function
+from apps.probes.selectors import latest_runs
+from apps.projects.selectors import project_list
 from apps.projects.views import ProjectActionView, ProjectMixin
 from apps.reports import services
 from apps.reports.charts import decision_trend
-from apps.reports.evaluation import cost_for, latest_runs
 from apps.reports.refresh import refresh_pending
-from apps.reports.selectors import decided_before_today, project_status, report_list
+from apps.reports.selectors import decided_before_today, project_status, recent_outcomes, report_list
 from apps.signoffs import services as signoffs
 from apps.signoffs.models import Verdict
 from apps.signoffs.selectors import follow_up_list
+
+
+class DashboardView(OrgMixin, TemplateView):
+    """The organization's projects with their decisions and the trend of their last reports."""
+
+    template_name = "projects/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        projects = list(project_list(access=self.access, org_id=self.org.pk).select_related("status"))
+        trends = recent_outcomes(access=self.access, org_id=self.org.pk)
+        for project in projects:
+            project.trend = trends.get(project.pk, [])
+        return super().get_context_data(projects=projects, **kwargs)
 
 
 class ReadinessView(ProjectMixin, TemplateView):

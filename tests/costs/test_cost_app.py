@@ -9,11 +9,13 @@ from django.utils import timezone
 from apps.core.errors import ApplicationError
 from apps.costs import services
 from apps.costs.models import Price, TrafficProfile
+from apps.costs.services import cost_for
 from apps.probes import services as probes
 from apps.probes.execution import shard_execute
+from apps.probes.selectors import latest_runs
 from apps.probes.verdict import verdict_for
 from apps.projects import services as projects
-from apps.reports.evaluation import cost_for, latest_runs, refresh_project
+from apps.reports.evaluation import refresh_project
 from tests.conftest import api_client_for
 
 TRAFFIC = {

@@ -1,7 +1,8 @@
 """The cost projection reads only a run that counts as evidence: a client-saturated or cancelled
 run measured less than the server can do, so its goodput would project a cost nobody will pay."""
 
-from apps.reports.evaluation import cost_for, latest_runs
+from apps.costs.services import cost_for
+from apps.probes.selectors import latest_runs
 from tests.probes.test_compare_page import finished_run, plan  # noqa: F401  (the plan fixture)
 
 
