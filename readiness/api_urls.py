@@ -5,11 +5,11 @@ from rest_framework.routers import DefaultRouter
 from apps.checklists.api import ChecklistViewSet, ResponseViewSet, TemplateViewSet, WaiverViewSet
 from apps.checklists.policy_api import ReadinessPolicyViewSet
 from apps.costs.api import PriceViewSet, ProjectCostView, ProjectTrafficView, UsageLogViewSet
-from apps.integrations.api import ConnectorViewSet, DeliveryViewSet
+from apps.integrations.api import ConnectorViewSet, DeliveryViewSet, ProjectFindingsView
 from apps.orgs.api import AuditEventViewSet, MembershipViewSet, OrganizationViewSet
 from apps.probes.api import EndpointCompatibilityView, PlanViewSet, RunViewSet
 from apps.projects.api import EndpointViewSet, ProjectViewSet
-from apps.reports.api import ProjectFindingsView, ProjectReadinessView, ReportViewSet
+from apps.reports.api import ProjectReadinessView, ReportViewSet
 from apps.reports.queue_views import MyQueueView
 from apps.signoffs.api import FollowUpViewSet, SignoffViewSet
 

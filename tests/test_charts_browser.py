@@ -26,6 +26,7 @@ from apps.reports.models import Report
 from apps.simulator.scenarios import scenario
 from tests.browser import screenshot_dir
 from tests.conftest import endpoint_fields
+from tests.readiness_helpers import run_until_evidence
 
 pytestmark = pytest.mark.browser
 
@@ -86,7 +87,8 @@ def charted(world, simulator, started):
             ]
         },
     )
-    steady = [_run(owner, plan), _run(owner, plan)]
+    # The newest run feeds the cost projection, so it must be evidence (not client-saturated).
+    steady = [_run(owner, plan), run_until_evidence(access=owner, plan=plan)]
     sim = started(
         scenario(
             "autoscaling",

@@ -23,6 +23,7 @@ from apps.projects import services as project_services
 from apps.reports import services as reports
 from tests.browser import DESKTOP, PHONE, log_in
 from tests.costs.test_cost_app import _analysed_log
+from tests.readiness_helpers import run_until_evidence
 
 pytestmark = pytest.mark.browser
 
@@ -367,7 +368,7 @@ def test_the_cost_page_speaks_of_its_settings_by_their_labels_and_prices_as_mone
         slo={"ttft_p95_ms": 5000},
         profile={"stages": [{"kind": "poisson", "rate": 8, "duration": 2}]},
     )
-    _run(world, plan)
+    run_until_evidence(access=world.access(world.owner), plan=plan)  # the projection needs evidence
     cost_services.traffic_save(access=world.access(world.owner), project=world.project, **DEMO_TRAFFIC)
     page = browser()
     log_in(page, live_server.url, "viewer")

@@ -1,17 +1,20 @@
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.core.drf import StrictFieldsMixin
 from apps.integrations import services
 from apps.integrations.models import Connector, Delivery, DeliveryAttempt
-from apps.integrations.selectors import connector_list, delivery_list
+from apps.integrations.selectors import connector_list, delivery_list, findings_with_tickets
 from apps.orgs.access import request_access
 from apps.orgs.idempotency import IdempotentCreateMixin
 from apps.orgs.selectors import organization_list
+from apps.projects.api import project_in_scope
 from apps.projects.selectors import project_list
 
 
@@ -172,3 +175,22 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def redeliver(self, request, pk=None):
         delivery = services.redeliver(access=request_access(request), delivery=self.get_object())
         return Response(DeliverySerializer(delivery).data)
+
+
+class ProjectFindingsView(APIView):
+    """Open findings (failing or pending items, unsigned gates, missed SLOs), each with the key
+    its ticket is filed under and the tickets that track it."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, description="Only findings of this kind.")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, pk: int):
+        project = project_in_scope(request, pk)
+        rows = findings_with_tickets(
+            project, access=request_access(request), base_url=request.build_absolute_uri("/").rstrip("/")
+        )
+        kind = request.query_params.get("kind")
+        if kind:
+            rows = [r for r in rows if r["kind"] == kind]
+        return Response({"project": project.pk, "count": len(rows), "results": rows})

@@ -31,6 +31,7 @@ from apps.probes.engine.runner import PreflightFailed, new_event_loop
 from apps.probes.engine.runner import ProbeRun as EngineRun
 from apps.probes.engine.stats import distribution
 from apps.probes.models import ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus, ShardStatus
+from apps.projects.models import Endpoint
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
@@ -150,8 +151,6 @@ class ShardRunner:
     def execute(self) -> tuple[str, str]:
         snap = self.run.config
         endpoint_key = None
-        from apps.projects.models import Endpoint
-
         endpoint = Endpoint.objects.filter(pk=snap["endpoint_id"]).first()
         # The key is read now, the URL was fixed when the run started: a key entered since for
         # another origin (the endpoint moved back, say) must not go to the run's URL.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from datetime import timedelta
@@ -63,6 +64,8 @@ PLAN_FIELDS = [
 LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
 LIMIT_CEILING = 1e12  # beyond any real limit, and within every database's integer columns
 START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
+
+logger = logging.getLogger(__name__)
 
 
 # --- limits --------------------------------------------------------------------------------
@@ -378,17 +381,47 @@ def _autoscaling_capacity(plan: ProbePlan, spec: dict, limits: plans.Limits) -> 
     return resolved
 
 
+# Marks a queued shard whose message could not be sent (the broker was away when its run started);
+# the reaper sends it again (`probe_shards_resend`), so the run starts when the broker is back.
+UNSENT = "not sent yet: the task queue was unreachable; sent again when it is back"
+
+
 def _enqueue(run: ProbeRun) -> None:
+    try:
+        _send_shards(run.shards.all(), run)
+    except Exception:  # noqa: BLE001 - the run is committed: its start must not fail now
+        logger.warning("probe run %s not queued (broker away): the reaper sends it again", run.pk, exc_info=True)
+        ProbeShard.objects.filter(run=run, status=ShardStatus.QUEUED).update(error_message=UNSENT)
+        ProbeRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(error_message=UNSENT)  # its page says why
+
+
+def _send_shards(shards, run: ProbeRun) -> None:
     from apps.probes.tasks import probe_shard_task
 
     soft = int(run.planned_duration_s + START_DELAY_S + run.config["request_timeout_s"] + 60)
-    for shard in run.shards.all():
+    for shard in shards:
         probe_shard_task.apply_async(
             args=[shard.pk, run.organization_id],
             queue=settings.READINESS_PROBE_QUEUE,
             soft_time_limit=soft,
             time_limit=soft + 30,
         )
+
+
+def probe_shards_resend() -> int:
+    """Send again the shards whose message never left (UNSENT); returns how many went. A shard
+    is claimed by a conditional update, so one sent twice still runs once."""
+    sent = 0
+    for run in ProbeRun.objects.filter(shards__status=ShardStatus.QUEUED, shards__error_message=UNSENT).distinct():
+        shards = list(run.shards.filter(status=ShardStatus.QUEUED, error_message=UNSENT))
+        try:
+            _send_shards(shards, run)
+        except Exception:  # noqa: BLE001 - still away: the next reaper tick tries again
+            logger.warning("probe run %s still not queued (broker away)", run.pk, exc_info=True)
+            break
+        sent += ProbeShard.objects.filter(pk__in=[s.pk for s in shards], error_message=UNSENT).update(error_message="")
+        ProbeRun.objects.filter(pk=run.pk, error_message=UNSENT).update(error_message="")
+    return sent
 
 
 @transaction.atomic

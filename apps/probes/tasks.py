@@ -27,7 +27,9 @@ def probe_shard_task(self, shard_id: int, org_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def probe_reaper_task() -> None:
-    """Fail shards whose worker stopped heartbeating, and finalize their runs (partial results kept)."""
+    """Send again the shards whose message never left, fail shards whose worker stopped
+    heartbeating, and finalize their runs (partial results kept)."""
+    services.probe_shards_resend()
     services.probe_runs_reap()
 
 

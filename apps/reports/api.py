@@ -1,6 +1,6 @@
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,7 +11,6 @@ from apps.orgs.idempotency import IdempotentCreateMixin
 from apps.projects.api import project_in_scope
 from apps.projects.selectors import project_list
 from apps.reports import services
-from apps.reports.findings import open_findings
 from apps.reports.models import Report, Trigger
 from apps.reports.refresh import refresh_pending
 from apps.reports.selectors import decided_before_today, project_status, report_list
@@ -67,23 +66,6 @@ class ReportViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.Rea
         serializer.instance = services.report_create(
             access=request_access(self.request), project=serializer.validated_data["project"], trigger=Trigger.API
         )
-
-
-class ProjectFindingsView(APIView):
-    """Open findings (failing or pending items, unsigned gates, missed SLOs), each with the key
-    its ticket is filed under and the tickets that track it."""
-
-    @extend_schema(
-        parameters=[OpenApiParameter("kind", str, description="Only findings of this kind.")],
-        responses={200: OpenApiTypes.OBJECT},
-    )
-    def get(self, request, pk: int):
-        project = project_in_scope(request, pk)
-        rows = open_findings(project, base_url=request.build_absolute_uri("/").rstrip("/"))
-        kind = request.query_params.get("kind")
-        if kind:
-            rows = [r for r in rows if r["kind"] == kind]
-        return Response({"project": project.pk, "count": len(rows), "results": rows})
 
 
 class ProjectReadinessView(APIView):

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from apps.evidence.inputs import Cost, Item, Probe
 from apps.probes.verdict import SLO_NAMES
 
 GO, CONDITIONAL, NO_GO = "GO", "CONDITIONAL", "NO-GO"
@@ -63,28 +64,6 @@ RULES = "\n".join(
 
 
 @dataclass(frozen=True)
-class Waiver:
-    expires_on: date
-    revoked: bool = False
-    approved: bool = True  # a requested waiver counts only once someone else approved it
-
-    def valid_on(self, today: date) -> bool:
-        return self.approved and not self.revoked and today <= self.expires_on
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    title: str
-    category: str
-    severity: str
-    status: str
-    waiver: Waiver | None = None
-    url: str = ""
-    function: str = ""  # who owns it: its gate's approvals depend on it
-
-
-@dataclass(frozen=True)
 class Gate:
     function: str
     required: int = 1
@@ -92,23 +71,6 @@ class Gate:
     conditions: tuple[str, ...] = ()
     rejected_reason: str = ""
     stale: bool = False
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class Probe:
-    plan: str
-    finished_on: date | None
-    slo_met: bool | None
-    missed: tuple[str, ...] = ()
-    url: str = ""
-    not_evidence: str = ""  # why the run proves nothing (its verdict's label); empty for evidence
-
-
-@dataclass(frozen=True)
-class Cost:
-    projected_monthly_usd: float | None
-    budget_usd: float | None
     url: str = ""
 
 

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from apps.checklists.models import Checklist, WaiverStatus
 from apps.checklists.rules import ProbeEvidence
-from apps.checklists.services import current_responses, evaluate_automatic
+from apps.checklists.services import evaluate_automatic
 from apps.core.events import Event, announce
 from apps.core.notify import notify
 from apps.core.services import audit_record
 from apps.costs.services import cost_for
+from apps.evidence.collect import page_url, project_evidence
 from apps.orgs.access import Access
 from apps.probes.models import ProbeRun
 from apps.probes.selectors import latest_runs
 from apps.probes.verdict import RUN_KINDS, run_kind, verdict_for
 from apps.reports import decision as d
 from apps.reports.models import ProjectStatus
+from apps.signoffs.services import gate_holders, gate_states, mark_stale
 
 
 def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence | None]:
@@ -44,45 +44,9 @@ def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence |
     return out
 
 
-def _price(value):
-    return float(value) if value is not None else None
-
-
-def page_url(name: str, project, **kwargs) -> str:
-    return reverse(name, kwargs={"org_slug": project.organization.slug, **kwargs})
-
-
-def counting_waiver(response) -> d.Waiver | None:
-    """The approved waiver that counts (latest expiry), or None. Revoked and rejected ones never count."""
-    approved = [w for w in response.waivers.all() if w.status == WaiverStatus.APPROVED]
-    if not approved:
-        return None
-    best = max(approved, key=lambda w: w.expires_on)
-    return d.Waiver(expires_on=best.expires_on)
-
-
 def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | None = None, today=None) -> d.Inputs:
-    from apps.signoffs.services import gate_states
-
-    runs = latest_runs(project) if runs is None else runs
-    today = today or timezone.localdate()
-    items = []
-    checklists = Checklist.objects.filter(project=project).select_related("template")
-    for checklist in checklists:
-        url = page_url("checklist-detail", project, pk=checklist.pk)
-        for r in current_responses(checklist).prefetch_related("waivers"):
-            items.append(
-                d.Item(
-                    key=r.item.key,
-                    title=r.item.title,
-                    category=checklist.template.category,
-                    severity=r.item.severity,
-                    status=r.status,
-                    waiver=counting_waiver(r),
-                    url=f"{url}#item-{r.item.key}",
-                    function=r.item.function,
-                )
-            )
+    """The decision's inputs: the project's evidence, its gates and the organization's policy."""
+    evidence = project_evidence(project, runs=runs, cost=cost, today=today)
     readiness_url = page_url("project-readiness", project, slug=project.slug)
     gates = []
     for g in gate_states(project):
@@ -98,27 +62,12 @@ def collect_inputs(project, *, runs: list[ProbeRun] | None = None, cost: dict | 
                 url=f"{readiness_url}#gate-{g.function}",
             )
         )
-    probes = []
-    for run in runs:
-        verdict = verdict_for(run)  # the same verdict as the run's page, the API and the webhooks
-        probes.append(
-            d.Probe(
-                plan=run.plan.name,
-                finished_on=timezone.localdate(run.finished_at),
-                slo_met=verdict.slo_met,
-                missed=verdict.missed,
-                not_evidence="" if verdict.evidence else verdict.label,
-                url=page_url("run-detail", project, pk=run.pk),
-            )
-        )
-    budget = _price(project.monthly_budget_usd)
-    projected = (cost or {}).get("projected_monthly_usd")
     return d.Inputs(
-        today=today,
-        items=tuple(items),
+        today=evidence.today,
+        items=evidence.items,
         gates=tuple(gates),
-        probes=tuple(probes),
-        cost=d.Cost(projected_monthly_usd=projected, budget_usd=budget, url=f"{readiness_url}#cost"),
+        probes=evidence.probes,
+        cost=evidence.cost,
         probe_max_age_days=settings.READINESS_PROBE_MAX_AGE_DAYS,
         waiver_warning_days=settings.READINESS_WAIVER_WARNING_DAYS,
         required_categories=tuple(project.organization.required_checklist_categories or ()),
@@ -131,8 +80,6 @@ def reasons_json(decision: d.Decision) -> list[dict]:
 
 @transaction.atomic
 def refresh_project(project) -> d.Decision:
-    from apps.signoffs.services import gate_holders, mark_stale
-
     runs = latest_runs(project)
     cost = cost_for(project, runs)
     evaluate_automatic(project, probes=evidence_by_kind(project, runs), cost=cost)

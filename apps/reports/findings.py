@@ -1,5 +1,5 @@
-"""A project's open findings, each with the key its ticket is filed under (the REST surface for
-ticketing systems and CI: what is still wrong, and where it is tracked)."""
+"""A project's open findings, each with the key its ticket is filed under: what is still wrong.
+The integrations app adds the tickets that track each one (its findings API)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from django.utils import timezone
 
 from apps.checklists.models import Checklist, Status
 from apps.checklists.services import current_responses
-from apps.integrations.models import TicketLink
+from apps.evidence.collect import counting_waiver, page_url
 from apps.probes.selectors import latest_runs
 from apps.probes.verdict import MISSED, verdict_for
-from apps.reports.evaluation import counting_waiver, page_url
 from apps.signoffs.services import gate_states
 
 
@@ -61,11 +60,4 @@ def open_findings(project, *, base_url: str = "") -> list[dict]:
                     "evidence": base_url + page_url("run-detail", project, pk=run.pk),
                 }
             )
-    tickets = {}
-    for t in TicketLink.objects.filter(project=project).select_related("connector"):
-        tickets.setdefault(t.finding_key, []).append(
-            {"connector": t.connector.name, "key": t.external_key, "url": t.url, "state": t.state}
-        )
-    for finding in findings:
-        finding["tickets"] = tickets.get(finding["key"], [])
     return findings

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from apps.probes.models import RunStatus, Trigger
+
 log = logging.getLogger(__name__)
 
 # A queued refresh normally starts within seconds; past this, a lost one no longer blocks the next.
@@ -70,8 +72,6 @@ def running(project_id: int):
 def request_scheduled_report(sender, *, run, **kwargs) -> None:
     """The receiver of `run_finished`: a scheduled run that succeeded publishes a report, as a task
     of its own once the run is committed."""
-    from apps.probes.models import RunStatus, Trigger
-
     if run.trigger != Trigger.SCHEDULE or run.status != RunStatus.SUCCEEDED:
         return
     run_id = run.pk

@@ -8,8 +8,8 @@ from apps.checklists.models import Checklist
 from apps.checklists.selectors import template_list
 from apps.checklists.services import member_functions
 from apps.core.errors import ApplicationError
+from apps.core.panels import panels, project_readiness
 from apps.costs.services import cost_for
-from apps.integrations.models import TicketLink
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.models import Function
 from apps.probes.selectors import latest_runs
@@ -96,7 +96,7 @@ class ReadinessView(ProjectMixin, TemplateView):
             verdicts=Verdict.choices,
             functions=Function.choices,
             cost=cost_for(project, latest_runs(project)),
-            tickets=TicketLink.objects.visible_to(self.access).filter(project=project).select_related("connector"),
+            panels=panels(project_readiness, project=project, access=self.access),
         )
 
 

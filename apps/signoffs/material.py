@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+from apps.evidence.inputs import Evidence
 from apps.probes.verdict import SLO_NAMES
-from apps.reports.decision import Inputs
 
 
-def material_state(inputs: Inputs, function: str) -> dict:
+def material_state(inputs: Evidence, function: str) -> dict:
     items = []
     for item in inputs.items:
         if item.function != function:

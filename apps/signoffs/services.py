@@ -13,6 +13,7 @@ from apps.core.events import Event, announce
 from apps.core.notify import notify
 from apps.core.readiness import readiness_changed
 from apps.core.services import audit_record, require_writer
+from apps.evidence.collect import project_evidence
 from apps.orgs.access import Access
 from apps.orgs.models import Function, Membership, Organization
 from apps.signoffs.material import fingerprint, material_state, what_worsened
@@ -227,8 +228,6 @@ def signoff_decide(
     *, access: Access, project, function: str, verdict: str, reason: str = "", conditions: list[str] | None = None
 ) -> SignoffDecision:
     """Decide a gate. The decision records the fingerprint of the material state it saw."""
-    from apps.reports.evaluation import collect_inputs
-
     require_writer(access, project.organization_id)
     if access.user is None:
         raise ApplicationError("A sign-off needs a person; API tokens cannot sign.", code="forbidden", status=403)
@@ -247,7 +246,7 @@ def signoff_decide(
     SignoffDecision.objects.filter(
         project=project, function=function, decided_by=access.user, superseded_at__isnull=True
     ).update(superseded_at=now)
-    state = material_state(collect_inputs(project), function)
+    state = material_state(project_evidence(project), function)
     decision = SignoffDecision.objects.create(
         project=project,
         function=function,

@@ -10,13 +10,16 @@ from apps.core.errors import ApplicationError
 from apps.costs import services
 from apps.costs.models import Price, TrafficProfile
 from apps.costs.services import cost_for
+from apps.orgs import services as org_services
+from apps.orgs.models import Membership, Role
 from apps.probes import services as probes
 from apps.probes.execution import shard_execute
 from apps.probes.selectors import latest_runs
 from apps.probes.verdict import verdict_for
 from apps.projects import services as projects
 from apps.reports.evaluation import refresh_project
-from tests.conftest import api_client_for
+from apps.signoffs import services as signoffs
+from tests.conftest import api_client_for, make_user
 
 TRAFFIC = {
     "requests_per_day": 200_000,
@@ -419,3 +422,24 @@ def test_the_stored_logs_listing_is_documented_as_the_list_it_answers(world):
     assert documented["application/json"]["schema"]["type"] == "array"
     answer = api_client_for(world.member).get(f"/api/v1/usage-logs/stored/?project={world.project.pk}")
     assert answer.status_code == 200 and isinstance(answer.json(), list)
+
+
+def test_a_finance_approval_given_over_budget_stays_current_when_the_decision_is_refreshed(measured):
+    """The approval fingerprints the cost position the decision weighs (the projection against the
+    budget): approving while over budget is what was approved, so the next evaluation finds no change."""
+    world = measured
+    owner = world.access(world.owner)
+    services.traffic_save(access=owner, project=world.project, **TRAFFIC)
+    cheapest = cost_for(world.project, latest_runs(world.project))["projected_monthly_usd"]
+    projects.project_update(access=owner, project=world.project, monthly_budget_usd=round(cheapest / 2, 2))
+    make_user("fin")
+    org_services.membership_add(access=owner, org=world.org, username="fin", role=Role.MEMBER, functions=["finance"])
+    signoffs.policy_update(access=owner, org=world.org, gates=[{"function": "finance", "required": 1}])
+    fin = world.access(Membership.objects.get(user__username="fin").user)
+    approval = signoffs.signoff_decide(access=fin, project=world.project, function="finance", verdict="approve")
+    assert approval.evidence["cost"] == {"budget_usd": round(cheapest / 2, 2), "over_budget": True, "projected": True}
+    refresh_project(world.project)
+    approval.refresh_from_db()
+    assert approval.stale_at is None, approval.stale_reason
+    # Going further over budget later is not a change of position: still over, still approved;
+    # a cut budget below the projection after an approval within it is (covered by the material tests).

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from apps.evidence.inputs import Cost, Item, Probe, Waiver
 from apps.reports.decision import (
     BLOCKER,
     CONDITIONAL,
@@ -16,12 +17,8 @@ from apps.reports.decision import (
     NOT_APPLICABLE,
     PASS,
     PENDING,
-    Cost,
     Gate,
     Inputs,
-    Item,
-    Probe,
-    Waiver,
     category_scores,
     decide,
     fingerprint,

@@ -2,14 +2,14 @@
 
 from datetime import date
 
-from apps.reports.decision import Inputs, Probe
+from apps.evidence.inputs import Evidence, Probe
 from apps.signoffs.material import fingerprint, material_state, what_worsened
 
 TODAY = date(2026, 12, 1)
 
 
 def _state(probe: Probe) -> dict:
-    return material_state(Inputs(today=TODAY, probes=(probe,)), "engineering")
+    return material_state(Evidence(today=TODAY, probes=(probe,)), "engineering")
 
 
 def test_a_run_that_is_not_evidence_is_worded_from_its_verdict_when_an_approval_goes_stale():
