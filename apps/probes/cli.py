@@ -18,6 +18,8 @@ from apps.probes.engine.report import format_diagnosis, format_summary, progress
 from apps.probes.engine.runner import PreflightFailed, ProbeConfig, ProbeRun, api_base, new_event_loop
 from apps.probes.engine.stats import SLO, format_error_details
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
+from apps.probes.engine.tenants import ISOLATED, LEAKY, TenantPlan, format_analysis, run_tenants
+from apps.probes.engine.tenants import analyse as analyse_tenants
 
 PROFILES = (SYNCHRONOUS, CONCURRENT, CONSTANT, POISSON, "sweep")
 
@@ -68,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--check", action="store_true", help="no load: a handful of requests, then a table of what the server supports"
+    )
+    parser.add_argument(
+        "--tenants",
+        type=Path,
+        help="JSON noisy-neighbour plan: tenants with their own keys or header values, traffic and one "
+        "burst (docs/probes.md); the verdict is isolated (exit 0), leaky (1) or inconclusive (2)",
     )
     parser.add_argument(
         "--no-preflight",
@@ -180,6 +188,8 @@ def run(options: dict, *, allow_private_default: bool, out=sys.stdout, err=sys.s
         return 2
     if options.get("check"):
         return run_check(config, options, out=out, err=err)
+    if options.get("tenants"):
+        return run_tenants_plan(config, options, out=out, err=err)
     total = sum(s.duration for s in config.stages) or None
     tty = err.isatty()
 
@@ -248,3 +258,30 @@ def run_check(config: ProbeConfig, options: dict, *, out, err) -> int:
         with open(options["json_out"], "w") as fh:
             json.dump(report, fh)
     return 0 if report["streaming"] else 2
+
+
+def run_tenants_plan(config: ProbeConfig, options: dict, *, out, err) -> int:
+    """`--tenants`: every tenant's figures, the quiet tenants around the burst, and the verdict."""
+    try:
+        plan = TenantPlan.from_dict(json.loads(Path(options["tenants"]).read_text()))
+    except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
+        err.write(f"error: --tenants: {exc}\n")
+        return 2
+
+    async def main():
+        cancel = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, cancel.set)
+        return await run_tenants(config, plan, cancel=cancel)
+
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runs = runner.run(main())
+    except OutboundRefused as exc:
+        err.write(f"error: refused: {exc}\n")
+        return 2
+    report = analyse_tenants(runs, plan, config.slo)
+    out.write(format_analysis(report) + "\n")
+    if options.get("json_out"):
+        with open(options["json_out"], "w") as fh:
+            json.dump(report, fh, indent=1)
+    return {ISOLATED: 0, LEAKY: 1}.get(report["verdict"], 2)

@@ -1,11 +1,12 @@
-"""The simulated GPU deployment: replicas with batch slots, a FIFO queue, an autoscaler.
+"""The simulated GPU deployment: replicas with batch slots, a waiting queue, an autoscaler.
 
 Iteration-level batching as in vLLM: each replica runs decode steps; every active sequence
 gets one token per step, and a step takes longer the more sequences share it. A new
-sequence waits for a free slot (FIFO), then for its prefill (proportional to prompt
-length), then emits its first token and joins the batch. Step deadlines advance from the
-previous deadline, not from "now", so timing does not drift under load; what the client
-really receives is what the ground truth records (the time of each socket write).
+sequence waits for a free slot (FIFO, or fair across tenants: apps.simulator.tenancy), then
+for its prefill (proportional to prompt length), then emits its first token and joins the
+batch. Step deadlines advance from the previous deadline, not from "now", so timing does not
+drift under load; what the client really receives is what the ground truth records (the time
+of each socket write).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import asyncio
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 
 from apps.simulator.scenarios import SimConfig
+from apps.simulator.tenancy import label, waiting_queue
 
 clock = time.monotonic
 
@@ -38,10 +39,19 @@ class Sequence:
         "first",
         "last",
         "fault",
+        "tenant",
     )
 
     def __init__(
-        self, rid, prompt_tokens, max_tokens, emit: Callable, finish: Callable, fault: str = "", arrival: float = 0.0
+        self,
+        rid,
+        prompt_tokens,
+        max_tokens,
+        emit: Callable,
+        finish: Callable,
+        fault: str = "",
+        arrival: float = 0.0,
+        tenant: str = "",
     ):
         self.rid = rid
         self.prompt_tokens = prompt_tokens
@@ -55,6 +65,7 @@ class Sequence:
         self.first = math.nan
         self.last = math.nan
         self.fault = fault
+        self.tenant = tenant
 
 
 class Replica:
@@ -128,7 +139,7 @@ class Deployment:
         self.config = config
         now = clock()
         self.replicas = [Replica(self, now) for _ in range(max(config.replicas, 1))]
-        self.queue: deque[Sequence] = deque()
+        self.queue = waiting_queue(config)
         self.desired = len(self.replicas)
         self._below_since: float | None = None
         self.rng = random.Random(config.seed)
@@ -139,6 +150,7 @@ class Deployment:
         self.ttft_hist = Histogram(TTFT_BUCKETS)
         self.e2e_hist = Histogram(E2E_BUCKETS)
         self.ground_truth: dict[str, list] = {}
+        self.tenant_requests: dict[tuple[str, str], int] = {}  # (tenant, outcome at the gateway) -> count
 
     # --- admission -------------------------------------------------------------------------
 
@@ -230,10 +242,18 @@ class Deployment:
             self.e2e_hist.observe(seq.last - seq.arrival)
         self.generation_tokens_total += seq.produced
         self.prompt_tokens_total += seq.prompt_tokens
+        self.remember(seq, status)
+
+    def remember(self, seq: Sequence, status: str) -> None:
+        """Ground truth only: also for requests the gateway refused, which the server never saw."""
         truth = self.ground_truth
-        truth[seq.rid] = [seq.arrival, seq.first, seq.last, seq.produced, status]
+        truth[seq.rid] = [seq.arrival, seq.first, seq.last, seq.produced, status, label(seq.tenant)]
         if len(truth) > self.config.ground_truth_limit:
             del truth[next(iter(truth))]
+
+    def count_tenant(self, tenant: str, outcome: str) -> None:
+        key = (label(tenant), outcome)
+        self.tenant_requests[key] = self.tenant_requests.get(key, 0) + 1
 
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -301,4 +321,25 @@ def metrics_text(d: Deployment) -> str:
         "# TYPE simulator_replicas_desired gauge",
         f"simulator_replicas_desired {d.desired}",
     ]
+    lines += tenant_lines(d)
     return "\n".join(lines) + "\n"
+
+
+def tenant_lines(d: Deployment) -> list[str]:
+    """Per-tenant gateway outcomes (ok: let through, throttled: 429 from its bucket) and waiting requests."""
+    if not d.tenant_requests:
+        return []
+    lines = ["# TYPE sim_tenant_requests_total counter"]
+    for (tenant, outcome), n in sorted(d.tenant_requests.items()):
+        lines.append(f'sim_tenant_requests_total{{tenant="{escape(tenant)}",outcome="{outcome}"}} {n}')
+    waiting = dict.fromkeys(sorted({tenant for tenant, _ in d.tenant_requests}), 0)
+    for seq in d.queue:
+        waiting[label(seq.tenant)] = waiting.get(label(seq.tenant), 0) + 1
+    lines.append("# TYPE sim_tenant_requests_waiting gauge")
+    lines += [f'sim_tenant_requests_waiting{{tenant="{escape(tenant)}"}} {n}' for tenant, n in waiting.items()]
+    return lines
+
+
+def escape(value: str) -> str:
+    """A Prometheus label value: tenant names come from request headers, so quote what they hold."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

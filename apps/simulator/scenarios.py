@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from apps.simulator.tenancy import validate as validate_tenancy
+
 
 @dataclass(frozen=True)
 class SimConfig:
@@ -38,6 +40,16 @@ class SimConfig:
     # strictness, as real servers have it
     strict_request_id: bool = False  # a non-UUID X-Request-Id gets 400 with an empty body (starlette-context)
     refuse_fields: str = ""  # comma-separated body fields answered with 400 (old Azure OpenAI: stream_options)
+    # tenancy: several customers share the deployment (see apps/simulator/tenancy.py)
+    tenant_header: str = "X-Tenant"  # names the tenant; without it a request belongs to "default"
+    tenant_keys: str = ""  # "key:tenant,..." when set, the bearer key names the tenant and other keys get 401
+    isolation: str = "fifo"  # fifo (one shared queue), bucket (per-tenant 429s at the gateway), fair (WFQ)
+    tenant_rate: float = 0.0  # bucket: requests per second refilled per tenant
+    tenant_burst: float = 0.0  # bucket: capacity per tenant
+    tenant_weights: str = ""  # fair: "a:2,b:1"; unlisted tenants weigh 1
+
+    def __post_init__(self):
+        validate_tenancy(self)
 
     def with_overrides(self, **overrides) -> SimConfig:
         known = {f.name for f in fields(self)}
@@ -46,6 +58,16 @@ class SimConfig:
             raise ValueError(f"unknown simulator parameter(s): {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
 
+
+_SHARED_BY_TENANTS = dict(
+    replicas=1,
+    min_replicas=1,
+    max_replicas=1,
+    slots=4,
+    base_ttft_ms=40.0,
+    decode_ms_per_token=10.0,
+    default_max_tokens=8,
+)
 
 SCENARIOS: dict[str, SimConfig] = {
     # Two fixed replicas: the default target of the demo, the tests and the accuracy benchmark.
@@ -81,6 +103,11 @@ SCENARIOS: dict[str, SimConfig] = {
     ),
     # Zero compute: every response is written at once. For measuring the probe client.
     "instant": SimConfig(replicas=1, min_replicas=1, max_replicas=1, slots=1_000_000, instant=True),
+    # Tenants sharing one small replica: a 48-request burst from one of them queues ~1.5 s of work
+    # (4 slots, ~125 ms a request), the noisy-neighbour case. The three differ only in isolation.
+    "tenants-fifo": SimConfig(**_SHARED_BY_TENANTS),
+    "tenants-bucket": SimConfig(**_SHARED_BY_TENANTS, isolation="bucket", tenant_rate=2.0, tenant_burst=4.0),
+    "tenants-fair": SimConfig(**_SHARED_BY_TENANTS, isolation="fair"),
 }
 
 

@@ -2,8 +2,9 @@
 
 Routes: GET /v1/models, POST /v1/chat/completions and /v1/completions (stream or not, usage
 in the last chunk when `stream_options.include_usage`), GET /metrics (Prometheus text),
-GET /health, GET /admin/ground-truth (what was really sent when, per X-Request-Id),
-POST /admin/reset. Plain asyncio, no Django.
+GET /health, GET /admin/ground-truth (what was really sent when, per X-Request-Id, and for
+which tenant), POST /admin/reset. Plain asyncio, no Django. A gateway (apps.simulator.tenancy)
+names each request's tenant and, in bucket mode, refuses a tenant over its rate with 429.
 
 Ground truth is what happened on the wire: a token's time is read just before it is written, and
 a request's arrival is when its first bytes reached the host. On Linux the server reads with the
@@ -15,6 +16,7 @@ the simulator's, not the client's. Elsewhere arrival is our clock when the bytes
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
 import time
@@ -25,6 +27,7 @@ import orjson
 from apps.net.kernel_time import KERNEL_TIMESTAMPS, StampedTransport, enable
 from apps.simulator.model import Deployment, Sequence, clock, metrics_text
 from apps.simulator.scenarios import SimConfig
+from apps.simulator.tenancy import Gateway, label
 
 WORDS = [
     w.encode() + b" "
@@ -221,6 +224,7 @@ class Simulator:
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()
         self.deployment = Deployment(self.config)
+        self.gateway = Gateway(self.config)
         self.server: asyncio.base_events.Server | None = None
         self.listener: socket.socket | None = None  # with kernel stamps: our own accept loop
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -281,8 +285,12 @@ class Simulator:
 
     def handle(self, conn: SimProtocol, method: str, path: str, headers: dict, body: bytes) -> None:
         c = self.config
+        tenant = self.gateway.tenant(headers) if path.startswith("/v1/") else ""
         if path.startswith("/v1/") and c.api_key and headers.get("authorization") != f"Bearer {c.api_key}":
             conn.respond(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
+        elif tenant is None:
+            error = {"message": "invalid api key: not a tenant's", "type": "invalid_request_error"}
+            conn.respond(401, {"error": {**error, "code": "invalid_api_key"}})
         elif method == "GET" and path == "/v1/models":
             conn.respond(200, {"object": "list", "data": [{"id": c.model, "object": "model", "owned_by": "simulator"}]})
         elif method == "GET" and path == "/metrics":
@@ -291,7 +299,7 @@ class Simulator:
             conn.respond(200, {"status": "ok"})
         elif method == "GET" and path == "/admin/ground-truth":
             truth = {
-                rid: dict(zip(("arrival", "first", "last", "tokens", "status"), v, strict=True))
+                rid: dict(zip(("arrival", "first", "last", "tokens", "status", "tenant"), v, strict=True))
                 for rid, v in self.deployment.ground_truth.items()
             }
             conn.respond(200, {"clock": "CLOCK_MONOTONIC", "requests": truth})
@@ -299,12 +307,34 @@ class Simulator:
             self.deployment.ground_truth.clear()
             conn.respond(200, {"ok": True})
         elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
+            if self._throttled(conn, headers, tenant):
+                return
             if c.strict_request_id and not _is_uuid(headers.get("x-request-id")):
                 conn.respond(400, b"", content_type="text/plain")  # what starlette-context answers: nothing
                 return
-            self.completion(conn, path.endswith("chat/completions"), headers, body)
+            self.completion(conn, path.endswith("chat/completions"), headers, body, tenant)
         else:
             conn.respond(404, {"error": {"message": f"no route {method} {path}"}})
+
+    def _throttled(self, conn: SimProtocol, headers: dict, tenant: str) -> bool:
+        """The gateway's rate limit: answers 429 and returns True when the tenant's bucket is empty."""
+        wait = self.gateway.throttle(tenant, clock())
+        d = self.deployment
+        if not wait:
+            d.count_tenant(tenant, "ok")
+            return False
+        d.count_tenant(tenant, "throttled")
+        rid = headers.get("x-request-id") or f"cmpl-{uuid.uuid4().hex[:16]}"
+        # The server never sees it: ground truth only, not the vLLM counters.
+        d.remember(Sequence(rid, 0, 0, None, None, arrival=conn.arrival, tenant=tenant), "throttled")
+        error = {
+            "message": f"rate limit reached for tenant {label(tenant)!r}",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+        conn.respond(429, {"error": error}, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return True
 
     def _fault(self) -> str:
         c = self.config
@@ -321,7 +351,7 @@ class Simulator:
             r -= share
         return ""
 
-    def completion(self, conn: SimProtocol, chat: bool, headers: dict, body: bytes) -> None:
+    def completion(self, conn: SimProtocol, chat: bool, headers: dict, body: bytes, tenant: str = "") -> None:
         c = self.config
         try:
             req = orjson.loads(body or b"{}")
@@ -349,17 +379,17 @@ class Simulator:
         fault = self._fault()
         d = self.deployment
         if fault in ("429", "500"):
-            seq = Sequence(rid, prompt_tokens, 0, None, None)
+            seq = Sequence(rid, prompt_tokens, 0, None, None, tenant=tenant)
             d.record(seq, fault)
             code = int(fault)
             conn.respond(code, {"error": {"message": "injected fault", "code": code}}, headers={"Retry-After": "1"})
             return
         if fault == "hang":
-            d.record(Sequence(rid, prompt_tokens, 0, None, None), "hang")
+            d.record(Sequence(rid, prompt_tokens, 0, None, None, tenant=tenant), "hang")
             return  # never answer; the client's timeout decides
         events = Stream(chat, rid, c.model, include_usage, prompt_tokens) if stream else None
         if c.instant:
-            self._instant(conn, events, chat, rid, prompt_tokens, max_tokens)
+            self._instant(conn, events, chat, rid, prompt_tokens, max_tokens, tenant)
             return
 
         def emit(seq: Sequence, i: int) -> bool:
@@ -394,14 +424,14 @@ class Simulator:
             d.record(seq, "length")
             conn.done()
 
-        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault, arrival=conn.arrival)
+        seq = Sequence(rid, prompt_tokens, max_tokens, emit, finish, fault, arrival=conn.arrival, tenant=tenant)
         conn.seq = seq
         if events is not None:
             conn.start_stream(events.role() if chat else b"")
         d.submit(seq)
 
-    def _instant(self, conn, events: Stream | None, chat, rid, prompt_tokens, max_tokens) -> None:
-        seq = Sequence(rid, prompt_tokens, max_tokens, None, None)
+    def _instant(self, conn, events: Stream | None, chat, rid, prompt_tokens, max_tokens, tenant="") -> None:
+        seq = Sequence(rid, prompt_tokens, max_tokens, None, None, tenant=tenant)
         if events is None:
             conn.respond(200, completion_json(chat, rid, self.config.model, prompt_tokens, max_tokens))
         else:

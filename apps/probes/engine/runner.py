@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import resource
 import time
 from array import array
@@ -47,6 +48,9 @@ from apps.probes.engine.stats import SLO, Window, format_error_details, stage_wi
 NAN = math.nan
 LOOP_TICK = 0.002  # often enough to catch the bursts that delay token timestamps
 FAIL_FAST_AFTER = 200  # a run whose first this-many requests all failed stops there
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
+# Headers the engine writes itself: an extra header may not replace or repeat them.
+_OWN_HEADERS = {"host", "content-length", "content-type", "accept", "authorization", "transfer-encoding"}
 
 
 def api_base(url: str) -> tuple[str, str]:
@@ -103,6 +107,8 @@ class ProbeConfig:
     request_id_header: str | None = openai.DEFAULT_REQUEST_ID_HEADER  # None: send no correlation id
     request_id_nonce: int | None = None  # shared by a run's shards (random when None)
     parts_off: frozenset[str] = frozenset()  # optional request parts known to be refused (openai.OPTIONAL_PARTS)
+    # Sent with every request, e.g. the tenant a gateway should bill it to (engine/tenants.py).
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def __post_init__(self):
         key = self.api_key
@@ -110,6 +116,12 @@ class ProbeConfig:
             # Written into the request head: a CR or LF would inject header lines.
             raise ValueError("the API key contains control or non-ASCII characters")
         self.request_id_header = request_id_header(self.request_id_header)
+        own = _OWN_HEADERS | {(self.request_id_header or "").lower()}
+        for name, value in self.headers:
+            if not _TOKEN.fullmatch(name) or name.lower() in own:
+                raise ValueError(f"{name!r} cannot be sent as an extra header")
+            if not value.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+                raise ValueError(f"the value of header {name} contains control or non-ASCII characters")
 
 
 class PreflightFailed(Exception):
@@ -255,7 +267,8 @@ class ProbeRun:
             self.parts.discard(openai.PART_REQUEST_ID)
         self.dropped: list[dict] = []  # parts the preflight found refused, and why
         self.ids = openai.RequestIds(config.shard_index, config.request_id_nonce)
-        self.secrets = tuple(s for s in (config.api_key,) if s)
+        # Redacted from every sample and diagnosis: a tenant's header may be its credential.
+        self.secrets = tuple(s for s in (config.api_key, *(v for _, v in config.headers)) if s)
         self._in_flight: dict[StreamSink, object] = {}
         self._tasks: set[asyncio.Task] = set()
         self.loop_lag_ms = array("f")
@@ -282,6 +295,7 @@ class ProbeRun:
             headers["Accept"] = "text/event-stream"
         if c.api_key:
             headers["Authorization"] = f"Bearer {c.api_key}"
+        headers.update(c.headers)
         path = self.base_path + openai.request_path(c.api)
         full = request_head("POST", path, self.host_header, headers, body)
         return full[: len(full) - len(body) - 2], body
@@ -552,14 +566,16 @@ class ProbeRun:
             except TimeoutError:
                 pass
 
-    async def run_stage(self, stage: Stage, index: int, *, warmup: float = 0.0) -> Window:
+    async def run_stage(
+        self, stage: Stage, index: int, *, warmup: float = 0.0, start_at: float | None = None
+    ) -> Window:
         """Run one stage from where the previous one ended; return its measurement window.
 
         A stage stopped early (cancel, request budget spent) gets a window that ends when it
         stopped, so its throughput is not divided by time in which nothing was sent.
         """
         c = self.config
-        start = self._t
+        start = self._t if start_at is None else start_at  # a stage placed later (a tenant's burst)
         end = start + stage.duration
         self._stage_label = stage.label
         if stage.kind in OPEN_LOOP:

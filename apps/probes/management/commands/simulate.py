@@ -3,10 +3,11 @@
 from django.core.management.base import BaseCommand
 
 from apps.simulator.__main__ import add_arguments, config_from, serve
+from apps.simulator.scenarios import SCENARIOS
 
 
 class Command(BaseCommand):
-    help = "Run the OpenAI-compatible inference-server simulator (scenarios: steady, autoscaling, flaky, instant)."
+    help = f"Run the OpenAI-compatible inference-server simulator (scenarios: {', '.join(SCENARIOS)})."
 
     def add_arguments(self, parser):
         add_arguments(parser)
