@@ -92,6 +92,11 @@ def settled(page, timeout_s: float = 60) -> None:
     import time
 
     deadline = time.monotonic() + timeout_s
-    while page.locator("[data-testid=refreshing]").count():
+    while True:
+        # Read a whole document: one still loading may have parsed its head's refresh but not yet
+        # the body's notice, and would then reload under the test's next step.
+        page.wait_for_load_state("load")
+        if not page.locator("[data-testid=refreshing], meta[http-equiv=refresh]").count():
+            return
         assert time.monotonic() < deadline, "the re-evaluation after the change never ran"
         page.wait_for_timeout(500)

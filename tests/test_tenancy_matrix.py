@@ -101,6 +101,7 @@ HTML_ROUTES = {
     "usage-log-detail": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-apply": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-replay": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
+    "usage-log-tenants": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-from-stored": lambda w: {**org_kw(w), "slug": w.project.slug},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
@@ -196,6 +197,7 @@ HTML_GET_ONLY = {
     "delivery-detail",
     "prices",
     "usage-log-detail",
+    "usage-log-tenants",
     "plan-compare",
 }
 # Pages everyone in the org may read, whose POST needs an admin.
@@ -233,6 +235,7 @@ API_DETAIL = {
     "api:usagelog-detail": lambda w: {"pk": w.usage_log.pk},
     "api:usagelog-apply": lambda w: {"pk": w.usage_log.pk},
     "api:usagelog-replay": lambda w: {"pk": w.usage_log.pk},
+    "api:usagelog-tenants-plan": lambda w: {"pk": w.usage_log.pk},
     "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
     "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
     "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},

@@ -174,6 +174,13 @@ class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
 
         return idempotent(request, produce)
 
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="tenants-plan")
+    def tenants_plan(self, request, pk=None):
+        """A noisy-neighbour plan from the log, for `manage.py probe --tenants`: the user with the
+        busiest minute bursts it, the next three users send at their own average rates."""
+        return Response(services.usage_log_tenants_plan(self.get_object()))
+
     @extend_schema(request=None, responses=TrafficSerializer)
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def apply(self, request, pk=None):

@@ -28,6 +28,7 @@ from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
+from apps.probes.engine.tenants import TenantPlan
 from apps.probes.selectors import latest_runs
 from apps.probes.services import probe_plan_create
 from apps.probes.verdict import verdict_for
@@ -680,3 +681,18 @@ def usage_log_replay_plan(
         prompt_tokens=max(1, round(log.analysis["input_tokens"] / requests)),
         max_tokens=max(1, round(log.analysis["output_tokens"] / requests)),
     )
+
+
+def usage_log_tenants_plan(log: UsageLog) -> dict:
+    """The log's noisy-neighbour plan (`usage.noisy_neighbour_plan`), checked as the probe will
+    read it; a read, so anyone who may see the log may take it."""
+    from apps.costs import usage
+
+    if log.status != UsageLogStatus.DONE:
+        raise ApplicationError("The log has not been analysed yet.", code="conflict", status=409)
+    try:
+        plan = usage.noisy_neighbour_plan(log.analysis or {})
+        TenantPlan.from_dict(plan)
+    except ValueError as exc:
+        raise ApplicationError(f"No noisy-neighbour plan from this log: {exc}.", code="conflict", status=409) from None
+    return plan

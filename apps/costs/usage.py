@@ -781,3 +781,36 @@ def probe_profile_from_curve(
     if not stages:
         raise ValueError("the curve is empty")
     return {"stages": stages}
+
+
+def noisy_neighbour_plan(
+    analysis: dict, *, quiet: int = 3, duration_s: float = 180.0, burst_at_s: float = 60.0, scale: float = 1.0
+) -> dict:
+    """A noisy-neighbour plan (`manage.py probe --tenants`, engine/tenants.py) from an analysed log.
+
+    The user with the busiest minute is the noisy tenant: it sends its average rate throughout,
+    and bursts its busiest minute's requests over 60 s from `burst_at_s`. The next `quiet` users by
+    requests are the quiet tenants, each at its own average rate over the log's span. Rates and the
+    burst are multiplied by `scale`. Each tenant is named by its user and sent as the tenant
+    header's value; keys are for the operator to add (they are not in a log).
+    """
+    if not (quiet >= 1 and duration_s > burst_at_s + 60 and burst_at_s >= 0 and scale > 0):
+        raise ValueError("quiet >= 1, scale > 0, and the run must last beyond the burst (burst_at_s + 60 s)")
+    users = list(analysis.get("top_users") or [])
+    span_s = max((analysis.get("per_minute") or {}).get("span_minutes") or 0, 1) * SECONDS_PER_MINUTE
+    if len(users) < 2:
+        raise ValueError("the log needs at least two users: one to burst and one to be measured")
+    noisy = max(users, key=lambda u: (u["max_requests_in_a_minute"], u["requests"]))
+    others = sorted((u for u in users if u is not noisy), key=lambda u: -u["requests"])[:quiet]
+
+    def steady(user) -> list[dict]:
+        rate = round(user["requests"] / span_s * scale, 6)
+        return [{"kind": "poisson", "rate": rate, "duration": duration_s}] if rate > 0 else []
+
+    burst = max(1, round(noisy["max_requests_in_a_minute"] * scale))
+    return {
+        "tenants": [
+            {"name": str(noisy["user"]), "stages": steady(noisy), "burst": {"at": burst_at_s, "requests": burst}},
+            *({"name": str(u["user"]), "stages": steady(u)} for u in others),
+        ],
+    }

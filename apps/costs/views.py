@@ -1,10 +1,11 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, TemplateView, View
 
 from apps.core.errors import ApplicationError
 from apps.costs import services, stored
@@ -143,6 +144,21 @@ class UsageLogDetailView(UsageLogMixin, TemplateView):
             else None
         )
         return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, replay=replay, **kwargs)
+
+
+class UsageLogTenantsPlanView(UsageLogMixin, View):
+    """The log's noisy-neighbour plan as a JSON file, for `manage.py probe --tenants`."""
+
+    def get(self, request, *args, **kwargs):
+        log = self.get_log()
+        try:
+            plan = services.usage_log_tenants_plan(log)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect(reverse("usage-log-detail", args=[self.org.slug, log.pk]) + "#tenants")
+        response = JsonResponse(plan, json_dumps_params={"indent": 1})
+        response["Content-Disposition"] = f'attachment; filename="tenants-log-{log.pk}.json"'
+        return response
 
 
 class UsageLogReplayView(UsageLogDetailView):
