@@ -86,9 +86,12 @@ def _shape(shape: dict) -> dict:
     return shape
 
 
-def hline(y: float, label: str, *, yref: str = "y", line: dict | None = None, legend: bool = False) -> dict:
+def hline(
+    y: float, label: str, *, yref: str = "y", line: dict | None = None, legend: bool = False, on_line: bool = True
+) -> dict:
     """A horizontal line across the plot area only (xref "x domain": it never runs into the margins),
-    labelled at its right end."""
+    labelled at its right end, or (`on_line=False`, with `legend`) only in the legend, where a busy
+    chart's other lines cannot run through its label."""
     shape = {
         "type": "line",
         "xref": "x domain",
@@ -98,8 +101,9 @@ def hline(y: float, label: str, *, yref: str = "y", line: dict | None = None, le
         "y0": y,
         "y1": y,
         "line": line or DASH_RED,
-        "label": {"text": label, "textposition": "end", "yanchor": "bottom", "font": {"size": 11}},
     }
+    if on_line:
+        shape["label"] = {"text": label, "textposition": "end", "yanchor": "bottom", "font": {"size": 11}}
     if legend:
         shape.update(showlegend=True, name=label)
     return shape

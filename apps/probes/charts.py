@@ -293,7 +293,8 @@ def autoscaling_chart(analysis: dict) -> dict | None:
     shapes, annotations = [], []
     slo = analysis.get("slo_ttft_p95_ms")
     if slo is not None:
-        shapes.append(hline(slo, f"SLO {slo:g} ms"))
+        # In the legend: at the line's right end the rate line and the marks would run through it.
+        shapes.append(hline(slo, f"TTFT p95 SLO {slo:g} ms", legend=True, on_line=False))
     marks = (analysis.get("kpis") or {}).get("marks") or {}
     present = sorted(((marks[key], label) for key, label in MARKS if marks.get(key) is not None))
     span = (max(t) - min(t)) or 1
@@ -339,7 +340,7 @@ def autoscaling_chart(analysis: dict) -> dict | None:
     return figure(
         data,
         layout(
-            "Autoscaling response (SLO dashed red)",
+            "Autoscaling response",
             height=480,
             shapes=shapes,
             annotations=annotations,

@@ -79,8 +79,10 @@ def test_the_autoscaling_chart_has_no_free_floating_axis_and_its_slo_line_stays_
     assert all(ax.get("anchor") != "free" and "position" not in ax for ax in axes({"layout": layout}).values())
     # The queue panel sits below the latency panel, on its own domain, not over it.
     assert layout["yaxis3"]["domain"][1] < layout["yaxis"]["domain"][0]
-    [slo] = [s for s in layout["shapes"] if s.get("label", {}).get("text", "").startswith("SLO")]
+    [slo] = [s for s in layout["shapes"] if s.get("name", "").startswith("TTFT p95 SLO")]
     assert slo["xref"] == "x domain" and (slo["x0"], slo["x1"]) == (0, 1) and slo["y0"] == 500
+    # Named in the legend, not written on the line, where the rate line near the right edge crossed it.
+    assert slo["name"] == "TTFT p95 SLO 500 ms" and slo["showlegend"] is True and "label" not in slo
 
 
 def test_mark_labels_closer_than_the_gap_take_different_rows_and_far_ones_share_the_first():
