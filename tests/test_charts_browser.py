@@ -241,12 +241,15 @@ def _check_autoscaling(tab) -> None:
     # The SLO line runs across the plot area only, not into the margins where the axes are.
     slo = tab.evaluate("""() => {
       const el = document.getElementById('fig-autoscaling'), size = el._fullLayout._size;
-      const i = el.layout.shapes.findIndex(s => (s.label || {}).text && s.label.text.startsWith('SLO'));
+      const i = el.layout.shapes.findIndex(s => (s.name || '').startsWith('TTFT p95 SLO'));
       const path = el.querySelector('.shapelayer path[data-index="' + i + '"]');
       const box = path.getBBox();
       return {left: box.x, right: box.x + box.width, l: size.l, r: size.l + size.w};
     }""")
     assert slo["left"] >= slo["l"] - 1 and slo["right"] <= slo["r"] + 1, slo
+    # Named in the legend (not written on the line, where the rate line ran through it).
+    legend = {t["text"] for t in tab.evaluate(BOXES, "#fig-autoscaling .legendtext")}
+    assert any(t.startswith("TTFT p95 SLO") for t in legend), legend
 
 
 def _check_cost(tab) -> None:
