@@ -65,3 +65,19 @@ def after_run(run):
         task(run.pk)
     decided(run.plan.endpoint.project)
     return run
+
+
+def small_plan(world, simulator, *, duration: float = 2, **fields):
+    """A short Poisson plan (5 requests/s for `duration` seconds) on the simulator, for world's endpoint."""
+    from apps.probes import services as probes
+    from apps.projects import services as projects
+
+    owner = world.access(world.owner)
+    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
+    return probes.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="load",
+        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": duration}]},
+        **fields,
+    )

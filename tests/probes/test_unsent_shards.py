@@ -13,9 +13,9 @@ from celery.signals import after_task_publish
 from apps.probes import services as probes
 from apps.probes.execution import shard_execute
 from apps.probes.models import ProbeRun, ProbeShard, RunStatus, ShardStatus
-from apps.projects import services as projects
 from readiness.celery import app
 from tests.conftest import api_client_for
+from tests.readiness_helpers import small_plan
 
 SHARD_TASK = "apps.probes.tasks.probe_shard_task"
 
@@ -54,15 +54,7 @@ def broker(settings):
 
 @pytest.fixture
 def plan(world, simulator):
-    owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    return probes.probe_plan_create(
-        access=owner,
-        endpoint=endpoint,
-        name="load",
-        max_tokens=8,
-        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 1}]},
-    )
+    return small_plan(world, simulator, duration=1, max_tokens=8)
 
 
 def test_a_run_started_while_the_queue_is_away_is_sent_by_the_reaper_once_it_is_back(

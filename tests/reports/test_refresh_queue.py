@@ -19,7 +19,7 @@ from apps.reports.models import ProjectStatus, Report
 from apps.reports.refresh import pending_key, refresh_pending, running
 from apps.reports.tasks import project_refresh_task, scheduled_report_task
 from tests.conftest import api_client_for, wait_for
-from tests.readiness_helpers import run_until_evidence
+from tests.readiness_helpers import run_until_evidence, small_plan
 
 REFRESH = "apps.reports.tasks.project_refresh_task"
 
@@ -42,18 +42,6 @@ def unconsumed_queue(settings):
     """A decision queue no worker reads: the test runs the task itself, as the worker would."""
     settings.READINESS_DECISION_QUEUE = f"test-unread-{uuid.uuid4().hex[:8]}"
     return settings.READINESS_DECISION_QUEUE
-
-
-def small_plan(world, simulator):
-    """A short Poisson plan on the simulator (a few seconds of load)."""
-    owner = world.access(world.owner)
-    endpoint = projects.endpoint_update(access=owner, endpoint=world.endpoint, base_url=simulator.base_url)
-    return probes.probe_plan_create(
-        access=owner,
-        endpoint=endpoint,
-        name="load",
-        profile={"stages": [{"kind": "poisson", "rate": 5, "duration": 2}]},
-    )
 
 
 def test_many_changes_queue_one_re_evaluation_once_committed_and_it_reads_them_all(
