@@ -119,6 +119,23 @@ def charted(world, simulator, started):
         slo={"ttft_p95_ms": 300},
     )
     autoscaling = _run(owner, scaling_plan)
+    # Noisy neighbours, a tenant named with markup; run here one shard after the other, so the
+    # verdict is inconclusive (they did not start together), and both charts are drawn all the same.
+    tenants_plan = probe_services.probe_plan_create(
+        access=owner,
+        endpoint=endpoint,
+        name="neighbours",
+        max_tokens=8,
+        profile={
+            "tenants": {
+                "tenants": [
+                    {"name": EVIL, "stages": [{"kind": "constant", "rate": 6, "duration": 3}]},
+                    {"name": "noisy", "burst": {"at": 1, "requests": 12, "over": 1}},
+                ]
+            }
+        },
+    )
+    tenants = _run(owner, tenants_plan)
     cost_services.traffic_save(access=owner, project=world.project, **DEMO_TRAFFIC)
     Project.objects.filter(pk=world.project.pk).update(monthly_budget_usd=Decimal("4000"))
     rows = ["timestamp,user,tenant,input_tokens,output_tokens"]
@@ -133,6 +150,7 @@ def charted(world, simulator, started):
         "plan": plan,
         "steady": steady,
         "autoscaling": autoscaling,
+        "tenants": tenants,
         "log": log,
         "report": reports[-1],
         "legacy_report": reports[0],
@@ -205,6 +223,7 @@ def test_every_chart_page_draws_titled_axes_with_units_text_not_markup_and_stays
         "plan": f"{base}/plans/{charted['plan'].pk}/",
         "run": f"{base}/runs/{charted['steady'][1].pk}/",
         "autoscaling-run": f"{base}/runs/{charted['autoscaling'].pk}/",
+        "tenants-run": f"{base}/runs/{charted['tenants'].pk}/",
         "cost": f"{base}/projects/{slug}/cost/",
         "usage-log": f"{base}/usage-logs/{charted['log'].pk}/",
         "readiness": f"{base}/projects/{slug}/readiness/",
@@ -225,9 +244,14 @@ def test_every_chart_page_draws_titled_axes_with_units_text_not_markup_and_stays
     assert any(EVIL in c["text"] for c in drawn["project"]) and any(EVIL in c["text"] for c in drawn["report"])
     assert any(EVIL in c["text"] for c in drawn["legacy report"])
     assert {"fig-autoscaling", "fig-latency", "fig-throughput"} <= {c["id"] for c in drawn["autoscaling-run"]}
+    # Each tenant's latency and the fairness chart, the tenant's markup drawn as text; the report has it too.
+    tenant_charts = {c["id"]: c for c in drawn["tenants-run"]}
+    assert {"fig-tenant-latency", "fig-fairness"} <= set(tenant_charts)
+    assert EVIL in tenant_charts["fig-tenant-latency"]["text"] and EVIL in tenant_charts["fig-fairness"]["text"]
+    assert "fig-fairness" in {c["id"] for c in drawn["report"]}
 
     tab.set_viewport_size({"width": 390, "height": 844})
-    for name in ("run", "autoscaling-run", "cost"):
+    for name in ("run", "autoscaling-run", "tenants-run", "cost"):
         with shot_on_failure(tab, f"{name}-phone"):
             _assert_titled_and_inside(_charts(tab, pages[name]), f"{name} (phone)")
 

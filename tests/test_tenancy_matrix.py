@@ -102,6 +102,7 @@ HTML_ROUTES = {
     "usage-log-apply": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-replay": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-tenants": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
+    "usage-log-tenants-replay": lambda w: {**org_kw(w), "pk": w.usage_log.pk},
     "usage-log-from-stored": lambda w: {**org_kw(w), "slug": w.project.slug},
 }
 # Routes whose GET (or POST) changes something: a viewer must be refused.
@@ -145,6 +146,7 @@ HTML_WRITES = {
     "usage-log-upload",
     "usage-log-apply",
     "usage-log-replay",
+    "usage-log-tenants-replay",
     "usage-log-from-stored",
 }
 HTML_POST_ONLY = {
@@ -175,6 +177,7 @@ HTML_POST_ONLY = {
     "usage-log-upload",
     "usage-log-apply",
     "usage-log-replay",
+    "usage-log-tenants-replay",
     "usage-log-from-stored",
 }
 HTML_GET_ONLY = {
@@ -236,6 +239,7 @@ API_DETAIL = {
     "api:usagelog-apply": lambda w: {"pk": w.usage_log.pk},
     "api:usagelog-replay": lambda w: {"pk": w.usage_log.pk},
     "api:usagelog-tenants-plan": lambda w: {"pk": w.usage_log.pk},
+    "api:usagelog-tenants-replay": lambda w: {"pk": w.usage_log.pk},
     "api:checklisttemplate-detail": lambda w: {"pk": w.template.pk},
     "api:checklist-detail": lambda w: {"pk": w.checklist.pk},
     "api:checklist-upgrade": lambda w: {"pk": w.checklist.pk},
@@ -289,6 +293,7 @@ API_POST_ONLY = {
     "api:delivery-redeliver",
     "api:usagelog-apply",
     "api:usagelog-replay",
+    "api:usagelog-tenants-replay",
 }
 # Collection routes that name an object of the org in their query: the outsider naming org A's gets 404.
 API_QUERY = {"api:usagelog-stored-logs": lambda w: f"?project={w.project.pk}"}

@@ -351,9 +351,87 @@ RELIABILITY = [
     ),
 ]
 
+# For a deployment that several customers or teams share: not required by default (an org adds
+# "tenancy" to its required categories when its endpoints are shared).
+TENANCY = [
+    item(
+        "ten.isolation",
+        "Tenants are isolated under a noisy neighbour",
+        "A noisy-neighbour probe run: one tenant bursts while the others keep their own traffic, and each "
+        "quiet tenant's p95 TTFT and error rate stay within the plan's limits of its own baseline.",
+        [f"{OWASP}: LLM10 Unbounded Consumption", f"{SRE}: Overload"],
+        "blocker",
+        "engineering",
+        "automatic",
+        {"metric": "tenants_isolated", "op": ">=", "value": 1},
+    ),
+    item(
+        "ten.quotas",
+        "Every tenant has a rate limit and a token quota",
+        "Per-tenant requests per minute and tokens per day at the gateway; what a tenant over its share gets "
+        "(429 with Retry-After) is documented for its developers.",
+        [f"{OWASP}: LLM10 Unbounded Consumption"],
+        "blocker",
+        "engineering",
+    ),
+    item(
+        "ten.credentials",
+        "Each tenant has credentials of its own, revocable alone",
+        "One key (or token audience) per tenant, rotated on a schedule; revoking one tenant leaves the others working.",
+        [f"{OWASP}: LLM02 Sensitive Information Disclosure"],
+        "blocker",
+        "security",
+    ),
+    item(
+        "ten.data",
+        "No tenant can see another tenant's data",
+        "Prompts, retrieved documents, caches (prompt and KV prefix caches included), logs and fine-tunes are "
+        "scoped per tenant; a test shows one tenant cannot retrieve or infer another's content.",
+        [f"{OWASP}: LLM02 Sensitive Information Disclosure", f"{GENAI}: Data Privacy"],
+        "blocker",
+        "security",
+    ),
+    item(
+        "ten.metering",
+        "Usage and cost are metered per tenant",
+        "Tokens and requests are attributed to the tenant that sent them, and the totals reconcile with the "
+        "provider's invoice within an agreed tolerance.",
+        [f"{NIST}: GOVERN 1.5"],
+        "major",
+        "finance",
+    ),
+    item(
+        "ten.monitoring",
+        "Latency, errors and throttling are watched per tenant",
+        "Dashboards and alerts by tenant (p95 TTFT, error rate, 429s), so one tenant's incident is seen as "
+        "theirs and not averaged away.",
+        [f"{SRE}: Monitoring"],
+        "major",
+        "engineering",
+    ),
+    item(
+        "ten.scheduling",
+        "The scheduling policy between tenants is written down",
+        "FIFO, per-tenant token buckets, priorities or weighted fair queueing: which one, with which weights, "
+        "and who may change them.",
+        [f"{SRE}: Capacity planning"],
+        "minor",
+        "engineering",
+    ),
+    item(
+        "ten.runbook",
+        "A runbook says how to contain a noisy tenant",
+        "Who throttles, suspends or moves a tenant during an incident, how the tenant is told, and how it is restored.",
+        [f"{SRE}: Incident response"],
+        "major",
+        "product",
+    ),
+]
+
 TEMPLATES = {
     "security": {"title": "Security and legal", "items": SECURITY},
     "monitoring": {"title": "Monitoring and observability", "items": MONITORING},
     "cost": {"title": "Cost", "items": COST},
     "reliability": {"title": "Reliability and load", "items": RELIABILITY},
+    "tenancy": {"title": "Shared deployment (tenants)", "items": TENANCY},
 }

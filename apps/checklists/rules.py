@@ -1,12 +1,13 @@
 """Automatic checklist items: a rule over a probe run's summary or the cost projection.
 
 Pure Python. A rule is {"metric": name, "op": "<=" | "<" | ">=" | ">", "value": number | "budget"}
-plus, for probe metrics, the kind of run it reads: {"run": "steady" | "autoscaling"}. Without
-"run", latency, error-rate and generation-speed metrics read the newest steady run (any plan
-that is not an autoscaling one: constant, stages, sweep...) and scaling metrics the newest
-autoscaling run, so finishing an autoscaling run, which breaches its SLO on purpose, never
-judges a latency item. Evaluating a rule gives pass / fail / pending, the figure that decided
-it, and a link to the run it read.
+plus, for probe metrics, the kind of run it reads: {"run": "steady" | "autoscaling" | "tenants"}.
+Without "run", latency, error-rate and generation-speed metrics read the newest steady run (any
+plan that is neither an autoscaling nor a noisy-neighbour one: constant, stages, sweep...),
+scaling metrics the newest autoscaling run and tenant isolation the newest noisy-neighbour run,
+so finishing an autoscaling run, which breaches its SLO on purpose, never judges a latency item.
+Evaluating a rule gives pass / fail / pending, the figure that decided it, and a link to the run
+it read.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
-STEADY, AUTOSCALING = "steady", "autoscaling"
-RUN_KINDS = (STEADY, AUTOSCALING)
+STEADY, AUTOSCALING, TENANTS = "steady", "autoscaling", "tenants"
+RUN_KINDS = (STEADY, AUTOSCALING, TENANTS)
 # Where each metric lives in a probe summary (DESIGN.md probe semantics) or the cost projection.
 PROBE_METRICS = {
     "ttft_p95_ms": ("overall", "ttft_ms", "p95"),
@@ -30,8 +31,14 @@ PROBE_METRICS = {
     "recovery_s": ("autoscaling", "kpis", "t_recover_s"),
     "scale_decision_s": ("autoscaling", "kpis", "t_decide_s"),
     "slo_violation_s": ("autoscaling", "kpis", "slo_violation_s"),
+    # 1 when the quiet tenants kept their latency and errors through a noisy neighbour's burst, 0 when
+    # not: only a noisy-neighbour run measures it (apps/probes/engine/tenants.py).
+    "tenants_isolated": ("tenants", "isolated"),
 }
 SCALING_METRICS = {"recovery_s", "scale_decision_s", "slo_violation_s"}
+TENANT_METRICS = {"tenants_isolated"}
+# The kind of run that alone measures a metric.
+MEASURED_BY = {**dict.fromkeys(SCALING_METRICS, AUTOSCALING), **dict.fromkeys(TENANT_METRICS, TENANTS)}
 COST_METRICS = {"projected_monthly_usd", "cost_per_1m_output_tokens_usd"}
 
 
@@ -56,7 +63,7 @@ def run_kind_of(rule: dict) -> str | None:
     """The kind of run a probe rule reads (its own "run", else the metric's); None for cost rules."""
     if rule["metric"] not in PROBE_METRICS:
         return None
-    return rule.get("run") or (AUTOSCALING if rule["metric"] in SCALING_METRICS else STEADY)
+    return rule.get("run") or MEASURED_BY.get(rule["metric"], STEADY)
 
 
 def validate(rule: dict) -> None:
@@ -74,8 +81,9 @@ def validate(rule: dict) -> None:
             raise ValueError('only a probe metric reads a run: drop "run"')
         if rule["run"] not in RUN_KINDS:
             raise ValueError(f"run must be one of {', '.join(RUN_KINDS)}")
-        if rule["metric"] in SCALING_METRICS and rule["run"] != AUTOSCALING:
-            raise ValueError(f"{rule['metric']} is measured by autoscaling runs only")
+        only = MEASURED_BY.get(rule["metric"])
+        if only and rule["run"] != only:
+            raise ValueError(f"{rule['metric']} is measured by {only} runs only")
 
 
 def _dig(data: dict | None, path: tuple):

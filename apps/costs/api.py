@@ -113,6 +113,17 @@ class ReplaySerializer(StrictFieldsMixin, serializers.Serializer):
     seconds_per_minute = serializers.FloatField(default=6.0)
 
 
+class TenantsQuerySerializer(serializers.Serializer):
+    scale = serializers.FloatField(default=1.0)
+    quiet = serializers.IntegerField(default=3)
+
+
+class TenantsReplaySerializer(StrictFieldsMixin, serializers.Serializer):
+    endpoint = serializers.IntegerField()
+    scale = serializers.FloatField(default=1.0, help_text="every rate and the burst x this")
+    quiet = serializers.IntegerField(default=1, help_text="quiet tenants beside the noisy one (one worker each)")
+
+
 class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """Usage logs: a multipart upload (`project`, `file`) or a log already stored on the server
     (`project`, `stored_name`; see `stored`); a worker analyses each. `apply` takes a log's traffic
@@ -174,12 +185,42 @@ class UsageLogViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
 
         return idempotent(request, produce)
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("scale", float), OpenApiParameter("quiet", int)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=True, methods=["get"], url_path="tenants-plan")
     def tenants_plan(self, request, pk=None):
         """A noisy-neighbour plan from the log, for `manage.py probe --tenants`: the user with the
-        busiest minute bursts it, the next three users send at their own average rates."""
-        return Response(services.usage_log_tenants_plan(self.get_object()))
+        busiest minute bursts it, the next `quiet` users (default 3) send at their own average rates,
+        all x `scale` (default 1)."""
+        log = self.get_object()
+        query = TenantsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(services.usage_log_tenants_plan(log, **query.validated_data))
+
+    @extend_schema(request=TenantsReplaySerializer, responses=PlanSerializer)
+    @action(detail=True, methods=["post"], url_path="tenants-replay", parser_classes=[JSONParser])
+    def tenants_replay(self, request, pk=None):
+        """A noisy-neighbour probe plan from the log on one of the project's endpoints (honours
+        Idempotency-Key). Give each tenant a key afterwards with PATCH on the plan's tenant_keys."""
+        log = self.get_object()
+        body = TenantsReplaySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+
+        def produce():
+            plan = services.usage_log_tenants_plan_create(
+                access=request_access(request),
+                log=log,
+                endpoint=log.project.endpoints.filter(pk=data["endpoint"]).first(),
+                scale=data["scale"],
+                quiet=data["quiet"],
+            )
+            return Response(PlanSerializer(plan, context={"request": request}).data, status=201)
+
+        return idempotent(request, produce)
 
     @extend_schema(request=None, responses=TrafficSerializer)
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
@@ -195,7 +236,15 @@ class ProjectCostView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         project = project_in_scope(request, pk)
-        return Response({"project": project.pk, "cost": services.cost_for(project, latest_runs(project))})
+        runs = latest_runs(project)
+        return Response(
+            {
+                "project": project.pk,
+                "cost": services.cost_for(project, runs),
+                # The newest noisy-neighbour run: each tenant's $ per 1M output tokens within its SLO.
+                "tenants": services.tenant_costs(project, runs),
+            }
+        )
 
 
 class ProjectTrafficView(APIView):

@@ -118,3 +118,25 @@ class ReplayForm(forms.Form):
         self.fields["endpoint"].queryset = endpoints
         # A chosen endpoint that is not in the list reads as the service words it, at the field.
         self.fields["endpoint"].error_messages["invalid_choice"] = "Choose an endpoint of this log's project."
+
+
+class TenantsReplayForm(forms.Form):
+    """A noisy-neighbour plan from a usage log on one of its project's endpoints."""
+
+    endpoint = forms.ModelChoiceField(queryset=None, label="Endpoint", empty_label=None)
+    scale = forms.FloatField(
+        label="Scale (× the log's rates)",
+        initial=1,
+        help_text="A quiet tenant needs at least 5 requests before and during the burst: scale a sparse log up.",
+    )
+    quiet = forms.IntegerField(
+        label="Quiet tenants",
+        initial=1,
+        min_value=1,
+        help_text="Each tenant runs on a probe-worker process of its own, all at once.",
+    )
+
+    def __init__(self, *args, endpoints, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].queryset = endpoints
+        self.fields["endpoint"].error_messages["invalid_choice"] = "Choose an endpoint of this log's project."

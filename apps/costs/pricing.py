@@ -44,6 +44,34 @@ def _ceil(x: float) -> int:
 # --- cost per token -------------------------------------------------------------------------------
 
 
+def tenant_usd_per_mtok_output(tenants: list[dict], *, usd_per_hour: float | None, usd_per_mtok: float | None):
+    """What each tenant of a noisy-neighbour run paid per 1M output tokens served within its SLO.
+
+    Self-hosted (`usd_per_hour`: the measured deployment's price): the deployment's cost over the
+    run is shared by each tenant's share of the requests sent, what it asked for, so a starved
+    tenant pays for capacity it did not get, and its price per useful token shows it. Hosted
+    (`usd_per_mtok`): every token is billed; a token outside the SLO is paid for and wasted.
+    Each entry is a tenant of `engine.tenants.analyse` ({"name", "requests", "output_token_throughput",
+    "slo_attainment", ...}); a tenant served nothing within its SLO has no price (None).
+    """
+    sent = sum(t["requests"] for t in tenants) or 1
+    rows = []
+    for t in tenants:
+        within = t["slo_attainment"] if t.get("slo_attainment") is not None else 1.0
+        good_tokens_per_s = (t.get("output_token_throughput") or 0.0) * within
+        usd = None
+        if good_tokens_per_s > 0 and usd_per_hour is not None:
+            usd = usd_per_hour / 3600 * (t["requests"] / sent) / good_tokens_per_s * 1_000_000
+        elif within > 0 and usd_per_mtok is not None:
+            usd = usd_per_mtok / within
+        rows.append({"name": t["name"], "noisy": t.get("noisy", False), "usd_per_mtok_output": _round(usd)})
+    return rows
+
+
+def _round(usd: float | None) -> float | None:
+    return None if usd is None else round(usd, 4)
+
+
 def self_hosted_usd_per_mtok_output(
     *,
     usd_per_gpu_hour: float,

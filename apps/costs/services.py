@@ -28,10 +28,10 @@ from apps.costs import catalog, pricing, stored
 from apps.costs.models import Price, PriceKind, TrafficProfile, UsageLog, UsageLogStatus
 from apps.orgs.access import Access
 from apps.orgs.models import Organization
-from apps.probes.engine.tenants import TenantPlan
+from apps.probes.engine.tenants import MAX_TENANTS, TenantPlan
 from apps.probes.selectors import latest_runs
 from apps.probes.services import probe_plan_create
-from apps.probes.verdict import verdict_for
+from apps.probes.verdict import STEADY, run_kind, verdict_for
 
 logger = logging.getLogger(__name__)
 
@@ -185,9 +185,36 @@ def cost_for(project, runs) -> dict | None:
     A cancelled or client-saturated run measured less goodput than the server has: a projection
     from it would be a cost nobody will pay, so it is left out like everywhere else."""
     usable = [r for r in runs if verdict_for(r).evidence]
-    # Capacity comes from steady load: an autoscaling run's goodput includes its transient.
-    steady = [r for r in usable if not (r.summary or {}).get("autoscaling")]
+    # Capacity comes from steady load: an autoscaling run's goodput includes its transient, and a
+    # noisy-neighbour run's its burst.
+    steady = [r for r in usable if run_kind(r.config, r.summary) == STEADY]
     return project_projection(project, (steady or usable)[0] if usable else None)
+
+
+def tenant_costs(project, runs) -> dict | None:
+    """Each tenant's price per 1M output tokens within the SLO in the newest noisy-neighbour run of
+    `runs` (`latest_runs`), at its endpoint's price (`pricing.tenant_usd_per_mtok_output`)."""
+    run = next((r for r in runs if (r.summary or {}).get("tenants")), None)
+    if run is None:
+        return None
+    endpoint = run.plan.endpoint
+    usd_per_hour = usd_per_mtok = None
+    if endpoint.price_model == "hosted_api":
+        usd_per_mtok = _f(endpoint.output_usd_per_mtok)
+    else:
+        gpus = Price.objects.filter(organization=project.organization, kind=PriceKind.GPU)
+        gpu = gpus.filter(name=endpoint.gpu_type).first()
+        hourly = _f(endpoint.gpu_hourly_usd) or (_f(gpu.usd_per_gpu_hour) if gpu else None)
+        if hourly is not None and endpoint.gpus_per_replica:
+            usd_per_hour = hourly * endpoint.gpus_per_replica * (endpoint.min_replicas or 1)
+    return {
+        "run_id": run.pk,
+        "plan": run.plan.name,
+        "priced": usd_per_hour is not None or usd_per_mtok is not None,
+        "tenants": pricing.tenant_usd_per_mtok_output(
+            run.summary["tenants"]["tenants"], usd_per_hour=usd_per_hour, usd_per_mtok=usd_per_mtok
+        ),
+    }
 
 
 def project_projection(project, run) -> dict | None:
@@ -683,16 +710,42 @@ def usage_log_replay_plan(
     )
 
 
-def usage_log_tenants_plan(log: UsageLog) -> dict:
-    """The log's noisy-neighbour plan (`usage.noisy_neighbour_plan`), checked as the probe will
-    read it; a read, so anyone who may see the log may take it."""
+def usage_log_tenants_plan(log: UsageLog, *, scale: float = 1.0, quiet: int = 3) -> dict:
+    """The log's noisy-neighbour plan (`usage.noisy_neighbour_plan`): `quiet` users beside the
+    noisy one, every rate x `scale` (a sparse log's average rates send too little to measure),
+    checked as the probe will read it; a read, so anyone who may see the log may take it."""
     from apps.costs import usage
 
     if log.status != UsageLogStatus.DONE:
         raise ApplicationError("The log has not been analysed yet.", code="conflict", status=409)
+    if not (isinstance(scale, int | float) and scale == scale and 0 < scale <= 1e6):
+        raise ApplicationError("scale must be a positive number.", detail={"scale": ["Must be positive."]})
+    if not (isinstance(quiet, int) and 1 <= quiet <= MAX_TENANTS - 1):
+        message = f"Between 1 and {MAX_TENANTS - 1} quiet tenants."
+        raise ApplicationError(message, detail={"quiet": [message]})
     try:
-        plan = usage.noisy_neighbour_plan(log.analysis or {})
+        plan = usage.noisy_neighbour_plan(log.analysis or {}, scale=scale, quiet=quiet)
         TenantPlan.from_dict(plan)
     except ValueError as exc:
         raise ApplicationError(f"No noisy-neighbour plan from this log: {exc}.", code="conflict", status=409) from None
     return plan
+
+
+def usage_log_tenants_plan_create(*, access: Access, log: UsageLog, endpoint, scale: float = 1.0, quiet: int = 1):
+    """A noisy-neighbour probe plan from the log on one of its project's endpoints, with the log's
+    average prompt and completion sizes; checked against the org's probe limits like any plan."""
+    require_writer(access, log.project.organization_id)
+    if endpoint is None or endpoint.project_id != log.project_id:
+        raise ApplicationError(
+            "Choose an endpoint of this log's project.", detail={"endpoint": ["Not an endpoint of this project."]}
+        )
+    tenants = usage_log_tenants_plan(log, scale=scale, quiet=quiet)
+    requests = max(1, log.analysis["requests"])
+    return probe_plan_create(
+        access=access,
+        endpoint=endpoint,
+        name=f"noisy neighbours {log.name} x{scale:g}"[:100],
+        profile={"tenants": tenants},
+        prompt_tokens=max(1, round(log.analysis["input_tokens"] / requests)),
+        max_tokens=max(1, round(log.analysis["output_tokens"] / requests)),
+    )

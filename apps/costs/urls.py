@@ -14,6 +14,11 @@ urlpatterns = [
     path(ORG + "usage-logs/<int:pk>/", views.UsageLogDetailView.as_view(), name="usage-log-detail"),
     path(ORG + "usage-logs/<int:pk>/apply/", views.UsageLogApplyView.as_view(), name="usage-log-apply"),
     path(ORG + "usage-logs/<int:pk>/replay/", views.UsageLogReplayView.as_view(), name="usage-log-replay"),
+    path(
+        ORG + "usage-logs/<int:pk>/tenants-replay/",
+        views.UsageLogTenantsReplayView.as_view(),
+        name="usage-log-tenants-replay",
+    ),
     path(ORG + "usage-logs/<int:pk>/tenants.json", views.UsageLogTenantsPlanView.as_view(), name="usage-log-tenants"),
     path(ORG + "prices/", views.PriceListView.as_view(), name="prices"),
     path(ORG + "prices/<int:pk>/edit/", views.PriceEditView.as_view(), name="price-edit"),

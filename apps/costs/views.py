@@ -10,7 +10,7 @@ from django.views.generic import FormView, TemplateView, View
 from apps.core.errors import ApplicationError
 from apps.costs import services, stored
 from apps.costs.charts import hourly_requests, options_chart
-from apps.costs.forms import PriceForm, ReplayForm, TrafficForm
+from apps.costs.forms import PriceForm, ReplayForm, TenantsReplayForm, TrafficForm
 from apps.costs.models import Price, TrafficProfile, UsageLog
 from apps.costs.pricing import price_age_days
 from apps.orgs.mixins import ActionView, OrgMixin, form_error_from
@@ -30,13 +30,15 @@ class ProjectCostView(ProjectMixin, FormView):
 
     def get_context_data(self, **kwargs):
         project = self.get_project()
-        cost = services.cost_for(project, latest_runs(project))
+        runs = latest_runs(project)
+        cost = services.cost_for(project, runs)
         figure = options_chart(cost) if cost else None
         logs = UsageLog.objects.visible_to(self.access).filter(project=project)[:20]
         stored_logs = stored.listing(settings.READINESS_USAGE_LOG_IMPORT_DIR, self.org.slug)
         return super().get_context_data(
             project=project,
             cost=cost,
+            tenant_costs=services.tenant_costs(project, runs),
             figures={"options": figure} if figure else {},
             usage_logs=logs,
             stored_logs=stored_logs,
@@ -129,7 +131,7 @@ class UsageLogMixin(OrgMixin):
 class UsageLogDetailView(UsageLogMixin, TemplateView):
     template_name = "costs/usage_log.html"
 
-    def get_context_data(self, replay_form=None, **kwargs):
+    def get_context_data(self, replay_form=None, tenants_form=None, **kwargs):
         log = self.get_log()
         hourly = hourly_requests(log.hourly_requests)
         figures = {"hourly": hourly} if hourly else {}
@@ -143,7 +145,15 @@ class UsageLogDetailView(UsageLogMixin, TemplateView):
             if hour
             else None
         )
-        return super().get_context_data(log=log, a=log.analysis or {}, figures=figures, replay=replay, **kwargs)
+        endpoints = log.project.endpoints.order_by("name")
+        return super().get_context_data(
+            log=log,
+            a=log.analysis or {},
+            figures=figures,
+            replay=replay,
+            tenants_form=tenants_form or TenantsReplayForm(endpoints=endpoints),
+            **kwargs,
+        )
 
 
 class UsageLogTenantsPlanView(UsageLogMixin, View):
@@ -189,6 +199,31 @@ class UsageLogReplayView(UsageLogDetailView):
                 )
                 return redirect(reverse("plan-detail", args=[self.org.slug, plan.pk]))
         return self.render_to_response(self.get_context_data(replay_form=form), status=400)
+
+
+class UsageLogTenantsReplayView(UsageLogDetailView):
+    """Create a noisy-neighbour probe plan from the log on a chosen endpoint, then open it; a refusal
+    shows the log's page again with the form as sent and the error at its field."""
+
+    write_required = True
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        log = self.get_log()
+        form = TenantsReplayForm(request.POST, endpoints=log.project.endpoints.order_by("name"))
+        if form.is_valid():
+            try:
+                plan = services.usage_log_tenants_plan_create(access=self.access, log=log, **form.cleaned_data)
+            except ApplicationError as exc:
+                form_error_from(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Plan “{plan.name}” created: give each tenant its key (Edit) if your gateway tells them apart "
+                    "by key, then start it.",
+                )
+                return redirect(reverse("plan-detail", args=[self.org.slug, plan.pk]))
+        return self.render_to_response(self.get_context_data(tenants_form=form), status=400)
 
 
 class UsageLogApplyView(UsageLogMixin, ActionView):

@@ -26,6 +26,7 @@ from apps.probes.selectors import (
     run_records,
     run_with_shards,
 )
+from apps.probes.tenant_keys import stored_tenant_keys
 from apps.probes.verdict import verdict_for
 from apps.projects.selectors import endpoint_list
 
@@ -35,6 +36,14 @@ class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     organization = serializers.CharField(source="endpoint.project.organization.slug", read_only=True)
     profile = ProfileField()
     slo = SLOField(required=False)
+    tenant_keys = serializers.DictField(
+        child=serializers.CharField(trim_whitespace=False, allow_blank=False, max_length=4096),
+        write_only=True,
+        required=False,
+        help_text="A noisy-neighbour plan's keys, tenant name to key: stored encrypted, never returned, sent only "
+        "to the endpoint's origin of the time they were given. Absent keeps them; {} removes them.",
+    )
+    tenant_keys_set = serializers.SerializerMethodField(help_text="The tenants that have a stored key.")
 
     class Meta:
         model = ProbePlan
@@ -57,10 +66,15 @@ class PlanSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "schedule_cron",
             "regression_threshold_pct",
             "request_id_header",
+            "tenant_keys",
+            "tenant_keys_set",
             "created_at",
             "updated_at",
         ]
         validators = []
+
+    def get_tenant_keys_set(self, plan) -> list[str]:
+        return sorted(stored_tenant_keys(plan))
 
     def get_fields(self):
         fields = super().get_fields()

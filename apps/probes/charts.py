@@ -192,6 +192,8 @@ def run_figures(run) -> dict[str, dict]:
         ("errors", errors_breakdown(run.summary)),
         ("server", server_metrics(run.server_metrics)),
         ("sweep", sweep_chart(run.summary)),
+        ("tenant-latency", tenant_latency_chart(run.summary.get("tenants") or {})),
+        ("fairness", fairness_chart(run.summary.get("tenants") or {})),
     ):
         if fig:
             figures[name] = fig
@@ -346,5 +348,76 @@ def autoscaling_chart(analysis: dict) -> dict | None:
             annotations=annotations,
             margin=margin,
             **axes,
+        ),
+    )
+
+
+def _burst_band(analysis: dict) -> dict:
+    burst = analysis["burst"]
+    return {
+        "type": "rect",
+        "xref": "x",
+        "yref": "y domain",
+        "x0": burst["at_s"],
+        "x1": burst["at_s"] + burst["over_s"],
+        "y0": 0,
+        "y1": 1,
+        "fillcolor": "rgba(220, 53, 69, 0.08)",
+        "line": {"width": 0},
+        "label": {"text": f"{analysis['noisy']} bursts", "textposition": "top center", "font": {"size": 11}},
+    }
+
+
+def tenant_latency_chart(analysis: dict) -> dict | None:
+    """Each tenant's p95 TTFT over time, the noisy one dashed, with its burst shaded."""
+    series = analysis.get("series")
+    if not series:
+        return None
+    data = []
+    for name, tl in series.items():
+        noisy = name == analysis["noisy"]
+        label = f"{name} (noisy)" if noisy else name
+        data.append(_line(tl["t"], tl["ttft_p95_ms"], label, connectgaps=True, line={"dash": "dash"} if noisy else {}))
+    width = next(iter(series.values()))["bucket_s"]
+    return figure(
+        data,
+        layout(
+            f"Each tenant's TTFT p95 over time ({width:g} s buckets, by send time)",
+            xaxis=axis("time from start (s)"),
+            yaxis=axis("TTFT p95 (ms)", rangemode="tozero"),
+            shapes=[_burst_band(analysis)],
+        ),
+    )
+
+
+def fairness_chart(analysis: dict) -> dict | None:
+    """The quiet tenants' p95 TTFT during and after the burst, as a multiple of their own baseline
+    (before it), against the plan's allowance."""
+    quiet = analysis.get("quiet")
+    if not quiet:
+        return None
+    names = [q["name"] for q in quiet]
+    data = [
+        {"x": names, "y": [q["ttft_ratio_during"] for q in quiet], "name": "during the burst", "type": "bar"},
+        {"x": names, "y": [q["ttft_ratio_after"] for q in quiet], "name": "after the burst", "type": "bar"},
+    ]
+    allowed = 1 + analysis["isolation"]["ttft_increase_pct"] / 100
+    top = max([allowed] + [r for q in quiet for r in (q["ttft_ratio_during"], q["ttft_ratio_after"]) if r is not None])
+    jain = analysis.get("jain_index")
+    title = "Quiet tenants' TTFT p95 against their own baseline"
+    if jain is not None:
+        title += f" (Jain's fairness index {jain:.2f})"
+    return figure(
+        data,
+        layout(
+            title,
+            barmode="group",
+            xaxis=axis("quiet tenant"),
+            # Headroom above the allowance, so that its label is drawn inside the plot.
+            yaxis=axis("TTFT p95 ÷ baseline before the burst (×)", range=[0, round(top * 1.2, 3)]),
+            shapes=[
+                hline(1.0, "baseline (1×)", line={"color": "#6c757d", "width": 1, "dash": "dot"}),
+                hline(allowed, f"allowed ({allowed:g}×)"),
+            ],
         ),
     )

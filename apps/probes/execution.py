@@ -30,7 +30,8 @@ from apps.probes import plans
 from apps.probes.engine.runner import PreflightFailed, new_event_loop
 from apps.probes.engine.runner import ProbeRun as EngineRun
 from apps.probes.engine.stats import distribution
-from apps.probes.models import ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus, ShardStatus
+from apps.probes.models import ProbePlan, ProbeRecordBatch, ProbeRun, ProbeShard, RunStatus, ShardStatus
+from apps.probes.tenant_keys import stored_tenant_keys
 from apps.projects.models import Endpoint
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,10 @@ class ShardRunner:
         # another origin (the endpoint moved back, say) must not go to the run's URL.
         if endpoint is not None and endpoint.api_key and same_origin(snap["base_url"], endpoint.base_url):
             endpoint_key = endpoint.api_key.reveal()
+        tenant_keys = None
+        if plans.tenant_spec(snap["profile"]) is not None:
+            plan = ProbePlan.objects.filter(pk=self.run.plan_id).first()
+            tenant_keys = stored_tenant_keys(plan, for_url=snap["base_url"]) if plan else {}
         try:
             config, driver = plans.engine_config(
                 snap,
@@ -163,6 +168,7 @@ class ShardRunner:
                 allow_private=settings.READINESS_ALLOW_PRIVATE_ENDPOINTS,
                 shard_index=self.shard.index,
                 shard_count=self.run.shard_count,
+                tenant_keys=tenant_keys,
             )
         except ValueError as exc:  # e.g. a stored key with a line break in it: never sent
             return ShardStatus.FAILED, str(exc)

@@ -28,7 +28,9 @@ class PlanForm(forms.Form):
         initial=json.dumps(EXAMPLE_PROFILE, indent=1),
         help_text='{"stages": [{"kind": "synchronous|concurrent|constant|poisson", "duration": s, "rate": r, '
         '"rate_end": r2, "concurrency": n}, ...]}, {"sweep": {"start_rate": r, "step_duration": s}} or '
-        '{"autoscaling": {"base_rate": r, "base_s": s, "peak_rate": r2, "hold_s": s, "after_s": s}}',
+        '{"autoscaling": {"base_rate": r, "base_s": s, "peak_rate": r2, "hold_s": s, "after_s": s}} or noisy '
+        'neighbours: {"tenants": {"tenants": [{"name": "a", "stages": [...]}, {"name": "b", "burst": {"at": s, '
+        '"requests": n, "over": s}}]}} (docs/probes.md)',
     )
     slo = forms.CharField(
         required=False,
@@ -70,6 +72,17 @@ class PlanForm(forms.Form):
         help_text="a run is flagged, and a comparison coloured, only for changes beyond this",
     )
 
+    tenant_keys = forms.CharField(
+        required=False,
+        label="Tenant keys (noisy-neighbour plans)",
+        widget=forms.Textarea(attrs={"rows": 2, "class": "mono", "spellcheck": "false", "autocomplete": "off"}),
+        help_text="one tenant per line, as name: key. Stored encrypted and never shown again; sent only to this "
+        "endpoint's server. Empty keeps the stored keys.",
+    )
+
+    def clean_tenant_keys(self):
+        return self.cleaned_data["tenant_keys"].strip() or None  # None: keep what is stored
+
     def clean_profile(self):
         try:
             return json.loads(self.cleaned_data["profile"])
@@ -78,7 +91,7 @@ class PlanForm(forms.Form):
 
     @classmethod
     def initial_from(cls, plan) -> dict:
-        data = {name: getattr(plan, name) for name in cls.base_fields if name not in ("profile", "slo")}
+        data = {name: getattr(plan, name) for name in cls.base_fields if name not in ("profile", "slo", "tenant_keys")}
         data["profile"] = json.dumps(plan.profile, indent=1)
         data["slo"] = slo_text(plan.slo)
         return data

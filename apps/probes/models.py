@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.core.crypto import EncryptedTextField
 from apps.core.models import TimeStampedModel
 from apps.core.tenancy import TenantQuerySet
 
@@ -50,6 +51,9 @@ class ProbePlan(TimeStampedModel):
     )
     schedule_cron = models.CharField(max_length=120, blank=True, help_text="minute hour day month weekday")
     regression_threshold_pct = models.FloatField(default=20)
+    # A noisy-neighbour plan's tenant credentials, {"name": "key", ...} as JSON: encrypted like an
+    # endpoint's key, never shown again, and sent only to the run's own origin.
+    tenant_keys = EncryptedTextField(blank=True, null=True)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -12,15 +12,17 @@ import os
 from dataclasses import dataclass, replace
 
 from apps.core.errors import ApplicationError
-from apps.core.headers import request_id_header
+from apps.core.headers import header_value_problem, request_id_header
 from apps.net.netguard import OutboundRefused, parse_http_url
 from apps.probes.engine import openai
-from apps.probes.engine.profiles import CONCURRENT, OPEN_LOOP, SYNCHRONOUS, Stage
+from apps.probes.engine.profiles import CONCURRENT, CONSTANT, OPEN_LOOP, SYNCHRONOUS, Stage
 from apps.probes.engine.prompts import PromptSet
 from apps.probes.engine.runner import Canary, ProbeConfig
 from apps.probes.engine.stats import SLO, Window, planned_spans, stage_windows
 from apps.probes.engine.sweep import SweepSpec, sweep_driver
+from apps.probes.engine.tenants import TenantPlan, tenant_config, tenant_driver, tenant_stages
 
+PROFILE_FORMS = ("stages", "sweep", "autoscaling", "tenants")
 SLO_FIELDS = ("ttft_p95_ms", "tpot_p95_ms", "e2e_p99_ms", "error_rate", "min_output_tps")
 
 
@@ -55,10 +57,13 @@ def parse_profile(profile) -> tuple[list[Stage], SweepSpec | None]:
             profile = json.loads(profile)
         except json.JSONDecodeError as exc:
             raise _err("profile", f"Not JSON: {exc.msg}.") from None
-    if not isinstance(profile, dict) or set(profile) - {"stages", "sweep", "autoscaling"} or len(profile) != 1:
-        raise _err("profile", 'Give {"stages": [...]}, {"sweep": {...}} or {"autoscaling": {...}}.')
+    if not isinstance(profile, dict) or set(profile) - set(PROFILE_FORMS) or len(profile) != 1:
+        raise _err("profile", 'Give {"stages": [...]}, {"sweep": {...}}, {"autoscaling": {...}} or {"tenants": {...}}.')
     if "autoscaling" in profile:
         return autoscaling_stages(profile["autoscaling"]), None
+    if "tenants" in profile:
+        # Every tenant's stages, its burst included: what the limits are checked against.
+        return [stage for tenant in tenant_plan(profile["tenants"]).tenants for stage in tenant_stages(tenant)], None
     if "sweep" in profile:
         spec = profile["sweep"]
         if not isinstance(spec, dict):
@@ -170,7 +175,88 @@ def autoscaling_spec(profile) -> dict | None:
     return profile.get("autoscaling") if isinstance(profile, dict) else None
 
 
-def planned_duration(stages: list[Stage], sweep: SweepSpec | None) -> float:
+# --- noisy neighbours ------------------------------------------------------------------------------
+
+
+def tenant_plan(spec) -> TenantPlan:
+    """A noisy-neighbour profile's tenants: the same JSON as `manage.py probe --tenants`, without
+    keys (a plan keeps its tenants' keys encrypted, apart: `ProbePlan.tenant_keys`)."""
+    if not isinstance(spec, dict):
+        raise _err("profile", 'The tenants profile is an object: {"tenants": [...], "header"?, "isolation"?}.')
+    for raw in spec.get("tenants") or ():
+        if isinstance(raw, dict) and raw.get("api_key"):
+            raise _err(
+                "profile",
+                f"Tenant {raw.get('name') or '?'}: a plan keeps tenant keys encrypted, apart from its profile; "
+                "give them as tenant keys (name: key), not in the profile.",
+            )
+    try:
+        return TenantPlan.from_dict(spec)
+    except (TypeError, ValueError) as exc:
+        raise _err("profile", f"Tenants: {exc}.") from None
+
+
+def tenant_spec(profile) -> dict | None:
+    """The tenants part of a noisy-neighbour profile, else None."""
+    if isinstance(profile, str):
+        try:
+            profile = json.loads(profile)
+        except json.JSONDecodeError:
+            return None
+    return profile.get("tenants") if isinstance(profile, dict) else None
+
+
+def parse_tenant_keys(raw) -> dict[str, str]:
+    """Tenant keys as given (an object, or lines of "name: key"): {name: key}, each key one line."""
+    if isinstance(raw, str):
+        pairs = {}
+        for number, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            name, sep, key = line.partition(":")
+            if not sep or not name.strip() or not key.strip():
+                raise _err("tenant_keys", f"Line {number}: write one tenant per line as name: key.")
+            pairs[name.strip()] = key.strip()
+        raw = pairs
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise _err("tenant_keys", "Give the tenant keys as an object of tenant name to key.")
+    for name, key in raw.items():
+        problem = header_value_problem(key) if key else "it is empty"
+        if problem or len(key) > 4096:
+            raise _err("tenant_keys", f"Tenant {name}: not a usable key ({problem or 'over 4096 characters'}).")
+    return raw
+
+
+def _check_tenants(spec: dict, limits: Limits, fields: dict) -> None:
+    plan = tenant_plan(spec)
+    if int(fields.get("parallelism") or 1) != 1:
+        raise _err("parallelism", "A noisy-neighbour plan runs one shard per tenant: leave parallelism at 1.")
+    if len(plan.tenants) > limits.max_parallelism:
+        raise _err(
+            "profile",
+            f"{len(plan.tenants)} tenants need {len(plan.tenants)} shards at once, beyond the organization's "
+            f"max parallelism of {limits.max_parallelism}.",
+        )
+    if float(fields.get("warmup_s") or 0) or float(fields.get("cooldown_s") or 0):
+        raise _err("warmup_s", "A noisy-neighbour plan is measured before, during and after its burst: no warm-up.")
+    top = sum(max((max(s.rate or 0, s.rate_end or 0) for s in tenant_stages(t)), default=0) for t in plan.tenants)
+    if top > limits.max_rate:
+        raise _err(
+            "profile",
+            f"The tenants together may send {top:g} requests/s, beyond the organization's max rate of "
+            f"{limits.max_rate:g}/s.",
+        )
+    keys = fields.get("tenant_keys")
+    if keys:
+        unknown = sorted(set(parse_tenant_keys(keys)) - {t.name for t in plan.tenants})
+        if unknown:
+            raise _err("tenant_keys", f"No tenant of the profile is named {', '.join(unknown)}.")
+
+
+def planned_duration(stages: list[Stage], sweep: SweepSpec | None, profile=None) -> float:
+    spec = tenant_spec(profile) if profile is not None else None
+    if spec is not None:
+        return tenant_plan(spec).duration
     if sweep is not None:
         return sweep.step_duration * (sweep.max_steps + sweep.refine_steps + (1 if sweep.start_rate is None else 0))
     return sum(s.duration for s in stages)
@@ -236,7 +322,12 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
             )
     if sweep is not None and sweep.start_rate and sweep.start_rate > limits.max_rate:
         raise _err("profile", f"The sweep's start rate exceeds the organization's max rate of {limits.max_rate:g}/s.")
-    duration = planned_duration(stages, sweep)
+    tenants = tenant_spec(fields["profile"])
+    if tenants is not None:
+        _check_tenants(tenants, limits, fields)
+    elif fields.get("tenant_keys"):
+        raise _err("tenant_keys", "Only a noisy-neighbour plan (a tenants profile) has tenant keys.")
+    duration = planned_duration(stages, sweep, fields["profile"])
     if duration > limits.max_duration_s:
         raise _err(
             "profile",
@@ -272,6 +363,8 @@ def validate_plan(fields: dict, limits: Limits) -> dict:
         cleaned["profile"] = {"sweep": fields["profile"]["sweep"]}
     elif autoscaling_spec(fields["profile"]):
         cleaned["profile"] = {"autoscaling": autoscaling_spec(fields["profile"])}  # kept: finalize analyses it
+    elif tenants is not None:
+        cleaned["profile"] = {"tenants": tenants}
     else:
         cleaned["profile"] = {"stages": [s.to_dict() for s in stages]}
     cleaned["slo"] = slo.to_dict()
@@ -383,8 +476,12 @@ def engine_config(
     shard_index: int,
     shard_count: int,
     max_requests: int | None = None,
+    tenant_keys: dict[str, str] | None = None,
 ) -> tuple[ProbeConfig, object]:
     stages, sweep = parse_profile(snap["profile"])
+    tenants = tenant_spec(snap["profile"])
+    if tenants is not None and max_requests is None and snap.get("max_requests") is not None:
+        max_requests = tenant_share(snap["max_requests"], tenant_plan(tenants), shard_index)
     if max_requests is None and snap.get("max_requests") is not None:
         # The day's budget the run reserved at start, split exactly between the shards: a hard stop.
         max_requests = shard_share(snap["max_requests"], shard_index, shard_count)
@@ -420,7 +517,23 @@ def engine_config(
         request_id_nonce=snap.get("request_id_nonce"),
         parts_off=frozenset(snap.get("parts_off") or ()),
     )
+    if tenants is not None:
+        # One shard per tenant, all on the run's shared start: its whole schedule, key and header.
+        plan = tenant_plan(tenants)
+        tenant = plan.tenants[shard_index]
+        tenant = replace(tenant, api_key=(tenant_keys or {}).get(tenant.name) or None)
+        return tenant_config(config, plan, tenant, shard_index), tenant_driver(tenant)
     return config, (sweep_driver(sweep) if sweep else None)
+
+
+def tenant_share(total: int, plan: TenantPlan, index: int) -> int:
+    """Tenant `index`'s part of the run's request budget: in proportion to what its schedule sends
+    (the noisy tenant's burst needs more than an even split); the parts never exceed the total."""
+    planned = [max_requests_estimate(tenant_stages(t), None) or 0.0 for t in plan.tenants]
+    whole = sum(planned)
+    if not whole:
+        return shard_share(total, index, len(plan.tenants))
+    return int(total * planned[index] / whole)
 
 
 def windows_for(snap: dict) -> list[Window]:
@@ -452,6 +565,9 @@ def offered_load(profile) -> dict:
             "latest sweep when the run starts; shown at the base rate until then."
         )
     segments, t = [], 0.0
+    if tenant_spec(profile) is not None:
+        segments, notes = _tenant_segments(tenant_plan(tenant_spec(profile)))
+        stages, t = [], max((s["end"] for s in segments), default=0.0)
     for stage in stages:
         open_loop = stage.kind in OPEN_LOOP
         rate_end = stage.rate_end if stage.rate_end is not None else stage.rate
@@ -469,7 +585,7 @@ def offered_load(profile) -> dict:
         t += stage.duration
     requests = None  # a closed loop's count is the server's speed, a sweep's its results
     unsized_step = spec is not None and autoscaling_peak(spec) is None
-    if sweep is None and not unsized_step and all(s["rate"] is not None for s in segments):
+    if segments and sweep is None and not unsized_step and all(s["rate"] is not None for s in segments):
         requests = sum((s["end"] - s["start"]) * (s["rate"] + s["rate_end"]) / 2 for s in segments)
     rates = [r for s in segments for r in (s["rate"], s["rate_end"]) if r is not None]
     return {
@@ -479,6 +595,43 @@ def offered_load(profile) -> dict:
         "expected_requests": round(requests) if requests is not None else None,
         "notes": notes,
     }
+
+
+def _tenant_segments(plan: TenantPlan) -> tuple[list[dict], list[str]]:
+    """The tenants' load added up: a segment between each pair of moments where a tenant's rate
+    changes (a stage's ends, the burst's start and end). A closed loop or a ramp has no one rate."""
+    spans = []
+    for tenant in plan.tenants:
+        t = 0.0
+        for stage in tenant.stages:
+            spans.append((t, t + stage.duration, stage))
+            t += stage.duration
+        if tenant.burst:
+            spans.append((tenant.burst.at, tenant.burst.end, tenant.burst.stage()))
+    if any(stage.kind not in OPEN_LOOP or stage.rate_end is not None for _, _, stage in spans):
+        return [], ["Some tenants send in a closed loop or ramp: the run page shows each tenant's load as sent."]
+    cuts = sorted({round(edge, 6) for start, end, _ in spans for edge in (start, end)})
+    segments = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        active = [stage for a, b, stage in spans if a <= start and end <= b]
+        rate = round(sum(stage.rate for stage in active), 6)
+        burst = " with the burst" if any(stage.name == "burst" for stage in active) else ""
+        segments.append(
+            {
+                "start": start,
+                "end": end,
+                "kind": CONSTANT,
+                "label": f"all tenants{burst}",
+                "rate": rate,
+                "rate_end": rate,
+                "concurrency": None,
+            }
+        )
+    noisy = plan.noisy
+    return segments, [
+        f"All {len(plan.tenants)} tenants added up; {noisy.name} bursts {noisy.burst.requests} requests over "
+        f"{noisy.burst.over:g} s from {noisy.burst.at:g} s."
+    ]
 
 
 def _sweep_steps(sweep: SweepSpec) -> tuple[list[Stage], list[str]]:

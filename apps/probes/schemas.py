@@ -50,6 +50,40 @@ AUTOSCALING = {
         "capacity_source": {"type": "string"},
     },
 }
+TENANTS = {
+    "type": "object",
+    "required": ["tenants"],
+    "additionalProperties": False,
+    "properties": {
+        "header": {"type": "string", "description": 'the header naming the tenant (default "X-Tenant"); "" for none'},
+        "isolation": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"ttft_increase_pct": NUMBER, "error_rate_increase": NUMBER},
+        },
+        "tenants": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "stages": {"type": "array", "items": STAGE},
+                    "header": {"type": "string", "description": "the tenant header's value (default: the name)"},
+                    "burst": {
+                        "type": "object",
+                        "required": ["at", "requests"],
+                        "additionalProperties": False,
+                        "properties": {"at": NUMBER, "requests": {"type": "integer", "minimum": 1}, "over": NUMBER},
+                    },
+                },
+            },
+        },
+    },
+}
 PROFILE = {
     "oneOf": [
         {
@@ -65,9 +99,11 @@ PROFILE = {
             "additionalProperties": False,
             "properties": {"autoscaling": AUTOSCALING},
         },
+        {"type": "object", "required": ["tenants"], "additionalProperties": False, "properties": {"tenants": TENANTS}},
     ],
-    "description": 'A list of stages, a sweep or an autoscaling step: {"stages": [{"kind": "poisson", "rate": 5, '
-    '"duration": 60}]}, {"sweep": {"start_rate": 2}}, {"autoscaling": {...}}',
+    "description": 'A list of stages, a sweep, an autoscaling step or noisy neighbours: {"stages": [{"kind": '
+    '"poisson", "rate": 5, "duration": 60}]}, {"sweep": {"start_rate": 2}}, {"autoscaling": {...}}, '
+    '{"tenants": {"tenants": [{"name": "a", "stages": [...]}, {"name": "b", "burst": {"at": 60, "requests": 50}}]}}',
 }
 SLO_OBJECT = {
     "type": "object",

@@ -37,10 +37,23 @@ def run_records(run: ProbeRun) -> Records:
     they share the schedule's time axis even when a worker picked its shard up late (that
     skew is reported in the summary, not folded into the latencies).
     """
-    merged = Records()
-    for batch in ProbeRecordBatch.objects.filter(shard__run=run).order_by("shard__index", "sequence").iterator():
-        merged.extend(Records.from_bytes(bytes(batch.data)))
-    return merged
+    return merged(records_by_shard(run).values())
+
+
+def records_by_shard(run: ProbeRun) -> dict[int, Records]:
+    """Each shard's records (by shard index): a noisy-neighbour run's shard is one tenant."""
+    parts: dict[int, Records] = {}
+    batches = ProbeRecordBatch.objects.filter(shard__run=run).order_by("shard__index", "sequence")
+    for index, data in batches.values_list("shard__index", "data").iterator():
+        parts.setdefault(index, Records()).extend(Records.from_bytes(bytes(data)))
+    return parts
+
+
+def merged(parts) -> Records:
+    out = Records()
+    for part in parts:
+        out.extend(part)
+    return out
 
 
 class RecordRows:

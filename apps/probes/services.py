@@ -25,9 +25,11 @@ from apps.orgs.access import Access
 from apps.orgs.models import Organization
 from apps.probes import plans
 from apps.probes.engine import compat
-from apps.probes.engine.records import CANARY_STAGE
+from apps.probes.engine.records import CANARY_STAGE, Records
 from apps.probes.engine.runner import ProbeConfig
 from apps.probes.engine.stats import SLO, Window, format_error_details, summarize, summarize_canary
+from apps.probes.engine.tenants import TenantRun
+from apps.probes.engine.tenants import analyse as analyse_tenants
 from apps.probes.models import (
     ACTIVE_STATUSES,
     SHARD_FINISHED,
@@ -39,8 +41,9 @@ from apps.probes.models import (
     ShardStatus,
     Trigger,
 )
-from apps.probes.selectors import latest_sweep_capacity, previous_run, run_records
+from apps.probes.selectors import latest_sweep_capacity, merged, previous_run, records_by_shard, run_records
 from apps.probes.signals import run_finished
+from apps.probes.tenant_keys import set_tenant_keys
 from apps.probes.timeline import timeline
 from apps.probes.verdict import AUTOSCALING, MET, MISSED, verdict_for
 
@@ -64,6 +67,9 @@ PLAN_FIELDS = [
 LIMIT_FIELDS = ["max_concurrency", "max_rate", "max_duration_s", "max_requests_per_day", "max_tokens_per_day"]
 LIMIT_CEILING = 1e12  # beyond any real limit, and within every database's integer columns
 START_DELAY_S = 1.0  # shards align on a start time this far ahead, so parallel shards begin together
+# Tenants must start together for the burst to meet the others' load: time for every worker process
+# to take its shard and send its preflight first.
+TENANT_START_DELAY_S = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +150,14 @@ def _save_plan(plan: ProbePlan) -> None:
 
 
 def _validated(fields: dict, org_id: int) -> dict:
-    unknown = set(fields) - set(PLAN_FIELDS)
+    unknown = set(fields) - set(PLAN_FIELDS) - {"tenant_keys"}
     if unknown:
         raise ApplicationError("Unknown fields.", detail={k: ["Unknown field."] for k in sorted(unknown)})
     if "name" in fields and not str(fields["name"]).strip():
         raise ApplicationError("The plan needs a name.", detail={"name": ["This field is required."]})
-    return plans.validate_plan(fields, probe_limits(org_id))
+    cleaned = plans.validate_plan(fields, probe_limits(org_id))
+    cleaned.pop("tenant_keys", None)
+    return cleaned
 
 
 def _sync_schedule(plan: ProbePlan) -> None:
@@ -186,8 +194,10 @@ def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
     org_id = endpoint.project.organization_id
     require_writer(access, org_id)
     fields.setdefault("metrics_url", "")
+    keys = fields.get("tenant_keys")
     cleaned = _validated({"parallelism": 1, "max_tokens": 128, **fields}, org_id)
     plan = ProbePlan(endpoint=endpoint, created_by=access.user, **cleaned)
+    keys_changed = set_tenant_keys(plan, keys)
     _save_plan(plan)
     _sync_schedule(plan)
     audit_record(
@@ -195,7 +205,7 @@ def probe_plan_create(*, access: Access, endpoint, **fields) -> ProbePlan:
         organization_id=org_id,
         action="probe_plan.create",
         obj=plan,
-        changes=diff({}, snapshot(plan, PLAN_FIELDS)),
+        changes={**diff({}, snapshot(plan, PLAN_FIELDS)), **(keys_changed or {})},
     )
     return plan
 
@@ -209,9 +219,10 @@ def probe_plan_update(*, access: Access, plan: ProbePlan, **fields) -> ProbePlan
     cleaned = _validated(merged, org_id)
     for name in PLAN_FIELDS:
         setattr(plan, name, cleaned[name])
+    keys_changed = set_tenant_keys(plan, fields.get("tenant_keys"))
     _save_plan(plan)
     _sync_schedule(plan)
-    changes = diff(before, snapshot(plan, PLAN_FIELDS))
+    changes = {**diff(before, snapshot(plan, PLAN_FIELDS)), **(keys_changed or {})}
     if changes:
         audit_record(access=access, organization_id=org_id, action="probe_plan.update", obj=plan, changes=changes)
     return plan
@@ -326,6 +337,7 @@ def probe_run_start(*, access: Access, plan: ProbePlan, trigger: str = Trigger.M
     planned = plans.max_requests_estimate(stages, sweep)
     if planned is not None and canary is not None:
         planned += canary.rate * sum(s.duration for s in stages)
+    tenants = plans.tenant_spec(snap["profile"])
     snap["max_requests"] = plans.run_request_budget(
         limits.max_requests_per_day - requests_today,
         limits.max_tokens_per_day - tokens_today,
@@ -346,9 +358,10 @@ def probe_run_start(*, access: Access, plan: ProbePlan, trigger: str = Trigger.M
         plan=plan,
         trigger=trigger,
         config=snap,
-        shard_count=plan.parallelism,
-        planned_duration_s=plans.planned_duration(stages, sweep),
-        start_at=time.time() + START_DELAY_S,
+        # A noisy-neighbour run has one shard per tenant, all starting together.
+        shard_count=len(tenants["tenants"]) if tenants is not None else plan.parallelism,
+        planned_duration_s=plans.planned_duration(stages, sweep, snap["profile"]),
+        start_at=time.time() + (TENANT_START_DELAY_S if tenants is not None else START_DELAY_S),
         created_by=access.user,
     )
     ProbeShard.objects.bulk_create([ProbeShard(run=run, index=i) for i in range(run.shard_count)])
@@ -451,9 +464,11 @@ def probe_run_finalize(run_id: int) -> bool:
         return False
     run = ProbeRun.objects.get(pk=run_id)
     shards = list(run.shards.order_by("index"))
-    # The canary's tiny requests are summarized apart: they are a yardstick, not part of the load.
-    records, canary = run_records(run).split(CANARY_STAGE)
     snap = run.config
+    tenants = plans.tenant_spec(snap["profile"])
+    by_shard = records_by_shard(run) if tenants is not None else None
+    # The canary's tiny requests are summarized apart: they are a yardstick, not part of the load.
+    records, canary = (merged(by_shard.values()) if by_shard is not None else run_records(run)).split(CANARY_STAGE)
     windows = _run_windows(snap, shards, records)
     summary = summarize(records, windows, SLO(**snap["slo"]))
     if len(canary):
@@ -487,6 +502,8 @@ def probe_run_finalize(run_id: int) -> bool:
     spec = plans.autoscaling_spec(snap["profile"])
     if spec is not None and len(records):
         summary["autoscaling"] = _autoscaling_analysis(run, records, canary, spec, snap)
+    if tenants is not None and len(records):
+        summary["tenants"] = _tenant_analysis(tenants, shards, by_shard, snap, summary)
     run.summary = summary
     span = max([w.end for w in windows] + [run.planned_duration_s])
     run.timeline = timeline(records, span)
@@ -602,9 +619,40 @@ def _autoscaling_analysis(run: ProbeRun, records, canary, spec: dict, snap: dict
     return analysis
 
 
+SERIES = ("bucket_s", "t", "ttft_p95_ms", "completed_rps", "error_rps")
+
+
+def _tenant_analysis(spec: dict, shards: list[ProbeShard], by_shard: dict, snap: dict, summary: dict) -> dict:
+    """Each tenant's figures from its own shard's records, and the isolation verdict (pure:
+    `tenants.analyse`). A shard whose client lagged makes its tenant's latencies untrustworthy."""
+    plan = plans.tenant_plan(spec)
+    slo = SLO(**snap["slo"])
+    runs = []
+    for shard in shards:
+        tenant = plan.tenants[shard.index]
+        records = by_shard.get(shard.index, Records()).split(CANARY_STAGE)[0]
+        windows = [Window(**w) for w in shard.windows or []] or [Window(0, tenant.name, 0.0, plan.duration)]
+        figures = summarize(records, windows, slo)
+        lag = (shard.loop_lag_ms or {}).get("p99", 0)
+        figures["client_saturated"] = figures["client_saturated"] or lag > figures["saturation_threshold_ms"]
+        runs.append(TenantRun(tenant, records, figures))
+    analysis = analyse_tenants(runs, plan, slo, start_skew_s=summary.get("shard_start_skew_s"))
+    # Each tenant's p95 TTFT over time, in buckets wide enough to hold a few of a quiet tenant's requests.
+    width = max(2.0, math.ceil(plan.duration / 60))
+    analysis["series"] = {
+        run.tenant.name: {k: v for k, v in timeline(run.records, plan.duration, width=width).items() if k in SERIES}
+        for run in runs
+    }
+    return analysis
+
+
 def _run_windows(snap: dict, shards: list[ProbeShard], records) -> list[Window]:
     """The windows the shards really measured (a cancelled stage ends when it stopped); for shards
-    that died without saying, the planned windows cut at the last request sent."""
+    that died without saying, the planned windows cut at the last request sent. A noisy-neighbour
+    run's shards each ran a tenant's own stages: the run's figures span the whole of it."""
+    if plans.tenant_spec(snap["profile"]) is not None:
+        ends = [w["end"] for shard in shards for w in (shard.windows or [])]
+        return [Window(0, "all tenants", 0.0, max(ends, default=max(records.intended, default=0.0) + 1e-6))]
     reported = [w for shard in shards for w in (shard.windows or [])]
     if reported:
         by_stage: dict[int, dict] = {}

@@ -18,9 +18,9 @@ def bucket_seconds(duration: float) -> float:
     return max(1.0, math.ceil(duration / MAX_POINTS))
 
 
-def timeline(records: Records, duration: float) -> dict:
+def timeline(records: Records, duration: float, *, width: float | None = None) -> dict:
     """Offered and completed rate, errors, TTFT p50/p95 and E2E p95 per bucket (by send time)."""
-    width = bucket_seconds(duration)
+    width = width or bucket_seconds(duration)
     n_buckets = max(1, int(math.ceil(duration / width)) + 1)
     offered = [0] * n_buckets
     completed = [0] * n_buckets

@@ -10,7 +10,9 @@ a report. The order of the checks is the order of trust:
      server saw less load than planned and the latencies include the client's own delay;
   4. an autoscaling run breaches on purpose when it steps the load up: it is judged by its
      recovery (apps/probes/autoscaling/kpis.py `recovery_verdict`), not by its run-wide SLO checks;
-  5. any other run by its SLO checks: met, missed, or no SLO set.
+  5. a noisy-neighbour run's noisy tenant breaches on purpose too: it is judged by its quiet
+     tenants (apps/probes/engine/tenants.py `analyse`): isolated, leaky, or inconclusive;
+  6. any other run by its SLO checks: met, missed, or no SLO set.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from dataclasses import dataclass, field
 from apps.probes.autoscaling.kpis import recovery_verdict
 
 MET, MISSED, NO_SLO, NOT_EVIDENCE = "met", "missed", "no_slo", "not_evidence"
-STEADY, AUTOSCALING = "steady", "autoscaling"
-RUN_KINDS = (STEADY, AUTOSCALING)
+STEADY, AUTOSCALING, TENANTS = "steady", "autoscaling", "tenants"
+RUN_KINDS = (STEADY, AUTOSCALING, TENANTS)
 # RunStatus values, spelled here because this module stays free of Django (its tests are pure).
 UNFINISHED = ("queued", "running", "finalizing")
 SUCCEEDED = "succeeded"
@@ -68,16 +70,20 @@ class Verdict:
 
 
 def run_kind(config: dict | None, summary: dict | None) -> str:
-    """AUTOSCALING for a run of an autoscaling profile (even one that measured nothing), else STEADY."""
-    if (summary or {}).get("autoscaling"):
-        return AUTOSCALING
+    """AUTOSCALING or TENANTS for a run of that profile (even one that measured nothing), else STEADY."""
+    for kind in (AUTOSCALING, TENANTS):
+        if (summary or {}).get(kind):
+            return kind
     profile = (config or {}).get("profile")
     if isinstance(profile, str):
         try:
             profile = json.loads(profile)
         except json.JSONDecodeError:
             profile = None
-    return AUTOSCALING if isinstance(profile, dict) and profile.get("autoscaling") else STEADY
+    for kind in (AUTOSCALING, TENANTS):
+        if isinstance(profile, dict) and profile.get(kind):
+            return kind
+    return STEADY
 
 
 def saturation(summary: dict) -> dict:
@@ -162,6 +168,8 @@ def run_verdict(
             kind,
             reasons=("the run has no autoscaling analysis",),
         )
+    if kind == TENANTS:
+        return _tenants_verdict(summary.get("tenants") or {})
     checks = summary.get("slo_checks") or []
     missed = tuple(c["slo"] for c in checks if not c.get("ok"))
     if not checks:
@@ -169,6 +177,24 @@ def run_verdict(
     if missed:
         return Verdict(MISSED, f"SLO missed: {', '.join(SLO_NAMES.get(m, m) for m in missed)}", kind, missed=missed)
     return Verdict(MET, "all SLOs met", kind)
+
+
+def _tenants_verdict(analysis: dict) -> Verdict:
+    reasons = tuple(analysis.get("reasons") or ())
+    outcome = analysis.get("verdict")
+    if outcome == "isolated":
+        return Verdict(MET, f"tenants isolated from {analysis.get('noisy')}'s burst", TENANTS)
+    if outcome == "leaky":
+        label = f"leaky: {analysis.get('noisy')}'s burst reached the quiet tenants"
+        return Verdict(MISSED, label, TENANTS, missed=("tenant isolation",), reasons=reasons)
+    return Verdict(
+        NOT_EVIDENCE,
+        "isolation inconclusive: not evidence",
+        TENANTS,
+        reasons=reasons or ("the run has no tenant analysis",),
+        remedy="Give every quiet tenant at least 5 requests before and during the burst, and start the run "
+        "when the workers have a free slot for each tenant.",
+    )
 
 
 def verdict_for(run) -> Verdict:

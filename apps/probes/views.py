@@ -26,6 +26,7 @@ from apps.probes.selectors import (
     run_records,
     run_with_shards,
 )
+from apps.probes.tenant_keys import stored_tenant_keys
 from apps.projects.selectors import endpoint_list
 from apps.projects.views import ProjectMixin
 
@@ -128,6 +129,8 @@ class PlanDetailView(PlanMixin, TemplateView):
             load_figures={"offered-load": plan_charts.offered_load_figure(load)} if load else {},
             stages_open=load is not None and len(load["segments"]) <= self.STAGES_OPEN_UP_TO,
             can_compare=len(finished) >= 2,
+            tenants=plans.tenant_spec(plan.profile),
+            tenant_keys_set=sorted(stored_tenant_keys(plan)),
             **kwargs,
         )
 

@@ -30,7 +30,8 @@ NO_GO_WHEN = (
     "a sign-off gate is rejected, missing (fewer approvals than required) or stale;",
     "no probe run that counts as evidence finished within the last `probe_max_age_days` days;",
     "the latest run of a probe plan missed its SLO (apps/probes/verdict.py decides a run's\n"
-    "verdict: an autoscaling run by its recovery, a steady run by its SLO checks);",
+    "verdict: an autoscaling run by its recovery, a noisy-neighbour run by its quiet tenants, a\n"
+    "steady run by its SLO checks);",
     "the projected monthly cost exceeds the budget.",
 )
 CONDITIONAL_WHEN = (

@@ -29,7 +29,7 @@ from apps.signoffs.services import gate_holders, gate_states, mark_stale
 
 
 def evidence_by_kind(project, runs: list[ProbeRun]) -> dict[str, ProbeEvidence | None]:
-    """The newest finished run of each kind (steady, autoscaling) for the automatic items: its
+    """The newest finished run of each kind (steady, autoscaling, tenants) for the automatic items: its
     summary when its verdict makes it evidence, else why it is not. `runs` is `latest_runs`."""
     out: dict[str, ProbeEvidence | None] = dict.fromkeys(RUN_KINDS)
     for run in runs:  # newest first

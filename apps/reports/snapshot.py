@@ -106,6 +106,11 @@ def _probe(run: ProbeRun) -> dict:
         "client_saturated": s.get("client_saturated"),
         "autoscaling": {k: v for k, v in (s.get("autoscaling") or {}).get("kpis", {}).items() if k != "marks"} or None,
         "recommended_signal": ((s.get("autoscaling") or {}).get("recommendation") or {}).get("signal"),
+        "tenants": {
+            k: (s.get("tenants") or {}).get(k) for k in ("verdict", "noisy", "jain_index", "throttled", "reasons")
+        }
+        if s.get("tenants")
+        else None,
         # What failed and what the server said ("4xx: 400 x 3: {...}"), and the cut-off streams.
         "errors": format_error_details(s.get("error_details") or {}),
         "truncated": (s.get("truncated") or {}).get("count", 0),
@@ -175,7 +180,13 @@ def build_snapshot(project) -> dict:
     newest = ProbeRun.objects.filter(pk=runs[0].pk).only("timeline").first() if runs else None
     if newest is not None and newest.timeline:
         figures["latency"] = probe_charts.latency_over_time(newest.timeline)
-    for name, fig in (("attainment", charts.slo_attainment(probes)), ("cost", charts.cost_vs_budget(cost))):
+    # The newest noisy-neighbour run's quiet tenants against their baselines (its run page has the rest).
+    tenants = next((r.summary["tenants"] for r in runs if (r.summary or {}).get("tenants")), None)
+    for name, fig in (
+        ("attainment", charts.slo_attainment(probes)),
+        ("cost", charts.cost_vs_budget(cost)),
+        ("fairness", probe_charts.fairness_chart(tenants) if tenants else None),
+    ):
         if fig:
             figures[name] = fig
     return {

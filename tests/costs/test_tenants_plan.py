@@ -97,3 +97,49 @@ def test_a_log_of_one_user_or_not_yet_analysed_gets_a_clear_refusal(world):
         upload=SimpleUploadedFile("p.csv", b"timestamp,user,input_tokens,output_tokens\n"),
     )
     assert client.get(f"/api/v1/usage-logs/{pending.pk}/tenants-plan/").status_code == 409
+
+
+def test_scale_and_quiet_shape_the_plan_and_bad_values_are_refused_at_their_field(world, log):
+    client = api_client_for(world.viewer)
+    plan = client.get(f"/api/v1/usage-logs/{log.pk}/tenants-plan/?scale=10&quiet=1").json()
+    noisy, quiet = plan["tenants"]
+    assert noisy["burst"]["requests"] == 300 and quiet["stages"][0]["rate"] == round(10 * 20 / 3600, 6)
+    for query, field in (("scale=0", "scale"), ("scale=nan", "scale"), ("quiet=0", "quiet"), ("quiet=x", "quiet")):
+        response = client.get(f"/api/v1/usage-logs/{log.pk}/tenants-plan/?{query}")
+        assert response.status_code == 400 and field in response.json()["error"]["detail"], query
+
+
+def test_a_member_creates_the_plan_on_an_endpoint_of_the_logs_project_over_the_api_and_the_page(world, log):
+    from apps.probes.models import ProbePlan
+
+    member = api_client_for(world.member)
+    body = {"endpoint": world.endpoint.pk, "scale": 30, "quiet": 1}
+    created = member.post(f"/api/v1/usage-logs/{log.pk}/tenants-replay/", body, format="json")
+    assert created.status_code == 201, created.content
+    profile = created.json()["profile"]["tenants"]
+    assert [t["name"] for t in profile["tenants"]] == ["burster", "steady0"]
+    # Scaled so that the quiet tenant has something to measure: 20 requests an hour x 30 over 180 s.
+    assert profile["tenants"][1]["stages"][0]["rate"] * 180 == pytest.approx(30, rel=0.01)
+    # Another org's endpoint, a viewer, an outsider: refused, and no plan is made.
+    foreign = member.post(
+        f"/api/v1/usage-logs/{log.pk}/tenants-replay/", {**body, "endpoint": world.other_endpoint.pk}, format="json"
+    )
+    assert foreign.status_code == 400 and "endpoint" in foreign.json()["error"]["detail"]
+    viewer = api_client_for(world.viewer).post(f"/api/v1/usage-logs/{log.pk}/tenants-replay/", body, format="json")
+    assert viewer.status_code == 403
+    outsider = api_client_for(world.outsider).post(f"/api/v1/usage-logs/{log.pk}/tenants-replay/", body, format="json")
+    assert outsider.status_code == 404
+    assert ProbePlan.objects.count() == 1
+    # The page: a refusal keeps what was typed at its field; a good form opens the new plan.
+    page = api_client_for(world.member)
+    url = f"/o/acme/usage-logs/{log.pk}/tenants-replay/"
+    refused = page.post(url, {"endpoint": world.endpoint.pk, "scale": "-1", "quiet": "1"})
+    assert refused.status_code == 400 and refused.context["tenants_form"]["scale"].value() == "-1"
+    assert "scale" in refused.context["tenants_form"].errors
+    done = page.post(url, {"endpoint": world.endpoint.pk, "scale": "20", "quiet": "1"})
+    assert done.status_code == 302 and ProbePlan.objects.count() == 2
+    assert page.get(f"/o/acme/usage-logs/{log.pk}/").content.decode().count('data-testid="tenants-form"') == 1
+    assert (
+        'data-testid="tenants-form"'
+        not in api_client_for(world.viewer).get(f"/o/acme/usage-logs/{log.pk}/").content.decode()
+    )

@@ -18,12 +18,16 @@ from functools import partial
 
 from apps.probes.engine.profiles import CONSTANT, Stage
 from apps.probes.engine.records import HTTP_429, Records
-from apps.probes.engine.runner import ProbeConfig, ProbeResult, ProbeRun, new_event_loop
+from apps.probes.engine.runner import ProbeConfig, ProbeRun, new_event_loop
 from apps.probes.engine.stats import SLO, Window, summarize_window
 
 ISOLATED, LEAKY, INCONCLUSIVE = "isolated", "leaky", "inconclusive"
 MIN_REQUESTS = 5  # per quiet tenant and phase: fewer measure nothing about its latency
 MAX_TENANTS = 20
+# Tenants run by separate workers must start together to share one schedule: a tenant that starts
+# late by a tenth of the time before the burst, or of the burst, has its phases measured askew.
+START_SKEW_FRACTION = 0.1
+MIN_START_SKEW_S = 0.1
 DEFAULT_TENANT_HEADER = "X-Tenant"
 
 
@@ -143,32 +147,41 @@ class TenantPlan:
 
 @dataclass
 class TenantRun:
-    """One tenant's part of the run: its engine result, with record times on the shared origin."""
+    """One tenant's part of the run: its records, with times on the shared origin, and its summary
+    (the engine's, or a worker run's recomputed from its shard's stored records)."""
 
     tenant: Tenant
-    result: ProbeResult
-
-    @property
-    def records(self) -> Records:
-        return self.result.records
-
-    @property
-    def summary(self) -> dict:
-        return self.result.summary
+    records: Records
+    summary: dict
 
 
 def tenant_config(base: ProbeConfig, plan: TenantPlan, tenant: Tenant, index: int) -> ProbeConfig:
+    """The engine configuration of one tenant: all of its schedule (a tenant is never split between
+    shards), its own key and header, its own seed, and request ids of its own."""
     headers = tuple(base.headers)
     if plan.header:
         headers += ((plan.header, tenant.header or tenant.name),)
+    nonce = base.request_id_nonce
     return replace(
         base,
-        stages=list(tenant.stages) + ([tenant.burst.stage()] if tenant.burst else []),
+        stages=tenant_stages(tenant),
         api_key=tenant.api_key or base.api_key,
         headers=headers,
         seed=base.seed + 1000 * index,  # tenants do not send in lockstep
         canary=None,
+        shard_index=0,
+        shard_count=1,
+        request_id_nonce=None if nonce is None else nonce + index,
     )
+
+
+def tenant_stages(tenant: Tenant) -> list[Stage]:
+    return list(tenant.stages) + ([tenant.burst.stage()] if tenant.burst else [])
+
+
+def tenant_driver(tenant: Tenant):
+    """What a worker's shard runs for one tenant: its base stages and its burst, side by side."""
+    return partial(_drive, tenant=tenant)
 
 
 async def _drive(run: ProbeRun, *, tenant: Tenant) -> dict:
@@ -201,7 +214,7 @@ async def run_tenants(base: ProbeConfig, plan: TenantPlan, *, cancel: asyncio.Ev
     origin = min(run.origin for run in runs)
     for run in runs:
         _shift(run.records, run.origin - origin)
-    return [TenantRun(t, result) for t, result in zip(plan.tenants, results, strict=True)]
+    return [TenantRun(t, result.records, result.summary) for t, result in zip(plan.tenants, results, strict=True)]
 
 
 def run_tenant_probe(base: ProbeConfig, plan: TenantPlan) -> tuple[list[TenantRun], dict]:
@@ -251,9 +264,10 @@ def _ratio(now: float | None, baseline: float | None) -> float | None:
     return round(now / baseline, 3)
 
 
-def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO) -> dict:
+def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: float | None = None) -> dict:
     """Per-tenant figures, the quiet tenants before / during / after the burst, Jain's index over
-    the share of each tenant's requests served within the SLO, who was throttled, and the verdict."""
+    the share of each tenant's requests served within the SLO, who was throttled, and the verdict.
+    `start_skew_s`: how far apart the tenants started, when separate workers ran them."""
     noisy = plan.noisy
     burst = noisy.burst
     end = plan.duration
@@ -317,7 +331,15 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO) -> dict:
             )
     throttled = [t["name"] for t in tenants if t["throttled"]]
     saturated = [t["name"] for t in tenants if t["client_saturated"]]
-    if saturated:
+    allowed_skew = max(MIN_START_SKEW_S, START_SKEW_FRACTION * min(burst.at or burst.over, burst.over))
+    if start_skew_s is not None and start_skew_s > allowed_skew:
+        verdict = INCONCLUSIVE
+        why = [
+            f"the tenants started {start_skew_s:.2f} s apart (more than the {allowed_skew:.2g} s this plan allows), so "
+            "the burst did not meet the others' load as planned: re-run when the probe workers have a free slot "
+            "for each tenant"
+        ]
+    elif saturated:
         verdict = INCONCLUSIVE
         why = [f"the probe client fell behind its schedule for {', '.join(saturated)}: re-run on a quieter machine"]
     elif reasons:
@@ -332,6 +354,8 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO) -> dict:
         ]
     return {
         "verdict": verdict,
+        # The checklist rule's figure: 1 isolated, 0 leaky, none when the run proves neither.
+        "isolated": {ISOLATED: 1, LEAKY: 0}.get(verdict),
         "reasons": why,
         "noisy": noisy.name,
         "burst": {"at_s": burst.at, "requests": burst.requests, "over_s": burst.over},

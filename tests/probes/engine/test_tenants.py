@@ -8,7 +8,7 @@ import pytest
 
 from apps.probes.engine.profiles import Stage
 from apps.probes.engine.records import HTTP_429, OK, Records
-from apps.probes.engine.runner import ProbeConfig, ProbeResult
+from apps.probes.engine.runner import ProbeConfig
 from apps.probes.engine.stats import SLO, Window, summarize
 from apps.probes.engine.tenants import (
     INCONCLUSIVE,
@@ -46,7 +46,7 @@ def tenant_run(tenant: Tenant, rows: list[tuple[float, float, int]], *, saturate
         records.append(t, t, first, last, 100, 10 if error == OK else 0, 10, error, 0, 0, seq, 200)
     summary = summarize(records, [Window(0, "all", 0.0, 30.0)], SLO())
     summary["client_saturated"] = saturated
-    return TenantRun(tenant, ProbeResult(records, [], summary, None, {}))
+    return TenantRun(tenant, records, summary)
 
 
 def quiet_rows(before: float, during: float, after: float, *, during_error: int = OK) -> list:

@@ -76,7 +76,19 @@ class Command(BaseCommand):
             ]
 
         commands = {
-            "simulator": [*nice, py, "-m", "apps.simulator", "--host", "127.0.0.1", "--port", str(simulator_port)],
+            # Fair queueing between the tenants named by X-Tenant: the demo's noisy-neighbour plan.
+            "simulator": [
+                *nice,
+                py,
+                "-m",
+                "apps.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(simulator_port),
+                "--isolation",
+                "fair",
+            ],
             # Batch slots as the demo plan was sized for this machine (seed_demo.demo_load).
             "autoscaling simulator": [
                 *nice,

@@ -33,6 +33,7 @@ DEMO_USERS = [
 ]
 DEMO_CONNECTOR = "demo receiver"
 DEMO_AUTOSCALING_ENDPOINT = "simulator (autoscaling)"
+DEMO_TENANTS_PLAN = "noisy neighbours"
 # Support Copilot's expected production traffic: office hours, three times busier at the peak.
 DEMO_TRAFFIC = {
     "requests_per_day": 150_000,
@@ -51,6 +52,9 @@ DEMO_OPEN = {
     "mon.tracing": ("pending", ""),
 }
 ADMIN = ("admin", "admin-demo-pass")
+# The checklists the demo project starts with: the org's required ones. "tenancy" (a shared
+# deployment) is there to add from the project page, once the noisy-neighbour plan has run.
+DEMO_CHECKLISTS = ("security", "monitoring", "cost", "reliability")
 # Below this many cores the demo's probes, its two simulators, the web server and the workers all
 # share a small machine: the lighter load keeps the probe client well inside what it can time.
 SMALL_MACHINE_CPUS = 4
@@ -82,6 +86,18 @@ def demo_load(cpus: int | None = None) -> dict:
                 "base_s": 20,
                 "hold_s": 90,
                 "after_s": 30,
+            }
+        },
+        # Noisy neighbours: the support team keeps asking while a batch script bursts beside it. One
+        # shard per tenant: two, as the probe worker has two processes.
+        "tenants": {
+            "tenants": {
+                "header": "X-Tenant",
+                "isolation": {"ttft_increase_pct": 200, "error_rate_increase": 0.02},
+                "tenants": [
+                    {"name": "support-team", "stages": [{"kind": "poisson", "rate": steady, "duration": 60}]},
+                    {"name": "batch-script", "burst": {"at": 20, "requests": 10 * peak, "over": 10}},
+                ],
             }
         },
         "autoscaling_slots": 4 if small else 8,
@@ -172,6 +188,16 @@ class Command(BaseCommand):
                 prompt_tokens=256,
                 slo={"ttft_p95_ms": 500, "tpot_p95_ms": 50, "error_rate": 0.01},
             )
+        if not endpoint.probe_plans.filter(name=DEMO_TENANTS_PLAN).exists():
+            probe_services.probe_plan_create(
+                access=owner_access,
+                endpoint=endpoint,
+                name=DEMO_TENANTS_PLAN,
+                max_tokens=64,
+                prompt_tokens=256,
+                profile=demo_load()["tenants"],
+                slo={"ttft_p95_ms": 500},
+            )
         self._autoscaling_demo(project, owner_access, autoscaling_simulator_url)
         self._readiness(org, project, owner_access)
         if not TrafficProfile.objects.filter(project=project).exists():
@@ -251,7 +277,8 @@ class Command(BaseCommand):
         """Sign-off policy and the four checklists, answered except for what keeps the demo NO-GO."""
         signoff_services.policy_update(access=owner_access, org=org, gates=DEMO_GATES)
         checklist_services.ensure_shipped_templates(org)
-        for template in ChecklistTemplate.objects.filter(organization=org, shipped=True).order_by("key", "-version"):
+        templates = ChecklistTemplate.objects.filter(organization=org, shipped=True, category__in=DEMO_CHECKLISTS)
+        for template in templates.order_by("key", "-version"):
             if project.checklists.filter(template_key=template.key).exists():
                 continue
             checklist = checklist_services.checklist_add(access=owner_access, project=project, template=template)
