@@ -790,9 +790,10 @@ def noisy_neighbour_plan(
 
     The user with the busiest minute is the noisy tenant: it sends its average rate throughout,
     and bursts its busiest minute's requests over 60 s from `burst_at_s`. The next `quiet` users by
-    requests are the quiet tenants, each at its own average rate over the log's span. Rates and the
-    burst are multiplied by `scale`. Each tenant is named by its user and sent as the tenant
-    header's value; keys are for the operator to add (they are not in a log).
+    requests are the quiet tenants, each at its own average rate over the log's span. Every tenant
+    asks with its own average prompt and completion sizes. Rates and the burst are multiplied by
+    `scale`. Each tenant is named by its user and sent as the tenant header's value; keys are for
+    the operator to add (they are not in a log).
     """
     if not (quiet >= 1 and duration_s > burst_at_s + 60 and burst_at_s >= 0 and scale > 0):
         raise ValueError("quiet >= 1, scale > 0, and the run must last beyond the burst (burst_at_s + 60 s)")
@@ -807,10 +808,24 @@ def noisy_neighbour_plan(
         rate = round(user["requests"] / span_s * scale, 6)
         return [{"kind": "poisson", "rate": rate, "duration": duration_s}] if rate > 0 else []
 
+    def sizes(user) -> dict:
+        """The user's own average prompt and completion sizes, when the log has them."""
+        if not user.get("requests") or "input_tokens" not in user or "output_tokens" not in user:
+            return {}
+        return {
+            "prompt_tokens": max(1, round(user["input_tokens"] / user["requests"])),
+            "max_tokens": max(1, round(user["output_tokens"] / user["requests"])),
+        }
+
     burst = max(1, round(noisy["max_requests_in_a_minute"] * scale))
     return {
         "tenants": [
-            {"name": str(noisy["user"]), "stages": steady(noisy), "burst": {"at": burst_at_s, "requests": burst}},
-            *({"name": str(u["user"]), "stages": steady(u)} for u in others),
+            {
+                "name": str(noisy["user"]),
+                "stages": steady(noisy),
+                "burst": {"at": burst_at_s, "requests": burst},
+                **sizes(noisy),
+            },
+            *({"name": str(u["user"]), "stages": steady(u), **sizes(u)} for u in others),
         ],
     }

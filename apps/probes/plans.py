@@ -239,6 +239,13 @@ def _check_tenants(spec: dict, limits: Limits, fields: dict) -> None:
         )
     if float(fields.get("warmup_s") or 0) or float(fields.get("cooldown_s") or 0):
         raise _err("warmup_s", "A noisy-neighbour plan is measured before, during and after its burst: no warm-up.")
+    for t in plan.tenants:
+        if (t.prompt_tokens or 0) > MAX_PROMPT_TOKENS or (t.max_tokens or 0) > MAX_TOKENS_PER_REQUEST:
+            raise _err(
+                "profile",
+                f"Tenant {t.name}: prompt_tokens at most {MAX_PROMPT_TOKENS:,}, max_tokens at most "
+                f"{MAX_TOKENS_PER_REQUEST:,}.",
+            )
     top = sum(max((max(s.rate or 0, s.rate_end or 0) for s in tenant_stages(t)), default=0) for t in plan.tenants)
     if top > limits.max_rate:
         raise _err(
@@ -524,6 +531,14 @@ def engine_config(
         tenant = replace(tenant, api_key=(tenant_keys or {}).get(tenant.name) or None)
         return tenant_config(config, plan, tenant, shard_index), tenant_driver(tenant)
     return config, (sweep_driver(sweep) if sweep else None)
+
+
+def max_tokens_per_request(snap: dict) -> int:
+    """The most output tokens one request of the run may ask for (what the day's token budget
+    reserves per request): the plan's, or a tenant's own when it asks for more."""
+    spec = tenant_spec(snap.get("profile"))
+    own = [t.max_tokens or 0 for t in tenant_plan(spec).tenants] if spec is not None else []
+    return max([snap.get("max_tokens", 0), *own])
 
 
 def tenant_share(total: int, plan: TenantPlan, index: int) -> int:

@@ -73,6 +73,8 @@ TENANTS = {
                     "name": {"type": "string", "minLength": 1},
                     "stages": {"type": "array", "items": STAGE},
                     "header": {"type": "string", "description": "the tenant header's value (default: the name)"},
+                    "prompt_tokens": {"type": "integer", "minimum": 1, "description": "its own prompt length"},
+                    "max_tokens": {"type": "integer", "minimum": 1, "description": "its own output limit"},
                     "burst": {
                         "type": "object",
                         "required": ["at", "requests"],

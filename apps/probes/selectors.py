@@ -155,7 +155,8 @@ def _dig(summary: dict | None, path: tuple):
 
 
 def run_comparison(a: ProbeRun, b: ProbeRun, *, threshold_pct: float | None = None) -> list[dict]:
-    """Headline figures of two runs side by side, with the change from a to b.
+    """Headline figures of two runs side by side, with the change from a to b; for two
+    noisy-neighbour runs, each tenant's figures and the fairness index too.
 
     A change is judged better or worse only beyond the plan's regression threshold (by default b's
     plan's), the same bar a scheduled run's regression check uses: within it, a run-to-run wobble
@@ -163,30 +164,48 @@ def run_comparison(a: ProbeRun, b: ProbeRun, *, threshold_pct: float | None = No
     """
     if threshold_pct is None:
         threshold_pct = b.plan.regression_threshold_pct
-    rows = []
-    for label, path, better in HEADLINES:
-        x, y = _dig(a.summary, path), _dig(b.summary, path)
-        delta = pct = None
-        if isinstance(x, int | float) and isinstance(y, int | float):
-            delta = round(y - x, 4)
-            pct = round((y - x) / x * 100, 1) if x else None
-        # From zero, any change is beyond every threshold (there is no relative size to compare).
-        beyond = bool(delta) and (pct is None or abs((y - x) / x * 100) > threshold_pct)
-        verdict = None
-        if beyond and better:
-            verdict = "better" if (delta > 0) == (better == "up") else "worse"
-        rows.append(
-            {
-                "figure": label,
-                "a": x,
-                "b": y,
-                "delta": delta,
-                "delta_pct": pct,
-                "verdict": verdict,
-                "beyond_threshold": beyond,
-            }
-        )
+    rows = [
+        _compared(label, _dig(a.summary, path), _dig(b.summary, path), better, threshold_pct)
+        for label, path, better in HEADLINES
+    ]
+    before, after = _tenant_figures(a.summary), _tenant_figures(b.summary)
+    for label, (y, better) in after.items():
+        if label in before:
+            rows.append(_compared(label, before[label][0], y, better, threshold_pct))
     return rows
+
+
+def _compared(label: str, x, y, better: str, threshold_pct: float) -> dict:
+    delta = pct = None
+    if isinstance(x, int | float) and isinstance(y, int | float):
+        delta = round(y - x, 4)
+        pct = round((y - x) / x * 100, 1) if x else None
+    # From zero, any change is beyond every threshold (there is no relative size to compare).
+    beyond = bool(delta) and (pct is None or abs((y - x) / x * 100) > threshold_pct)
+    verdict = None
+    if beyond and better:
+        verdict = "better" if (delta > 0) == (better == "up") else "worse"
+    return {
+        "figure": label,
+        "a": x,
+        "b": y,
+        "delta": delta,
+        "delta_pct": pct,
+        "verdict": verdict,
+        "beyond_threshold": beyond,
+    }
+
+
+def _tenant_figures(summary: dict | None) -> dict[str, tuple]:
+    """A noisy-neighbour run's figures by label: {label: (value, better)}; empty for other runs."""
+    analysis = (summary or {}).get("tenants") or {}
+    figures = {"Jain's fairness index": (analysis.get("jain_index"), "up")} if analysis else {}
+    for t in analysis.get("tenants") or ():
+        figures[f"{t['name']}: TTFT p95 (ms)"] = ((t.get("ttft_ms") or {}).get("p95"), "down")
+        figures[f"{t['name']}: error rate"] = (t.get("error_rate"), "down")
+    for q in analysis.get("quiet") or ():
+        figures[f"{q['name']}: TTFT p95 during the burst ÷ before"] = (q.get("ttft_ratio_during"), "down")
+    return figures
 
 
 def plan_finished_runs(*, access: Access, org_id: int, plan_id: int, last: int = 100):

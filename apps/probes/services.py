@@ -137,7 +137,7 @@ def usage_today(org_id: int) -> tuple[int, int]:
         reserved = run.config.get("max_requests")
         count = reserved if reserved is not None else run.sent_so_far or 0
         requests += count
-        tokens += count * run.config.get("max_tokens", 0)
+        tokens += count * plans.max_tokens_per_request(run.config)
     return requests, tokens
 
 
@@ -341,14 +341,14 @@ def probe_run_start(*, access: Access, plan: ProbePlan, trigger: str = Trigger.M
     snap["max_requests"] = plans.run_request_budget(
         limits.max_requests_per_day - requests_today,
         limits.max_tokens_per_day - tokens_today,
-        snap["max_tokens"],
+        plans.max_tokens_per_request(snap),
         planned,
         limits.max_active_runs,
     )
     if snap["max_requests"] < 1:
         raise ApplicationError(
             f"What is left of the organization's max tokens per day ({limits.max_tokens_per_day}) does not cover "
-            f"one request of {snap['max_tokens']} tokens.",
+            f"one request of {plans.max_tokens_per_request(snap)} tokens.",
             code="limit_exceeded",
             status=429,
         )

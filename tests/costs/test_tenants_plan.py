@@ -103,6 +103,13 @@ def test_scale_and_quiet_shape_the_plan_and_bad_values_are_refused_at_their_fiel
     client = api_client_for(world.viewer)
     plan = client.get(f"/api/v1/usage-logs/{log.pk}/tenants-plan/?scale=10&quiet=1").json()
     noisy, quiet = plan["tenants"]
+    # Each asks with its own average sizes from the log (400 in, 40 out for everyone here).
+    assert (noisy["prompt_tokens"], noisy["max_tokens"], quiet["prompt_tokens"], quiet["max_tokens"]) == (
+        400,
+        40,
+        400,
+        40,
+    )
     assert noisy["burst"]["requests"] == 300 and quiet["stages"][0]["rate"] == round(10 * 20 / 3600, 6)
     for query, field in (("scale=0", "scale"), ("scale=nan", "scale"), ("quiet=0", "quiet"), ("quiet=x", "quiet")):
         response = client.get(f"/api/v1/usage-logs/{log.pk}/tenants-plan/?{query}")

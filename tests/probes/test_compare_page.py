@@ -54,7 +54,7 @@ def verdicts(response) -> dict[str, str]:
     import re
 
     html = response.content.decode()
-    rows = re.findall(r"<tr><td>([^<]+)</td>.*?data-verdict=\"(\w+)\"", html, flags=re.S)
+    rows = re.findall(r"<tr><td><bdi>([^<]+)</bdi></td>.*?data-verdict=\"(\w+)\"", html, flags=re.S)
     return dict(rows)
 
 

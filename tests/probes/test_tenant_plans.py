@@ -272,3 +272,53 @@ def test_the_demo_has_a_noisy_neighbour_plan_that_the_workers_can_run(world):
     tenants = plans.tenant_plan(profile["tenants"])
     assert plan.profile == profile and len(tenants.tenants) == 2  # the probe worker runs two processes
     assert plans.offered_load(profile)["peak_rate"] == 3 + 8  # the team's 3/s and the script's 8/s at once
+
+
+def test_a_tenant_may_ask_with_its_own_sizes_and_the_days_token_budget_reserves_the_largest(world):
+    own = {
+        "tenants": {
+            "tenants": [
+                {**QUIET, "prompt_tokens": 900, "max_tokens": 300},
+                NOISY,
+            ]
+        }
+    }
+    plan = make_plan(world, profile=own)  # the plan's own max_tokens is 8
+    run = services.probe_run_start(access=world.access(world.owner), plan=plan)
+    assert plans.max_tokens_per_request(run.config) == 300
+    quiet, _ = plans.engine_config(run.config, api_key=None, allow_private=True, shard_index=0, shard_count=2)
+    noisy, _ = plans.engine_config(run.config, api_key=None, allow_private=True, shard_index=1, shard_count=2)
+    assert (quiet.max_tokens, noisy.max_tokens) == (300, 8)
+    assert quiet.prompts.prompts[0].approx_tokens == 900 and noisy.prompts.prompts[0].approx_tokens == 256
+    # What a queued run reserves of the day counts its tenants' largest requests.
+    assert services.usage_today(world.org.pk)[1] == run.config["max_requests"] * 300
+    for field, value in (("max_tokens", 10**9), ("prompt_tokens", 10**9), ("max_tokens", 0), ("prompt_tokens", 1.5)):
+        bad = {"tenants": {"tenants": [{**QUIET, field: value}, NOISY]}}
+        with pytest.raises(ApplicationError) as info:
+            make_plan(world, profile=bad, name=f"bad {field} {value}")
+        assert field in info.value.message, info.value.message
+
+
+def test_two_noisy_neighbour_runs_compare_tenant_by_tenant(world, tokens):
+    from django.utils import timezone
+
+    plan = make_plan(world)
+
+    def finished(ratio: float, jain: float) -> ProbeRun:
+        run = services.probe_run_start(access=world.access(world.owner), plan=plan)
+        tenants = [
+            {"name": "quiet", "ttft_ms": {"p95": 40 * ratio}, "error_rate": 0.0},
+            {"name": "noisy", "ttft_ms": {"p95": 50.0}, "error_rate": 0.1},
+        ]
+        analysis = {"jain_index": jain, "tenants": tenants, "quiet": [{"name": "quiet", "ttft_ratio_during": ratio}]}
+        ProbeRun.objects.filter(pk=run.pk).update(
+            status="succeeded", finished_at=timezone.now(), summary={"overall": {"requests": 98}, "tenants": analysis}
+        )
+        return run
+
+    before, after = finished(1.2, 0.98), finished(30.0, 0.6)
+    body = api_client_for(token=tokens["read"]).get(f"/api/v1/probe-runs/{after.pk}/compare/?with={before.pk}").json()
+    rows = {r["figure"]: r for r in body["rows"]}
+    assert rows["quiet: TTFT p95 during the burst ÷ before"]["verdict"] == "worse"
+    assert rows["Jain's fairness index"]["verdict"] == "worse" and rows["quiet: TTFT p95 (ms)"]["b"] == 1200.0
+    assert rows["noisy: error rate"]["verdict"] is None  # unchanged

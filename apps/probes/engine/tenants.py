@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from apps.probes.engine.profiles import CONSTANT, Stage
+from apps.probes.engine.prompts import PromptSet
 from apps.probes.engine.records import HTTP_429, Records
 from apps.probes.engine.runner import ProbeConfig, ProbeRun, new_event_loop
 from apps.probes.engine.stats import SLO, Window, summarize_window
@@ -66,6 +67,16 @@ class Tenant:
     api_key: str | None = field(default=None, repr=False)  # its own credential at the gateway
     header: str = ""  # the value of the plan's tenant header; the name when empty
     burst: Burst | None = None
+    # Its own request sizes (synthetic prompts of this length, this many output tokens at most);
+    # None: the plan's.
+    prompt_tokens: int | None = None
+    max_tokens: int | None = None
+
+    def __post_init__(self):
+        for name in ("prompt_tokens", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"tenant {self.name}: {name} must be a whole number of at least 1")
 
     @property
     def duration(self) -> float:
@@ -112,7 +123,7 @@ class TenantPlan:
     @classmethod
     def from_dict(cls, data: dict) -> TenantPlan:
         """From JSON: {"header": "X-Tenant", "isolation": {...}, "tenants": [{"name", "stages": [...],
-        "api_key"?, "header"?, "burst"?: {"at", "requests", "over"?}}]}."""
+        "api_key"?, "header"?, "burst"?: {"at", "requests", "over"?}, "prompt_tokens"?, "max_tokens"?}]}."""
         if not isinstance(data, dict) or not isinstance(data.get("tenants"), list):
             raise ValueError('expected {"tenants": [...]}')
         unknown = set(data) - {"tenants", "header", "isolation"}
@@ -122,7 +133,7 @@ class TenantPlan:
         for raw in data["tenants"]:
             if not isinstance(raw, dict):
                 raise ValueError("each tenant is an object")
-            extra = set(raw) - {"name", "stages", "api_key", "header", "burst"}
+            extra = set(raw) - {"name", "stages", "api_key", "header", "burst", "prompt_tokens", "max_tokens"}
             if extra:
                 raise ValueError(f"unknown tenant field(s): {', '.join(sorted(extra))}")
             burst = raw.get("burst")
@@ -133,6 +144,8 @@ class TenantPlan:
                     api_key=raw.get("api_key") or None,
                     header=str(raw.get("header") or ""),
                     burst=Burst(**burst) if isinstance(burst, dict) else None,
+                    prompt_tokens=raw.get("prompt_tokens"),
+                    max_tokens=raw.get("max_tokens"),
                 )
             )
         isolation = data.get("isolation") or {}
@@ -162,12 +175,18 @@ def tenant_config(base: ProbeConfig, plan: TenantPlan, tenant: Tenant, index: in
     if plan.header:
         headers += ((plan.header, tenant.header or tenant.name),)
     nonce = base.request_id_nonce
+    seed = base.seed + 1000 * index  # tenants do not send in lockstep
+    prompts = base.prompts
+    if tenant.prompt_tokens:
+        prompts = PromptSet.synthetic(prompt_tokens=tenant.prompt_tokens, seed=seed)
     return replace(
         base,
         stages=tenant_stages(tenant),
+        prompts=prompts,
+        max_tokens=tenant.max_tokens or base.max_tokens,
         api_key=tenant.api_key or base.api_key,
         headers=headers,
-        seed=base.seed + 1000 * index,  # tenants do not send in lockstep
+        seed=seed,
         canary=None,
         shard_index=0,
         shard_count=1,
