@@ -170,6 +170,30 @@ def user_password(world) -> list[str]:
     return ["pw-newcomer-secret", "pw-owner", "pw-member", *hashes]
 
 
+def plan_tenant_keys(world) -> list[str]:
+    """A noisy-neighbour plan's keys: given, replaced, removed (the trail names the tenants only)."""
+    from apps.probes import services as probes
+    from apps.probes.models import ProbePlan
+
+    member = world.access(world.member)
+    values = ["sk-tenant-a-secret", "sk-tenant-b-secret", "sk-tenant-a-new-secret"]
+    tenants = [
+        {"name": "a", "stages": [{"kind": "constant", "rate": 1, "duration": 10}]},
+        {"name": "b", "burst": {"at": 2, "requests": 5, "over": 2}},
+    ]
+    plan = probes.probe_plan_create(
+        access=member,
+        endpoint=world.endpoint,
+        name="neighbours",
+        profile={"tenants": {"tenants": tenants}},
+        tenant_keys={"a": values[0], "b": values[1]},
+    )
+    stored = ProbePlan.objects.get(pk=plan.pk).tenant_keys.ciphertext
+    probes.probe_plan_update(access=member, plan=plan, tenant_keys=f"a: {values[2]}")
+    probes.probe_plan_update(access=member, plan=plan, tenant_keys={})
+    return [*values, stored]
+
+
 def session_key(world) -> list[str]:
     client = api_client_for(world.owner)  # a logged-in session
     projects.project_update(access=world.access(world.owner), project=world.project, stage="pilot")
@@ -183,6 +207,7 @@ SECRETS = {
     "orgs.ApiToken.secret_hash": api_token_secret_hash,
     "auth.User.password": user_password,
     "sessions.Session.session_key": session_key,
+    "probes.ProbePlan.tenant_keys": plan_tenant_keys,
 }
 
 
