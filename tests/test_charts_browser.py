@@ -244,11 +244,11 @@ def test_every_chart_page_draws_titled_axes_with_units_text_not_markup_and_stays
     assert any(EVIL in c["text"] for c in drawn["project"]) and any(EVIL in c["text"] for c in drawn["report"])
     assert any(EVIL in c["text"] for c in drawn["legacy report"])
     assert {"fig-autoscaling", "fig-latency", "fig-throughput"} <= {c["id"] for c in drawn["autoscaling-run"]}
-    # Each tenant's latency and the fairness chart, the tenant's markup drawn as text; the report has it too.
+    # Each tenant's latency and the fairness chart, the tenant's markup drawn as text. (An inconclusive
+    # run is not evidence, so the report leaves its chart out: tests/probes/test_tenant_plans.py has one.)
     tenant_charts = {c["id"]: c for c in drawn["tenants-run"]}
     assert {"fig-tenant-latency", "fig-fairness"} <= set(tenant_charts)
     assert EVIL in tenant_charts["fig-tenant-latency"]["text"] and EVIL in tenant_charts["fig-fairness"]["text"]
-    assert "fig-fairness" in {c["id"] for c in drawn["report"]}
 
     tab.set_viewport_size({"width": 390, "height": 844})
     for name in ("run", "autoscaling-run", "tenants-run", "cost"):

@@ -103,15 +103,11 @@ class PriceForm(forms.ModelForm):
             del self.fields[name]
 
 
-class ReplayForm(forms.Form):
-    """Replay a usage log's busiest hour on one of its project's endpoints. The service checks the
+class EndpointPlanForm(forms.Form):
+    """A plan made from a usage log on one of its project's endpoints. The service checks the
     values (positive, within the org's probe limits); a refusal comes back on this form, as typed."""
 
     endpoint = forms.ModelChoiceField(queryset=None, label="Endpoint", empty_label=None)
-    scale = forms.FloatField(label="Scale (× the log's rate)", initial=1)
-    seconds_per_minute = forms.FloatField(
-        label="Seconds per minute", initial=6, help_text="How long each of the log's minutes is played."
-    )
 
     def __init__(self, *args, endpoints, **kwargs):
         super().__init__(*args, **kwargs)
@@ -120,10 +116,18 @@ class ReplayForm(forms.Form):
         self.fields["endpoint"].error_messages["invalid_choice"] = "Choose an endpoint of this log's project."
 
 
-class TenantsReplayForm(forms.Form):
-    """A noisy-neighbour plan from a usage log on one of its project's endpoints."""
+class ReplayForm(EndpointPlanForm):
+    """Replay a usage log's busiest hour."""
 
-    endpoint = forms.ModelChoiceField(queryset=None, label="Endpoint", empty_label=None)
+    scale = forms.FloatField(label="Scale (× the log's rate)", initial=1)
+    seconds_per_minute = forms.FloatField(
+        label="Seconds per minute", initial=6, help_text="How long each of the log's minutes is played."
+    )
+
+
+class TenantsReplayForm(EndpointPlanForm):
+    """A noisy-neighbour plan from a usage log."""
+
     scale = forms.FloatField(
         label="Scale (× the log's rates)",
         initial=1,
@@ -135,8 +139,3 @@ class TenantsReplayForm(forms.Form):
         min_value=1,
         help_text="Each tenant runs on a probe-worker process of its own, all at once.",
     )
-
-    def __init__(self, *args, endpoints, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["endpoint"].queryset = endpoints
-        self.fields["endpoint"].error_messages["invalid_choice"] = "Choose an endpoint of this log's project."

@@ -44,25 +44,29 @@ def _ceil(x: float) -> int:
 # --- cost per token -------------------------------------------------------------------------------
 
 
-def tenant_usd_per_mtok_output(tenants: list[dict], *, usd_per_hour: float | None, usd_per_mtok: float | None):
+def tenant_usd_per_mtok_output(
+    tenants: list[dict], *, duration_s: float, usd_per_hour: float | None, usd_per_mtok: float | None
+) -> list[dict]:
     """What each tenant of a noisy-neighbour run paid per 1M output tokens served within its SLO.
 
     Self-hosted (`usd_per_hour`: the measured deployment's price): the deployment's cost over the
-    run is shared by each tenant's share of the requests sent, what it asked for, so a starved
-    tenant pays for capacity it did not get, and its price per useful token shows it. Hosted
-    (`usd_per_mtok`): every token is billed; a token outside the SLO is paid for and wasted.
-    Each entry is a tenant of `engine.tenants.analyse` ({"name", "requests", "output_token_throughput",
+    run's `duration_s` is shared by each tenant's share of the requests sent, what it asked for, so
+    a starved tenant pays for capacity it did not get, and its price per useful token shows it.
+    Counts, not rates: a tenant that sent only during a short burst is priced on what it got.
+    Hosted (`usd_per_mtok`): every token is billed; a token outside the SLO is paid for and wasted.
+    Each entry is a tenant of `engine.tenants.analyse` ({"name", "requests", "output_tokens",
     "slo_attainment", ...}); a tenant served nothing within its SLO has no price (None).
     """
     sent = sum(t["requests"] for t in tenants) or 1
+    run_usd = usd_per_hour * duration_s / 3600 if usd_per_hour is not None else None
     rows = []
     for t in tenants:
         within = t["slo_attainment"] if t.get("slo_attainment") is not None else 1.0
-        good_tokens_per_s = (t.get("output_token_throughput") or 0.0) * within
+        good_tokens = (t.get("output_tokens") or 0) * within
         usd = None
-        if good_tokens_per_s > 0 and usd_per_hour is not None:
-            usd = usd_per_hour / 3600 * (t["requests"] / sent) / good_tokens_per_s * 1_000_000
-        elif within > 0 and usd_per_mtok is not None:
+        if run_usd is not None and good_tokens > 0:
+            usd = run_usd * (t["requests"] / sent) / good_tokens * 1_000_000
+        elif usd_per_mtok is not None and within > 0:
             usd = usd_per_mtok / within
         rows.append({"name": t["name"], "noisy": t.get("noisy", False), "usd_per_mtok_output": _round(usd)})
     return rows

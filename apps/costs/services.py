@@ -193,11 +193,12 @@ def cost_for(project, runs) -> dict | None:
 
 def tenant_costs(project, runs) -> dict | None:
     """Each tenant's price per 1M output tokens within the SLO in the newest noisy-neighbour run of
-    `runs` (`latest_runs`), at its endpoint's price (`pricing.tenant_usd_per_mtok_output`)."""
-    run = next((r for r in runs if (r.summary or {}).get("tenants")), None)
+    `runs` (`latest_runs`) that counts as evidence, at its endpoint's price
+    (`pricing.tenant_usd_per_mtok_output`)."""
+    run = next((r for r in runs if (r.summary or {}).get("tenants") and verdict_for(r).evidence), None)
     if run is None:
         return None
-    endpoint = run.plan.endpoint
+    endpoint, analysis = run.plan.endpoint, run.summary["tenants"]
     usd_per_hour = usd_per_mtok = None
     if endpoint.price_model == "hosted_api":
         usd_per_mtok = _f(endpoint.output_usd_per_mtok)
@@ -212,7 +213,10 @@ def tenant_costs(project, runs) -> dict | None:
         "plan": run.plan.name,
         "priced": usd_per_hour is not None or usd_per_mtok is not None,
         "tenants": pricing.tenant_usd_per_mtok_output(
-            run.summary["tenants"]["tenants"], usd_per_hour=usd_per_hour, usd_per_mtok=usd_per_mtok
+            analysis["tenants"],
+            duration_s=analysis.get("duration_s") or run.planned_duration_s,
+            usd_per_hour=usd_per_hour,
+            usd_per_mtok=usd_per_mtok,
         ),
     }
 

@@ -2,6 +2,7 @@ import json
 
 from django import forms
 
+SECRET_FIELDS = ("tenant_keys", "clear_tenant_keys")  # never filled from the stored plan
 EXAMPLE_PROFILE = {"stages": [{"kind": "poisson", "rate": 5, "duration": 60}]}
 
 
@@ -16,6 +17,13 @@ def slo_text(slo: dict) -> str:
     if slo.get("min_output_tps") is not None:
         parts.append(f"min_output_tps={slo['min_output_tps']:g}")
     return ",".join(parts)
+
+
+class SecretTextarea(forms.Textarea):
+    """Never renders what was typed: a secret sent back in a page stays in the browser's history."""
+
+    def format_value(self, value):
+        return None
 
 
 class PlanForm(forms.Form):
@@ -75,13 +83,28 @@ class PlanForm(forms.Form):
     tenant_keys = forms.CharField(
         required=False,
         label="Tenant keys (noisy-neighbour plans)",
-        widget=forms.Textarea(attrs={"rows": 2, "class": "mono", "spellcheck": "false", "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 2, "class": "mono", "spellcheck": "false", "autocomplete": "off"}),
         help_text="one tenant per line, as name: key. Stored encrypted and never shown again; sent only to this "
         "endpoint's server. Empty keeps the stored keys.",
     )
+    clear_tenant_keys = forms.BooleanField(required=False, label="Remove the stored tenant keys")
 
     def clean_tenant_keys(self):
         return self.cleaned_data["tenant_keys"].strip() or None  # None: keep what is stored
+
+    def clean(self):
+        data = super().clean()
+        if data.pop("clear_tenant_keys", False):
+            if data.get("tenant_keys"):
+                self.add_error("tenant_keys", "Give new keys or remove the stored ones, not both.")
+            else:
+                data["tenant_keys"] = {}
+        return data
+
+    def forget_keys(self) -> None:
+        """After a refusal the keys typed are not shown again (`SecretTextarea`): say they were not saved."""
+        if (self.data.get("tenant_keys") or "").strip() and "tenant_keys" not in self.errors:
+            self.add_error("tenant_keys", "Not saved: enter the keys again.")
 
     def clean_profile(self):
         try:
@@ -91,7 +114,7 @@ class PlanForm(forms.Form):
 
     @classmethod
     def initial_from(cls, plan) -> dict:
-        data = {name: getattr(plan, name) for name in cls.base_fields if name not in ("profile", "slo", "tenant_keys")}
+        data = {name: getattr(plan, name) for name in cls.base_fields if name not in ("profile", "slo", *SECRET_FIELDS)}
         data["profile"] = json.dumps(plan.profile, indent=1)
         data["slo"] = slo_text(plan.slo)
         return data

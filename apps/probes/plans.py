@@ -213,7 +213,9 @@ def parse_tenant_keys(raw) -> dict[str, str]:
         for number, line in enumerate(raw.splitlines(), 1):
             if not line.strip():
                 continue
-            name, sep, key = line.partition(":")
+            # "name: key" splits at the first ": " (a name like org:42 keeps its colon), else at the
+            # first colon; a key may hold colons either way.
+            name, sep, key = line.partition(": ") if ": " in line else line.partition(":")
             if not sep or not name.strip() or not key.strip():
                 raise _err("tenant_keys", f"Line {number}: write one tenant per line as name: key.")
             pairs[name.strip()] = key.strip()
@@ -246,7 +248,16 @@ def _check_tenants(spec: dict, limits: Limits, fields: dict) -> None:
                 f"Tenant {t.name}: prompt_tokens at most {MAX_PROMPT_TOKENS:,}, max_tokens at most "
                 f"{MAX_TOKENS_PER_REQUEST:,}.",
             )
+    _check_tenant_headers(plan)
     top = sum(max((max(s.rate or 0, s.rate_end or 0) for s in tenant_stages(t)), default=0) for t in plan.tenants)
+    # Tenants run side by side, each with all of its schedule: their requests in flight add up.
+    workers = sum(_peak_in_flight(tenant_stages(t)) for t in plan.tenants)
+    if workers > limits.max_concurrency:
+        raise _err(
+            "profile",
+            f"The tenants together keep up to {workers} requests in flight, beyond the organization's max "
+            f"concurrency of {limits.max_concurrency}.",
+        )
     if top > limits.max_rate:
         raise _err(
             "profile",
@@ -255,9 +266,37 @@ def _check_tenants(spec: dict, limits: Limits, fields: dict) -> None:
         )
     keys = fields.get("tenant_keys")
     if keys:
-        unknown = sorted(set(parse_tenant_keys(keys)) - {t.name for t in plan.tenants})
+        names = [t.name for t in plan.tenants]
+        unknown = set(parse_tenant_keys(keys)) - set(names)
         if unknown:
-            raise _err("tenant_keys", f"No tenant of the profile is named {', '.join(unknown)}.")
+            # What was typed is not repeated: a key written before its name would be shown back.
+            raise _err(
+                "tenant_keys",
+                f"{len(unknown)} of the keys name no tenant of the profile (its tenants: {', '.join(names)}); "
+                "write one per line as name: key.",
+            )
+
+
+def _peak_in_flight(stages: list[Stage]) -> int:
+    """The most requests a tenant's own schedule keeps in flight by design: a closed loop's users, an
+    open loop's cap (an uncapped open loop has none by design; the rate limit bounds it)."""
+    return max((s.workers if s.kind not in OPEN_LOOP else s.concurrency or 0) for s in stages)
+
+
+def _check_tenant_headers(plan: TenantPlan) -> None:
+    """The tenant header and each tenant's value in it, checked when the plan is saved rather than
+    refused by every shard at run time (a log's user id outside ASCII, a line break, Authorization)."""
+    try:
+        header = request_id_header(plan.header) if plan.header else None
+    except ValueError as exc:
+        raise _err("profile", f"Tenant header: {exc}.") from None
+    if header is None:
+        return
+    for t in plan.tenants:
+        problem = header_value_problem(t.header or t.name)
+        if problem:
+            source = "header value" if t.header else "name (sent as its header value; give it a header value)"
+            raise _err("profile", f"Tenant {t.name!r}: its {source} cannot be sent: {problem}")
 
 
 def planned_duration(stages: list[Stage], sweep: SweepSpec | None, profile=None) -> float:
@@ -544,7 +583,9 @@ def max_tokens_per_request(snap: dict) -> int:
 def tenant_share(total: int, plan: TenantPlan, index: int) -> int:
     """Tenant `index`'s part of the run's request budget: in proportion to what its schedule sends
     (the noisy tenant's burst needs more than an even split); the parts never exceed the total."""
-    planned = [max_requests_estimate(tenant_stages(t), None) or 0.0 for t in plan.tenants]
+    planned = [max_requests_estimate(tenant_stages(t), None) for t in plan.tenants]
+    if any(p is None for p in planned):  # a closed loop's count is the server's speed: an even split
+        return shard_share(total, index, len(plan.tenants))
     whole = sum(planned)
     if not whole:
         return shard_share(total, index, len(plan.tenants))

@@ -45,7 +45,7 @@ from apps.probes.selectors import latest_sweep_capacity, merged, previous_run, r
 from apps.probes.signals import run_finished
 from apps.probes.tenant_keys import set_tenant_keys
 from apps.probes.timeline import timeline
-from apps.probes.verdict import AUTOSCALING, MET, MISSED, verdict_for
+from apps.probes.verdict import AUTOSCALING, MET, MISSED, TENANTS, verdict_for
 
 PLAN_FIELDS = [
     "name",
@@ -546,6 +546,8 @@ def _announce_run(run: ProbeRun, project) -> None:
     if verdict.outcome == MISSED:
         if verdict.kind == AUTOSCALING:
             missed = [{"slo": "recovery", "ok": False, "detail": why} for why in verdict.missed]
+        elif verdict.kind == TENANTS:  # judged by its quiet tenants, not by the run-wide checks
+            missed = [{"slo": "tenant isolation", "ok": False, "detail": why} for why in verdict.reasons]
         else:
             missed = [c for c in summary.get("slo_checks", []) if not c["ok"]]
         announce(Event.PROBE_SLO_MISSED, project=project, finding_key=f"{key}:slo", data={**data, "missed": missed})
@@ -721,5 +723,20 @@ def probe_runs_reap(*, now=None) -> int:
         status=RunStatus.RUNNING
     )
     for run_id in run_ids:
-        probe_run_finalize(run_id)
+        _finalize_or_fail(run_id)
     return reaped
+
+
+def _finalize_or_fail(run_id: int) -> None:
+    """Finalize one reaped run; one that cannot be summarized fails with the reason instead of
+    failing every reaper tick, and holding up the other organizations' runs behind it."""
+    try:
+        with transaction.atomic():
+            probe_run_finalize(run_id)
+    except Exception as exc:  # noqa: BLE001 (any bug in one run's summary)
+        logger.exception("probe run %s could not be finalized", run_id)
+        ProbeRun.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            error_message=f"its results could not be summarized ({type(exc).__name__}); its records are kept"[:500],
+        )

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 
 from apps.probes.autoscaling.kpis import recovery_verdict
+from apps.probes.engine.tenants import MIN_REQUESTS
 
 MET, MISSED, NO_SLO, NOT_EVIDENCE = "met", "missed", "no_slo", "not_evidence"
 STEADY, AUTOSCALING, TENANTS = "steady", "autoscaling", "tenants"
@@ -192,8 +193,8 @@ def _tenants_verdict(analysis: dict) -> Verdict:
         "isolation inconclusive: not evidence",
         TENANTS,
         reasons=reasons or ("the run has no tenant analysis",),
-        remedy="Give every quiet tenant at least 5 requests before and during the burst, and start the run "
-        "when the workers have a free slot for each tenant.",
+        remedy=f"Give every quiet tenant at least {MIN_REQUESTS} requests before and during the burst, check the "
+        "noisy tenant's key and header, and start the run when the workers have a free slot for each tenant.",
     )
 
 

@@ -59,11 +59,17 @@ class RunMixin(OrgMixin):
         return self._run
 
 
-class PlanCreateView(OrgMixin, FormView):
+class PlanFormMixin:
     template_name = "probes/plan_form.html"
     form_class = PlanForm
     write_required = True
 
+    def form_invalid(self, form):
+        form.forget_keys()
+        return super().form_invalid(form)
+
+
+class PlanCreateView(PlanFormMixin, OrgMixin, FormView):
     def get_endpoint(self):
         return get_object_or_404(endpoint_list(access=self.access, org_id=self.org.pk), pk=self.kwargs["endpoint_pk"])
 
@@ -84,11 +90,7 @@ class PlanCreateView(OrgMixin, FormView):
         return redirect("plan-detail", org_slug=self.org.slug, pk=plan.pk)
 
 
-class PlanEditView(PlanMixin, FormView):
-    template_name = "probes/plan_form.html"
-    form_class = PlanForm
-    write_required = True
-
+class PlanEditView(PlanFormMixin, PlanMixin, FormView):
     def get_initial(self):
         return PlanForm.initial_from(self.get_plan())
 

@@ -180,8 +180,11 @@ def build_snapshot(project) -> dict:
     newest = ProbeRun.objects.filter(pk=runs[0].pk).only("timeline").first() if runs else None
     if newest is not None and newest.timeline:
         figures["latency"] = probe_charts.latency_over_time(newest.timeline)
-    # The newest noisy-neighbour run's quiet tenants against their baselines (its run page has the rest).
-    tenants = next((r.summary["tenants"] for r in runs if (r.summary or {}).get("tenants")), None)
+    # The newest noisy-neighbour run that is evidence: its quiet tenants against their baselines
+    # (its run page has the rest).
+    tenants = next(
+        (r.summary["tenants"] for r in runs if (r.summary or {}).get("tenants") and verdict_for(r).evidence), None
+    )
     for name, fig in (
         ("attainment", charts.slo_attainment(probes)),
         ("cost", charts.cost_vs_budget(cost)),

@@ -13,25 +13,19 @@ from apps.probes.models import ProbeRun
 from tests.conftest import api_client_for
 
 
-def tenant(name, requests, tokens_per_s, within, noisy=False) -> dict:
-    return {
-        "name": name,
-        "noisy": noisy,
-        "requests": requests,
-        "output_token_throughput": tokens_per_s,
-        "slo_attainment": within,
-    }
+def tenant(name, requests, tokens, within, noisy=False) -> dict:
+    return {"name": name, "noisy": noisy, "requests": requests, "output_tokens": tokens, "slo_attainment": within}
 
 
 @pytest.mark.parametrize(
     "tenants, usd_per_hour, usd_per_mtok, expected",
     [
-        # $3.60/h is $0.001/s; each sent half the requests: $0.0005/s over its good tokens.
-        ([tenant("quiet", 50, 100, 1.0), tenant("noisy", 50, 200, 0.5, True)], 3.6, None, [5.0, 5.0]),
+        # $3.60/h over a 100 s run is $0.10; each sent half the requests: $0.05 over its good tokens.
+        ([tenant("quiet", 50, 10_000, 1.0), tenant("noisy", 50, 20_000, 0.5, True)], 3.6, None, [5.0, 5.0]),
         # Starved: the same share of the bill over a tenth of the useful tokens costs ten times more.
-        ([tenant("quiet", 50, 100, 0.1), tenant("noisy", 50, 100, 1.0, True)], 3.6, None, [50.0, 5.0]),
+        ([tenant("quiet", 50, 10_000, 0.1), tenant("noisy", 50, 10_000, 1.0, True)], 3.6, None, [50.0, 5.0]),
         # No SLO set: every completed token counts.
-        ([tenant("a", 30, 60, None), tenant("b", 90, 60, None)], 3.6, None, [4.1667, 12.5]),
+        ([tenant("a", 30, 6_000, None), tenant("b", 90, 6_000, None)], 3.6, None, [4.1667, 12.5]),
         # Hosted: every token is billed; those outside the SLO are wasted.
         ([tenant("a", 10, 50, 0.8), tenant("b", 10, 50, 1.0)], None, 10.0, [12.5, 10.0]),
         # Nothing served within the SLO has no price; nor has an unpriced endpoint.
@@ -40,7 +34,7 @@ def tenant(name, requests, tokens_per_s, within, noisy=False) -> dict:
     ],
 )
 def test_each_tenant_pays_its_share_of_the_deployment_per_useful_token(tenants, usd_per_hour, usd_per_mtok, expected):
-    rows = tenant_usd_per_mtok_output(tenants, usd_per_hour=usd_per_hour, usd_per_mtok=usd_per_mtok)
+    rows = tenant_usd_per_mtok_output(tenants, duration_s=100, usd_per_hour=usd_per_hour, usd_per_mtok=usd_per_mtok)
     assert [r["usd_per_mtok_output"] for r in rows] == expected
     assert [r["name"] for r in rows] == [t["name"] for t in tenants]
 
@@ -60,18 +54,27 @@ def test_the_cost_page_and_api_show_the_newest_noisy_neighbour_runs_tenants_to_r
         },
     )
     run = probes.probe_run_start(access=world.access(world.owner), plan=plan)
-    analysis = {"tenants": [tenant("<b>quiet</b>", 10, 20, 0.5), tenant("noisy", 10, 20, 1.0, True)]}
+    analysis = {
+        "verdict": "isolated",  # evidence: an inconclusive run prices nobody
+        "duration_s": 10,
+        "tenants": [tenant("<b>quiet</b>", 10, 200, 0.5), tenant("noisy", 10, 200, 1.0, True)],
+    }
     overall = {"requests": 20, "goodput": 1.0, "output_token_throughput": 40.0, "request_throughput": 2.0}
     ProbeRun.objects.filter(pk=run.pk).update(
         status="succeeded", finished_at=timezone.now(), summary={"overall": overall, "tenants": analysis}
     )
     body = api_client_for(world.viewer).get(f"/api/v1/projects/{world.project.pk}/cost/").json()
-    # The endpoint: 1 x $0.80/GPU-h, 1 replica; each tenant sent half.
+    # The endpoint: 1 x $0.80/GPU-h, 1 replica, for 10 s; each tenant sent half.
     assert body["tenants"]["run_id"] == run.pk and body["tenants"]["priced"] is True
     quiet, noisy = body["tenants"]["tenants"]
-    assert quiet["usd_per_mtok_output"] == round(0.8 / 3600 * 0.5 / 10 * 1e6, 4)
-    assert noisy["usd_per_mtok_output"] == round(0.8 / 3600 * 0.5 / 20 * 1e6, 4)
+    assert quiet["usd_per_mtok_output"] == round(0.8 * 10 / 3600 * 0.5 / 100 * 1e6, 4)
+    assert noisy["usd_per_mtok_output"] == round(0.8 * 10 / 3600 * 0.5 / 200 * 1e6, 4)
     client.force_login(world.viewer)
     page = client.get(f"/o/acme/projects/{world.project.slug}/cost/").content.decode()
     assert 'data-testid="tenant-costs"' in page and "&lt;b&gt;quiet&lt;/b&gt;" in page
     assert api_client_for(world.outsider).get(f"/api/v1/projects/{world.project.pk}/cost/").status_code == 404
+    # A run that proves nothing prices nobody.
+    ProbeRun.objects.filter(pk=run.pk).update(
+        summary={"overall": overall, "tenants": {**analysis, "verdict": "inconclusive"}}
+    )
+    assert api_client_for(world.viewer).get(f"/api/v1/projects/{world.project.pk}/cost/").json()["tenants"] is None

@@ -70,7 +70,53 @@ def test_a_tenants_profile_is_stored_as_given_and_a_run_has_one_shard_per_tenant
         ({"profile": {"tenants": []}}, "profile", "an object"),
         ({"parallelism": 2}, "parallelism", "one shard per tenant"),
         ({"warmup_s": 1}, "warmup_s", "no warm-up"),
-        ({"tenant_keys": {"stranger": "sk-1"}}, "tenant_keys", "stranger"),
+        ({"tenant_keys": {"stranger": "sk-1"}}, "tenant_keys", "1 of the keys name no tenant"),
+        (
+            {"profile": {"tenants": {**PROFILE["tenants"], "isolation": {"ttft_increase_pct": 1e9}}}},
+            "profile",
+            "at most 1000",
+        ),
+        (
+            {"profile": {"tenants": {**PROFILE["tenants"], "isolation": {"ttft_increase_pct": "50"}}}},
+            "profile",
+            "above 0",
+        ),
+        (
+            {"profile": {"tenants": {**PROFILE["tenants"], "isolation": {"ttft_increase_pct": float("nan")}}}},
+            "profile",
+            "above 0",
+        ),
+        (
+            {"profile": {"tenants": {**PROFILE["tenants"], "isolation": {"error_rate_increase": -0.1}}}},
+            "profile",
+            "fraction",
+        ),
+        (
+            {"profile": {"tenants": {"tenants": [QUIET, {**NOISY, "burst": {"at": 0, "requests": 48, "over": 1}}]}}},
+            "profile",
+            "baseline",
+        ),
+        (
+            {"profile": {"tenants": {"tenants": [QUIET, {**NOISY, "burst": {"at": 2, "requests": 5, "over": 1}}]}}},
+            "profile",
+            "not noisy",
+        ),
+        (
+            {
+                "profile": {
+                    "tenants": {
+                        "tenants": [{**QUIET, "stages": [{"kind": "constant", "rate": 10, "duration": 2.5}]}, NOISY]
+                    }
+                }
+            },
+            "profile",
+            "until the burst ends",
+        ),
+        ({"profile": {"tenants": {**PROFILE["tenants"], "header": "X-T\r\nEvil: 1"}}}, "profile", "not an HTTP header"),
+        ({"profile": {"tenants": {**PROFILE["tenants"], "header": "Authorization"}}}, "profile", "already sets"),
+        ({"profile": {"tenants": {"tenants": [{**QUIET, "name": "équipe"}, NOISY]}}}, "profile", "cannot be sent"),
+        ({"profile": {"tenants": {"tenants": [{**QUIET, "header": "a\r\nb"}, NOISY]}}}, "profile", "line break"),
+        ({"profile": {"tenants": {"tenants": [{**QUIET, "name": "x" * 101}, NOISY]}}}, "profile", "at most 100"),
         ({"tenant_keys": {"quiet": "sk-1\r\nX-Evil: 1"}}, "tenant_keys", "line break"),
         ({"tenant_keys": "quiet sk-1"}, "tenant_keys", "name: key"),
     ],
@@ -88,7 +134,8 @@ def test_tenants_beyond_the_orgs_limits_are_refused(world):
         make_plan(world)
     assert "together may send 58 requests/s" in info.value.message
     services.probe_limits_update(access=world.access(world.owner), org=world.org, max_rate=1000)
-    many = {"tenants": {"tenants": [NOISY] + [{**QUIET, "name": f"t{i}"} for i in range(9)]}}
+    slow = [{"kind": "constant", "rate": 1, "duration": 5}]
+    many = {"tenants": {"tenants": [NOISY] + [{"name": f"t{i}", "stages": slow} for i in range(9)]}}
     with pytest.raises(ApplicationError) as info:
         make_plan(world, profile=many)
     assert "max parallelism of 8" in info.value.message
@@ -219,6 +266,13 @@ def test_with_fair_queueing_the_run_is_isolated_and_its_item_passes(world, start
     decided(world.project)
     item.refresh_from_db()
     assert item.status == "pass" and item.figure == 1
+    # The report shows the run's fairness chart and a line for the plan.
+    from apps.reports.services import report_create
+
+    report = report_create(access=world.access(world.owner), project=world.project)
+    assert "fairness" in report.snapshot["figures"]
+    [line] = [p["tenants"] for p in report.snapshot["probes"] if p["tenants"]]
+    assert line["verdict"] == "isolated" and line["noisy"] == "noisy"
 
 
 # --- the pages -----------------------------------------------------------------------------------------
@@ -241,9 +295,14 @@ def test_the_plan_form_takes_tenant_keys_and_the_plan_page_names_them_without_sh
     client.force_login(world.member)
     url = reverse("plan-create", kwargs={"org_slug": "acme", "endpoint_pk": world.endpoint.pk})
     # A key for a tenant the profile does not have: refused at its field, everything typed kept.
-    refused = client.post(url, {**FORM, "tenant_keys": "stranger: sk-1"})
+    refused = client.post(url, {**FORM, "tenant_keys": "stranger: sk-typed-secret"})
     form = refused.context["form"]
-    assert "stranger" in form.errors["tenant_keys"][0] and form["profile"].value() == FORM["profile"]
+    assert "name no tenant" in form.errors["tenant_keys"][0] and form["profile"].value() == FORM["profile"]
+    assert "sk-typed-secret" not in refused.content.decode()  # never sent back, not even to its author
+    # Another field refused: the keys typed are not shown again, and the field says they were not saved.
+    other = client.post(url, {**FORM, "parallelism": 2, "tenant_keys": "quiet: sk-typed-secret"})
+    assert "sk-typed-secret" not in other.content.decode()
+    assert other.context["form"].errors["tenant_keys"] == ["Not saved: enter the keys again."]
     response = client.post(url, {**FORM, "tenant_keys": "quiet: sk-quiet-secret"})
     assert response.status_code == 302
     plan = world.endpoint.probe_plans.get()
@@ -258,6 +317,9 @@ def test_the_plan_form_takes_tenant_keys_and_the_plan_page_names_them_without_sh
     assert client.post(edit, {**FORM, "name": "renamed", "tenant_keys": ""}).status_code == 302
     plan.refresh_from_db()
     assert plan.name == "renamed" and stored_tenant_keys(plan) == {"quiet": "sk-quiet-secret"}
+    assert client.post(edit, {**FORM, "name": "renamed", "clear_tenant_keys": "on"}).status_code == 302
+    plan.refresh_from_db()
+    assert stored_tenant_keys(plan) == {}
     # Another organization's member reaches neither page.
     client.force_login(world.outsider)
     assert client.get(edit).status_code == 404
@@ -322,3 +384,60 @@ def test_two_noisy_neighbour_runs_compare_tenant_by_tenant(world, tokens):
     assert rows["quiet: TTFT p95 during the burst ÷ before"]["verdict"] == "worse"
     assert rows["Jain's fairness index"]["verdict"] == "worse" and rows["quiet: TTFT p95 (ms)"]["b"] == 1200.0
     assert rows["noisy: error rate"]["verdict"] is None  # unchanged
+
+
+def test_tenants_in_flight_add_up_against_the_orgs_max_concurrency(world):
+    services.probe_limits_update(access=world.access(world.owner), org=world.org, max_concurrency=10)
+    users = [{"kind": "concurrent", "concurrency": 6, "duration": 5}]
+    profile = {"tenants": {"tenants": [{"name": "a", "stages": users}, {"name": "b", "stages": users}, NOISY]}}
+    with pytest.raises(ApplicationError) as info:
+        make_plan(world, profile=profile)
+    assert "up to 12 requests in flight" in info.value.message and "max concurrency of 10" in info.value.message
+
+
+def test_a_closed_loop_tenant_gets_an_even_share_of_the_budget_never_none():
+    users = [{"kind": "concurrent", "concurrency": 2, "duration": 5}]
+    plan = plans.tenant_plan({"tenants": [{"name": "a", "stages": users}, NOISY]})
+    assert [plans.tenant_share(101, plan, i) for i in (0, 1)] == [51, 50]
+
+
+@pytest.mark.parametrize(
+    "text, keys",
+    [
+        ("a: sk-1", {"a": "sk-1"}),
+        ("a:sk-1", {"a": "sk-1"}),
+        ("org:42: sk-a:b", {"org:42": "sk-a:b"}),  # a name with a colon, a key with one
+        ("a: sk-1\n\n  b :  sk-2  ", {"a": "sk-1", "b": "sk-2"}),
+    ],
+)
+def test_tenant_keys_are_read_one_per_line_as_name_colon_key(text, keys):
+    assert plans.parse_tenant_keys(text) == keys
+
+
+def test_a_run_that_cannot_be_summarized_fails_and_does_not_hold_up_other_organizations(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.probes.models import ProbeShard
+
+    stale = timezone.now() - timedelta(hours=1)
+    runs = []
+    for access, endpoint in ((world.owner, world.endpoint), (world.outsider, world.other_endpoint)):
+        plan = services.probe_plan_create(
+            access=world.access(access),
+            endpoint=endpoint,
+            name="steady",
+            profile={"stages": [{"kind": "constant", "rate": 1, "duration": 5}]},
+        )
+        runs.append(services.probe_run_start(access=world.access(access), plan=plan))
+    poison, other = runs
+    # A run stored by an earlier version, with an SLO field this one does not know.
+    ProbeRun.objects.filter(pk=poison.pk).update(config={**poison.config, "slo": {"bogus": 1}})
+    ProbeShard.objects.filter(run__in=runs).update(status="done", finished_at=stale)
+    ProbeRun.objects.filter(pk__in=[r.pk for r in runs]).update(status="running", updated_at=stale)
+    services.probe_runs_reap()
+    poison.refresh_from_db()
+    other.refresh_from_db()
+    assert poison.status == "failed" and "could not be summarized" in poison.error_message
+    assert other.status == "succeeded"

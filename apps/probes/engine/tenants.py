@@ -18,13 +18,19 @@ from functools import partial
 
 from apps.probes.engine.profiles import CONSTANT, Stage
 from apps.probes.engine.prompts import PromptSet
-from apps.probes.engine.records import HTTP_429, Records
+from apps.probes.engine.records import CONNECT, HTTP_4XX, HTTP_429, OK, Records
 from apps.probes.engine.runner import ProbeConfig, ProbeRun, new_event_loop
 from apps.probes.engine.stats import SLO, Window, summarize_window
 
 ISOLATED, LEAKY, INCONCLUSIVE = "isolated", "leaky", "inconclusive"
 MIN_REQUESTS = 5  # per quiet tenant and phase: fewer measure nothing about its latency
 MAX_TENANTS = 20
+MAX_TTFT_INCREASE_PCT = 1000.0  # 11x its baseline: beyond that "isolated" would mean nothing
+MAX_NAME_CHARS = 100
+# The noisy tenant must really burst: a burst that mostly never left the client, or never reached
+# the server's queue (refused at connect, 401/403), proves nothing about the others' isolation.
+MIN_BURST_SENT = 0.9
+MAX_BURST_UNREACHED = 0.5
 # Tenants run by separate workers must start together to share one schedule: a tenant that starts
 # late by a tenth of the time before the burst, or of the burst, has its phases measured askew.
 START_SKEW_FRACTION = 0.1
@@ -93,6 +99,18 @@ class Isolation:
     ttft_increase_pct: float = 100.0
     error_rate_increase: float = 0.01
 
+    def __post_init__(self):
+        # Bounded: an allowance of +1e9 % would pass any endpoint, a negative one fail every one.
+        pct, rate = self.ttft_increase_pct, self.error_rate_increase
+        if not (_number(pct) and 0 < pct <= MAX_TTFT_INCREASE_PCT):
+            raise ValueError(f"isolation ttft_increase_pct must be above 0 and at most {MAX_TTFT_INCREASE_PCT:g}")
+        if not (_number(rate) and 0 <= rate <= 0.5):
+            raise ValueError("isolation error_rate_increase is a fraction from 0 to 0.5 (0.01 is one point)")
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
 
 @dataclass(frozen=True)
 class TenantPlan:
@@ -106,11 +124,25 @@ class TenantPlan:
             raise ValueError(f"a noisy-neighbour plan needs 2 to {MAX_TENANTS} tenants")
         if len(set(names)) != len(names) or not all(names):
             raise ValueError("every tenant needs a name of its own")
-        noisy = [t.name for t in self.tenants if t.burst]
+        if any(len(n) > MAX_NAME_CHARS for n in names):
+            raise ValueError(f"a tenant's name is at most {MAX_NAME_CHARS} characters")
+        noisy = [t for t in self.tenants if t.burst]
         if len(noisy) != 1:
             raise ValueError("exactly one tenant bursts (the noisy one)")
-        if not any(t.stages for t in self.tenants if not t.burst):
-            raise ValueError("a quiet tenant needs traffic of its own to be measured against")
+        burst = noisy[0].burst
+        if burst.at <= 0:
+            raise ValueError("the burst needs a baseline before it: start it after 0 s")
+        quiet = [t for t in self.tenants if not t.burst]
+        if not any(sum(s.duration for s in t.stages) >= burst.end for t in quiet):
+            raise ValueError(
+                "a quiet tenant needs traffic of its own from the start until the burst ends, to be measured against"
+            )
+        quiet_rate = sum(max((max(s.rate or 0, s.rate_end or 0) for s in t.stages), default=0) for t in quiet)
+        if burst.requests / burst.over < quiet_rate:
+            raise ValueError(
+                f"the burst ({burst.requests / burst.over:g} requests/s) must be at least as fast as the quiet "
+                f"tenants together ({quiet_rate:g}/s): a neighbour quieter than the rest is not noisy"
+            )
 
     @property
     def noisy(self) -> Tenant:
@@ -228,7 +260,7 @@ async def _drive(run: ProbeRun, *, tenant: Tenant) -> dict:
 async def run_tenants(base: ProbeConfig, plan: TenantPlan, *, cancel: asyncio.Event | None = None) -> list[TenantRun]:
     runs = [ProbeRun(tenant_config(base, plan, t, i), cancel=cancel) for i, t in enumerate(plan.tenants)]
     results = await asyncio.gather(
-        *(run.execute(driver=partial(_drive, tenant=t)) for run, t in zip(runs, plan.tenants, strict=True))
+        *(run.execute(driver=tenant_driver(t)) for run, t in zip(runs, plan.tenants, strict=True))
     )
     origin = min(run.origin for run in runs)
     for run in runs:
@@ -292,6 +324,7 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: 
     end = plan.duration
     limits = plan.isolation
     tenants, quiet, reasons, not_measured = [], [], [], []
+    noisy_run = next((run for run in runs if run.tenant is noisy), None)
     for run in runs:
         overall = run.summary["overall"]
         throttled = sum(1 for e in run.records.error if e == HTTP_429)
@@ -308,6 +341,7 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: 
                 "error_rate": overall["error_rate"],
                 "goodput": overall["goodput"],
                 "output_token_throughput": overall["output_token_throughput"],
+                "output_tokens": _served_tokens(run.records),
                 "slo_attainment": overall["slo_attainment"],
                 "client_saturated": run.summary["client_saturated"],
             }
@@ -336,18 +370,12 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: 
                 f"the burst (at least {MIN_REQUESTS} each are needed)"
             )
             continue
-        allowed = before["ttft_p95_ms"] * (1 + limits.ttft_increase_pct / 100)
-        if during["ttft_p95_ms"] > allowed:
-            reasons.append(
-                f"{run.tenant.name}: p95 TTFT {during['ttft_p95_ms']:,.0f} ms during the burst, "
-                f"{entry['ttft_ratio_during']:g}x its baseline of {before['ttft_p95_ms']:,.0f} ms "
-                f"(allowed +{limits.ttft_increase_pct:g} %)"
-            )
-        if during["error_rate"] > before["error_rate"] + limits.error_rate_increase:
-            reasons.append(
-                f"{run.tenant.name}: error rate {during['error_rate']:.1%} during the burst, "
-                f"{before['error_rate']:.1%} before (allowed +{limits.error_rate_increase:.1%})"
-            )
+        # After the burst too: on a shared queue its backlog delays the requests sent just after it.
+        for phase in phases[1:]:
+            if phase["phase"] == "after" and (phase["requests"] < MIN_REQUESTS or phase["ttft_p95_ms"] is None):
+                continue
+            reasons += _leaks(run.tenant.name, before, phase, limits)
+    unplanned = [] if noisy_run is None else _burst_not_as_planned(noisy_run, noisy)
     throttled = [t["name"] for t in tenants if t["throttled"]]
     saturated = [t["name"] for t in tenants if t["client_saturated"]]
     allowed_skew = max(MIN_START_SKEW_S, START_SKEW_FRACTION * min(burst.at or burst.over, burst.over))
@@ -361,15 +389,17 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: 
     elif saturated:
         verdict = INCONCLUSIVE
         why = [f"the probe client fell behind its schedule for {', '.join(saturated)}: re-run on a quieter machine"]
-    elif reasons:
+    elif reasons:  # a smaller burst than planned that leaked still leaked
         verdict, why = LEAKY, reasons
+    elif unplanned:
+        verdict, why = INCONCLUSIVE, unplanned
     elif not_measured:
         verdict, why = INCONCLUSIVE, not_measured
     else:
         verdict = ISOLATED
         why = [
             f"every quiet tenant kept its p95 TTFT within +{limits.ttft_increase_pct:g} % and its error "
-            f"rate within +{limits.error_rate_increase:.1%} of its baseline during {noisy.name}'s burst"
+            f"rate within +{limits.error_rate_increase:.1%} of its baseline during and after {noisy.name}'s burst"
         ]
     return {
         "verdict": verdict,
@@ -378,6 +408,7 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: 
         "reasons": why,
         "noisy": noisy.name,
         "burst": {"at_s": burst.at, "requests": burst.requests, "over_s": burst.over},
+        "duration_s": plan.duration,
         "isolation": {"ttft_increase_pct": limits.ttft_increase_pct, "error_rate_increase": limits.error_rate_increase},
         "tenants": tenants,
         "quiet": quiet,
@@ -385,6 +416,46 @@ def analyse(runs: list[TenantRun], plan: TenantPlan, slo: SLO, *, start_skew_s: 
         "throttled": throttled,
         "throttled_only_noisy": set(throttled) <= {noisy.name},
     }
+
+
+def _served_tokens(records: Records) -> int:
+    return sum(n for n, e in zip(records.output_tokens, records.error, strict=True) if e == OK)
+
+
+def _leaks(name: str, before: dict, phase: dict, limits: Isolation) -> list[str]:
+    """Why a quiet tenant's `phase` (during or after the burst) is beyond its allowance, if it is."""
+    out = []
+    when = f"{phase['phase']} the burst"
+    allowed = before["ttft_p95_ms"] * (1 + limits.ttft_increase_pct / 100)
+    if phase["ttft_p95_ms"] > allowed:
+        out.append(
+            f"{name}: p95 TTFT {phase['ttft_p95_ms']:,.0f} ms {when}, "
+            f"{_ratio(phase['ttft_p95_ms'], before['ttft_p95_ms']):g}x its baseline of "
+            f"{before['ttft_p95_ms']:,.0f} ms (allowed +{limits.ttft_increase_pct:g} %)"
+        )
+    if phase["error_rate"] > before["error_rate"] + limits.error_rate_increase:
+        out.append(
+            f"{name}: error rate {phase['error_rate']:.1%} {when}, {before['error_rate']:.1%} before "
+            f"(allowed +{limits.error_rate_increase:.1%})"
+        )
+    return out
+
+
+def _burst_not_as_planned(run: TenantRun, noisy: Tenant) -> list[str]:
+    """Why the noisy tenant's burst did not happen as planned (too few sent, or most never reached
+    the server: refused at connect, or a 4xx other than 429 such as a wrong key), if it did not."""
+    index = len(noisy.stages)  # the burst runs as the stage after the tenant's own
+    sent = [e for e, stage in zip(run.records.error, run.records.stage, strict=True) if stage == index]
+    planned = noisy.burst.requests
+    if len(sent) < MIN_BURST_SENT * planned:
+        return [f"{noisy.name} sent {len(sent)} of its {planned} burst requests: the burst did not happen as planned"]
+    unreached = sum(1 for e in sent if e in (CONNECT, HTTP_4XX))
+    if unreached > MAX_BURST_UNREACHED * len(sent):
+        return [
+            f"{unreached} of {noisy.name}'s {len(sent)} burst requests never reached the server's queue (refused "
+            "at connect, or a 4xx other than 429 such as a wrong key): check its key and header"
+        ]
+    return []
 
 
 def format_analysis(report: dict) -> str:

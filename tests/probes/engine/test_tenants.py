@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from apps.probes.engine.profiles import Stage
-from apps.probes.engine.records import HTTP_429, OK, Records
+from apps.probes.engine.records import HTTP_4XX, HTTP_429, OK, Records
 from apps.probes.engine.runner import ProbeConfig
 from apps.probes.engine.stats import SLO, Window, summarize
 from apps.probes.engine.tenants import (
@@ -172,3 +172,27 @@ def test_each_tenant_sends_its_own_key_and_header_and_a_header_cannot_smuggle_li
     for name in ("Authorization", "Host", "X-Request-Id", "Bad Name"):
         with pytest.raises(ValueError, match="cannot be sent"):
             ProbeConfig(base_url="http://127.0.0.1:9/v1", model="m", stages=[], headers=((name, "v"),))
+
+
+def test_a_backlog_that_spills_past_the_burst_is_a_leak_too():
+    p = plan(ttft_increase_pct=50)
+    quiet, noisy = p.tenants
+    report = analyse([tenant_run(quiet, quiet_rows(0.05, 0.06, 0.4)), tenant_run(noisy, noisy_rows())], p, SLO())
+    assert report["verdict"] == LEAKY
+    assert "quiet: p95 TTFT 400 ms after the burst" in report["reasons"][0]
+
+
+def test_a_burst_that_did_not_happen_as_planned_proves_nothing():
+    p = plan()
+    quiet, noisy = p.tenants
+    calm = tenant_run(quiet, quiet_rows(0.05, 0.05, 0.05))
+    # Sent 10 of its 50 (a budget cut, a fail-fast stop): no noisy neighbour was there to isolate from.
+    report = analyse([calm, tenant_run(noisy, noisy_rows()[:10])], p, SLO())
+    assert report["verdict"] == INCONCLUSIVE and "sent 10 of its 50 burst requests" in report["reasons"][0]
+    assert report["isolated"] is None
+    # Refused at the gateway for a wrong key: the server's queue never saw the burst.
+    report = analyse([calm, tenant_run(noisy, noisy_rows(HTTP_4XX))], p, SLO())
+    assert report["verdict"] == INCONCLUSIVE and "never reached the server's queue" in report["reasons"][0]
+    # A smaller burst that still slowed the quiet tenant is a leak all the same.
+    slowed = tenant_run(quiet, quiet_rows(0.05, 0.4, 0.05))
+    assert analyse([slowed, tenant_run(noisy, noisy_rows()[:10])], p, SLO())["verdict"] == LEAKY
