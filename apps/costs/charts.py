@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 from apps.core.charts import axis, figure, layout, vline
@@ -86,7 +87,13 @@ def hourly_requests(hourly: list[int]) -> dict | None:
         layout(
             "Requests per hour (from the first minute of the log)",
             height=300,
-            xaxis=axis("hour from the start of the log (h)"),
+            # Whole hours only: a log of one hour drew one bar over an axis from -0.4 to 0.4 h.
+            xaxis=axis(
+                "hour from the start of the log (h)",
+                tick0=0,
+                dtick=max(1, math.ceil(len(hourly) / 12)),
+                range=[-0.5, max(len(hourly), 2) - 0.5],
+            ),
             yaxis=axis("requests per hour (count)", rangemode="tozero"),
         ),
     )
