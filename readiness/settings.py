@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.integrations",
     "apps.costs",
+    "apps.training",
     "apps.demo",
 ]
 
